@@ -1,0 +1,36 @@
+"""What every flow gets (`Context`) and returns (`Outcome`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.messages import Effect, Inbound, Reply
+from bot.replies import ReplyBook
+from bot.state import Conversation
+
+
+@dataclass
+class Outcome:
+    """The result of one step: the new state, what to say, what to do after the commit."""
+
+    conversation: Conversation
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """One message's view of the world: the message, the services, the reply texts."""
+
+    msg: Inbound
+    services: Any  # bot.services.Services; Any keeps flows testable with lighter fakes
+    book: ReplyBook
+
+    def say(self, name: str, *buttons: str, **variables) -> Reply:
+        """A reply rendered from templates/replies/<name>.txt."""
+        return Reply(self.book.render(name, **variables), buttons=tuple(buttons))
+
+    def reply(self, conv: Conversation, name: str, *buttons: str, **variables) -> Outcome:
+        """The common case: move to `conv` and say one thing."""
+        return Outcome(conv, [self.say(name, *buttons, **variables)])

@@ -1,0 +1,103 @@
+"""The main menu: numbered options, words that mean the same, and help for anything else.
+
+    1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）   0 帮助
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from bot import text
+from bot.flows.base import Context, Outcome
+from bot.state import Conversation, FlowStep
+
+FLOW = "menu"
+
+
+class MenuStep(FlowStep):
+    START = "start"
+
+
+class Intent(str, Enum):
+    """What a menu choice, a menu click or a keyword asks for."""
+
+    BIND = "bind"
+    DIPLOMA = "diploma"
+    APPEAL = "appeal"
+    MY_APPEALS = "my_appeals"
+    PROXY = "proxy"
+    HELP = "help"
+    UNBIND = "unbind"
+    DELETE_ME = "delete_me"
+
+
+NUMBERED = {1: Intent.BIND, 2: Intent.DIPLOMA, 3: Intent.APPEAL, 4: Intent.MY_APPEALS, 5: Intent.PROXY}
+
+KEYWORDS = {
+    Intent.BIND: ("绑定", "绑定身份", "身份绑定", "认证", "实名"),
+    Intent.DIPLOMA: ("查询", "查证书", "毕业证", "毕业证书", "学历", "查询毕业证书", "证书"),
+    Intent.APPEAL: ("异议", "申诉", "异议申请", "提交异议", "查不到"),
+    Intent.MY_APPEALS: ("我的异议", "我的申请", "进度", "申请进度"),
+    Intent.PROXY: ("代办", "代查", "家人", "帮孩子查"),
+    Intent.HELP: ("帮助", "help", "?", "？", "怎么用", "客服", "人工"),
+    Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
+    Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
+}
+
+# WeChat custom-menu CLICK keys map to the same intents as text.
+CLICK_KEYS = {
+    "MENU_BIND": Intent.BIND,
+    "MENU_DIPLOMA": Intent.DIPLOMA,
+    "MENU_APPEAL": Intent.APPEAL,
+    "MENU_MY_APPEALS": Intent.MY_APPEALS,
+    "MENU_PROXY": Intent.PROXY,
+    "MENU_HELP": Intent.HELP,
+}
+
+# Flows register their entry points here (bot.flows.__init__); a missing one is "coming soon".
+Starter = Callable[[Conversation, Context], Outcome]
+STARTERS: dict[Intent, Starter] = {}
+
+
+def intent_of(message: str) -> Intent | None:
+    """The intent of a typed or spoken message, if it names one."""
+    number = text.choice(message, 5)
+    if number:
+        return NUMBERED[number]
+    cleaned = text.clean(message).lower()
+    for intent, words in KEYWORDS.items():
+        if cleaned in words:
+            return intent
+    return None
+
+
+def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome:
+    """The menu itself, at the menu step, keeping who the user acts for."""
+    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    replies = [ctx.say(prefix)] if prefix else []
+    replies.append(ctx.say("menu/main", "1", "2", "3", "4", "0", **_menu_vars(ctx)))
+    return Outcome(home, replies)
+
+
+def start(conv: Conversation, ctx: Context, intent: Intent) -> Outcome:
+    """Enter the flow behind `intent` from anywhere."""
+    if intent is Intent.HELP:
+        return Outcome(Conversation(version=conv.version, acting_for=conv.acting_for), [ctx.say("menu/help")])
+    starter = STARTERS.get(intent)
+    if starter is None:
+        return Outcome(conv, [ctx.say("menu/coming_soon", feature=intent.value)])
+    return starter(Conversation(version=conv.version, acting_for=conv.acting_for), ctx)
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """A message at the menu: a choice starts its flow, anything else gets guidance."""
+    intent = intent_of(ctx.msg.text)
+    if intent is None:
+        return show(conv, ctx, prefix="menu/not_understood")
+    return start(conv, ctx, intent)
+
+
+def _menu_vars(ctx: Context) -> dict:
+    describe = ctx.services.extra.get("menu_status") if hasattr(ctx.services, "extra") else None
+    return {"status": describe(ctx) if describe else ""}

@@ -1,0 +1,27 @@
+"""Reply texts: Jinja templates under templates/replies, one file per reply, so staff can edit them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "templates" / "replies"
+
+
+class ReplyBook:
+    """Renders `templates/replies/<name>.txt` with keyword variables."""
+
+    def __init__(self, directory: Path | str = DEFAULT_DIR) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(str(directory)),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            autoescape=False,
+        )
+
+    def render(self, name: str, **variables) -> str:
+        """The reply text, stripped of surrounding blank lines."""
+        return self.env.get_template(f"{name}.txt").render(**variables).strip()

@@ -1,0 +1,193 @@
+"""Conversation state in Redis: versioned, compare-and-set, with an idle TTL.
+
+Every key of one user carries the same hash tag (`gc:{wx:<app>:<openid>}:...`) so that the
+multi-key Lua scripts below also run on Redis Cluster. Redis holds only what may expire.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from redis import Redis
+
+from bot.errors import StaleState
+from bot.messages import Reply
+
+PENDING = "~pending"
+
+
+class FlowStep(str, Enum):
+    """Base for each flow's step enum: the stored value is the lower-case member name."""
+
+    @staticmethod
+    def _generate_next_value_(name, start, count, last_values):  # noqa: D102
+        return name.lower()
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where one user is in which flow, with that flow's collected answers."""
+
+    flow: str = "menu"
+    step: str = "start"
+    data: dict = field(default_factory=dict)
+    version: int = 0
+    acting_for: int | None = None  # proxy: the student this account acts for, if any
+
+    def at(self, flow: str, step: FlowStep | str, **data) -> Conversation:
+        """The same conversation moved to `flow:step` with `data` replacing the flow's data."""
+        return replace(self, flow=flow, step=str(getattr(step, "value", step)), data=data)
+
+    def with_data(self, **changes) -> Conversation:
+        """The same step with some data fields changed."""
+        return replace(self, data={**self.data, **changes})
+
+    @property
+    def idle(self) -> bool:
+        """True at the main menu with nothing collected: nothing is lost if it expires."""
+        return self.flow == "menu" and not self.data
+
+    def dumps(self) -> str:
+        """JSON for storage (the version is stored beside it)."""
+        return json.dumps(
+            {"flow": self.flow, "step": self.step, "data": self.data, "acting_for": self.acting_for},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, body: str, version: int) -> Conversation:
+        """Inverse of `dumps`."""
+        raw = json.loads(body)
+        return cls(raw["flow"], raw["step"], raw.get("data") or {}, version, raw.get("acting_for"))
+
+
+_COMMIT = """
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'body', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6]) end
+if ARGV[7] == '1' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[8])
+else redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisStorage:
+    """State, per-user lock, retry cache and effect claims of conversations."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        idle_ttl: int = 1800,
+        reply_ttl: int = 3600,
+        pending_ttl: int = 60,
+        lock_ttl_ms: int = 60_000,
+        prefix: str = "gc",
+    ) -> None:
+        self.redis = redis
+        self.idle_ttl = idle_ttl
+        self.reply_ttl = reply_ttl
+        self.pending_ttl = pending_ttl
+        self.lock_ttl_ms = lock_ttl_ms
+        self.prefix = prefix
+        self._commit = redis.register_script(_COMMIT)
+        self._release = redis.register_script(_RELEASE)
+
+    def key(self, tag: str, *parts: str) -> str:
+        """The one place key names are built."""
+        return ":".join((self.prefix, tag, *parts))
+
+    # -- state -----------------------------------------------------------------
+    def load(self, tag: str) -> tuple[Conversation, bool]:
+        """The user's conversation, and whether an unfinished one expired since last time."""
+        raw = self.redis.hgetall(self.key(tag, "state"))
+        if raw.get(b"body"):
+            return Conversation.loads(raw[b"body"].decode(), int(raw[b"v"])), False
+        expired = bool(self.redis.exists(self.key(tag, "active")))
+        return Conversation(), expired
+
+    def set_state(self, tag: str, conv: Conversation) -> Conversation:
+        """Write a conversation unconditionally (tests, admin tools); returns it with its version."""
+        self.redis.hset(self.key(tag, "state"), mapping={"v": conv.version, "body": conv.dumps()})
+        self.redis.expire(self.key(tag, "state"), self.idle_ttl)
+        return conv
+
+    def commit(
+        self, tag: str, conv: Conversation, expected_version: int, msg_id: str, replies: list[Reply]
+    ) -> Conversation:
+        """Compare-and-set the new state and cache the replies for retries, atomically."""
+        new = replace(conv, version=expected_version + 1)
+        cached = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if msg_id else ""
+        ok = self._commit(
+            keys=[self.key(tag, "state"), self.key(tag, "msg", msg_id), self.key(tag, "active")],
+            args=[
+                expected_version,
+                new.version,
+                new.dumps(),
+                self.idle_ttl,
+                cached,
+                self.reply_ttl,
+                "0" if new.idle else "1",
+                7 * 86400,
+            ],
+        )
+        if not ok:
+            raise StaleState(tag)
+        return new
+
+    def clear(self, tag: str) -> None:
+        """Forget everything about this user's conversation (used by 删除我的信息)."""
+        for suffix in ("state", "active", "lock"):
+            self.redis.delete(self.key(tag, suffix))
+
+    # -- per-user lock ---------------------------------------------------------
+    def acquire(self, tag: str, token: str, wait_until: float) -> bool:
+        """Take the user's lock, polling until `wait_until` (epoch seconds)."""
+        key = self.key(tag, "lock")
+        delay = 0.002
+        while True:
+            if self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
+                return True
+            if time.time() >= wait_until:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def release(self, tag: str, token: str) -> None:
+        """Release the lock only if we still own it."""
+        self._release(keys=[self.key(tag, "lock")], args=[token])
+
+    # -- delivery dedup --------------------------------------------------------
+    def claim(self, tag: str, msg_id: str) -> bool:
+        """True for the first delivery of a message; retries get False."""
+        return bool(self.redis.set(self.key(tag, "msg", msg_id), PENDING, nx=True, ex=self.pending_ttl))
+
+    def unclaim(self, tag: str, msg_id: str) -> None:
+        """Let a later retry process the message again (the first attempt failed)."""
+        self.redis.delete(self.key(tag, "msg", msg_id))
+
+    def cached_replies(self, tag: str, msg_id: str, wait_until: float) -> list[Reply] | None:
+        """The replies of the first delivery, waiting for them until `wait_until`."""
+        key = self.key(tag, "msg", msg_id)
+        while True:
+            raw = self.redis.get(key)
+            if raw is not None and raw.decode() != PENDING:
+                return [Reply.from_dict(d) for d in json.loads(raw)]
+            if raw is None or time.time() >= wait_until:
+                return None
+            time.sleep(0.02)
+
+    def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
+        """True exactly once per (message, effect), whatever the number of deliveries."""
+        return bool(self.redis.set(self.key(tag, "fx", msg_id, effect), "1", nx=True, ex=86400))

