@@ -6,9 +6,13 @@ in an RQ worker; the others run in the web process right after the commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from bot.messages import Reply
 from bot.services import Services
+
+log = logging.getLogger(__name__)
 
 EffectFn = Callable[[Services, dict], None]
 EFFECTS: dict[str, EffectFn] = {}
@@ -34,3 +38,54 @@ def account_subscribed(services: Services, payload: dict) -> None:
 def account_unsubscribed(services: Services, payload: dict) -> None:
     """The user unfollowed: we can no longer push to them."""
     services.account.subscribed = False
+
+
+@effect("send_otp_sms")
+def send_otp_sms(services: Services, payload: dict) -> None:
+    """Send a code through the SMS provider; a failed send is refunded and the user told."""
+    from bot.replies import ReplyBook
+    from bot.services.binding import phone_of
+    from bot.services.otp import CODE_TTL
+    from bot.services.sms import SmsError
+    from models import OtpEvent, OtpEventKind, Student
+
+    student = services.db.get(Student, payload["student_id"])
+    phone = phone_of(services.cipher, student)
+    code = services.cipher.open_text(payload["code"])
+    event = OtpEvent(account_id=services.account.id, student_id=student.id, purpose=payload["purpose"])
+    try:
+        services.sms.send_code(phone, code, CODE_TTL // 60)
+        event.kind = OtpEventKind.SENT.value
+    except SmsError as exc:
+        log.warning("SMS send failed (%s); refunded", exc)
+        event.kind = OtpEventKind.SEND_FAILED.value
+        services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
+        msg = services.msg
+        services.push(msg.channel, msg.app_id, msg.user_key, [Reply(ReplyBook().render("sms/failed"))])
+    services.db.add(event)
+
+
+@effect("notify_displaced")
+def notify_displaced(services: Services, payload: dict) -> None:
+    """Tell accounts that lost a student to a newer binding."""
+    from bot.replies import ReplyBook
+    from bot.services import idcard
+    from models import Account, Student
+
+    student = services.db.get(Student, payload["student_id"])
+    text = ReplyBook().render(
+        "binding/displaced", name=idcard.mask_name(student.name), student_no=student.student_no[:4] + "**"
+    )
+    for account_id in payload["account_ids"]:
+        account = services.db.get(Account, account_id)
+        if account is not None:
+            services.push(account.channel, account.app_id, account.user_key, [Reply(text)])
+
+
+@effect("forget_conversation")
+def forget_conversation(services: Services, payload: dict) -> None:
+    """删除我的信息: the conversation state, codes and rate-limit counters of this account."""
+    tag = services.msg.user_tag
+    services.forget_conversation(tag)
+    services.otp.forget(tag)
+    services.redis.delete(f"gc:{tag}:mismatch")

@@ -33,6 +33,17 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@cli.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo students (idempotent) and print them with their test phones."""
+    from bot.services.demo import seed_demo
+    from models.migrate import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"])
+    for line in seed_demo(_runtime()):
+        click.echo(line)
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

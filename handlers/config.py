@@ -18,6 +18,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "GRADCERT_SECRET_KEY": (None, "Flask secret (sessions, signed links); generated into instance/ when unset"),
     "GRADCERT_PUBLIC_URL": ("http://127.0.0.1:8000", "Public base URL used in links and QR codes"),
     "GRADCERT_PII_KEYS": (None, "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset"),
+    "GRADCERT_INDEX_KEY": (None, "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset"),
     "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
@@ -33,11 +34,11 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "SMS_SECRET_KEY": ("", "Tencent Cloud SecretKey"),
     "SMS_SDK_APP_ID": ("", "Tencent Cloud SMS SdkAppId"),
     "SMS_SIGN_NAME": ("", "Approved SMS signature"),
-    "SMS_TEMPLATE_ID": ("", "Approved template with one parameter: the code"),
+    "SMS_TEMPLATE_ID": ("", "Approved template with two parameters: the code and its minutes of validity"),
 }
 
 NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int}
-GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS")
+GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY")
 
 
 def load(instance_path: str | Path, environ: dict | None = None) -> dict:
@@ -67,15 +68,26 @@ def _instance_secrets(instance: Path) -> dict:
     instance.mkdir(parents=True, exist_ok=True)
     path = instance / "secrets.json"
     if path.exists():
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
+        if all(name in data for name in GENERATED):
+            return data
+        return _instance_secrets_update(path, data)
     data = {
         "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
         "WECHAT_TOKEN": secrets.token_urlsafe(16),
         "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
+        "GRADCERT_INDEX_KEY": secrets.token_hex(32),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f)
+    return data
+
+
+def _instance_secrets_update(path: Path, data: dict) -> dict:
+    """Add secrets introduced by a newer version to an existing instance file."""
+    data.setdefault("GRADCERT_INDEX_KEY", secrets.token_hex(32))
+    path.write_text(json.dumps(data))
     return data
 
 

@@ -16,6 +16,7 @@ from bot.flows import route
 from bot.messages import Effect, Inbound, MessageKind, Reply
 from bot.replies import ReplyBook
 from bot.services import Services
+from bot.services.wiring import Domain, attach
 from bot.state import RedisStorage
 from models import make_engine, make_session_factory
 
@@ -56,6 +57,7 @@ class Runtime:
     storage: RedisStorage
     book: ReplyBook
     engine: Engine | None = None
+    domain: Domain | None = None
     _wechat_client: object = None
 
     @classmethod
@@ -72,6 +74,7 @@ class Runtime:
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(),
         )
+        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.storage.clear)
         hooks = EngineHooks(
             open_services=rt.open_services,
             run_effect=rt.run_effect,
@@ -85,9 +88,7 @@ class Runtime:
     def open_services(self, msg: Inbound) -> Services:
         """Services with a fresh SQL session for one message."""
         services = Services(db=self.sessions(), redis=self.redis, msg=msg, config=self.config)
-        from bot.services.wiring import attach
-
-        attach(services, self)
+        attach(services, self.domain)
         return services
 
     def run_effect(self, effect: Effect, msg: Inbound) -> None:
@@ -116,13 +117,17 @@ class Runtime:
 
     # -- channel push ------------------------------------------------------------
     def push(self, msg: Inbound, replies: list[Reply]) -> None:
-        """Send replies to a user outside a callback (customer-service message API)."""
-        if msg.channel == "wx":
+        """Send replies to the sender of `msg` outside a callback."""
+        self.push_to(msg.channel, msg.app_id, msg.user_key, replies)
+
+    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply]) -> None:
+        """Send replies to any user of a channel (customer-service message API)."""
+        if channel == "wx":
             from handlers.wechat_api import send_replies
 
-            send_replies(self.wechat_client(), msg.user_key, replies)
+            send_replies(self.wechat_client(), user_key, replies)
         else:
-            log.warning("no push channel for %s yet; %d replies dropped", msg.channel, len(replies))
+            log.warning("no push channel for %s yet; %d replies dropped", channel, len(replies))
 
     def wechat_client(self):
         """The Official Account API client with its access token shared in Redis."""

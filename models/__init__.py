@@ -57,3 +57,4 @@ def make_session_factory(engine: Engine) -> sessionmaker:
 
 from models.account import Account  # noqa: E402,F401
 from models.audit import AuditEvent  # noqa: E402,F401
+from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401

@@ -34,3 +34,11 @@ class Context:
     def reply(self, conv: Conversation, name: str, *buttons: str, **variables) -> Outcome:
         """The common case: move to `conv` and say one thing."""
         return Outcome(conv, [self.say(name, *buttons, **variables)])
+
+    def retry(self, conv: Conversation, name: str, *buttons: str, **variables) -> Outcome:
+        """Same step again after a mistake; from the third mistake on, also the offline route."""
+        mistakes = int(conv.data.get("mistakes", 0)) + 1
+        outcome = Outcome(conv.with_data(mistakes=mistakes), [self.say(name, *buttons, **variables)])
+        if mistakes >= 3:
+            outcome.replies.append(self.say("system/offline_route"))
+        return outcome

@@ -99,5 +99,8 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def _menu_vars(ctx: Context) -> dict:
-    describe = ctx.services.extra.get("menu_status") if hasattr(ctx.services, "extra") else None
-    return {"status": describe(ctx) if describe else ""}
+    from bot.services.binding import active_binding
+    from bot.services.idcard import mask_name
+
+    binding = active_binding(ctx.services.db, ctx.services.account)
+    return {"status": f"已绑定：{mask_name(binding.student.name)}" if binding else ""}

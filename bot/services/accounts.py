@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,8 +22,14 @@ def account_for(db: Session, msg: Inbound) -> Account:
         account = Account(channel=msg.channel, app_id=msg.app_id, user_key=msg.user_key)
         db.add(account)
         db.flush()
-    account.last_seen_at = utcnow()
+    now = utcnow()
+    if account.last_seen_at is None or _aware(account.last_seen_at) < now - timedelta(hours=1):
+        account.last_seen_at = now  # hourly resolution: no write on every message
     return account
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def audit(

@@ -1,7 +1,39 @@
-"""Attach the domain services to a message's `Services` (grows as flows are added)."""
+"""Process-wide domain services (built once from the config) and their per-message attachment."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 
-def attach(services, runtime) -> None:
-    """Add the per-message domain services to `services.extra`."""
+from redis import Redis
+
+from bot.services.crypto import PiiCipher, hmac_sm3
+from bot.services.otp import OtpService
+from bot.services.sms import SmsProvider, make_provider
+
+
+@dataclass
+class Domain:
+    """What flows and effects use beyond the SQL session."""
+
+    cipher: PiiCipher
+    otp: OtpService
+    sms: SmsProvider
+    push: Any  # (channel, app_id, user_key, replies) -> None
+    forget_conversation: Any  # (user tag) -> None
+
+    @classmethod
+    def build(cls, config: dict, redis: Redis, push, forget_conversation) -> Domain:
+        """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings."""
+        cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
+        otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
+        return cls(cipher=cipher, otp=OtpService(redis, otp_secret), sms=make_provider(config), push=push,
+                   forget_conversation=forget_conversation)
+
+
+def attach(services, domain: Domain) -> None:
+    """Expose the domain services on a message's `Services`."""
+    services.extra.update(
+        cipher=domain.cipher, otp=domain.otp, sms=domain.sms, push=domain.push,
+        forget_conversation=domain.forget_conversation,
+    )

@@ -1,0 +1,59 @@
+"""The user's own data: 解绑 (unbind) and 删除我的信息 (delete what we hold), each confirmed."""
+
+from __future__ import annotations
+
+from enum import auto
+
+from bot import text
+from bot.flows import menu
+from bot.flows.base import Context, Outcome
+from bot.messages import Effect
+from bot.services import idcard
+from bot.services.binding import active_binding, delete_personal_data, unbind
+from bot.state import Conversation, FlowStep
+
+FLOW = "account"
+
+
+class AccountStep(FlowStep):
+    CONFIRM_UNBIND = auto()
+    CONFIRM_DELETE = auto()
+
+
+def start_unbind(conv: Conversation, ctx: Context) -> Outcome:
+    """Ask before unbinding."""
+    binding = active_binding(ctx.services.db, ctx.services.account)
+    if binding is None:
+        return ctx.reply(conv, "account/not_bound")
+    student = binding.student
+    return ctx.reply(
+        conv.at(FLOW, AccountStep.CONFIRM_UNBIND), "account/unbind_confirm", "1", "0",
+        name=idcard.mask_name(student.name), student_no=student.student_no[:4] + "**",
+    )
+
+
+def start_delete(conv: Conversation, ctx: Context) -> Outcome:
+    """Ask before deleting."""
+    return ctx.reply(conv.at(FLOW, AccountStep.CONFIRM_DELETE), "account/delete_confirm", "1", "0")
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """A confirmation: 1 does it, anything else asks again (0 is the menu, handled globally)."""
+    if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
+        return ctx.retry(conv, "account/confirm_again", "1", "0")
+    s = ctx.services
+    home = Conversation(version=conv.version)
+    if AccountStep(conv.step) is AccountStep.CONFIRM_UNBIND:
+        removed = unbind(s.db, s.account)
+        s.audit("unbind", removed.student_id if removed else None)
+        return ctx.reply(home, "account/unbound")
+    removed = active_binding(s.db, s.account)
+    delete_personal_data(s.db, s.account)
+    s.audit("delete_personal_data", removed.student_id if removed else None)
+    outcome = ctx.reply(home, "account/deleted")
+    outcome.effects.append(Effect("forget_conversation", queued=False))
+    return outcome
+
+
+menu.STARTERS[menu.Intent.UNBIND] = start_unbind
+menu.STARTERS[menu.Intent.DELETE_ME] = start_delete

@@ -1,0 +1,272 @@
+"""Identity binding: consent, name, ID number, student number, SMS code, bound.
+
+    consent     1/同意 to continue (recorded with the notice version), 0 to stop
+    name        the name alone, or "姓名 身份证号 学号" in one message
+    id_number   18 characters, GB 11643; each kind of mistake has its own reply
+    student_no  or 跳过
+    no_match    1 try again, 2 appeal, 0 menu (never says which field was wrong)
+    code        the six digits from the SMS, or 重发
+"""
+
+from __future__ import annotations
+
+import re
+from enum import auto
+
+from sqlalchemy import select
+
+from bot import text
+from bot.flows import menu
+from bot.flows.base import Context, Outcome
+from bot.messages import Effect
+from bot.services import idcard
+from bot.services.binding import (
+    CONSENT_VERSION,
+    active_binding,
+    bind,
+    find_student,
+    phone_of,
+    record_consent,
+)
+from bot.services.otp import Check
+from bot.services.ratelimit import RateLimit
+from bot.state import Conversation, FlowStep
+from models import Consent, OtpEvent, OtpEventKind, Student
+
+FLOW = "binding"
+MISMATCHES_PER_HOUR = 5
+RESEND_WORDS = {"重发", "再发", "重新发送", "再发一次", "没收到", "收不到", "重发验证码"}
+SKIP_WORDS = {"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"}
+_NAME = re.compile(r"^[\u3400-\u9fffA-Za-z·]{2,30}$")
+_NAME_PREFIX = re.compile(r"^(我叫|我是|姓名是|姓名|名字是|名字)[:：]?")
+
+
+class BindStep(FlowStep):
+    CONSENT = auto()
+    NAME = auto()
+    ID_NUMBER = auto()
+    STUDENT_NO = auto()
+    NO_MATCH = auto()
+    CODE = auto()
+
+
+def start(conv: Conversation, ctx: Context) -> Outcome:
+    """Entry from the menu: bound already, consent first, or straight to the name."""
+    s = ctx.services
+    binding = active_binding(s.db, s.account)
+    if binding is not None:
+        return ctx.reply(conv, "binding/already_bound", **_who(binding.student))
+    if _has_consent(ctx):
+        return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
+    return ctx.reply(conv.at(FLOW, BindStep.CONSENT), "binding/consent", "1", "0", version=CONSENT_VERSION)
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """Dispatch to the current step."""
+    return STEPS[BindStep(conv.step)](conv, ctx)
+
+
+def consent(conv: Conversation, ctx: Context) -> Outcome:
+    said = ctx.msg.text
+    if text.is_yes(said) or text.choice(said, 1) == 1:
+        record_consent(ctx.services.db, ctx.services.account)
+        ctx.services.audit("consent", detail=f"binding {CONSENT_VERSION}")
+        return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
+    if text.is_no(said):
+        return menu.show(conv, ctx, prefix="binding/consent_refused")
+    return ctx.retry(conv, "binding/consent_again", "1", "0")
+
+
+def name(conv: Conversation, ctx: Context) -> Outcome:
+    given_name, rest = _split_name(ctx.msg.text)
+    if given_name is None:
+        return ctx.retry(conv, "binding/bad_name")
+    if not rest:
+        return ctx.reply(conv.at(FLOW, BindStep.ID_NUMBER, name=given_name), "binding/ask_id", name=given_name)
+    number, student_no = _split_numbers(rest)
+    conv = conv.at(FLOW, BindStep.ID_NUMBER, name=given_name)
+    problem = idcard.problem(number)
+    if problem is not None:
+        return _id_problem(conv, ctx, number, problem)
+    if student_no:
+        return _match(conv, ctx, given_name, number, student_no)
+    return _ask_student_no(conv, ctx, number)
+
+
+def id_number(conv: Conversation, ctx: Context) -> Outcome:
+    number = idcard.normalise(ctx.msg.text)
+    problem = idcard.problem(number)
+    if problem is not None:
+        return _id_problem(conv, ctx, number, problem)
+    return _ask_student_no(conv, ctx, number)
+
+
+def student_no(conv: Conversation, ctx: Context) -> Outcome:
+    said = text.clean(ctx.msg.text)
+    number = None if said in SKIP_WORDS else text.number_token(said)
+    if number is not None and not re.fullmatch(r"[0-9A-Z]{4,20}", number):
+        return ctx.retry(conv, "binding/bad_student_no")
+    id_no = ctx.services.cipher.open_text(conv.data["id_sealed"])
+    return _match(conv, ctx, conv.data["name"], id_no, number)
+
+
+def no_match(conv: Conversation, ctx: Context) -> Outcome:
+    picked = text.choice(ctx.msg.text, 2)
+    if picked == 1:
+        return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
+    if picked == 2:
+        return menu.start(conv, ctx, menu.Intent.APPEAL)
+    return ctx.retry(conv, "binding/no_match_again", "1", "2", "0")
+
+
+def code(conv: Conversation, ctx: Context) -> Outcome:
+    s = ctx.services
+    student = s.db.get(Student, conv.data["student_id"])
+    said = text.clean(ctx.msg.text)
+    if said in RESEND_WORDS:
+        return _send_code(conv, ctx, student)
+    digits = text.number_token(said)
+    if not re.fullmatch(r"\d{6}", digits):
+        return ctx.retry(conv, "binding/code_format")
+    verdict = s.otp.verify(ctx.msg.user_tag, "bind", digits)
+    if verdict.check is Check.OK:
+        return _bound(conv, ctx, student)
+    kind = OtpEventKind.LOCKED if verdict.check is Check.LOCKED else OtpEventKind.FAILED
+    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind.value, purpose="bind"))
+    if verdict.check is Check.WRONG:
+        return ctx.reply(conv, "binding/code_wrong", left=verdict.tries_left)
+    if verdict.check is Check.LOCKED:
+        s.audit("otp_locked", student.id, result="locked")
+        return menu.show(conv, ctx, prefix="otp/locked_now")
+    return ctx.reply(conv, f"binding/code_{verdict.check.value}")
+
+
+STEPS = {
+    BindStep.CONSENT: consent,
+    BindStep.NAME: name,
+    BindStep.ID_NUMBER: id_number,
+    BindStep.STUDENT_NO: student_no,
+    BindStep.NO_MATCH: no_match,
+    BindStep.CODE: code,
+}
+
+
+# -- helpers, in the order the conversation uses them -------------------------------------------
+def _has_consent(ctx: Context) -> bool:
+    s = ctx.services
+    return (
+        s.db.scalar(
+            select(Consent.id).where(
+                Consent.account_id == s.account.id,
+                Consent.notice == "binding",
+                Consent.notice_version == CONSENT_VERSION,
+                Consent.withdrawn_at.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def _split_name(said: str) -> tuple[str | None, str]:
+    """The name at the start of a message, and whatever follows it."""
+    cleaned = _NAME_PREFIX.sub("", text.clean(said))
+    m = re.match(r"^([\u3400-\u9fff·•・.]+|[A-Za-z·.]+(?:\s+[A-Za-z]+)*)(.*)$", cleaned, re.S)
+    if not m:
+        return None, ""
+    candidate, rest = m.group(1).replace("•", "·").replace("・", "·"), m.group(2)
+    if rest and not re.search(r"[0-9０-９X叉幺一二两三四五六七八九零]", rest, re.I):
+        return None, ""
+    if not _NAME.fullmatch(candidate):
+        return None, ""
+    return candidate, rest.strip()
+
+
+def _split_numbers(rest: str) -> tuple[str, str | None]:
+    """(ID number, student number) from what followed the name; the ID is found even with spaces."""
+    tokens = [text.number_token(w) for w in text.words(rest)]
+    tokens = [t for t in tokens if t]
+    for i in range(len(tokens)):
+        for j in range(i + 1, len(tokens) + 1):
+            candidate = "".join(tokens[i:j])
+            if len(candidate) == 18 and idcard.is_valid(candidate):
+                remaining = tokens[:i] + tokens[j:]
+                return candidate, "".join(remaining) or None
+            if len(candidate) > 18:
+                break
+    if len(tokens) >= 2:
+        return tokens[0], "".join(tokens[1:])
+    return (tokens[0] if tokens else ""), None
+
+
+def _id_problem(conv: Conversation, ctx: Context, number: str, problem: idcard.IdProblem) -> Outcome:
+    conv = conv.at(FLOW, BindStep.ID_NUMBER, **{k: v for k, v in conv.data.items() if k != "id_sealed"})
+    return ctx.retry(conv, f"idcard/{problem.value}", length=len(number), birth=number[6:14])
+
+
+def _ask_student_no(conv: Conversation, ctx: Context, number: str) -> Outcome:
+    sealed = ctx.services.cipher.seal_text(number)  # never in clear in Redis
+    return ctx.reply(conv.at(FLOW, BindStep.STUDENT_NO, name=conv.data["name"], id_sealed=sealed), "binding/ask_student_no")
+
+
+def _match(conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None) -> Outcome:
+    s = ctx.services
+    limiter = RateLimit(s.redis, MISMATCHES_PER_HOUR, 3600)
+    limit_key = f"gc:{ctx.msg.user_tag}:mismatch"
+    wait = limiter.retry_after(limit_key)
+    if wait:
+        return _too_many(conv, ctx, wait)
+    student = find_student(s.db, s.cipher, given_name, number, student_number)
+    if student is None:
+        limiter.hit(limit_key)
+        s.audit("bind_match", result="no_match")
+        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH), "binding/no_match", "1", "2", "0")
+    s.audit("bind_match", student.id, result="matched")
+    current = active_binding(s.db, s.account)
+    if current is not None and current.student_id == student.id:
+        return ctx.reply(Conversation(version=conv.version), "binding/already_same", **_who(student))
+    if current is not None:
+        return ctx.reply(Conversation(version=conv.version), "binding/account_has_other", **_who(current.student))
+    return _send_code(conv.at(FLOW, BindStep.CODE, student_id=student.id), ctx, student)
+
+
+def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
+    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    return ctx.reply(home, "binding/too_many_mismatches", minutes=max(1, (wait + 59) // 60))
+
+
+def _send_code(conv: Conversation, ctx: Context, student: Student) -> Outcome:
+    s = ctx.services
+    phone = phone_of(s.cipher, student)
+    if not phone:
+        return ctx.reply(Conversation(version=conv.version), "binding/no_phone")
+    issued = s.otp.issue(ctx.msg.user_tag, s.cipher.index("phone", phone), "bind")
+    if issued.refusal is not None:
+        wait = issued.wait
+        return ctx.reply(conv, f"otp/{issued.refusal.value}", seconds=wait, minutes=max(1, (wait + 59) // 60))
+    effect = Effect("send_otp_sms", {"student_id": student.id, "code": s.cipher.seal_text(issued.code), "purpose": "bind"})
+    return Outcome(conv, [ctx.say("binding/code_sent", phone=idcard.mask_phone(phone))], [effect])
+
+
+def _bound(conv: Conversation, ctx: Context, student: Student) -> Outcome:
+    s = ctx.services
+    result = bind(s.db, s.account, student)
+    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=OtpEventKind.VERIFIED.value, purpose="bind"))
+    s.audit("bind", student.id, result="already" if result.already else "bound")
+    home = Conversation(version=conv.version)
+    if result.already:
+        return ctx.reply(home, "binding/already_same", **_who(student))
+    outcome = ctx.reply(home, "binding/bound", name=idcard.mask_name(student.name))
+    if result.displaced:
+        outcome.effects.append(Effect("notify_displaced", {"account_ids": result.displaced, "student_id": student.id}))
+    return outcome
+
+
+def _who(student: Student) -> dict:
+    return {"name": idcard.mask_name(student.name), "student_no": _mask_student_no(student.student_no)}
+
+
+def _mask_student_no(number: str) -> str:
+    return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else number
+
+
+menu.STARTERS[menu.Intent.BIND] = start
