@@ -22,6 +22,6 @@ class ReplyBook:
             autoescape=False,
         )
 
-    def render(self, name: str, **variables) -> str:
+    def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""
-        return self.env.get_template(f"{name}.txt").render(**variables).strip()
+        return self.env.get_template(f"{template}.txt").render(**variables).strip()

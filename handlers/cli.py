@@ -44,6 +44,24 @@ def seed_demo_command() -> None:
         click.echo(line)
 
 
+@cli.group("keys")
+def keys() -> None:
+    """Personal-data encryption keys."""
+
+
+@keys.command("rotate")
+@click.option("--batch", default=200, show_default=True)
+def keys_rotate(batch: int) -> None:
+    """Re-encrypt every row under the newest key of GRADCERT_PII_KEYS (safe while serving)."""
+    from bot.services.keys import rotate
+
+    rt = _runtime()
+    total = 0
+    for total in rotate(rt.sessions, rt.domain.cipher, batch):
+        click.echo(f"re-encrypted {total} students")
+    click.echo(f"done: {total} rows now under key version {rt.domain.cipher.current_version}")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

@@ -6,7 +6,7 @@ per message by the engine (or per request by the web handlers) and committed at 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ NAMING = {
 
 def utcnow() -> datetime:
     """Now, in UTC, timezone-aware (times are stored in UTC and shown in Asia/Shanghai)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -132,3 +132,22 @@ def chat(app):
 @pytest.fixture
 def root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def outbox(app) -> list[dict]:
+    """What the console SMS provider sent."""
+    import json
+
+    path = Path(app.config["SMS_OUTBOX"])
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def demo(app):
+    """The demo students in the database; returns their rows (no, name, id, phone, campus)."""
+    from bot.services.demo import demo_students, seed_demo
+
+    seed_demo(app.extensions["gradcert"])
+    return {row[1]: row for row in demo_students()}

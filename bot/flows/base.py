@@ -27,18 +27,18 @@ class Context:
     services: Any  # bot.services.Services; Any keeps flows testable with lighter fakes
     book: ReplyBook
 
-    def say(self, name: str, *buttons: str, **variables) -> Reply:
+    def say(self, template: str, /, *buttons: str, **variables) -> Reply:
         """A reply rendered from templates/replies/<name>.txt."""
-        return Reply(self.book.render(name, **variables), buttons=tuple(buttons))
+        return Reply(self.book.render(template, **variables), buttons=tuple(buttons))
 
-    def reply(self, conv: Conversation, name: str, *buttons: str, **variables) -> Outcome:
+    def reply(self, conv: Conversation, template: str, /, *buttons: str, **variables) -> Outcome:
         """The common case: move to `conv` and say one thing."""
-        return Outcome(conv, [self.say(name, *buttons, **variables)])
+        return Outcome(conv, [self.say(template, *buttons, **variables)])
 
-    def retry(self, conv: Conversation, name: str, *buttons: str, **variables) -> Outcome:
+    def retry(self, conv: Conversation, template: str, /, *buttons: str, **variables) -> Outcome:
         """Same step again after a mistake; from the third mistake on, also the offline route."""
         mistakes = int(conv.data.get("mistakes", 0)) + 1
-        outcome = Outcome(conv.with_data(mistakes=mistakes), [self.say(name, *buttons, **variables)])
+        outcome = Outcome(conv.with_data(mistakes=mistakes), [self.say(template, *buttons, **variables)])
         if mistakes >= 3:
             outcome.replies.append(self.say("system/offline_route"))
         return outcome

@@ -1,6 +1,7 @@
 """Alembic environment: the models' metadata, the URL from the config."""
 
 from alembic import context
+
 import models
 from models import make_engine
 

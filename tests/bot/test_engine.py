@@ -1,7 +1,6 @@
 """The engine's guarantees, through the real callback path, a real Redis and a real database."""
 
 import subprocess
-import sys
 import threading
 import time
 import types
