@@ -89,3 +89,15 @@ def forget_conversation(services: Services, payload: dict) -> None:
     services.forget_conversation(tag)
     services.otp.forget(tag)
     services.redis.delete(f"gc:{tag}:mismatch")
+
+
+@effect("render_certificate")
+def render_certificate(services: Services, payload: dict) -> None:
+    """Render a certificate's PDF ahead of its first download."""
+    from bot.services.certificate_files import store_pdf
+    from models import Certificate
+
+    cert = services.db.get(Certificate, payload["certificate_id"])
+    if cert is not None:
+        store_pdf(services.domain, cert)
+        cert.pdf_ready_at = services.now()

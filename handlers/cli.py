@@ -62,6 +62,93 @@ def keys_rotate(batch: int) -> None:
     click.echo(f"done: {total} rows now under key version {rt.domain.cipher.current_version}")
 
 
+@cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="show what would be added, changed and rejected; write nothing")
+@click.option("--strict", is_flag=True, help="import nothing if any row is rejected (exit code 1)")
+def import_command(path: str, dry_run: bool, strict: bool) -> None:
+    """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
+    from bot.services.registrar import ImportFormatError, import_file
+    from models.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(current_app.config["DATABASE_URL"])
+    try:
+        report = import_file(rt.sessions, rt.domain.cipher, path, dry_run=dry_run, strict=strict)
+    except ImportFormatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    for line in report.lines():
+        click.echo(line)
+    if strict and report.rejected:
+        raise SystemExit(1)
+
+
+@cli.command("verify-file")
+@click.argument("pdf", type=click.File("rb"))
+@click.option("--public-key", default=None, help="the school's SM2 public key (128 hex); default: this installation's")
+def verify_file(pdf, public_key: str | None) -> None:
+    """Check a downloaded certificate PDF offline against the school's public key."""
+    import json
+
+    from bot.services.certificate_pdf import embedded
+    from bot.services.crypto import sm3
+    from bot.services.signing import Sm2Signer
+
+    signer = Sm2Signer(None, public_key) if public_key else _runtime().domain.signer
+    carried = embedded(pdf.read())
+    if carried is None:
+        click.echo("NOT VERIFIED: no gradcert signature found in this file")
+        raise SystemExit(1)
+    content = json.loads(carried["content"])
+    if not signer.verify(carried["content"].encode(), carried["signature"]):
+        click.echo(f"NOT VERIFIED: the signature does not match (code {content.get('code')})")
+        raise SystemExit(1)
+    click.echo(f"VERIFIED: signed by the key with fingerprint {signer.fingerprint}")
+    click.echo(f"code {content['code']}, {content['name']}, {content['level']} {content['major']}, "
+               f"valid until {content['valid_until']}; SM3 {sm3(carried['content'].encode()).hex()}")
+    click.echo("Check the current status (closed or revoked?) on the verification page or its QR code.")
+
+
+@cli.group("ledger")
+def ledger_group() -> None:
+    """The certificate ledger."""
+
+
+@ledger_group.command("verify")
+def ledger_verify() -> None:
+    """Walk the chain and report the first broken entry."""
+    from sqlalchemy import func, select
+
+    from bot.services import certificates, ledger
+    from models import LedgerEntry
+
+    with _runtime().sessions() as db:
+        broken = ledger.verify(db, certificates.checked_digest)
+        count = db.scalar(select(func.count()).select_from(LedgerEntry))
+    if broken:
+        click.echo(f"BROKEN at entry {broken.seq}: {broken.reason}")
+        raise SystemExit(1)
+    click.echo(f"ledger intact: {count} entries")
+
+
+@ledger_group.command("export")
+@click.option("--day", default=None, help="YYYY-MM-DD (UTC); default: today")
+def ledger_export(day: str | None) -> None:
+    """Print the day's head hash, for publishing elsewhere."""
+    from datetime import date
+
+    from bot.services import ledger
+
+    wanted = date.fromisoformat(day) if day else None
+    with _runtime().sessions() as db:
+        entry = ledger.head(db, wanted)
+    if entry is None:
+        click.echo("ledger is empty")
+        return
+    click.echo(f"{(wanted or date.today()).isoformat()} seq={entry.seq} head={entry.entry_hash}")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

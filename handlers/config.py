@@ -19,6 +19,8 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "GRADCERT_PUBLIC_URL": ("http://127.0.0.1:8000", "Public base URL used in links and QR codes"),
     "GRADCERT_PII_KEYS": (None, "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset"),
     "GRADCERT_INDEX_KEY": (None, "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset"),
+    "GRADCERT_SM2_PRIVATE_KEY": (None, "The school's SM2 signing key (64 hex); generated when unset (development)"),
+    "GRADCERT_CERT_DIR": (None, "Where rendered certificate PDFs are kept; default instance/certificates"),
     "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
@@ -38,7 +40,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
 }
 
 NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int}
-GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY")
+GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY", "GRADCERT_SM2_PRIVATE_KEY")
 
 
 def load(instance_path: str | Path, environ: dict | None = None) -> dict:
@@ -53,6 +55,8 @@ def load(instance_path: str | Path, environ: dict | None = None) -> dict:
         out[name] = value
     if not out["DATABASE_URL"]:
         out["DATABASE_URL"] = f"sqlite:///{instance / 'gradcert.db'}"
+    if not out["GRADCERT_CERT_DIR"]:
+        out["GRADCERT_CERT_DIR"] = str(instance / "certificates")
     if not out["SMS_OUTBOX"]:
         out["SMS_OUTBOX"] = str(instance / "sms_outbox.jsonl")
     missing = [name for name in GENERATED if not out[name]]
@@ -77,6 +81,7 @@ def _instance_secrets(instance: Path) -> dict:
         "WECHAT_TOKEN": secrets.token_urlsafe(16),
         "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
         "GRADCERT_INDEX_KEY": secrets.token_hex(32),
+        "GRADCERT_SM2_PRIVATE_KEY": _sm2_key(),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -87,8 +92,15 @@ def _instance_secrets(instance: Path) -> dict:
 def _instance_secrets_update(path: Path, data: dict) -> dict:
     """Add secrets introduced by a newer version to an existing instance file."""
     data.setdefault("GRADCERT_INDEX_KEY", secrets.token_hex(32))
+    data.setdefault("GRADCERT_SM2_PRIVATE_KEY", _sm2_key())
     path.write_text(json.dumps(data))
     return data
+
+
+def _sm2_key() -> str:
+    from bot.services.signing import generate_private_key
+
+    return generate_private_key()
 
 
 def table() -> str:

@@ -7,6 +7,7 @@ import secrets
 import time
 from itertools import count
 
+import defusedxml.ElementTree as SafeET
 from wechatpy.crypto import WeChatCrypto
 
 from handlers.wechat_codec import parse_xml, sha1_signature
@@ -85,23 +86,28 @@ class WeChatSimulator:
             extra["EventKey"] = key
         return self.message(openid, "event", **extra)
 
-    def read(self, body: bytes | str) -> dict[str, str]:
-        """The fields of a passive reply ({} for `success` or an empty body), decrypted in safe mode."""
+    def inner_xml(self, body: bytes | str) -> str:
+        """The passive reply's XML ('' for `success` or an empty body), decrypted in safe mode."""
         raw = body.decode() if isinstance(body, bytes) else body
         if raw.strip() in ("", "success"):
-            return {}
+            return ""
+        if self.crypto is None:
+            return raw
         fields = parse_xml(raw)
-        if self.crypto is not None:
-            fields = parse_xml(
-                self.crypto.decrypt_message(raw, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
-            )
-        return fields
+        return self.crypto.decrypt_message(raw, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+
+    def read(self, body: bytes | str) -> dict[str, str]:
+        """The top-level fields of a passive reply ({} when there is none)."""
+        inner = self.inner_xml(body)
+        return parse_xml(inner) if inner else {}
 
     def reply_text(self, body: bytes | str) -> str:
-        """The text of a passive reply ('' when there is none); news replies give title and URL."""
-        fields = self.read(body)
-        if not fields:
+        """The text of a passive reply ('' when there is none); a news reply gives title, text, URL."""
+        inner = self.inner_xml(body)
+        if not inner:
             return ""
+        fields = parse_xml(inner)
         if fields.get("MsgType") == "news":
-            return fields.get("Articles", "")
+            item = SafeET.fromstring(inner).find("./Articles/item")
+            return "\n".join(item.findtext(tag, "") for tag in ("Title", "Description", "Url"))
         return fields.get("Content", "")

@@ -26,6 +26,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as timezone-aware UTC (SQLite hands back naive datetimes)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     """Declarative base with stable constraint names for Alembic."""
 
@@ -57,4 +62,5 @@ def make_session_factory(engine: Engine) -> sessionmaker:
 
 from models.account import Account  # noqa: E402,F401
 from models.audit import AuditEvent  # noqa: E402,F401
+from models.diploma import Certificate, Diploma, DiplomaStatus, LedgerEntry  # noqa: E402,F401
 from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401

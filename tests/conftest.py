@@ -73,6 +73,7 @@ def make_app(redis_url, database_url, tmp_path):
             "WECHAT_ENCODING_AES_KEY": "",
             "SMS_OUTBOX": str(tmp_path / "sms_outbox.jsonl"),
             "GRADCERT_PII_KEYS": "1:00112233445566778899aabbccddeeff",
+            "GRADCERT_PUBLIC_URL": "https://verify.example.edu.cn",
         }
         base.update(config)
         os.environ.setdefault("GRADCERT_INSTANCE", str(tmp_path / "instance"))

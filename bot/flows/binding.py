@@ -16,7 +16,7 @@ from enum import auto
 from sqlalchemy import select
 
 from bot import text
-from bot.flows import menu
+from bot.flows import menu, sms_code
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect
 from bot.services import idcard
@@ -25,17 +25,14 @@ from bot.services.binding import (
     active_binding,
     bind,
     find_student,
-    phone_of,
     record_consent,
 )
-from bot.services.otp import Check
 from bot.services.ratelimit import RateLimit
 from bot.state import Conversation, FlowStep
-from models import Consent, OtpEvent, OtpEventKind, Student
+from models import Consent, Student
 
 FLOW = "binding"
 MISMATCHES_PER_HOUR = 5
-RESEND_WORDS = {"重发", "再发", "重新发送", "再发一次", "没收到", "收不到", "重发验证码"}
 SKIP_WORDS = {"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"}
 _NAME = re.compile(r"^[\u3400-\u9fffA-Za-z·]{2,30}$")
 _NAME_PREFIX = re.compile(r"^(我叫|我是|姓名是|姓名|名字是|名字)[:：]?")
@@ -120,25 +117,9 @@ def no_match(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def code(conv: Conversation, ctx: Context) -> Outcome:
-    s = ctx.services
-    student = s.db.get(Student, conv.data["student_id"])
-    said = text.clean(ctx.msg.text)
-    if said in RESEND_WORDS:
-        return _send_code(conv, ctx, student)
-    digits = text.number_token(said)
-    if not re.fullmatch(r"\d{6}", digits):
-        return ctx.retry(conv, "binding/code_format")
-    verdict = s.otp.verify(ctx.msg.user_tag, "bind", digits)
-    if verdict.check is Check.OK:
-        return _bound(conv, ctx, student)
-    kind = OtpEventKind.LOCKED if verdict.check is Check.LOCKED else OtpEventKind.FAILED
-    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind.value, purpose="bind"))
-    if verdict.check is Check.WRONG:
-        return ctx.reply(conv, "binding/code_wrong", left=verdict.tries_left)
-    if verdict.check is Check.LOCKED:
-        s.audit("otp_locked", student.id, result="locked")
-        return menu.show(conv, ctx, prefix="otp/locked_now")
-    return ctx.reply(conv, f"binding/code_{verdict.check.value}")
+    student = ctx.services.db.get(Student, conv.data["student_id"])
+    problem = sms_code.check(conv, ctx, student, "bind")
+    return problem if problem is not None else _bound(conv, ctx, student)
 
 
 STEPS = {
@@ -226,7 +207,7 @@ def _match(conv: Conversation, ctx: Context, given_name: str, number: str, stude
         return ctx.reply(Conversation(version=conv.version), "binding/already_same", **_who(student))
     if current is not None:
         return ctx.reply(Conversation(version=conv.version), "binding/account_has_other", **_who(current.student))
-    return _send_code(conv.at(FLOW, BindStep.CODE, student_id=student.id), ctx, student)
+    return sms_code.send(conv.at(FLOW, BindStep.CODE, student_id=student.id), ctx, student, "bind")
 
 
 def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
@@ -234,23 +215,9 @@ def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
     return ctx.reply(home, "binding/too_many_mismatches", minutes=max(1, (wait + 59) // 60))
 
 
-def _send_code(conv: Conversation, ctx: Context, student: Student) -> Outcome:
-    s = ctx.services
-    phone = phone_of(s.cipher, student)
-    if not phone:
-        return ctx.reply(Conversation(version=conv.version), "binding/no_phone")
-    issued = s.otp.issue(ctx.msg.user_tag, s.cipher.index("phone", phone), "bind")
-    if issued.refusal is not None:
-        wait = issued.wait
-        return ctx.reply(conv, f"otp/{issued.refusal.value}", seconds=wait, minutes=max(1, (wait + 59) // 60))
-    effect = Effect("send_otp_sms", {"student_id": student.id, "code": s.cipher.seal_text(issued.code), "purpose": "bind"})
-    return Outcome(conv, [ctx.say("binding/code_sent", phone=idcard.mask_phone(phone))], [effect])
-
-
 def _bound(conv: Conversation, ctx: Context, student: Student) -> Outcome:
     s = ctx.services
     result = bind(s.db, s.account, student)
-    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=OtpEventKind.VERIFIED.value, purpose="bind"))
     s.audit("bind", student.id, result="already" if result.already else "bound")
     home = Conversation(version=conv.version)
     if result.already:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.messages import Inbound
-from models import Account, AuditEvent, utcnow
+from models import Account, AuditEvent, as_utc, utcnow
 
 
 def account_for(db: Session, msg: Inbound) -> Account:
@@ -23,7 +23,7 @@ def account_for(db: Session, msg: Inbound) -> Account:
         db.add(account)
         db.flush()
     now = utcnow()
-    if account.last_seen_at is None or _aware(account.last_seen_at) < now - timedelta(hours=1):
+    if account.last_seen_at is None or as_utc(account.last_seen_at) < now - timedelta(hours=1):
         account.last_seen_at = now  # hourly resolution: no write on every message
     return account
 

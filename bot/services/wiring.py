@@ -9,6 +9,8 @@ from redis import Redis
 
 from bot.services.crypto import PiiCipher, hmac_sm3
 from bot.services.otp import OtpService
+from bot.services.signing import Sm2Signer
+from models import utcnow
 from bot.services.sms import SmsProvider, make_provider
 
 
@@ -21,6 +23,12 @@ class Domain:
     sms: SmsProvider
     push: Any  # (channel, app_id, user_key, replies) -> None
     forget_conversation: Any  # (user tag) -> None
+    signer: Sm2Signer
+    school: str
+    public_url: str
+    link_secret: str
+    certificate_dir: str
+    clock: Any = utcnow  # tests may replace it to move "today"
 
     @classmethod
     def build(cls, config: dict, redis: Redis, push, forget_conversation) -> Domain:
@@ -28,12 +36,15 @@ class Domain:
         cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
         return cls(cipher=cipher, otp=OtpService(redis, otp_secret), sms=make_provider(config), push=push,
-                   forget_conversation=forget_conversation)
+                   forget_conversation=forget_conversation,
+                   signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
+                   school=config["GRADCERT_SCHOOL_NAME"], public_url=config["GRADCERT_PUBLIC_URL"],
+                   link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"])
 
 
 def attach(services, domain: Domain) -> None:
     """Expose the domain services on a message's `Services`."""
     services.extra.update(
         cipher=domain.cipher, otp=domain.otp, sms=domain.sms, push=domain.push,
-        forget_conversation=domain.forget_conversation,
+        forget_conversation=domain.forget_conversation, domain=domain, now=domain.clock,
     )

@@ -1,0 +1,229 @@
+"""Diploma lookup and electronic certificates.
+
+    (code)      a fresh SMS code when the last check is older than 10 minutes
+    menu        the record; 1 new e-certificate, 2 my e-certificates
+    days        validity of a new certificate, 30-180 days
+    list        pick one of my certificates
+    manage      1 link again, 2 extend, 3 close
+    extend      new validity, 30-180 days from today
+    close       confirm closing (verification then says "closed by its holder")
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import auto
+
+from sqlalchemy import select
+
+from bot import text
+from bot.flows import menu, sms_code
+from bot.flows.base import Context, Outcome
+from bot.messages import Effect, Reply
+from bot.services import certificates, idcard
+from bot.services.binding import active_binding
+from bot.services.workdays import add_working_days, local, today_in_china
+from bot.state import Conversation, FlowStep
+from models import Certificate, Diploma, DiplomaStatus, Student, as_utc
+
+FLOW = "diploma"
+FRESH_CODE = timedelta(minutes=10)
+CAMPUS_DELAY_DAYS = 2  # campus data reaches the main campus about 48 hours later
+SYNC_WORKING_DAYS = 3
+
+
+class DiplomaStep(FlowStep):
+    CODE = auto()
+    MENU = auto()
+    DAYS = auto()
+    LIST = auto()
+    MANAGE = auto()
+    EXTEND = auto()
+    CLOSE = auto()
+
+
+def start(conv: Conversation, ctx: Context) -> Outcome:
+    """Entry from the menu: bound? code fresh? then the record."""
+    s = ctx.services
+    binding = active_binding(s.db, s.account)
+    if binding is None:
+        return ctx.reply(conv, "diploma/not_bound", "1", "0")
+    if binding.verified_at is None or as_utc(binding.verified_at) < s.now() - FRESH_CODE:
+        return sms_code.send(conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent")
+    return show(conv, ctx, binding.student)
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """Dispatch to the current step."""
+    return STEPS[DiplomaStep(conv.step)](conv, ctx)
+
+
+def code(conv: Conversation, ctx: Context) -> Outcome:
+    s = ctx.services
+    binding = active_binding(s.db, s.account)
+    if binding is None:
+        return menu.show(conv, ctx)
+    problem = sms_code.check(conv, ctx, binding.student, "lookup")
+    if problem is not None:
+        return problem
+    binding.verified_at = s.now()
+    return show(conv, ctx, binding.student)
+
+
+def show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
+    """The diploma record, or when it will appear, or why it cannot be shown."""
+    s = ctx.services
+    diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
+    s.audit("view_diploma", student.id, result="shown" if diploma and diploma.certificate_no else "not_yet")
+    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    if diploma is None:
+        return ctx.reply(home, "diploma/no_record")
+    if not diploma.certificate_no:
+        return _not_synced(home, ctx, diploma)
+    if diploma.status == DiplomaStatus.REVOKED.value:
+        return ctx.reply(home, "diploma/revoked", certificate_no=diploma.certificate_no)
+    return ctx.reply(
+        conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
+        name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
+        enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date),
+    )
+
+
+def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
+    picked = text.choice(ctx.msg.text, 2)
+    if picked == 1:
+        return ctx.reply(conv.at(FLOW, DiplomaStep.DAYS, **conv.data), "diploma/ask_days")
+    if picked == 2:
+        return _list(conv, ctx)
+    return ctx.retry(conv, "diploma/menu_again", "1", "2", "0")
+
+
+def days(conv: Conversation, ctx: Context) -> Outcome:
+    wanted = _days(ctx.msg.text)
+    if wanted is None:
+        return ctx.retry(conv, "diploma/bad_days")
+    s = ctx.services
+    student = s.db.get(Student, conv.data["student_id"])
+    diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
+    cert = certificates.issue(s.db, s.domain.signer, student, diploma, s.account.id, wanted, s.domain.school, s.now())
+    s.audit("issue_certificate", student.id, detail=cert.code)
+    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    return Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])
+
+
+def pick(conv: Conversation, ctx: Context) -> Outcome:
+    codes = conv.data["codes"]
+    picked = text.choice(ctx.msg.text, len(codes))
+    if picked is None:
+        return ctx.retry(conv, "diploma/pick_again", count=len(codes))
+    data = {"student_id": conv.data["student_id"], "code": codes[picked - 1]}
+    return ctx.reply(conv.at(FLOW, DiplomaStep.MANAGE, **data), "diploma/manage", "1", "2", "3", "0", code=data["code"])
+
+
+def manage(conv: Conversation, ctx: Context) -> Outcome:
+    cert = _mine(ctx, conv)
+    picked = text.choice(ctx.msg.text, 3)
+    if cert is None or picked is None:
+        return ctx.retry(conv, "diploma/manage", "1", "2", "3", "0", code=conv.data["code"])
+    if certificates.status(cert, ctx.services.now()) in (certificates.CertStatus.CLOSED, certificates.CertStatus.REVOKED):
+        return ctx.reply(Conversation(version=conv.version), "diploma/cert_final", code=cert.code)
+    if picked == 1:
+        return Outcome(Conversation(version=conv.version), [_link(ctx, cert, "diploma/link_again")])
+    if picked == 2:
+        return ctx.reply(conv.at(FLOW, DiplomaStep.EXTEND, **conv.data), "diploma/ask_days")
+    return ctx.reply(conv.at(FLOW, DiplomaStep.CLOSE, **conv.data), "diploma/close_confirm", "1", "0", code=cert.code)
+
+
+def extend(conv: Conversation, ctx: Context) -> Outcome:
+    wanted = _days(ctx.msg.text)
+    if wanted is None:
+        return ctx.retry(conv, "diploma/bad_days")
+    s = ctx.services
+    cert = _mine(ctx, conv)
+    certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
+    s.audit("extend_certificate", cert.student_id, detail=cert.code)
+    outcome = Outcome(Conversation(version=conv.version), [_link(ctx, cert, "diploma/extended")])
+    outcome.effects.append(Effect("render_certificate", {"certificate_id": cert.id}))
+    return outcome
+
+
+def close(conv: Conversation, ctx: Context) -> Outcome:
+    if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
+        return ctx.retry(conv, "account/confirm_again", "1", "0")
+    s = ctx.services
+    cert = _mine(ctx, conv)
+    certificates.close(s.db, cert, s.now())
+    s.audit("close_certificate", cert.student_id, detail=cert.code)
+    return ctx.reply(Conversation(version=conv.version), "diploma/closed", code=cert.code)
+
+
+STEPS = {
+    DiplomaStep.CODE: code,
+    DiplomaStep.MENU: menu_choice,
+    DiplomaStep.DAYS: days,
+    DiplomaStep.LIST: pick,
+    DiplomaStep.MANAGE: manage,
+    DiplomaStep.EXTEND: extend,
+    DiplomaStep.CLOSE: close,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def expected_sync_date(diploma: Diploma) -> date | None:
+    """Leave date + 3 working days, campus records 2 days later (holiday calendar applies)."""
+    if diploma.leave_date is None:
+        return None
+    start = diploma.leave_date + timedelta(days=0 if diploma.source == "main" else CAMPUS_DELAY_DAYS)
+    return add_working_days(start, SYNC_WORKING_DAYS)
+
+
+def _not_synced(home: Conversation, ctx: Context, diploma: Diploma) -> Outcome:
+    expected = expected_sync_date(diploma)
+    today = today_in_china(ctx.services.now())
+    if expected is None:
+        return ctx.reply(home, "diploma/not_left")
+    if diploma.leave_date > today:
+        return ctx.reply(home, "diploma/not_left_yet", leave=_day(diploma.leave_date), expected=_day(expected))
+    if expected >= today:
+        return ctx.reply(home, "diploma/pending", expected=_day(expected), campus=diploma.source != "main")
+    return ctx.reply(home, "diploma/overdue", expected=_day(expected))
+
+
+def _list(conv: Conversation, ctx: Context) -> Outcome:
+    s = ctx.services
+    certs = s.db.scalars(
+        select(Certificate).where(Certificate.student_id == conv.data["student_id"]).order_by(Certificate.issued_at.desc()).limit(5)
+    ).all()
+    if not certs:
+        return ctx.reply(conv, "diploma/no_certs", "1", "0")
+    now = s.now()
+    rows = [(c.code, f"{local(c.valid_until):%Y-%m-%d}", certificates.status(c, now).value) for c in certs]
+    data = {"student_id": conv.data["student_id"], "codes": [c.code for c in certs]}
+    return ctx.reply(conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows)
+
+
+def _mine(ctx: Context, conv: Conversation) -> Certificate | None:
+    return ctx.services.db.scalar(
+        select(Certificate).where(Certificate.code == conv.data["code"], Certificate.student_id == conv.data["student_id"])
+    )
+
+
+def _link(ctx: Context, cert: Certificate, template: str) -> Reply:
+    d = ctx.services.domain
+    url = certificates.download_link(d.public_url, d.link_secret, cert.code, ctx.services.now().timestamp())
+    body = ctx.book.render(template, code=cert.code, until=f"{local(cert.valid_until):%Y-%m-%d}")
+    return Reply(body, link_url=url, link_title="电子学历证明（PDF）")
+
+
+def _days(said: str) -> int | None:
+    number = text.number_token(said.replace("天", ""))
+    if number.isdigit() and certificates.MIN_DAYS <= int(number) <= certificates.MAX_DAYS:
+        return int(number)
+    return None
+
+
+def _day(value: date | None) -> str:
+    return f"{value:%Y-%m-%d}" if value else "—"
+
+
+menu.STARTERS[menu.Intent.DIPLOMA] = start

@@ -1,0 +1,26 @@
+"""Rendered certificate PDFs on disk (instance/certificates by default), one file per version of a
+certificate's signed content, rendered on demand when the queue has not got to it yet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot.services.certificate_pdf import render
+from models import Certificate
+
+
+def pdf_path(domain, cert: Certificate) -> Path:
+    """Where this version of the certificate's PDF lives (the digest changes when it is extended)."""
+    return Path(domain.certificate_dir) / f"{cert.code}-{cert.digest[:16]}.pdf"
+
+
+def store_pdf(domain, cert: Certificate) -> Path:
+    """Render (atomically) unless this version is already on disk."""
+    path = pdf_path(domain, cert)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(render(cert, domain.public_url, domain.signer.fingerprint))
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,174 @@
+"""Electronic certificates: verification codes, the canonical content that is signed, issue /
+extend / close / revoke (each one a ledger entry), status, and signed download links."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from datetime import datetime, timedelta
+from enum import Enum
+
+from sqlalchemy.orm import Session
+
+from bot.services import ledger
+from bot.services.crypto import hmac_sm3, sm3
+from bot.services.signing import Sm2Signer
+from models import Certificate, Diploma, Student, as_utc, utcnow
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols, no 0/O/1/I: 16 of them = 80 bits
+CODE_LENGTH = 16
+MIN_DAYS, MAX_DAYS = 30, 180
+LINK_SECONDS = 72 * 3600
+
+
+class CertStatus(str, Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+
+
+def new_code() -> str:
+    """A fresh 16-character verification code."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """What someone typed (spaces, dashes, lower case) as a code; may not be a valid one."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def looks_like_code(code: str) -> bool:
+    """Right length and alphabet."""
+    return len(code) == CODE_LENGTH and all(ch in ALPHABET for ch in code)
+
+
+def canonical_content(cert: Certificate, student: Student, diploma: Diploma, school: str) -> str:
+    """The signed text: what an employer sees, in a fixed JSON form (no ID number, no phone)."""
+    return json.dumps(
+        {
+            "v": 1,
+            "code": cert.code,
+            "school": school,
+            "name": student.name,
+            "level": diploma.level,
+            "major": diploma.major,
+            "study_mode": diploma.study_mode,
+            "campus": diploma.campus,
+            "grad_date": diploma.grad_date.isoformat() if diploma.grad_date else None,
+            "certificate_no": diploma.certificate_no,
+            "valid_from": _iso(cert.valid_from),
+            "valid_until": _iso(cert.valid_until),
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def content_digest(cert: Certificate) -> str:
+    """SM3 of the stored canonical content."""
+    return sm3(cert.content.encode()).hex()
+
+
+def checked_digest(cert: Certificate) -> str:
+    """The content digest, or "inconsistent" when the row's columns disagree with what was signed."""
+    try:
+        signed = json.loads(cert.content)
+    except ValueError:
+        return "inconsistent"
+    if signed.get("code") != cert.code or signed.get("valid_until") != _iso(cert.valid_until):
+        return "inconsistent"
+    return content_digest(cert)
+
+
+def issue(db: Session, signer: Sm2Signer, student: Student, diploma: Diploma, account_id: int | None,
+          days: int, school: str, now: datetime | None = None) -> Certificate:
+    """A new certificate valid for `days` (30-180), signed and entered in the ledger."""
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise ValueError("validity must be 30 to 180 days")
+    now = now or utcnow()
+    cert = Certificate(code=new_code(), student_id=student.id, diploma_id=diploma.id, issued_by_account_id=account_id,
+                       issued_at=now, valid_from=now, valid_until=now + timedelta(days=days))
+    _sign(cert, signer, student, diploma, school)
+    db.add(cert)
+    db.flush()
+    ledger.append(db, cert, "issued")
+    return cert
+
+
+def extend(db: Session, signer: Sm2Signer, cert: Certificate, days: int, school: str,
+           now: datetime | None = None) -> Certificate:
+    """Valid `days` from now (30-180), re-signed; a new ledger entry."""
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise ValueError("validity must be 30 to 180 days")
+    now = now or utcnow()
+    cert.valid_until = now + timedelta(days=days)
+    _sign(cert, signer, cert.diploma.student, cert.diploma, school)
+    ledger.append(db, cert, "extended")
+    return cert
+
+
+def close(db: Session, cert: Certificate, now: datetime | None = None) -> Certificate:
+    """Closed by its holder: verification then says so."""
+    cert.closed_at = now or utcnow()
+    ledger.append(db, cert, "closed")
+    return cert
+
+
+def revoke(db: Session, cert: Certificate, reason: str, now: datetime | None = None) -> Certificate:
+    """Revoked by the school (e.g. the diploma was revoked)."""
+    cert.revoked_at = now or utcnow()
+    cert.revoked_reason = reason[:255]
+    ledger.append(db, cert, "revoked")
+    return cert
+
+
+def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
+    """What a verifier is told."""
+    if cert is None:
+        return CertStatus.UNKNOWN
+    if cert.revoked_at is not None:
+        return CertStatus.REVOKED
+    if cert.closed_at is not None:
+        return CertStatus.CLOSED
+    if as_utc(cert.valid_until) < (now or utcnow()):
+        return CertStatus.EXPIRED
+    return CertStatus.VALID
+
+
+def is_genuine(cert: Certificate, signer: Sm2Signer) -> bool:
+    """The stored content matches its digest and carries the school's signature."""
+    return content_digest(cert) == cert.digest and signer.verify(cert.content.encode(), cert.signature)
+
+
+def download_link(public_url: str, secret: str, code: str, now: float | None = None) -> str:
+    """A signed link to the PDF, valid for 72 hours."""
+    expires = int((now or time.time()) + LINK_SECONDS)
+    return f"{public_url.rstrip('/')}/c/{code}.pdf?e={expires}&s={_link_mac(secret, code, expires)}"
+
+
+def check_download(secret: str, code: str, expires: str, mac: str, now: float | None = None) -> bool:
+    """True for an unexpired link that we signed."""
+    try:
+        expiry = int(expires)
+    except (TypeError, ValueError):
+        return False
+    return expiry >= (now or time.time()) and hmac.compare_digest(_link_mac(secret, code, expiry), mac or "")
+
+
+def _link_mac(secret: str, code: str, expires: int) -> str:
+    return hmac_sm3(secret.encode(), f"download|{code}|{expires}".encode()).hex()[:32]
+
+
+def _sign(cert: Certificate, signer: Sm2Signer, student: Student, diploma: Diploma, school: str) -> None:
+    cert.content = canonical_content(cert, student, diploma, school)
+    cert.digest = content_digest(cert)
+    cert.signature = signer.sign(cert.content.encode())
+
+
+def _iso(moment: datetime) -> str:
+    return as_utc(moment).replace(microsecond=0).isoformat()

@@ -1,0 +1,231 @@
+"""Diploma lookup and e-certificates through the real WeChat callback, the PDF, the ledger."""
+
+import io
+import re
+from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from bot.services import certificates, ledger
+from models import Binding, Certificate, Diploma, LedgerEntry, Student
+from tests.conftest import outbox
+
+
+def _code(chat, phone):
+    chat.run_jobs()
+    return [m for m in outbox(chat.app) if m["phone"] == phone][-1]["code"]
+
+
+def _diploma(app, student_no, **fields):
+    rt = app.extensions["gradcert"]
+    values = dict(certificate_no="139321202105001234", level="专科", major="计算机应用技术", study_mode="全日制",
+                  campus="main", enrol_date=date(2018, 9, 1), grad_date=date(2021, 6, 30),
+                  leave_date=date(2021, 7, 1), source="main")
+    values.update(fields)
+    with rt.sessions() as db:
+        student = db.scalar(select(Student).where(Student.student_no == student_no))
+        db.add(Diploma(student_id=student.id, **values))
+        db.commit()
+
+
+@pytest.fixture
+def bound(app, chat, demo):
+    """李小红 bound on account 'g1' (code checked just now)."""
+    _, _, id_number, phone, _ = demo["李小红"]
+    chat.say("g1", "1")
+    chat.say("g1", "1")
+    chat.say("g1", f"李小红 {id_number} 2017020118")
+    assert "绑定成功" in chat.say("g1", _code(chat, phone))
+    return phone
+
+
+def _skip_send_limits(app):
+    redis = app.extensions["gradcert"].redis
+    keys = redis.keys("gc:{phone:*") + redis.keys("gc:*:otp:cool")
+    if keys:
+        redis.delete(*keys)
+
+
+def _clock(app, moment):
+    app.extensions["gradcert"].domain.clock = lambda: moment
+
+
+def test_lookup_after_binding_shows_the_record(app, chat, bound):
+    _diploma(app, "2017020118")
+    reply = chat.say("g1", "2")
+    for part in ("139321202105001234", "专科", "计算机应用技术", "全日制", "2018-09-01", "2021-06-30", "示范职业技术学院"):
+        assert part in reply
+    assert "李**" in reply
+
+
+def test_a_stale_code_check_asks_for_a_new_code(app, chat, bound):
+    _diploma(app, "2017020118")
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        binding = db.scalar(select(Binding))
+        binding.verified_at = datetime.now(timezone.utc) - timedelta(minutes=11)
+        db.commit()
+    _skip_send_limits(app)
+    reply = chat.say("g1", "2")
+    assert "再验证一次" in reply and "139321202105001234" not in reply
+    assert "139321202105001234" in chat.say("g1", _code(chat, bound))
+
+
+@pytest.mark.parametrize(
+    "source, leave, today, expected, template",
+    [
+        ("main", date(2026, 9, 30), date(2026, 10, 1), "2026-10-10", "预计 2026-10-10"),  # across National Day
+        ("gy", date(2026, 9, 28), date(2026, 9, 29), "2026-10-10", "分校数据"),
+        ("main", date(2026, 11, 20), date(2026, 11, 30), "2026-11-25", "应在 2026-11-25 前"),
+        ("main", date(2026, 12, 10), date(2026, 11, 30), "2026-12-15", "离校日期是 2026-12-10"),
+    ],
+)
+def test_not_synced_yet_tells_the_date(app, chat, bound, source, leave, today, expected, template):
+    _diploma(app, "2017020118", certificate_no=None, leave_date=leave, source=source, campus=source)
+    _clock(app, datetime(today.year, today.month, today.day, 2, tzinfo=timezone.utc))
+    _skip_send_limits(app)
+    reply = chat.say("g1", "2")
+    if "再验证一次" in reply:  # the moved clock made the check stale
+        reply = chat.say("g1", _code(chat, bound))
+    assert template in reply and expected in reply
+
+
+def test_revoked_diploma_says_so_and_where_to_ask(app, chat, bound):
+    _diploma(app, "2017020118", status="revoked")
+    reply = chat.say("g1", "2")
+    assert "已被学校撤销" in reply and "学籍窗口" in reply
+
+
+def test_no_record_offers_an_appeal(app, chat, bound):
+    assert "异议" in chat.say("g1", "2")
+
+
+def _issue(chat, days="90"):
+    chat.say("g1", "2")
+    assert "30到180" in chat.say("g1", "1")
+    assert "30到180" in chat.say("g1", "200")
+    res = chat.post(*chat.sim.text("g1", f"{days}天"))
+    fields = chat.sim.read(res.data)
+    assert fields["MsgType"] == "news"
+    text = chat.sim.reply_text(res.data)
+    url = text.splitlines()[-1]
+    code = re.search(r"验证码 ([0-9A-Z]{16})", text).group(1)
+    return code, url
+
+
+def test_certificate_pdf_has_the_code_and_a_qr_code_to_the_verification_page(app, chat, bound):
+    import zxingcpp
+
+    _diploma(app, "2017020118")
+    code, url = _issue(chat)
+    assert all(ch in certificates.ALPHABET for ch in code)
+    chat.run_jobs()  # the RQ job renders the PDF ahead of the download
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalar(select(Certificate)).pdf_ready_at is not None
+    parts = urlsplit(url)
+    res = app.test_client().get(parts.path + "?" + parts.query)
+    assert res.status_code == 200 and res.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(res.data))
+    assert code in reader.pages[0].extract_text()
+    [image] = reader.pages[0].images
+    from PIL import Image
+
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(image.data)))]
+    assert decoded == [f"https://verify.example.edu.cn/v/{code}"]
+    assert app.test_client().get(parts.path + "?" + parts.query.replace("s=", "s=0")).status_code == 403
+    assert app.test_client().get(parts.path).status_code == 403
+
+
+def test_list_extend_and_close_from_the_chat(app, chat, bound):
+    _diploma(app, "2017020118")
+    code, url = _issue(chat, "30")
+    chat.say("g1", "2")
+    listing = chat.say("g1", "2")
+    assert code[:4] in listing and "有效" in listing
+    assert "延长" in chat.say("g1", "1")
+    chat.say("g1", "2")
+    assert "现在有效至" in chat.sim.reply_text(chat.post(*chat.sim.text("g1", "180")).data)
+    chat.say("g1", "2")
+    chat.say("g1", "2")
+    chat.say("g1", "1")
+    assert "确定关闭" in chat.say("g1", "3")
+    assert "已关闭" in chat.say("g1", "1")
+    parts = urlsplit(url)
+    assert app.test_client().get(parts.path + "?" + parts.query).status_code == 410
+    with app.extensions["gradcert"].sessions() as db:
+        assert [e.event for e in db.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))] == ["issued", "extended", "closed"]
+        assert ledger.verify(db, certificates.checked_digest) is None
+
+
+def _ledger_cli(app, *args):
+    from handlers.cli import ledger_group
+
+    with app.app_context():
+        return CliRunner().invoke(ledger_group, list(args))
+
+
+def test_tampering_is_detected_by_ledger_verify_and_the_signature(app, chat, bound):
+    _diploma(app, "2017020118")
+    for _ in range(3):
+        _issue(chat)
+    rt = app.extensions["gradcert"]
+    assert "intact: 3 entries" in _ledger_cli(app, "verify").output
+    assert "head=" in _ledger_cli(app, "export").output
+    with rt.sessions() as db:
+        cert = db.scalar(select(Certificate).order_by(Certificate.id))
+        assert certificates.is_genuine(cert, rt.domain.signer)
+        cert.content = cert.content.replace("计算机应用技术", "临床医学")
+        db.commit()
+        assert not certificates.is_genuine(cert, rt.domain.signer)
+    result = _ledger_cli(app, "verify")
+    assert result.exit_code == 1 and "BROKEN at entry 1" in result.output
+    with rt.sessions() as db:  # undo, then move a validity date instead
+        cert = db.scalar(select(Certificate).order_by(Certificate.id))
+        cert.content = cert.content.replace("临床医学", "计算机应用技术")
+        cert.valid_until = cert.valid_until + timedelta(days=365)
+        db.commit()
+    assert "BROKEN" in _ledger_cli(app, "verify").output
+    with rt.sessions() as db:
+        cert = db.scalar(select(Certificate).order_by(Certificate.id))
+        cert.valid_until = cert.valid_until - timedelta(days=365)
+        entry = db.get(LedgerEntry, 2)
+        entry.event = "revoked"
+        db.commit()
+    result = _ledger_cli(app, "verify")
+    assert "BROKEN at entry 2" in result.output
+
+
+def test_verify_file_offline(app, chat, bound, tmp_path):
+    from handlers.cli import verify_file
+
+    _diploma(app, "2017020118")
+    _, url = _issue(chat)
+    parts = urlsplit(url)
+    pdf = tmp_path / "c.pdf"
+    pdf.write_bytes(app.test_client().get(parts.path + "?" + parts.query).data)
+    with app.app_context():
+        ok = CliRunner().invoke(verify_file, [str(pdf)])
+    assert ok.exit_code == 0 and "VERIFIED" in ok.output
+    public = app.extensions["gradcert"].domain.signer.public_hex
+    forged = pdf.read_bytes().replace(b"gradcert-certificate:", b"gradcert-certificate:")
+    from pypdf import PdfReader, PdfWriter
+
+    reader = PdfReader(io.BytesIO(forged))
+    writer = PdfWriter()
+    writer.append(reader)
+    from bot.services.certificate_pdf import META_PREFIX, embedded
+    import base64
+    import json
+
+    carried = embedded(pdf.read_bytes())
+    carried["content"] = carried["content"].replace("专科", "本科")
+    writer.add_metadata({"/Subject": META_PREFIX + base64.b64encode(json.dumps(carried).encode()).decode()})
+    bad = tmp_path / "bad.pdf"
+    with bad.open("wb") as f:
+        writer.write(f)
+    result = CliRunner().invoke(verify_file, [str(bad), "--public-key", public])
+    assert result.exit_code == 1 and "NOT VERIFIED" in result.output
