@@ -101,3 +101,22 @@ def render_certificate(services: Services, payload: dict) -> None:
     if cert is not None:
         store_pdf(services.domain, cert)
         cert.pdf_ready_at = services.now()
+
+
+@effect("fetch_attachment")
+def fetch_attachment(services: Services, payload: dict) -> None:
+    """Download a photo sent for an appeal and store it (or record why it was refused)."""
+    from bot.services.attachments import store
+    from models import Attachment, AttachmentState
+
+    attachment = services.db.get(Attachment, payload["attachment_id"])
+    if attachment is None or attachment.state != AttachmentState.PENDING.value:
+        return
+    msg = services.msg
+    try:
+        data = services.domain.fetch_media(msg.channel, msg.app_id, attachment.media_id)
+    except Exception as exc:  # the media API failed or the file expired: staff see the reason
+        log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
+        attachment.state, attachment.error = AttachmentState.REJECTED.value, "download failed"
+        return
+    store(attachment, data, services.domain.attachment_dir)

@@ -125,7 +125,7 @@ class Engine:
     def _run_once(self, effect: Effect, msg: Inbound) -> None:
         """Run or enqueue an effect unless an earlier delivery already did."""
         try:
-            if not self.storage.claim_effect(msg.user_tag, msg.msg_id, effect.name):
+            if not self.storage.claim_effect(msg.user_tag, msg.msg_id, effect.claim):
                 return
             if effect.queued:
                 self.hooks.enqueue_effect(effect, msg)

@@ -78,3 +78,9 @@ class Effect:
     name: str
     payload: dict = field(default_factory=dict)
     queued: bool = True
+    key: str = ""  # tells apart several effects of one name in one message (dedup key)
+
+    @property
+    def claim(self) -> str:
+        """The once-only key of this effect within its message."""
+        return f"{self.name}:{self.key}" if self.key else self.name

@@ -41,6 +41,10 @@ class Conversation:
         """The same conversation moved to `flow:step` with `data` replacing the flow's data."""
         return replace(self, flow=flow, step=str(getattr(step, "value", step)), data=data)
 
+    def then(self, step: FlowStep | str, **changes) -> Conversation:
+        """The next step of the same flow, keeping the data collected so far (plus `changes`)."""
+        return replace(self, step=str(getattr(step, "value", step)), data={**self.data, **changes})
+
     def with_data(self, **changes) -> Conversation:
         """The same step with some data fields changed."""
         return replace(self, data={**self.data, **changes})

@@ -33,6 +33,11 @@ def clean(text: str) -> str:
     return text.strip().strip(",.;:!?。，；：！？、 ")
 
 
+def tidy(text: str) -> str:
+    """Free text as written (punctuation kept), without control characters or outer spaces."""
+    return "".join(ch for ch in (text or "") if unicodedata.category(ch)[0] != "C" or ch == "\n").strip()
+
+
 def spoken_digits(text: str) -> str:
     """Turn spoken digits (幺三八, 两, 叉) into written ones, leaving other characters alone."""
     out = []

@@ -209,9 +209,26 @@ def _supervise(procs: list[subprocess.Popen]) -> None:
 @click.option("--burst", is_flag=True, help="run the queued jobs, then exit")
 def worker(burst: bool) -> None:
     """Run the RQ worker for slow effects (SMS, PDFs, pushes)."""
+    import threading
+
     from rq import SimpleWorker
 
+    from handlers.jobs import sweep
+
     rt = _runtime()
+    if not burst:
+        app = current_app._get_current_object()
+
+        def upkeep() -> None:  # every 10 minutes; the sweep is idempotent, several workers are fine
+            while True:
+                time.sleep(600)
+                try:
+                    with app.app_context():
+                        sweep()
+                except Exception:
+                    app.logger.exception("upkeep failed")
+
+        threading.Thread(target=upkeep, daemon=True, name="upkeep").start()
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")
 
 

@@ -21,9 +21,12 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "GRADCERT_INDEX_KEY": (None, "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset"),
     "GRADCERT_SM2_PRIVATE_KEY": (None, "The school's SM2 signing key (64 hex); generated when unset (development)"),
     "GRADCERT_CERT_DIR": (None, "Where rendered certificate PDFs are kept; default instance/certificates"),
+    "GRADCERT_ATTACHMENT_DIR": (None, "Where appeal photos are stored; default instance/attachments"),
     "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
+    "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
+    "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
@@ -39,7 +42,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "SMS_TEMPLATE_ID": ("", "Approved template with two parameters: the code and its minutes of validity"),
 }
 
-NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int}
+NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int, "VERIFY_MIN_SECONDS": float, "TRUST_PROXY": int}
 GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY", "GRADCERT_SM2_PRIVATE_KEY")
 
 
@@ -57,6 +60,8 @@ def load(instance_path: str | Path, environ: dict | None = None) -> dict:
         out["DATABASE_URL"] = f"sqlite:///{instance / 'gradcert.db'}"
     if not out["GRADCERT_CERT_DIR"]:
         out["GRADCERT_CERT_DIR"] = str(instance / "certificates")
+    if not out["GRADCERT_ATTACHMENT_DIR"]:
+        out["GRADCERT_ATTACHMENT_DIR"] = str(instance / "attachments")
     if not out["SMS_OUTBOX"]:
         out["SMS_OUTBOX"] = str(instance / "sms_outbox.jsonl")
     missing = [name for name in GENERATED if not out[name]]
@@ -78,7 +83,9 @@ def _instance_secrets(instance: Path) -> dict:
         return _instance_secrets_update(path, data)
     data = {
         "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
-        "WECHAT_TOKEN": secrets.token_urlsafe(16),
+        "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
+    "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
+    "WECHAT_TOKEN": secrets.token_urlsafe(16),
         "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
         "GRADCERT_INDEX_KEY": secrets.token_hex(32),
         "GRADCERT_SM2_PRIVATE_KEY": _sm2_key(),

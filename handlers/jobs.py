@@ -20,3 +20,34 @@ def run_effect(name: str, payload: dict, inbound: dict) -> None:
 def push_replies(inbound: dict, replies: list[dict]) -> None:
     """Replies that missed the callback deadline, through the push API."""
     _runtime().push(inbound_from_dict(inbound), [Reply.from_dict(r) for r in replies])
+
+
+def notify_appeal(appeal_id: int, note: str | None = None) -> None:
+    """Tell the filer (and, for a proxy's ticket, the graduate) that their ticket changed."""
+    from bot.messages import Reply
+    from bot.services.appeals import status_message
+    from models import Account, Appeal
+
+    rt = _runtime()
+    with rt.sessions() as db:
+        appeal = db.get(Appeal, appeal_id)
+        account = db.get(Account, appeal.account_id) if appeal else None
+        if account is None:
+            return
+        text = status_message(appeal, note)
+    rt.push_to(account.channel, account.app_id, account.user_key, [Reply(text)])
+
+
+
+def sweep() -> int:
+    """Periodic upkeep: close tickets left 7 days without a reply (and tell their filers)."""
+    from bot.services.appeals import close_stale
+
+    rt = _runtime()
+    with rt.sessions() as db:
+        closed = close_stale(db, rt.domain.clock())
+        db.commit()
+        ids = [a.id for a in closed]
+    for appeal_id in ids:
+        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "7天没有回复，申请已自动关闭。如仍有问题请重新提交。")
+    return len(ids)

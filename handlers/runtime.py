@@ -74,7 +74,7 @@ class Runtime:
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(),
         )
-        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.storage.clear)
+        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.storage.clear, rt.fetch_media)
         hooks = EngineHooks(
             open_services=rt.open_services,
             run_effect=rt.run_effect,
@@ -128,6 +128,14 @@ class Runtime:
             send_replies(self.wechat_client(), user_key, replies)
         else:
             log.warning("no push channel for %s yet; %d replies dropped", channel, len(replies))
+
+    def fetch_media(self, channel: str, app_id: str, media_id: str) -> bytes:
+        """The bytes of a photo a user sent (WeChat temporary media API)."""
+        if channel != "wx":
+            raise LookupError(f"no media API for {channel}")
+        from handlers.wechat_api import download_media
+
+        return download_media(self.wechat_client(), media_id)
 
     def wechat_client(self):
         """The Official Account API client with its access token shared in Redis."""

@@ -78,3 +78,27 @@ def _send(client: SharedTokenClient, openid: str, reply: Reply) -> None:
         client.message.send_articles(openid, [article])
     else:
         client.message.send_text(openid, reply.text)
+
+
+MAX_MEDIA = 10 * 1024 * 1024
+
+
+def download_media(client: SharedTokenClient, media_id: str) -> bytes:
+    """A temporary media file (cgi-bin/media/get); an error answer comes back as JSON."""
+    for attempt in (1, 2):
+        res = requests.get(
+            f"{client.api_base}/cgi-bin/media/get",
+            params={"access_token": client.access_token, "media_id": media_id},
+            timeout=10,
+            stream=True,
+        )
+        res.raise_for_status()
+        if res.headers.get("Content-Type", "").startswith(("application/json", "text/plain")):
+            data = res.json()
+            if data.get("errcode") in TOKEN_ERRORS and attempt == 1:
+                client.redis.delete(client.token_key)
+                continue
+            raise WeChatClientException(data.get("errcode"), data.get("errmsg"), client=client)
+        body = res.raw.read(MAX_MEDIA + 1, decode_content=True)
+        return body
+    raise WeChatClientException(40001, "access token refused twice", client=client)

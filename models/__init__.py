@@ -44,12 +44,19 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # pysqlite starts transactions lazily, so a SAVEPOINT could open (and its RELEASE
+            # commit) the outer transaction: begin explicitly, as SQLAlchemy's docs advise.
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -61,6 +68,16 @@ def make_session_factory(engine: Engine) -> sessionmaker:
 
 
 from models.account import Account  # noqa: E402,F401
+from models.appeal import (  # noqa: E402,F401
+    OPEN_STATUSES,
+    Appeal,
+    AppealEvent,
+    AppealStatus,
+    Attachment,
+    AttachmentState,
+    StaffRole,
+    StaffUser,
+)
 from models.audit import AuditEvent  # noqa: E402,F401
 from models.diploma import Certificate, Diploma, DiplomaStatus, LedgerEntry  # noqa: E402,F401
 from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401

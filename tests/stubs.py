@@ -47,7 +47,7 @@ class HttpStub:
                 status, payload = route(rec) if route else (404, {"error": "no route"})
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "image/png" if isinstance(payload, bytes) else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -92,3 +92,23 @@ def wechat_api_stub(app_id: str, secret: str) -> HttpStub:
     stub.routes["/cgi-bin/stable_token"] = stable_token
     stub.routes["/cgi-bin/message/custom/send"] = custom_send
     return stub.start()
+
+
+PNG_BYTES = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def add_media(stub: HttpStub, files: dict[str, bytes]) -> None:
+    """Serve WeChat temporary media (cgi-bin/media/get) from `files`; unknown ids get errcode 40007."""
+
+    def media_get(rec):
+        if rec.query.get("access_token") != "stub-access-token":
+            return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+        data = files.get(rec.query.get("media_id", ""))
+        if data is None:
+            return 200, {"errcode": 40007, "errmsg": "invalid media_id"}
+        return 200, data
+
+    stub.routes["/cgi-bin/media/get"] = media_get

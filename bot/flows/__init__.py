@@ -11,13 +11,13 @@ from types import ModuleType
 
 from bot import text
 from bot.errors import UnknownFlow
-from bot.flows import account, binding, diploma, menu
+from bot.flows import account, appeal, binding, diploma, menu
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, Inbound, MessageKind
 from bot.state import Conversation
 
 # flow name -> module with `handle(conv, ctx) -> Outcome`
-FLOWS: dict[str, ModuleType] = {m.FLOW: m for m in (menu, binding, account, diploma)}
+FLOWS: dict[str, ModuleType] = {m.FLOW: m for m in (menu, binding, account, diploma, appeal)}
 
 
 def register(module: ModuleType) -> None:

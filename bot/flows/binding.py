@@ -111,8 +111,8 @@ def no_match(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
         return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
-    if picked == 2:
-        return menu.start(conv, ctx, menu.Intent.APPEAL)
+    if picked == 2:  # the appeal flow reuses what was typed (the ID number stays sealed)
+        return menu.start(conv, ctx, menu.Intent.APPEAL, carry=conv.data)
     return ctx.retry(conv, "binding/no_match_again", "1", "2", "0")
 
 
@@ -146,6 +146,15 @@ def _has_consent(ctx: Context) -> bool:
         )
         is not None
     )
+
+
+def parse_identity(said: str) -> tuple[str | None, str, str | None]:
+    """(name, normalised ID number, student number) from "姓名 身份证号 [学号]" in one message."""
+    given_name, rest = _split_name(said)
+    if given_name is None or not rest:
+        return given_name, "", None
+    number, student_number = _split_numbers(rest)
+    return given_name, number, student_number
 
 
 def _split_name(said: str) -> tuple[str | None, str]:
@@ -200,7 +209,8 @@ def _match(conv: Conversation, ctx: Context, given_name: str, number: str, stude
     if student is None:
         limiter.hit(limit_key)
         s.audit("bind_match", result="no_match")
-        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH), "binding/no_match", "1", "2", "0")
+        claimed = {"name": given_name, "id_sealed": s.cipher.seal_text(number), "student_no": student_number}
+        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH, **claimed), "binding/no_match", "1", "2", "0")
     s.audit("bind_match", student.id, result="matched")
     current = active_binding(s.db, s.account)
     if current is not None and current.student_id == student.id:

@@ -92,7 +92,7 @@ def show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
-        return ctx.reply(conv.at(FLOW, DiplomaStep.DAYS, **conv.data), "diploma/ask_days")
+        return ctx.reply(conv.then(DiplomaStep.DAYS), "diploma/ask_days")
     if picked == 2:
         return _list(conv, ctx)
     return ctx.retry(conv, "diploma/menu_again", "1", "2", "0")
@@ -130,8 +130,8 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
     if picked == 1:
         return Outcome(Conversation(version=conv.version), [_link(ctx, cert, "diploma/link_again")])
     if picked == 2:
-        return ctx.reply(conv.at(FLOW, DiplomaStep.EXTEND, **conv.data), "diploma/ask_days")
-    return ctx.reply(conv.at(FLOW, DiplomaStep.CLOSE, **conv.data), "diploma/close_confirm", "1", "0", code=cert.code)
+        return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
+    return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
 
 
 def extend(conv: Conversation, ctx: Context) -> Outcome:

@@ -10,6 +10,7 @@ from enum import Enum
 
 from bot import text
 from bot.flows.base import Context, Outcome
+from bot.messages import MessageKind
 from bot.state import Conversation, FlowStep
 
 FLOW = "menu"
@@ -58,6 +59,7 @@ CLICK_KEYS = {
 # Flows register their entry points here (bot.flows.__init__); a missing one is "coming soon".
 Starter = Callable[[Conversation, Context], Outcome]
 STARTERS: dict[Intent, Starter] = {}
+ADD_INFORMATION: Callable[[Conversation, Context], Outcome | None] | None = None  # set by the appeal flow
 
 
 def intent_of(message: str) -> Intent | None:
@@ -80,22 +82,30 @@ def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome
     return Outcome(home, replies)
 
 
-def start(conv: Conversation, ctx: Context, intent: Intent) -> Outcome:
-    """Enter the flow behind `intent` from anywhere."""
+def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None = None) -> Outcome:
+    """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
     if intent is Intent.HELP:
         return Outcome(Conversation(version=conv.version, acting_for=conv.acting_for), [ctx.say("menu/help")])
     starter = STARTERS.get(intent)
     if starter is None:
         return Outcome(conv, [ctx.say("menu/coming_soon", feature=intent.value)])
-    return starter(Conversation(version=conv.version, acting_for=conv.acting_for), ctx)
+    fresh = Conversation(version=conv.version, acting_for=conv.acting_for, data=dict(carry or {}))
+    return starter(fresh, ctx)
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
-    """A message at the menu: a choice starts its flow, anything else gets guidance."""
-    intent = intent_of(ctx.msg.text)
-    if intent is None:
-        return show(conv, ctx, prefix="menu/not_understood")
-    return start(conv, ctx, intent)
+    """A message at the menu: a choice starts its flow; other text or a photo goes to a ticket
+    that waits for more information; anything else gets guidance."""
+    intent = intent_of(ctx.msg.text) if ctx.msg.kind is not MessageKind.IMAGE else None
+    if intent is not None:
+        return start(conv, ctx, intent)
+    if ADD_INFORMATION is not None:
+        added = ADD_INFORMATION(conv, ctx)
+        if added is not None:
+            return added
+    if ctx.msg.kind is MessageKind.IMAGE:
+        return show(conv, ctx, prefix="menu/photo_not_needed")
+    return show(conv, ctx, prefix="menu/not_understood")
 
 
 def _menu_vars(ctx: Context) -> dict:

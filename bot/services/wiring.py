@@ -10,8 +10,8 @@ from redis import Redis
 from bot.services.crypto import PiiCipher, hmac_sm3
 from bot.services.otp import OtpService
 from bot.services.signing import Sm2Signer
-from models import utcnow
 from bot.services.sms import SmsProvider, make_provider
+from models import utcnow
 
 
 @dataclass
@@ -28,10 +28,12 @@ class Domain:
     public_url: str
     link_secret: str
     certificate_dir: str
+    attachment_dir: str
+    fetch_media: Any  # (channel, app_id, media_id) -> bytes; raises on failure
     clock: Any = utcnow  # tests may replace it to move "today"
 
     @classmethod
-    def build(cls, config: dict, redis: Redis, push, forget_conversation) -> Domain:
+    def build(cls, config: dict, redis: Redis, push, forget_conversation, fetch_media) -> Domain:
         """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings."""
         cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
@@ -39,7 +41,8 @@ class Domain:
                    forget_conversation=forget_conversation,
                    signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
                    school=config["GRADCERT_SCHOOL_NAME"], public_url=config["GRADCERT_PUBLIC_URL"],
-                   link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"])
+                   link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"],
+                   attachment_dir=config["GRADCERT_ATTACHMENT_DIR"], fetch_media=fetch_media)
 
 
 def attach(services, domain: Domain) -> None:

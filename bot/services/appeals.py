@@ -1,0 +1,186 @@
+"""Appeal tickets: categories and what each needs, ticket numbers, due dates in working days, the
+lifecycle (who may move a ticket where), and the message the filer gets on every change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.services.workdays import add_working_days, local, today_in_china
+from models import OPEN_STATUSES, Appeal, AppealEvent, AppealStatus, as_utc, utcnow
+
+MAX_OPEN = 3
+DUE_WORKING_DAYS = 5
+URGENT_DUE_WORKING_DAYS = 2
+CLOSE_AFTER = timedelta(days=7)
+DESCRIPTION_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    label: str
+    needs: str | None  # the document the category needs, as photos; None = photos optional
+
+
+CATEGORIES = [
+    Category("name_spelling", "姓名拼音或用字和登记的不一样", None),
+    Category("id_x", "身份证号最后一位X的问题", None),
+    Category("name_change", "改过名字", "派出所出具的姓名变更证明"),
+    Category("three_plus_two", "3+2（中职转高职）", "中职阶段的学籍或毕业证明"),
+    Category("military", "部队（军培办）培养", "军培办审批表"),
+    Category("joint_training", "联合培养，学籍还没注册", "联合培养协议或录取通知书"),
+    Category("status_change", "休学、转学等学籍异动还没办完", "学籍异动审批表"),
+    Category("migration_loss", "早年数据迁移时丢失", "毕业证书照片"),
+    Category("other", "以上都不是（信息有误或查不到）", None),
+]
+BY_KEY = {c.key: c for c in CATEGORIES}
+
+# Every status a staff action may lead to, from each status.
+TRANSITIONS = {
+    AppealStatus.SUBMITTED: {AppealStatus.UNDER_REVIEW, AppealStatus.NEED_MORE_INFO, AppealStatus.RESOLVED, AppealStatus.REJECTED},
+    AppealStatus.UNDER_REVIEW: {AppealStatus.NEED_MORE_INFO, AppealStatus.RESOLVED, AppealStatus.REJECTED},
+    AppealStatus.NEED_MORE_INFO: {AppealStatus.UNDER_REVIEW, AppealStatus.RESOLVED, AppealStatus.REJECTED},
+    AppealStatus.RESOLVED: {AppealStatus.UNDER_REVIEW, AppealStatus.CLOSED},
+    AppealStatus.REJECTED: {AppealStatus.UNDER_REVIEW, AppealStatus.CLOSED},
+    AppealStatus.CLOSED: set(),
+}
+NEXT_ROUTES = {
+    "chsi": "到学信网（www.chsi.com.cn）申请“学历认证”",
+    "window": "带身份证和相关材料到行政楼一楼学籍窗口（工作日 8:30-11:30，14:00-17:00）",
+}
+STATUS_NAMES = {
+    "submitted": "已提交", "under_review": "处理中", "need_more_info": "需要补充材料",
+    "resolved": "已解决", "rejected": "未通过", "closed": "已关闭",
+}
+
+
+class TransitionNotAllowed(Exception):
+    """A status change the lifecycle does not allow."""
+
+
+def due_date(filed: date, urgent: bool) -> date:
+    """Five working days (two when urgent) after filing."""
+    return add_working_days(filed, URGENT_DUE_WORKING_DAYS if urgent else DUE_WORKING_DAYS)
+
+
+def open_count(db: Session, account_id: int) -> int:
+    """How many open tickets this account has."""
+    return db.scalar(
+        select(func.count()).select_from(Appeal).where(Appeal.account_id == account_id, Appeal.status.in_(OPEN_STATUSES))
+    )
+
+
+def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> Appeal:
+    """Give the ticket its number and due date and write it with its first event."""
+    now = now or utcnow()
+    filed = today_in_china(now)
+    appeal.created_at = appeal.updated_at = appeal.status_changed_at = now
+    appeal.status = AppealStatus.SUBMITTED.value
+    appeal.due_date = due_date(filed, appeal.urgent)
+    prefix = f"GA{filed:%Y%m%d}-"
+    for _ in range(5):
+        last = db.scalar(select(func.max(Appeal.ticket_no)).where(Appeal.ticket_no.like(prefix + "%")))
+        appeal.ticket_no = f"{prefix}{(int(last[-4:]) + 1) if last else 1:04d}"
+        try:
+            with db.begin_nested():
+                db.add(appeal)
+                db.flush()
+            break
+        except IntegrityError:  # another ticket took the number: take the next
+            continue
+    db.add(AppealEvent(appeal_id=appeal.id, kind="submitted", to_status=appeal.status,
+                       actor_account_id=appeal.account_id, at=now))
+    return appeal
+
+
+def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, staff_id: int | None = None,
+                  next_route: str | None = None, now: datetime | None = None) -> AppealEvent:
+    """Move a ticket, with the reason; raises TransitionNotAllowed."""
+    current = AppealStatus(appeal.status)
+    if to not in TRANSITIONS[current]:
+        raise TransitionNotAllowed(f"{current.value} -> {to.value}")
+    if to is AppealStatus.REJECTED and next_route not in NEXT_ROUTES:
+        raise TransitionNotAllowed("a rejection needs the next route")
+    now = now or utcnow()
+    appeal.status = to.value
+    appeal.updated_at = appeal.status_changed_at = now
+    if to in (AppealStatus.RESOLVED, AppealStatus.REJECTED):
+        appeal.resolution = note
+        appeal.next_route = next_route if to is AppealStatus.REJECTED else None
+    event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=current.value, to_status=to.value,
+                        actor_staff_id=staff_id, note=note, at=now)
+    db.add(event)
+    return event
+
+
+def add_information(db: Session, appeal: Appeal, account_id: int, note: str, now: datetime | None = None) -> None:
+    """The filer added information; a ticket waiting for it goes back to review."""
+    now = now or utcnow()
+    db.add(AppealEvent(appeal_id=appeal.id, kind="info", actor_account_id=account_id, note=note[:DESCRIPTION_LIMIT], at=now))
+    appeal.updated_at = now
+    if appeal.status == AppealStatus.NEED_MORE_INFO.value:
+        db.add(AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
+                           to_status=AppealStatus.UNDER_REVIEW.value, actor_account_id=account_id, at=now))
+        appeal.status = AppealStatus.UNDER_REVIEW.value
+        appeal.status_changed_at = now
+
+
+def waiting_for_information(db: Session, account_id: int) -> Appeal | None:
+    """The account's most recent ticket that waits for more information."""
+    return db.scalar(
+        select(Appeal).where(Appeal.account_id == account_id, Appeal.status == AppealStatus.NEED_MORE_INFO.value)
+        .order_by(Appeal.status_changed_at.desc()).limit(1)
+    )
+
+
+def close_stale(db: Session, now: datetime | None = None) -> list[Appeal]:
+    """Close tickets left 7 days without a reply after they were resolved, rejected or asked for more."""
+    now = now or utcnow()
+    stale = db.scalars(
+        select(Appeal).where(
+            Appeal.status.in_([AppealStatus.RESOLVED.value, AppealStatus.REJECTED.value, AppealStatus.NEED_MORE_INFO.value]),
+            Appeal.status_changed_at < now - CLOSE_AFTER,
+        )
+    ).all()
+    for appeal in stale:
+        db.add(AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
+                           to_status=AppealStatus.CLOSED.value, note="7天无回复，自动关闭", at=now))
+        appeal.status = AppealStatus.CLOSED.value
+        appeal.updated_at = appeal.status_changed_at = now
+    return stale
+
+
+def is_overdue(appeal: Appeal, now: datetime | None = None) -> bool:
+    """Open and past its due date."""
+    return appeal.status in OPEN_STATUSES and appeal.due_date < today_in_china(now or utcnow())
+
+
+def status_message(appeal: Appeal, note: str | None) -> str:
+    """What the filer is told when their ticket changes (fits one phone screen)."""
+    name = STATUS_NAMES[appeal.status]
+    lines = [f"你的异议申请 {appeal.ticket_no} 状态更新：{name}。"]
+    if appeal.status == AppealStatus.NEED_MORE_INFO.value:
+        lines.append(f"需要补充：{note}" if note else "需要补充材料。")
+        lines.append("请直接回复文字或发照片，会自动补充到这个申请。")
+    elif appeal.status == AppealStatus.RESOLVED.value:
+        lines.append(f"处理结果：{note}" if note else "")
+        lines.append("回复2可以重新查询证书。")
+    elif appeal.status == AppealStatus.REJECTED.value:
+        lines.append(f"原因：{note}" if note else "")
+        lines.append(f"下一步：{NEXT_ROUTES.get(appeal.next_route or '', NEXT_ROUTES['window'])}。")
+    elif appeal.status == AppealStatus.UNDER_REVIEW.value:
+        lines.append(f"预计 {appeal.due_date:%Y-%m-%d} 前处理完。")
+    elif note:
+        lines.append(note)
+    lines.append("回复4查看我的异议申请。")
+    return "\n".join(line for line in lines if line)
+
+
+def shown_time(moment: datetime) -> str:
+    """A stored time as the console and chat show it (Asia/Shanghai)."""
+    return f"{local(as_utc(moment)):%Y-%m-%d %H:%M}"

@@ -1,0 +1,122 @@
+"""Appeals (异议申请) filed in the chat, their events and attachments, and the staff who handle them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import Base, utcnow
+
+
+class AppealStatus(str, Enum):
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    NEED_MORE_INFO = "need_more_info"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (AppealStatus.SUBMITTED.value, AppealStatus.UNDER_REVIEW.value, AppealStatus.NEED_MORE_INFO.value)
+
+
+class Appeal(Base):
+    """One ticket. The filer's claimed identity is kept sealed when no student record matched."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (Index("ix_appeals_status_due", "status", "due_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
+    acting_for_student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))  # filed by a proxy
+    claimed_name: Mapped[str | None] = mapped_column(String(64))
+    claimed_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    claimed_student_no: Mapped[str | None] = mapped_column(String(32))
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pii_key_version: Mapped[int] = mapped_column(default=1)
+    campus: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    urgent_reason: Mapped[str | None] = mapped_column(String(64))
+    urgent_deadline: Mapped[date | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default=AppealStatus.SUBMITTED.value)
+    due_date: Mapped[date] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    next_route: Mapped[str | None] = mapped_column(String(32))  # chsi (学信网学历认证) / window
+
+    events: Mapped[list[AppealEvent]] = relationship(back_populates="appeal", order_by="AppealEvent.id")
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="appeal", order_by="Attachment.id")
+
+
+class AppealEvent(Base):
+    """Something that happened to a ticket: filed, status changed, information added, a note."""
+
+    __tablename__ = "appeal_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # submitted / status / info / note
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    actor_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    appeal: Mapped[Appeal] = relationship(back_populates="events")
+
+
+class AttachmentState(str, Enum):
+    PENDING = "pending"  # media id received, download queued
+    STORED = "stored"
+    REJECTED = "rejected"  # too large, not an image, or the download failed
+
+
+class Attachment(Base):
+    """A photo sent in the chat for a ticket, downloaded through the media API by an RQ job."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
+    media_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), default=AttachmentState.PENDING.value)
+    storage_key: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None] = mapped_column()
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    appeal: Mapped[Appeal] = relationship(back_populates="attachments")
+
+
+class StaffRole(str, Enum):
+    CLERK = "clerk"
+    DIRECTOR = "director"
+
+
+class StaffUser(Base):
+    """A console user: a clerk works tickets; a director also exports and manages users."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=StaffRole.CLERK.value)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # directors: export codes go here
+    pii_key_version: Mapped[int] = mapped_column(default=1)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
