@@ -82,12 +82,14 @@ class AttachmentState(str, Enum):
 
 
 class Attachment(Base):
-    """A photo sent in the chat for a ticket, downloaded through the media API by an RQ job."""
+    """A photo sent in the chat for a ticket (or a proxy's notarised authorisation), downloaded
+    through the media API by an RQ job."""
 
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"), index=True)
+    proxy_id: Mapped[int | None] = mapped_column(ForeignKey("proxies.id"), index=True)
     media_id: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default=AttachmentState.PENDING.value)
     storage_key: Mapped[str | None] = mapped_column(String(255))

@@ -30,7 +30,8 @@ def store(attachment: Attachment, data: bytes, directory: str) -> None:
         attachment.state, attachment.error = AttachmentState.REJECTED.value, "not a JPEG or PNG"
         return
     digest = hashlib.sha256(data).hexdigest()
-    key = f"{attachment.appeal_id}/{attachment.id}-{digest[:12]}.{kind[1]}"
+    owner = f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
+    key = f"{owner}/{attachment.id}-{digest[:12]}.{kind[1]}"
     path = Path(directory) / key
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
