@@ -120,3 +120,14 @@ def fetch_attachment(services: Services, payload: dict) -> None:
         attachment.state, attachment.error = AttachmentState.REJECTED.value, "download failed"
         return
     store(attachment, data, services.domain.attachment_dir)
+
+
+@effect("push_accounts")
+def push_accounts(services: Services, payload: dict) -> None:
+    """A message to other accounts (a graduate about their proxy, a proxy about a decision)."""
+    from models import Account
+
+    for account_id in payload["account_ids"]:
+        account = services.db.get(Account, account_id)
+        if account is not None:
+            services.push(account.channel, account.app_id, account.user_key, [Reply(payload["text"])])

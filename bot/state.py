@@ -41,6 +41,10 @@ class Conversation:
         """The same conversation moved to `flow:step` with `data` replacing the flow's data."""
         return replace(self, flow=flow, step=str(getattr(step, "value", step)), data=data)
 
+    def home(self) -> Conversation:
+        """Back at the menu with nothing collected, still acting for whom it acted for."""
+        return Conversation(version=self.version, acting_for=self.acting_for)
+
     def then(self, step: FlowStep | str, **changes) -> Conversation:
         """The next step of the same flow, keeping the data collected so far (plus `changes`)."""
         return replace(self, step=str(getattr(step, "value", step)), data={**self.data, **changes})

@@ -40,14 +40,38 @@ def notify_appeal(appeal_id: int, note: str | None = None) -> None:
 
 
 def sweep() -> int:
-    """Periodic upkeep: close tickets left 7 days without a reply (and tell their filers)."""
+    """Periodic upkeep: close tickets left 7 days without a reply (and tell their filers); expire
+    lapsed proxies and warn proxies and graduates 7 days before a proxy ends."""
+    from bot.replies import ReplyBook
+    from bot.services import proxies
     from bot.services.appeals import close_stale
+    from bot.services.idcard import mask_name
+    from bot.services.workdays import local
+    from models import Account
 
     rt = _runtime()
+    book = ReplyBook()
+    pushes = []
     with rt.sessions() as db:
         closed = close_stale(db, rt.domain.clock())
+        _expired, warn = proxies.sweep(db, rt.domain.clock())
+        for proxy in warn:
+            until = f"{local(proxy.valid_until):%Y-%m-%d}"
+            pushes.append((db.get(Account, proxy.proxy_account_id), book.render(
+                "proxy/expiring_for_proxy", name=mask_name(proxy.student.name), until=until)))
+            for account in proxies.graduate_accounts(db, proxy.student_id):
+                pushes.append((account, book.render(
+                    "proxy/expiring_for_graduate", relation=proxies.RELATION_NAMES[proxy.relation], until=until)))
         db.commit()
         ids = [a.id for a in closed]
+        targets = [(a.channel, a.app_id, a.user_key, text) for a, text in pushes if a is not None]
     for appeal_id in ids:
         rt.queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "7天没有回复，申请已自动关闭。如仍有问题请重新提交。")
-    return len(ids)
+    for channel, app_id, user_key, text in targets:
+        rt.queue.enqueue("handlers.jobs.push_text", channel, app_id, user_key, text)
+    return len(ids) + len(warn)
+
+
+def push_text(channel: str, app_id: str, user_key: str, text: str) -> None:
+    """One text to one user of a channel."""
+    _runtime().push_to(channel, app_id, user_key, [Reply(text)])

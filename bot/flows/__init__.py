@@ -11,13 +11,13 @@ from types import ModuleType
 
 from bot import text
 from bot.errors import UnknownFlow
-from bot.flows import account, appeal, binding, diploma, menu
+from bot.flows import account, appeal, binding, diploma, menu, proxy
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, Inbound, MessageKind
 from bot.state import Conversation
 
 # flow name -> module with `handle(conv, ctx) -> Outcome`
-FLOWS: dict[str, ModuleType] = {m.FLOW: m for m in (menu, binding, account, diploma, appeal)}
+FLOWS: dict[str, ModuleType] = {m.FLOW: m for m in (menu, binding, account, diploma, appeal, proxy)}
 
 
 def register(module: ModuleType) -> None:
@@ -26,7 +26,19 @@ def register(module: ModuleType) -> None:
 
 
 def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
-    """One step of the conversation for `msg`."""
+    """One step of the conversation for `msg`; while acting for a graduate, the proxy must still be
+    active (checked on every message) and every reply says for whom."""
+    if conv.acting_for is not None and not _still_acting(conv, ctx):
+        return menu.show(replace(conv, acting_for=None), ctx, prefix="proxy/ended")
+    outcome = _route(conv, msg, ctx)
+    if outcome.conversation.acting_for is not None and outcome.replies:
+        tag = ctx.book.render("proxy/acting_tag", name=_acting_name(outcome.conversation, ctx))
+        first = outcome.replies[0]
+        outcome.replies[0] = replace(first, text=f"{tag}{first.text}")
+    return outcome
+
+
+def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     if msg.kind is MessageKind.EVENT:
         return _event(conv, msg, ctx)
     if msg.kind is MessageKind.VOICE and not msg.text.strip():
@@ -35,7 +47,11 @@ def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
         if text.is_menu_command(msg.text):
             return menu.show(conv, ctx)
         global_intent = menu.intent_of(msg.text)
-        if global_intent in (menu.Intent.UNBIND, menu.Intent.DELETE_ME):
+        if global_intent in (menu.Intent.AGREE_PROXY, menu.Intent.REFUSE_PROXY):
+            return proxy.graduate_answer(conv, ctx, global_intent is menu.Intent.AGREE_PROXY)
+        if global_intent is menu.Intent.MY_PROXIES:
+            return proxy.start_mine(conv, ctx)
+        if global_intent in menu.GLOBAL:
             return menu.start(conv, ctx, global_intent)
     if msg.kind is MessageKind.OTHER:
         return Outcome(conv, [ctx.say("system/unsupported_kind")])
@@ -60,3 +76,18 @@ def _event(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
         return menu.show(conv, ctx)
     # Other events (VIEW, LOCATION, template delivery reports...) need no reply.
     return Outcome(replace(conv), [])
+
+
+def _still_acting(conv: Conversation, ctx: Context) -> bool:
+    from bot.services import proxies
+
+    actives = proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
+    return any(p.student_id == conv.acting_for for p in actives)
+
+
+def _acting_name(conv: Conversation, ctx: Context) -> str:
+    from bot.services.idcard import mask_name
+    from models import Student
+
+    student = ctx.services.db.get(Student, conv.acting_for)
+    return mask_name(student.name) if student else ""

@@ -42,7 +42,7 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
     if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "account/confirm_again", "1", "0")
     s = ctx.services
-    home = Conversation(version=conv.version)
+    home = conv.home()
     if AccountStep(conv.step) is AccountStep.CONFIRM_UNBIND:
         removed = unbind(s.db, s.account)
         s.audit("unbind", removed.student_id if removed else None)

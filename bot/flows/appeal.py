@@ -22,14 +22,14 @@ from enum import auto
 from sqlalchemy import select
 
 from bot import text
-from bot.flows import binding, menu
+from bot.flows import binding, menu, proxy
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, MessageKind
 from bot.services import appeals, idcard
 from bot.services.binding import active_binding, phone_of
 from bot.services.workdays import today_in_china
 from bot.state import Conversation, FlowStep
-from models import OPEN_STATUSES, Appeal, Attachment
+from models import OPEN_STATUSES, Appeal, Attachment, Scope
 
 FLOW = "appeal"
 MAX_PHOTOS = 9
@@ -52,6 +52,8 @@ class AppealStep(FlowStep):
 def start(conv: Conversation, ctx: Context) -> Outcome:
     """Entry: at most 3 open tickets, then the usual causes."""
     s = ctx.services
+    if conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.APPEAL) is None:
+        return ctx.reply(conv, "proxy/out_of_scope")
     if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
         return ctx.reply(conv, "appeal/too_many", limit=appeals.MAX_OPEN)
     carried = {k: conv.data[k] for k in ("name", "id_sealed", "student_no") if conv.data.get(k)}
@@ -77,7 +79,7 @@ def cause(conv: Conversation, ctx: Context) -> Outcome:
 def self_fix(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
-        return binding.start(Conversation(version=conv.version, acting_for=conv.acting_for), ctx)
+        return binding.start(conv.home(), ctx)
     if picked == 2:
         return _after_category(conv, ctx)
     return ctx.retry(conv, f"appeal/self_fix_{conv.data['category']}", "1", "2")
@@ -124,7 +126,7 @@ def photos(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "appeal/photos_waiting", needs=_needs(conv))
     if _needs(conv) and not media:
         return ctx.retry(conv, "appeal/photos_required", needs=_needs(conv))
-    phone = _phone_on_file(ctx)
+    phone = _phone_on_file(conv, ctx)
     step = conv.then(AppealStep.CONTACT, media=media)
     if phone:
         return ctx.reply(step, "appeal/ask_contact_known", "1", phone=idcard.mask_phone(phone))
@@ -133,7 +135,7 @@ def photos(conv: Conversation, ctx: Context) -> Outcome:
 
 def contact(conv: Conversation, ctx: Context) -> Outcome:
     said = text.number_token(ctx.msg.text)
-    phone = _phone_on_file(ctx)
+    phone = _phone_on_file(conv, ctx)
     if said == "1" and phone:
         chosen = phone
     elif re.fullmatch(r"1[3-9]\d{9}", said):
@@ -147,12 +149,12 @@ def contact(conv: Conversation, ctx: Context) -> Outcome:
 def confirm(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
     if picked == 2:
-        return start(Conversation(version=conv.version, acting_for=conv.acting_for), ctx)
+        return start(conv.home(), ctx)
     if picked != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "appeal/confirm_again", "1", "2")
     s = ctx.services
     if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
-        return ctx.reply(Conversation(version=conv.version), "appeal/too_many", limit=appeals.MAX_OPEN)
+        return ctx.reply(conv.home(), "appeal/too_many", limit=appeals.MAX_OPEN)
     appeal = _new_appeal(conv, ctx)
     appeals.file_appeal(s.db, appeal, s.now())
     effects = []
@@ -162,7 +164,9 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
         s.db.flush()
         effects.append(Effect("fetch_attachment", {"attachment_id": attachment.id}, key=str(attachment.id)))
     s.audit("file_appeal", appeal.student_id, detail=appeal.ticket_no)
-    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    if appeal.acting_for_student_id is not None:
+        effects.append(proxy.notify_graduate(ctx, proxy.acting_proxy(conv, ctx, Scope.APPEAL), "提交了异议申请"))
+    home = conv.home()
     reply = ctx.say("appeal/filed", ticket=appeal.ticket_no, due=f"{appeal.due_date:%Y-%m-%d}", urgent=appeal.urgent)
     return Outcome(home, [reply], effects)
 
@@ -235,7 +239,7 @@ def parse_date(said: str, today: date) -> date | None:
 
 def _after_category(conv: Conversation, ctx: Context) -> Outcome:
     bound = active_binding(ctx.services.db, ctx.services.account)
-    if bound is None and not conv.data.get("id_sealed"):
+    if bound is None and conv.acting_for is None and not conv.data.get("id_sealed"):
         return ctx.reply(conv.then(AppealStep.IDENTITY), "appeal/ask_identity")
     return ctx.reply(conv.then(AppealStep.DESCRIBE), "appeal/ask_description")
 
@@ -248,7 +252,9 @@ def _needs(conv: Conversation) -> str | None:
     return appeals.BY_KEY[conv.data["category"]].needs
 
 
-def _phone_on_file(ctx: Context) -> str | None:
+def _phone_on_file(conv: Conversation, ctx: Context) -> str | None:
+    if conv.acting_for is not None:  # a proxy gives their own number
+        return None
     bound = active_binding(ctx.services.db, ctx.services.account)
     return phone_of(ctx.services.cipher, bound.student) if bound else None
 
@@ -273,7 +279,11 @@ def _new_appeal(conv: Conversation, ctx: Context) -> Appeal:
                     contact_phone_enc=phone_enc, pii_key_version=version,
                     urgent=bool(data.get("urgent")),
                     urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None)
-    if bound is not None:
+    acting = proxy.acting_proxy(conv, ctx, Scope.APPEAL) if conv.acting_for is not None else None
+    if acting is not None:
+        appeal.student_id = appeal.acting_for_student_id = acting.student_id
+        appeal.campus = acting.student.campus
+    elif bound is not None:
         appeal.student_id, appeal.campus = bound.student_id, bound.student.campus
     if data.get("id_sealed"):
         appeal.claimed_name = data.get("name")

@@ -214,14 +214,14 @@ def _match(conv: Conversation, ctx: Context, given_name: str, number: str, stude
     s.audit("bind_match", student.id, result="matched")
     current = active_binding(s.db, s.account)
     if current is not None and current.student_id == student.id:
-        return ctx.reply(Conversation(version=conv.version), "binding/already_same", **_who(student))
+        return ctx.reply(conv.home(), "binding/already_same", **_who(student))
     if current is not None:
-        return ctx.reply(Conversation(version=conv.version), "binding/account_has_other", **_who(current.student))
+        return ctx.reply(conv.home(), "binding/account_has_other", **_who(current.student))
     return sms_code.send(conv.at(FLOW, BindStep.CODE, student_id=student.id), ctx, student, "bind")
 
 
 def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
-    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    home = conv.home()
     return ctx.reply(home, "binding/too_many_mismatches", minutes=max(1, (wait + 59) // 60))
 
 
@@ -229,7 +229,7 @@ def _bound(conv: Conversation, ctx: Context, student: Student) -> Outcome:
     s = ctx.services
     result = bind(s.db, s.account, student)
     s.audit("bind", student.id, result="already" if result.already else "bound")
-    home = Conversation(version=conv.version)
+    home = conv.home()
     if result.already:
         return ctx.reply(home, "binding/already_same", **_who(student))
     outcome = ctx.reply(home, "binding/bound", name=idcard.mask_name(student.name))

@@ -17,14 +17,14 @@ from enum import auto
 from sqlalchemy import select
 
 from bot import text
-from bot.flows import menu, sms_code
+from bot.flows import menu, proxy, sms_code
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, Reply
 from bot.services import certificates, idcard
 from bot.services.binding import active_binding
 from bot.services.workdays import add_working_days, local, today_in_china
 from bot.state import Conversation, FlowStep
-from models import Certificate, Diploma, DiplomaStatus, Student, as_utc
+from models import Certificate, Diploma, DiplomaStatus, Proxy, Scope, Student, as_utc
 
 FLOW = "diploma"
 FRESH_CODE = timedelta(minutes=10)
@@ -43,8 +43,13 @@ class DiplomaStep(FlowStep):
 
 
 def start(conv: Conversation, ctx: Context) -> Outcome:
-    """Entry from the menu: bound? code fresh? then the record."""
+    """Entry from the menu: bound? code fresh? then the record. A proxy sees the graduate's."""
     s = ctx.services
+    if conv.acting_for is not None:
+        acting = proxy.acting_proxy(conv, ctx, Scope.LOOKUP)
+        if acting is None:
+            return ctx.reply(conv, "proxy/out_of_scope")
+        return show(conv, ctx, acting.student, acting)
     binding = active_binding(s.db, s.account)
     if binding is None:
         return ctx.reply(conv, "diploma/not_bound", "1", "0")
@@ -70,12 +75,21 @@ def code(conv: Conversation, ctx: Context) -> Outcome:
     return show(conv, ctx, binding.student)
 
 
-def show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
+def show(conv: Conversation, ctx: Context, student: Student, acting: Proxy | None = None) -> Outcome:
     """The diploma record, or when it will appear, or why it cannot be shown."""
+    outcome = _show(conv, ctx, student)
+    s = ctx.services
+    s.audit("view_diploma", student.id, result="shown" if outcome.conversation.flow == FLOW else "not_yet",
+            detail=f"proxy:{acting.id}" if acting else None)
+    if acting is not None:
+        outcome.effects.append(proxy.notify_graduate(ctx, acting, "查询了毕业证书"))
+    return outcome
+
+
+def _show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
     s = ctx.services
     diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
-    s.audit("view_diploma", student.id, result="shown" if diploma and diploma.certificate_no else "not_yet")
-    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    home = conv.home()
     if diploma is None:
         return ctx.reply(home, "diploma/no_record")
     if not diploma.certificate_no:
@@ -91,6 +105,8 @@ def show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
 
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
+    if picked and conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) is None:
+        return ctx.reply(conv, "proxy/out_of_scope")
     if picked == 1:
         return ctx.reply(conv.then(DiplomaStep.DAYS), "diploma/ask_days")
     if picked == 2:
@@ -107,8 +123,12 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
     diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
     cert = certificates.issue(s.db, s.domain.signer, student, diploma, s.account.id, wanted, s.domain.school, s.now())
     s.audit("issue_certificate", student.id, detail=cert.code)
-    home = Conversation(version=conv.version, acting_for=conv.acting_for)
-    return Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])
+    home = conv.home()
+    outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])
+    if conv.acting_for is not None:
+        acting = proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE)
+        outcome.effects.append(proxy.notify_graduate(ctx, acting, "开具了电子证明"))
+    return outcome
 
 
 def pick(conv: Conversation, ctx: Context) -> Outcome:
@@ -126,9 +146,9 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
     if cert is None or picked is None:
         return ctx.retry(conv, "diploma/manage", "1", "2", "3", "0", code=conv.data["code"])
     if certificates.status(cert, ctx.services.now()) in (certificates.CertStatus.CLOSED, certificates.CertStatus.REVOKED):
-        return ctx.reply(Conversation(version=conv.version), "diploma/cert_final", code=cert.code)
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
-        return Outcome(Conversation(version=conv.version), [_link(ctx, cert, "diploma/link_again")])
+        return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")])
     if picked == 2:
         return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
     return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
@@ -142,7 +162,7 @@ def extend(conv: Conversation, ctx: Context) -> Outcome:
     cert = _mine(ctx, conv)
     certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
     s.audit("extend_certificate", cert.student_id, detail=cert.code)
-    outcome = Outcome(Conversation(version=conv.version), [_link(ctx, cert, "diploma/extended")])
+    outcome = Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")])
     outcome.effects.append(Effect("render_certificate", {"certificate_id": cert.id}))
     return outcome
 
@@ -154,7 +174,7 @@ def close(conv: Conversation, ctx: Context) -> Outcome:
     cert = _mine(ctx, conv)
     certificates.close(s.db, cert, s.now())
     s.audit("close_certificate", cert.student_id, detail=cert.code)
-    return ctx.reply(Conversation(version=conv.version), "diploma/closed", code=cert.code)
+    return ctx.reply(conv.home(), "diploma/closed", code=cert.code)
 
 
 STEPS = {

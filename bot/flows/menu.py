@@ -31,6 +31,9 @@ class Intent(str, Enum):
     HELP = "help"
     UNBIND = "unbind"
     DELETE_ME = "delete_me"
+    MY_PROXIES = "my_proxies"
+    AGREE_PROXY = "agree_proxy"
+    REFUSE_PROXY = "refuse_proxy"
 
 
 NUMBERED = {1: Intent.BIND, 2: Intent.DIPLOMA, 3: Intent.APPEAL, 4: Intent.MY_APPEALS, 5: Intent.PROXY}
@@ -44,7 +47,12 @@ KEYWORDS = {
     Intent.HELP: ("帮助", "help", "?", "？", "怎么用", "客服", "人工"),
     Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
     Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
+    Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
+    Intent.AGREE_PROXY: ("同意代办",),
+    Intent.REFUSE_PROXY: ("拒绝代办", "不同意代办"),
 }
+# Words that work from anywhere, not only at the menu.
+GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES, Intent.AGREE_PROXY, Intent.REFUSE_PROXY)
 
 # WeChat custom-menu CLICK keys map to the same intents as text.
 CLICK_KEYS = {
@@ -76,16 +84,16 @@ def intent_of(message: str) -> Intent | None:
 
 def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome:
     """The menu itself, at the menu step, keeping who the user acts for."""
-    home = Conversation(version=conv.version, acting_for=conv.acting_for)
+    home = conv.home()
     replies = [ctx.say(prefix)] if prefix else []
-    replies.append(ctx.say("menu/main", "1", "2", "3", "4", "0", **_menu_vars(ctx)))
+    replies.append(ctx.say("menu/main", "1", "2", "3", "4", "5", "0", status=_status(home, ctx)))
     return Outcome(home, replies)
 
 
 def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None = None) -> Outcome:
     """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
     if intent is Intent.HELP:
-        return Outcome(Conversation(version=conv.version, acting_for=conv.acting_for), [ctx.say("menu/help")])
+        return Outcome(conv.home(), [ctx.say("menu/help")])
     starter = STARTERS.get(intent)
     if starter is None:
         return Outcome(conv, [ctx.say("menu/coming_soon", feature=intent.value)])
@@ -108,9 +116,19 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
     return show(conv, ctx, prefix="menu/not_understood")
 
 
-def _menu_vars(ctx: Context) -> dict:
+def _status(conv: Conversation, ctx: Context) -> str:
+    """Who the user is here, and for whom they act now."""
+    from bot.services import proxies
     from bot.services.binding import active_binding
     from bot.services.idcard import mask_name
 
+    lines = []
     binding = active_binding(ctx.services.db, ctx.services.account)
-    return {"status": f"已绑定：{mask_name(binding.student.name)}" if binding else ""}
+    if binding:
+        lines.append(f"已绑定：{mask_name(binding.student.name)}")
+    if conv.acting_for is not None:
+        for proxy in proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now()):
+            if proxy.student_id == conv.acting_for:
+                who = proxies.GRADUATE_AS[proxy.relation]
+                lines.append(f"现在代 {mask_name(proxy.student.name)}（{who}）办理，回复5切换")
+    return "\n".join(lines)

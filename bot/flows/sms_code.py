@@ -23,7 +23,7 @@ def send(conv: Conversation, ctx: Context, student: Student, purpose: str, templ
     s = ctx.services
     phone = phone_of(s.cipher, student)
     if not phone:
-        return ctx.reply(Conversation(version=conv.version, acting_for=conv.acting_for), "binding/no_phone")
+        return ctx.reply(conv.home(), "binding/no_phone")
     issued = s.otp.issue(ctx.msg.user_tag, s.cipher.index("phone", phone), purpose)
     if issued.refusal is not None:
         wait = issued.wait

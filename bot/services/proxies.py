@@ -1,0 +1,129 @@
+"""Proxies: requesting, the graduate's confirmation, the notarised document, staff review,
+acting within scope, revocation and expiry. Every rule about who may act for whom lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_utc, utcnow
+
+VALIDITY = timedelta(days=365)
+WARN_BEFORE = timedelta(days=7)
+RELATION_NAMES = {"parent": "父母", "spouse": "配偶", "child": "子女", "service_point": "村级事务中心"}
+# how the graduate is named to the proxy ("for 张** (your child)")
+GRADUATE_AS = {"parent": "你的孩子", "spouse": "你的配偶", "child": "你的父母", "service_point": "服务对象"}
+PENDING = (ProxyState.REQUESTED.value, ProxyState.AWAITING_GRADUATE.value, ProxyState.AWAITING_DOCUMENT.value,
+           ProxyState.AWAITING_REVIEW.value)
+
+
+class ProxyNotAllowed(Exception):
+    """The account may not act for this graduate (any more, or in this scope)."""
+
+
+def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | None = None,
+                 now: datetime | None = None) -> Proxy:
+    """The account's active proxy for the student, or ProxyNotAllowed (expired ones are expired here)."""
+    proxy = db.scalar(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.student_id == student_id,
+                                          Proxy.state == ProxyState.ACTIVE.value))
+    if proxy is None:
+        raise ProxyNotAllowed("no active proxy")
+    if proxy.valid_until is not None and as_utc(proxy.valid_until) < (now or utcnow()):
+        proxy.state = ProxyState.EXPIRED.value
+        raise ProxyNotAllowed("expired")
+    if scope is not None and not proxy.allows(scope):
+        raise ProxyNotAllowed(f"scope {scope.value}")
+    return proxy
+
+
+def actives_of(db: Session, account_id: int, now: datetime | None = None) -> list[Proxy]:
+    """The account's active, unexpired proxies."""
+    now = now or utcnow()
+    rows = db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id,
+                                          Proxy.state == ProxyState.ACTIVE.value).order_by(Proxy.id)).all()
+    return [p for p in rows if p.valid_until is None or as_utc(p.valid_until) >= now]
+
+
+def pending_of(db: Session, account_id: int) -> Proxy | None:
+    """The account's request in progress, if any."""
+    return db.scalar(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))
+                     .order_by(Proxy.id.desc()).limit(1))
+
+
+def of_graduate(db: Session, student_id: int) -> list[Proxy]:
+    """Everyone who acts, or asked to act, for the graduate (newest first)."""
+    return db.scalars(select(Proxy).where(Proxy.student_id == student_id,
+                                          Proxy.state.in_((*PENDING, ProxyState.ACTIVE.value)))
+                      .order_by(Proxy.id.desc())).all()
+
+
+def request(db: Session, account_id: int, student_id: int, relation: str) -> Proxy:
+    """A new request; an older unfinished one of the same account is replaced."""
+    for old in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))):
+        old.state, old.revoked_at, old.revoked_by = ProxyState.REVOKED.value, utcnow(), "proxy"
+    proxy = Proxy(proxy_account_id=account_id, student_id=student_id, relation=relation,
+                  state=ProxyState.AWAITING_GRADUATE.value)
+    db.add(proxy)
+    db.flush()
+    return proxy
+
+
+def graduate_confirmed(proxy: Proxy, how: str, document_required: bool, now: datetime | None = None) -> None:
+    """The graduate agreed (by code or from their own account): next the document, or active."""
+    now = now or utcnow()
+    proxy.confirmed_by, proxy.graduate_confirmed_at = how, now
+    if document_required:
+        proxy.state = ProxyState.AWAITING_DOCUMENT.value
+    else:
+        activate(proxy, now)
+
+
+def document_submitted(proxy: Proxy, notarised_no: str) -> None:
+    """The notarised authorisation arrived: staff review it."""
+    proxy.notarised_no = notarised_no
+    proxy.state = ProxyState.AWAITING_REVIEW.value
+
+
+def activate(proxy: Proxy, now: datetime | None = None) -> None:
+    """Active for one year (at most)."""
+    now = now or utcnow()
+    proxy.state, proxy.activated_at, proxy.valid_until = ProxyState.ACTIVE.value, now, now + VALIDITY
+
+
+def review(proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime | None = None) -> None:
+    """Staff accept or refuse the notarised authorisation."""
+    if proxy.state != ProxyState.AWAITING_REVIEW.value:
+        raise ProxyNotAllowed(f"not awaiting review ({proxy.state})")
+    proxy.reviewed_by_staff_id, proxy.review_note = staff_id, note
+    if approve:
+        activate(proxy, now)
+    else:
+        proxy.state = ProxyState.REFUSED.value
+
+
+def revoke(proxy: Proxy, by: str, now: datetime | None = None) -> None:
+    """Ends the proxy at once (graduate, proxy or staff)."""
+    proxy.state, proxy.revoked_at, proxy.revoked_by = ProxyState.REVOKED.value, now or utcnow(), by
+
+
+def graduate_accounts(db: Session, student_id: int) -> list[Account]:
+    """The graduate's own bound accounts (to notify them)."""
+    return db.scalars(select(Account).join(Binding, Binding.account_id == Account.id)
+                      .where(Binding.student_id == student_id, Binding.state == BindingState.ACTIVE.value)).all()
+
+
+def sweep(db: Session, now: datetime | None = None) -> tuple[list[Proxy], list[Proxy]]:
+    """(newly expired, to warn): expire the lapsed, pick those ending within 7 days not yet warned."""
+    now = now or utcnow()
+    expired, warn = [], []
+    for proxy in db.scalars(select(Proxy).where(Proxy.state == ProxyState.ACTIVE.value)):
+        until = as_utc(proxy.valid_until)
+        if until < now:
+            proxy.state = ProxyState.EXPIRED.value
+            expired.append(proxy)
+        elif until - now <= WARN_BEFORE and proxy.expiry_warned_at is None:
+            proxy.expiry_warned_at = now
+            warn.append(proxy)
+    return expired, warn

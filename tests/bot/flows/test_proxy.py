@@ -1,0 +1,226 @@
+"""Parents acting for graduates, through the real WeChat callback."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.services import proxies
+from handlers.jobs import sweep
+from models import Account, Appeal, AuditEvent, Diploma, Proxy, StaffUser, Student, utcnow
+from tests.conftest import Chat, outbox
+from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
+
+GRADUATE = ("李小红", "11010519991231105X", "2017020118", "13800000002")
+
+
+@pytest.fixture
+def wx(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    files = {"notary-1": PNG_BYTES}
+    add_media(stub, files)
+    app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+    from bot.services.demo import seed_demo
+
+    rt = app.extensions["gradcert"]
+    seed_demo(rt)
+    with rt.sessions() as db:
+        student = db.scalar(select(Student).where(Student.student_no == GRADUATE[2]))
+        db.add(Diploma(student_id=student.id, certificate_no="139321202105001234", level="专科", major="护理",
+                       study_mode="全日制", campus="main", grad_date=date(2021, 6, 30), source="main"))
+        db.add(StaffUser(username="clerk", display_name="王老师", password_hash="x"))
+        db.commit()
+    yield app, Chat(app), stub
+    stub.stop()
+
+
+def _code(chat, phone):
+    chat.run_jobs()
+    return [m for m in outbox(chat.app) if m["phone"] == phone][-1]["code"]
+
+
+def _pushed(stub, openid):
+    return [r.json()["text"]["content"] for r in stub.calls("/cgi-bin/message/custom/send") if r.json()["touser"] == openid]
+
+
+def _bind_graduate(chat):
+    name, id_number, no, phone = GRADUATE
+    chat.say("grad", "1")
+    chat.say("grad", "1")
+    chat.say("grad", f"{name} {id_number} {no}")
+    assert "绑定成功" in chat.say("grad", _code(chat, phone))
+    chat.app.extensions["gradcert"].redis.delete(*chat.app.extensions["gradcert"].redis.keys("gc:{phone:*"))
+
+
+def _request(chat, openid="mom", relation="1"):
+    assert "申请为家人代办" in chat.say(openid, "5")
+    assert "父母" in chat.say(openid, "1")
+    chat.say(openid, relation)
+    assert "代办人个人信息告知" in chat.say(openid, f"{GRADUATE[0]} {GRADUATE[1].lower()}")
+    assert "需要毕业生本人同意" in chat.say(openid, "1")
+
+
+def _proxy(app):
+    with app.extensions["gradcert"].sessions() as db:
+        return db.scalar(select(Proxy).order_by(Proxy.id.desc()))
+
+
+def _approve(app):
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        proxy = db.scalar(select(Proxy).order_by(Proxy.id.desc()))
+        proxies.review(proxy, True, db.scalar(select(StaffUser)).id, "公证书核对无误")
+        db.commit()
+
+
+def test_parent_acts_for_graduate_then_loses_access_when_revoked(wx):
+    app, chat, stub = wx
+    _bind_graduate(chat)
+    _request(chat)
+    assert "138****0002" in chat.say("mom", "1")  # the code goes to the graduate's phone
+    assert "公证书编号" in chat.say("mom", _code(chat, GRADUATE[3]))
+    assert "拍照" in chat.say("mom", "（2026）京东方证字第 123 号")
+    assert "拍照" in chat.say("mom", "照片在这")  # a photo is needed
+    res = chat.post(*chat.sim.image("mom", "notary-1"))
+    assert "学校审核" in chat.sim.reply_text(res.data)
+    chat.run_jobs()
+    assert _proxy(app).state == "awaiting_review" and _proxy(app).notarised_no == "(2026)京东方证字第123号"
+    assert "没有生效的代办" in (chat.say("mom", "5"), chat.say("mom", "2"))[1]  # nothing before review
+
+    _approve(app)
+    chat.say("mom", "0")
+    chat.say("mom", "5")
+    switch = chat.say("mom", "2")
+    assert "1 为自己办理" in switch and "2 代 李**（你的孩子）" in switch
+    assert "现在代 李**（你的孩子）办理" in chat.say("mom", "2")
+    record = chat.say("mom", "2")
+    assert record.startswith("【代 李** 办理】") and "139321202105001234" in record
+    chat.run_jobs()
+    assert any("查询了毕业证书" in t for t in _pushed(stub, "grad"))
+
+    chat.say("mom", "0")
+    chat.say("mom", "3")
+    assert "请用一两句话" in chat.say("mom", "9")  # the graduate's identity is known
+    chat.say("mom", "孩子的毕业证书专业写错了，应该是护理。")
+    chat.say("mom", "1")
+    assert "能联系到你的手机号" in chat.say("mom", "完成")  # the proxy gives their own number
+    chat.say("mom", "13900001111")
+    assert "已提交" in chat.say("mom", "1")
+    chat.run_jobs()
+    assert any("提交了异议申请" in t for t in _pushed(stub, "grad"))
+    with app.extensions["gradcert"].sessions() as db:
+        appeal = db.scalar(select(Appeal))
+        graduate_id = db.scalar(select(Student.id).where(Student.student_no == GRADUATE[2]))
+        mom = db.scalar(select(Account).where(Account.user_key == "mom"))
+        assert appeal.student_id == appeal.acting_for_student_id == graduate_id and appeal.account_id == mom.id
+        acted = db.scalars(select(AuditEvent).where(AuditEvent.actor_account_id == mom.id,
+                                                    AuditEvent.action.in_(["view_diploma", "file_appeal"]))).all()
+        assert {a.action for a in acted} == {"view_diploma", "file_appeal"}
+        assert all(a.subject_student_id == graduate_id for a in acted)
+
+    mine = chat.say("grad", "我的代办人")
+    assert "1 父母（代办中" in mine
+    assert "已撤销" in chat.say("grad", "1")
+    reply = chat.say("mom", "2")
+    assert "代办已结束" in reply and "139321202105001234" not in reply
+    chat.run_jobs()
+    assert any("已撤销你的代办" in t for t in _pushed(stub, "mom"))
+
+
+def test_graduate_agrees_from_their_own_account(wx):
+    app, chat, stub = wx
+    _bind_graduate(chat)
+    _request(chat)
+    assert "已发消息给毕业生" in chat.say("mom", "2")
+    chat.run_jobs()
+    assert any("同意代办" in t for t in _pushed(stub, "grad"))
+    assert "还在等" in chat.say("mom", "好了吗")
+    assert "已同意" in chat.say("grad", "同意代办")
+    chat.run_jobs()
+    assert any("毕业生已同意" in t for t in _pushed(stub, "mom"))
+    assert "公证书编号" in chat.say("mom", "好了吗")
+    assert _proxy(app).confirmed_by == "graduate_account"
+
+
+def test_graduate_can_refuse(wx):
+    app, chat, stub = wx
+    _bind_graduate(chat)
+    _request(chat)
+    chat.say("mom", "2")
+    assert "已拒绝" in chat.say("grad", "拒绝代办")
+    assert "没有同意" in chat.say("mom", "好了吗")
+
+
+def test_only_direct_relatives_and_no_self_proxy(wx):
+    app, chat, _ = wx
+    chat.say("bro", "5")
+    chat.say("bro", "1")
+    assert "其他亲属不能代办" in chat.say("bro", "兄弟")
+    _bind_graduate(chat)
+    chat.say("grad", "5")
+    chat.say("grad", "1")
+    chat.say("grad", "1")
+    assert "不需要代办" in chat.say("grad", f"{GRADUATE[0]} {GRADUATE[1]}")
+
+
+def test_scope_and_expiry_are_enforced(wx):
+    app, chat, _ = wx
+    _request(chat)
+    chat.say("mom", "1")
+    chat.say("mom", _code(chat, GRADUATE[3]))
+    chat.say("mom", "2026123")
+    chat.post(*chat.sim.image("mom", "notary-1"))
+    _approve(app)
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        proxy = db.scalar(select(Proxy))
+        proxy.scope = "lookup"
+        db.commit()
+    chat.say("mom", "5")
+    chat.say("mom", "2")
+    chat.say("mom", "2")
+    assert "139321202105001234" in chat.say("mom", "2")
+    assert "代办范围不包括" in chat.say("mom", "1")  # no certificates in this scope
+    chat.say("mom", "0")
+    assert "代办范围不包括" in chat.say("mom", "3")
+    with rt.sessions() as db:
+        proxy = db.scalar(select(Proxy))
+        proxy.valid_until = utcnow() - timedelta(minutes=1)
+        db.commit()
+    assert "代办已结束" in chat.say("mom", "2")
+    with app.app_context():
+        sweep()
+    assert _proxy(app).state == "expired"
+
+
+def test_service_point_may_skip_the_document_when_configured(make_app):
+    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
+    from bot.services.demo import seed_demo
+
+    seed_demo(app.extensions["gradcert"])
+    chat = Chat(app)
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    assert _proxy(app).state == "active" and _proxy(app).relation == "service_point"
+
+
+def test_expiring_proxies_are_warned_a_week_before(wx):
+    app, chat, stub = wx
+    _bind_graduate(chat)
+    _request(chat)
+    chat.say("mom", "1")
+    chat.say("mom", _code(chat, GRADUATE[3]))
+    chat.say("mom", "2026123")
+    chat.post(*chat.sim.image("mom", "notary-1"))
+    _approve(app)
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        db.scalar(select(Proxy)).valid_until = utcnow() + timedelta(days=6)
+        db.commit()
+    with app.app_context():
+        assert sweep() == 1
+        assert sweep() == 0  # warned once
+    chat.run_jobs()
+    assert any("将在" in t and "到期" in t for t in _pushed(stub, "mom"))
+    assert any("授权将在" in t for t in _pushed(stub, "grad"))
