@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "templates" / "replies"
 
@@ -25,3 +25,11 @@ class ReplyBook:
     def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""
         return self.env.get_template(f"{template}.txt").render(**variables).strip()
+
+    def exists(self, template: str) -> bool:
+        """True when templates/replies/<template>.txt exists."""
+        try:
+            self.env.get_template(f"{template}.txt")
+        except TemplateNotFound:
+            return False
+        return True

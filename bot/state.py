@@ -56,7 +56,7 @@ class Conversation:
     @property
     def idle(self) -> bool:
         """True at the main menu with nothing collected: nothing is lost if it expires."""
-        return self.flow == "menu" and not self.data
+        return self.flow == "menu" and not self.data and self.acting_for is None
 
     def dumps(self) -> str:
         """JSON for storage (the version is stored beside it)."""

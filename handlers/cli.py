@@ -149,6 +149,32 @@ def ledger_export(day: str | None) -> None:
     click.echo(f"{(wanted or date.today()).isoformat()} seq={entry.seq} head={entry.entry_hash}")
 
 
+@cli.command("create-staff")
+@click.option("--username", required=True, help="login name (lower case letters, digits, . _ -)")
+@click.option("--name", "display_name", required=True, help="the name shown in the console")
+@click.option("--role", type=click.Choice(["clerk", "director"]), default="clerk", show_default=True)
+@click.option("--phone", default=None, help="mobile number; required for a director (export codes)")
+def create_staff_command(username: str, display_name: str, role: str, phone: str | None) -> None:
+    """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
+    from bot.services.accounts import audit
+    from bot.services.staff import StaffInputError, create_staff
+    from models.migrate import upgrade
+
+    rt = _runtime()
+    upgrade(current_app.config["DATABASE_URL"])
+    password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    with rt.sessions() as db:
+        try:
+            user = create_staff(db, rt.domain.cipher, username, display_name, role, password, phone)
+        except StaffInputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
+        audit(db, None, "staff_create", detail=f"{user.username} role={user.role} via cli", actor_staff="cli")
+        db.commit()
+    click.echo(f"created {role} {user.username} ({user.display_name}); sign in at /console/login")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

@@ -32,6 +32,17 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
     "WECHAT_ENCODING_AES_KEY": ("", "43-character EncodingAESKey; set = safe/compatible mode"),
     "WECHAT_API_BASE": ("https://api.weixin.qq.com", "WeChat API host (tests point it at a stub)"),
+    "WXA_APP_ID": ("", "WeChat mini-program app id (empty: the wxa channel is off)"),
+    "WXA_APP_SECRET": ("", "WeChat mini-program app secret (jscode2session, phone numbers, subscribe messages)"),
+    "WXA_TEMPLATE_APPEAL": ("", "Subscribe-message template for appeal status (character_string1, phrase2, thing3, time4)"),
+    "ALIPAY_APP_ID": ("", "Alipay mini-program app id (empty: the alipay channel is off)"),
+    "ALIPAY_APP_PRIVATE_KEY": ("", "The app's RSA2 private key (PEM, or the bare base64 Alipay's key tool prints)"),
+    "ALIPAY_PUBLIC_KEY": ("", "Alipay's RSA2 public key (PEM or bare base64): responses and notifications"),
+    "ALIPAY_GATEWAY": ("https://openapi.alipay.com/gateway.do", "Alipay OpenAPI gateway (tests point it at a stub)"),
+    "ALIPAY_AES_KEY": ("", "Content-encryption AES key (base64) for my.getPhoneNumber"),
+    "ALIPAY_TEMPLATE_APPEAL": ("", "Template-message id for appeal status (keyword1..keyword4)"),
+    "MINIAPP_APPEAL_PAGE": ("pages/appeals/detail", "Mini-program page that status messages open (gets ?ticket=)"),
+    "MINIAPP_SESSION_TTL": (7200, "Seconds a mini-program session lives without use (sliding)"),
     "SMS_PROVIDER": ("console", "`console` (writes SMS_OUTBOX) or `tencent`"),
     "SMS_OUTBOX": (None, "JSON-lines file of the console provider; default instance/sms_outbox.jsonl"),
     "SMS_API_BASE": ("https://sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint (tests point it at a stub)"),
@@ -42,7 +53,8 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "SMS_TEMPLATE_ID": ("", "Approved template with two parameters: the code and its minutes of validity"),
 }
 
-NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int, "VERIFY_MIN_SECONDS": float, "TRUST_PROXY": int}
+NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int, "VERIFY_MIN_SECONDS": float, "TRUST_PROXY": int,
+           "MINIAPP_SESSION_TTL": int}
 GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY", "GRADCERT_SM2_PRIVATE_KEY")
 
 
@@ -83,9 +95,7 @@ def _instance_secrets(instance: Path) -> dict:
         return _instance_secrets_update(path, data)
     data = {
         "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
-        "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
-    "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
-    "WECHAT_TOKEN": secrets.token_urlsafe(16),
+        "WECHAT_TOKEN": secrets.token_urlsafe(16),
         "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
         "GRADCERT_INDEX_KEY": secrets.token_hex(32),
         "GRADCERT_SM2_PRIVATE_KEY": _sm2_key(),

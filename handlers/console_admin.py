@@ -19,7 +19,8 @@ AUDIT_ACTIONS = ("view_ticket", "reveal_pii", "appeal_status", "appeal_note", "v
 
 
 def _export_page(filters: worklist.QueueFilters, error: str | None = None, status: int = 200):
-    return render("export.html", status, filters=filters, error=error)
+    phone = staff_service.staff_phone(runtime().domain.cipher, g.staff)
+    return render("export.html", status, filters=filters, error=error, phone_tail=phone[-4:] if phone else None)
 
 
 @bp.get("/export")

@@ -26,6 +26,7 @@ def notify_appeal(appeal_id: int, note: str | None = None) -> None:
     """Tell the filer (and, for a proxy's ticket, the graduate) that their ticket changed."""
     from bot.messages import Reply
     from bot.services.appeals import status_message
+    from bot.services.notices import appeal_notice
     from models import Account, Appeal
 
     rt = _runtime()
@@ -34,8 +35,8 @@ def notify_appeal(appeal_id: int, note: str | None = None) -> None:
         account = db.get(Account, appeal.account_id) if appeal else None
         if account is None:
             return
-        text = status_message(appeal, note)
-    rt.push_to(account.channel, account.app_id, account.user_key, [Reply(text)])
+        text, notice = status_message(appeal, note), appeal_notice(appeal, note)
+    rt.push_to(account.channel, account.app_id, account.user_key, [Reply(text)], notice=notice)
 
 
 

@@ -16,6 +16,7 @@ from bot.flows import route
 from bot.messages import Effect, Inbound, MessageKind, Reply
 from bot.replies import ReplyBook
 from bot.services import Services
+from bot.services.notices import AppealNotice
 from bot.services.wiring import Domain, attach
 from bot.state import RedisStorage
 from models import make_engine, make_session_factory
@@ -59,6 +60,8 @@ class Runtime:
     engine: Engine | None = None
     domain: Domain | None = None
     _wechat_client: object = None
+    _wxa_client: object = None
+    _alipay_client: object = None
 
     @classmethod
     def build(cls, config: dict, instance_path: str) -> Runtime:
@@ -120,14 +123,42 @@ class Runtime:
         """Send replies to the sender of `msg` outside a callback."""
         self.push_to(msg.channel, msg.app_id, msg.user_key, replies)
 
-    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply]) -> None:
-        """Send replies to any user of a channel (customer-service message API)."""
+    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
+                notice: AppealNotice | None = None) -> None:
+        """Send replies to any user of a channel: customer-service messages on the Official
+        Account; on the mini-programs, which only send templates, the appeal `notice` if given
+        (their other replies wait for the app to fetch them: GET /api/v1/chat/<msg_id>)."""
         if channel == "wx":
             from handlers.wechat_api import send_replies
 
             send_replies(self.wechat_client(), user_key, replies)
+        elif channel in ("wxa", "alipay") and notice is not None:
+            self._push_notice(channel, user_key, notice)
+        elif channel in ("wxa", "alipay"):
+            log.info("%d replies for a %s user wait for the app to fetch them", len(replies), channel)
         else:
             log.warning("no push channel for %s yet; %d replies dropped", channel, len(replies))
+
+    def _push_notice(self, channel: str, user_key: str, notice: AppealNotice) -> None:
+        page = self.config["MINIAPP_APPEAL_PAGE"]
+        if channel == "wxa":
+            from handlers import wxa_api
+
+            template = self.config.get("WXA_TEMPLATE_APPEAL")
+            if template and self.config.get("WXA_APP_ID"):
+                wxa_api.send_appeal_notice(self.wxa_client(), user_key, template, page, notice)
+            return
+        from handlers import alipay_api
+
+        template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
+        if not template or self.alipay_client() is None:
+            return
+        tag = "{alipay:%s:%s}" % (self.config["ALIPAY_APP_ID"], user_key)
+        form_id = alipay_api.take_form_id(self.redis, tag, notice.appeal_id)
+        if form_id is None:
+            log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
+            return
+        alipay_api.send_appeal_notice(self.alipay_client(), user_key, form_id, template, page, notice)
 
     def fetch_media(self, channel: str, app_id: str, media_id: str) -> bytes:
         """The bytes of a photo a user sent (WeChat temporary media API)."""
@@ -149,3 +180,23 @@ class Runtime:
                 api_base=self.config["WECHAT_API_BASE"],
             )
         return self._wechat_client
+
+    def wxa_client(self):
+        """The mini-program's API client (its own app id; token shared in Redis)."""
+        if self._wxa_client is None:
+            from handlers.wxa_api import make_client
+
+            self._wxa_client = make_client(self.config["WXA_APP_ID"], self.config["WXA_APP_SECRET"],
+                                           self.redis, self.config["WECHAT_API_BASE"])
+        return self._wxa_client
+
+    def alipay_client(self):
+        """The Alipay gateway client, or None while the Alipay channel is not configured."""
+        cfg = self.config
+        if self._alipay_client is None and cfg.get("ALIPAY_APP_ID") and cfg.get("ALIPAY_APP_PRIVATE_KEY") \
+                and cfg.get("ALIPAY_PUBLIC_KEY"):
+            from handlers.alipay_api import GatewayAliPay
+
+            self._alipay_client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
+                                                cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
+        return self._alipay_client

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.services import certificates
 from bot.services.ratelimit import RateLimit
 from bot.services.workdays import local
+from handlers.client_address import client_address
 from models import Certificate, utcnow
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
@@ -131,23 +132,13 @@ def _rate_limited(code: str) -> int:
     """Seconds to wait when this client or this code prefix asked too often, else 0."""
     redis = current_app.extensions["gradcert"].redis
     try:
-        wait = RateLimit(redis, IP_LIMIT, WINDOW).hit(f"gc:verify:ip:{_client_address()}")
+        wait = RateLimit(redis, IP_LIMIT, WINDOW).hit(f"gc:verify:ip:{client_address()}")
         if not wait:
             wait = RateLimit(redis, PREFIX_LIMIT, WINDOW).hit(f"gc:verify:prefix:{code[:PREFIX_LENGTH]}")
     except RedisError:  # an employer still gets an answer; the timing floor still applies
         current_app.logger.warning("verification rate limit unavailable (Redis)")
         return 0
     return max(1, wait) if wait else 0
-
-
-def _client_address() -> str:
-    """remote_addr; behind TRUST_PROXY (number of proxies, or True for one) the address the
-    nearest trusted proxy saw, counted from the right of X-Forwarded-For (the left is forgeable)."""
-    hops = int(current_app.config.get("TRUST_PROXY") or 0)
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.remote_addr or "unknown"
 
 
 def _padded(response):

@@ -68,6 +68,7 @@ def make_session_factory(engine: Engine) -> sessionmaker:
 
 
 from models.account import Account  # noqa: E402,F401
+from models.alipay import AlipayNotification  # noqa: E402,F401
 from models.appeal import (  # noqa: E402,F401
     OPEN_STATUSES,
     Appeal,

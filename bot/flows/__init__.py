@@ -45,6 +45,8 @@ def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
         return Outcome(conv, [ctx.say("system/voice_unclear")])
     if msg.kind in (MessageKind.TEXT, MessageKind.VOICE):
         if text.is_menu_command(msg.text):
+            if conv.idle and text.number_token(msg.text) == "0":  # at the menu, 0 is its help item
+                return menu.show(conv, ctx, prefix="menu/help")
             return menu.show(conv, ctx)
         global_intent = menu.intent_of(msg.text)
         if global_intent in (menu.Intent.AGREE_PROXY, menu.Intent.REFUSE_PROXY):

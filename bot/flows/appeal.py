@@ -177,7 +177,7 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
 def my_appeals(conv: Conversation, ctx: Context) -> Outcome:
     """The account's tickets, newest first, with their status."""
     rows = ctx.services.db.scalars(
-        select(Appeal).where(Appeal.account_id == ctx.services.account.id).order_by(Appeal.created_at.desc()).limit(5)
+        select(Appeal).where(Appeal.account_id == ctx.services.account.id).order_by(Appeal.created_at.desc()).limit(3)
     ).all()
     if not rows:
         return ctx.reply(conv, "appeal/none", "3", "0")

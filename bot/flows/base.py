@@ -36,8 +36,11 @@ class Context:
         return Outcome(conv, [self.say(template, *buttons, **variables)])
 
     def retry(self, conv: Conversation, template: str, /, *buttons: str, **variables) -> Outcome:
-        """Same step again after a mistake; from the third mistake on, also the offline route."""
+        """Same step again after a mistake: from the second mistake a simpler explanation (the
+        template's `_simple` variant, where there is one), from the third also the offline route."""
         mistakes = int(conv.data.get("mistakes", 0)) + 1
+        if mistakes >= 2 and self.book.exists(f"{template}_simple"):
+            template = f"{template}_simple"
         outcome = Outcome(conv.with_data(mistakes=mistakes), [self.say(template, *buttons, **variables)])
         if mistakes >= 3:
             outcome.replies.append(self.say("system/offline_route"))

@@ -18,21 +18,17 @@ from sqlalchemy import select
 from bot import text
 from bot.flows import menu, sms_code
 from bot.flows.base import Context, Outcome
-from bot.messages import Effect
 from bot.services import idcard
 from bot.services.binding import (
     CONSENT_VERSION,
     active_binding,
-    bind,
-    find_student,
     record_consent,
 )
-from bot.services.ratelimit import RateLimit
+from bot.services.enrolment import complete_binding, match_identity
 from bot.state import Conversation, FlowStep
 from models import Consent, Student
 
 FLOW = "binding"
-MISMATCHES_PER_HOUR = 5
 SKIP_WORDS = {"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"}
 _NAME = re.compile(r"^[\u3400-\u9fffA-Za-z·]{2,30}$")
 _NAME_PREFIX = re.compile(r"^(我叫|我是|姓名是|姓名|名字是|名字)[:：]?")
@@ -200,18 +196,13 @@ def _ask_student_no(conv: Conversation, ctx: Context, number: str) -> Outcome:
 
 def _match(conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None) -> Outcome:
     s = ctx.services
-    limiter = RateLimit(s.redis, MISMATCHES_PER_HOUR, 3600)
-    limit_key = f"gc:{ctx.msg.user_tag}:mismatch"
-    wait = limiter.retry_after(limit_key)
-    if wait:
-        return _too_many(conv, ctx, wait)
-    student = find_student(s.db, s.cipher, given_name, number, student_number)
+    found = match_identity(s, given_name, number, student_number)
+    if found.wait:
+        return _too_many(conv, ctx, found.wait)
+    student = found.student
     if student is None:
-        limiter.hit(limit_key)
-        s.audit("bind_match", result="no_match")
         claimed = {"name": given_name, "id_sealed": s.cipher.seal_text(number), "student_no": student_number}
         return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH, **claimed), "binding/no_match", "1", "2", "0")
-    s.audit("bind_match", student.id, result="matched")
     current = active_binding(s.db, s.account)
     if current is not None and current.student_id == student.id:
         return ctx.reply(conv.home(), "binding/already_same", **_who(student))
@@ -226,15 +217,12 @@ def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
 
 
 def _bound(conv: Conversation, ctx: Context, student: Student) -> Outcome:
-    s = ctx.services
-    result = bind(s.db, s.account, student)
-    s.audit("bind", student.id, result="already" if result.already else "bound")
+    bound = complete_binding(ctx.services, student)
     home = conv.home()
-    if result.already:
+    if bound.result.already:
         return ctx.reply(home, "binding/already_same", **_who(student))
     outcome = ctx.reply(home, "binding/bound", name=idcard.mask_name(student.name))
-    if result.displaced:
-        outcome.effects.append(Effect("notify_displaced", {"account_ids": result.displaced, "student_id": student.id}))
+    outcome.effects.extend(bound.effects)
     return outcome
 
 

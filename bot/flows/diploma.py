@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from enum import auto
 
 from sqlalchemy import select
@@ -20,16 +20,14 @@ from bot import text
 from bot.flows import menu, proxy, sms_code
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, Reply
-from bot.services import certificates, idcard
+from bot.services import certificates, diplomas, idcard
 from bot.services.binding import active_binding
-from bot.services.workdays import add_working_days, local, today_in_china
+from bot.services.diplomas import RecordState
+from bot.services.workdays import local
 from bot.state import Conversation, FlowStep
-from models import Certificate, Diploma, DiplomaStatus, Proxy, Scope, Student, as_utc
+from models import Certificate, Diploma, Proxy, Scope, Student
 
 FLOW = "diploma"
-FRESH_CODE = timedelta(minutes=10)
-CAMPUS_DELAY_DAYS = 2  # campus data reaches the main campus about 48 hours later
-SYNC_WORKING_DAYS = 3
 
 
 class DiplomaStep(FlowStep):
@@ -53,7 +51,7 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     binding = active_binding(s.db, s.account)
     if binding is None:
         return ctx.reply(conv, "diploma/not_bound", "1", "0")
-    if binding.verified_at is None or as_utc(binding.verified_at) < s.now() - FRESH_CODE:
+    if not diplomas.code_is_fresh(binding, s.now()):
         return sms_code.send(conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent")
     return show(conv, ctx, binding.student)
 
@@ -88,19 +86,21 @@ def show(conv: Conversation, ctx: Context, student: Student, acting: Proxy | Non
 
 def _show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
     s = ctx.services
-    diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
+    view = diplomas.record_view(s.db, student, s.now())
     home = conv.home()
-    if diploma is None:
-        return ctx.reply(home, "diploma/no_record")
-    if not diploma.certificate_no:
-        return _not_synced(home, ctx, diploma)
-    if diploma.status == DiplomaStatus.REVOKED.value:
+    diploma, state = view.diploma, view.state
+    if state is RecordState.RECORD:
+        return ctx.reply(
+            conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
+            name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
+            enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date),
+        )
+    if state is RecordState.REVOKED:
         return ctx.reply(home, "diploma/revoked", certificate_no=diploma.certificate_no)
-    return ctx.reply(
-        conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
-        name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
-        enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date),
-    )
+    if state is RecordState.NO_RECORD or state is RecordState.NOT_LEFT:
+        return ctx.reply(home, f"diploma/{state.value}")
+    return ctx.reply(home, f"diploma/{state.value}", leave=_day(diploma.leave_date), expected=_day(view.expected),
+                     campus=diploma.source != "main")
 
 
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
@@ -189,26 +189,6 @@ STEPS = {
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def expected_sync_date(diploma: Diploma) -> date | None:
-    """Leave date + 3 working days, campus records 2 days later (holiday calendar applies)."""
-    if diploma.leave_date is None:
-        return None
-    start = diploma.leave_date + timedelta(days=0 if diploma.source == "main" else CAMPUS_DELAY_DAYS)
-    return add_working_days(start, SYNC_WORKING_DAYS)
-
-
-def _not_synced(home: Conversation, ctx: Context, diploma: Diploma) -> Outcome:
-    expected = expected_sync_date(diploma)
-    today = today_in_china(ctx.services.now())
-    if expected is None:
-        return ctx.reply(home, "diploma/not_left")
-    if diploma.leave_date > today:
-        return ctx.reply(home, "diploma/not_left_yet", leave=_day(diploma.leave_date), expected=_day(expected))
-    if expected >= today:
-        return ctx.reply(home, "diploma/pending", expected=_day(expected), campus=diploma.source != "main")
-    return ctx.reply(home, "diploma/overdue", expected=_day(expected))
-
-
 def _list(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     certs = s.db.scalars(

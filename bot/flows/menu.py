@@ -75,6 +75,8 @@ def intent_of(message: str) -> Intent | None:
     number = text.choice(message, 5)
     if number:
         return NUMBERED[number]
+    if message.strip() in ("?", "？"):
+        return Intent.HELP
     cleaned = text.clean(message).lower()
     for intent, words in KEYWORDS.items():
         if cleaned in words:

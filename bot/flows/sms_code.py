@@ -18,6 +18,13 @@ from models import OtpEvent, OtpEventKind, Student
 RESEND_WORDS = {"重发", "再发", "重新发送", "再发一次", "没收到", "收不到", "重发验证码"}
 
 
+def code_digits(said: str) -> str | None:
+    """The six digits of a code as typed or spoken: "１２３ ４５６", "验证码是123456", "幺二三四五六"."""
+    token = text.number_token(said)
+    m = re.fullmatch(r"\D*(\d{6})\D*", token)
+    return m.group(1) if m else None
+
+
 def send(conv: Conversation, ctx: Context, student: Student, purpose: str, template: str = "binding/code_sent") -> Outcome:
     """Send a code to the student's phone on file (or say why not, and how long to wait)."""
     s = ctx.services
@@ -38,8 +45,8 @@ def check(conv: Conversation, ctx: Context, student: Student, purpose: str) -> O
     said = text.clean(ctx.msg.text)
     if said in RESEND_WORDS:
         return send(conv, ctx, student, purpose)
-    digits = text.number_token(said)
-    if not re.fullmatch(r"\d{6}", digits):
+    digits = code_digits(said)
+    if digits is None:
         return ctx.retry(conv, "binding/code_format")
     verdict = s.otp.verify(ctx.msg.user_tag, purpose, digits)
     if verdict.check is Check.OK:

@@ -7,7 +7,7 @@ import re
 from datetime import date
 from enum import Enum
 
-from bot.text import number_token
+from bot.text import clean, number_token
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"  # ISO 7064 MOD 11-2, index = sum % 11
@@ -30,9 +30,13 @@ def check_character(first17: str) -> str:
     return CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11]
 
 
+_LEAD = re.compile(r"^(我的)?(身份证号码|身份证号|身份证|号码)(是|为)?[:：]?")
+
+
 def normalise(raw: str) -> str:
-    """Full-width to half-width, spaces and dashes out, spoken digits and 叉 read, x upper-cased."""
-    return number_token(raw)
+    """Full-width to half-width, spaces and dashes out, spoken digits and 叉 read, x upper-cased;
+    a leading "我的身份证号是" is dropped."""
+    return number_token(_LEAD.sub("", clean(raw)))
 
 
 def problem(number: str, today: date | None = None) -> IdProblem | None:

@@ -217,9 +217,10 @@ def test_verify_file_offline(app, chat, bound, tmp_path):
     reader = PdfReader(io.BytesIO(forged))
     writer = PdfWriter()
     writer.append(reader)
-    from bot.services.certificate_pdf import META_PREFIX, embedded
     import base64
     import json
+
+    from bot.services.certificate_pdf import META_PREFIX, embedded
 
     carried = embedded(pdf.read_bytes())
     carried["content"] = carried["content"].replace("专科", "本科")

@@ -1,0 +1,146 @@
+"""The staff console in a real browser (Debian's chromium): sign in, open the queue and a ticket,
+reveal personal data, ask for more information, and how the ticket page looks at 1280x900."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from models import Attachment, Student  # noqa: E402
+from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+DESKTOP = {"width": 1280, "height": 900}
+SHOT_COPY = Path("/tmp/console-ticket-1280.png")  # kept after the run for a look by eye
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _photo() -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 320), "#dfe7f1")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((30, 30, 450, 290), outline="#0f3d6e", width=6)
+    draw.line((30, 30, 450, 290), fill="#0f3d6e", width=4)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def served(make_app, demo, tmp_path):
+    """The app on a real loopback port with a clerk and one ticket of 张三 with a photo."""
+    folder = tmp_path / "attachments"
+    app = make_app(GRADCERT_ATTACHMENT_DIR=str(folder))
+    rt = app.extensions["gradcert"]
+    make_staff(app)
+    contact, version = rt.domain.cipher.seal("13912345678", b"phone")
+    appeal_id, ticket_no = file_ticket(app, student_no=demo["张三"][0], urgent=True, category="name_change",
+                                       contact_phone_enc=contact, pii_key_version=version)
+    (folder / str(appeal_id)).mkdir(parents=True)
+    (folder / str(appeal_id) / "a.png").write_bytes(_photo())
+    with rt.sessions() as db:
+        db.add_all([Attachment(appeal_id=appeal_id, media_id="m1", state="stored", storage_key=f"{appeal_id}/a.png",
+                               content_type="image/png"),
+                    Attachment(appeal_id=appeal_id, media_id="m2", state="pending")])
+        assert db.scalar(select(Student).where(Student.student_no == demo["张三"][0]))
+        db.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}", ticket_no
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page(browser, served):
+    """A desktop page that fails the test on a script or CSP error, or on any request that leaves
+    the console (no external assets)."""
+    _app, base, _ticket = served
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    fetched: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: fetched.append(request.url))
+    yield page
+    context.close()
+    assert not errors, errors
+    assert fetched and all(url.startswith(f"{base}/console") for url in fetched), fetched
+
+
+def test_clerk_works_a_ticket_end_to_end(served, page, demo, tmp_path):
+    _app, base, ticket_no = served
+    _no, _name, id_number, phone, _campus = demo["张三"]
+    page.goto(f"{base}/console/")
+    page.get_by_label("用户名").fill("clerk1")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name="工单队列")).to_be_visible()
+    row = page.locator("#queue tbody tr").first
+    expect(row).to_contain_text(ticket_no)
+    expect(row).to_contain_text("加急")
+    page.get_by_role("link", name=ticket_no).click()
+
+    expect(page.locator("#p-id")).to_have_text(id_number[:4] + "*" * 10 + id_number[-4:])
+    expect(page.locator("#p-name")).to_have_text("张*")
+    expect(page.get_by_role("img", name="附件 1（点击查看原图）")).to_be_visible()
+    assert page.evaluate("document.querySelector('.thumbs img').naturalWidth") == 480
+    page.get_by_role("button", name="显示").click()
+    expect(page.locator("#p-id")).to_have_text(id_number)
+    expect(page.locator("#p-phone")).to_have_text(phone)
+    expect(page.locator("#p-contact")).to_have_text("13912345678")
+    expect(page.locator("#revealed-note")).to_be_visible()
+
+    page.get_by_label("需要补充材料").check()
+    page.get_by_label("说明（必填，会发送给申请人，不超过 500 字）").fill("请补充派出所出具的姓名变更证明照片")
+    page.get_by_role("button", name="提交并通知申请人").click()
+    expect(page.locator(".flash")).to_contain_text("已改为“需要补充材料”")
+    expect(page.locator("#ticket-status")).to_have_text("需要补充材料")
+    last = page.locator("#timeline li").last
+    expect(last).to_contain_text("王办事")
+    expect(last).to_contain_text("已提交 → 需要补充材料")
+    expect(last).to_contain_text("请补充派出所出具的姓名变更证明照片")
+    expect(page.locator("#p-id")).not_to_have_text(id_number)  # masked again after the action
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    shot = tmp_path / "console-ticket-1280.png"
+    page.screenshot(path=str(shot), full_page=True)
+    SHOT_COPY.write_bytes(shot.read_bytes())
+    assert shot.stat().st_size > 10_000
+
+
+def test_queue_on_a_tablet_needs_no_sideways_scrolling_of_the_page(served, browser):
+    _app, base, ticket_no = served
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{base}/console/login")
+    page.get_by_label("用户名").fill("clerk1")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_label("密码").press("Enter")
+    expect(page.locator("#queue")).to_contain_text(ticket_no)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path="/tmp/console-queue-820.png", full_page=True)
+    context.close()
