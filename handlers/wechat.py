@@ -88,6 +88,9 @@ def callback():
     except RedisError:
         log.exception("redis unreachable while handling %s", msg.msg_id)
         replies = [Reply(rt.book.render("system/busy"))]
+    except Exception:  # database down, lock not free in time...: the user is told to try again
+        log.exception("could not handle %s", msg.msg_id)
+        replies = [Reply(rt.book.render("system/busy"))]
     return _respond(rt, msg, account, replies or [], safe, nonce)
 
 

@@ -177,3 +177,11 @@ def test_redis_stopped_gives_the_busy_text_not_a_500(make_app, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_database_unreachable_still_answers_200_with_guidance(make_app, tmp_path):
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path}/missing/dir/db.sqlite")
+    chat = Chat(app)
+    res = chat.post(*chat.sim.text("u-db", "1"))
+    assert res.status_code == 200
+    assert "重新开始" in chat.sim.reply_text(res.data) or "系统繁忙" in chat.sim.reply_text(res.data)
