@@ -28,15 +28,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gunicorn(target: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def _gunicorn(target: str, port: int, workers: int, env: dict, log: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "gthread", "--threads", "8", "--log-level", "warning", target],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
     )
 
 
-def _wait_up(port: int, path: str, timeout: float = 60) -> None:
+def _wait_up(port: int, path: str, log: str, timeout: float = 120) -> None:
     end = time.time() + timeout
     while time.time() < end:
         try:
@@ -46,7 +46,9 @@ def _wait_up(port: int, path: str, timeout: float = 60) -> None:
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not come up")
+    with open(log, encoding="utf-8", errors="replace") as f:
+        tail = f.read()[-3000:]
+    raise RuntimeError(f"server on port {port} did not come up; its log ends:\n{tail}")
 
 
 def _drive(port: int, sim: WeChatSimulator, users: int, seconds: float, check) -> tuple[list[float], int]:
@@ -97,7 +99,11 @@ def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, e
     workdir = tempfile.mkdtemp(prefix="gradcert-bench-")
     token, aes = secrets.token_hex(8), base64.b64encode(secrets.token_bytes(32)).decode()[:43]
     app_id = "wxbench000000001"
+    from bot.services.signing import generate_private_key
+
     env = dict(os.environ, GRADCERT_INSTANCE=workdir, WECHAT_TOKEN=token, WECHAT_APP_ID=app_id,
+               GRADCERT_SECRET_KEY=secrets.token_urlsafe(32), GRADCERT_PII_KEYS=f"1:{secrets.token_hex(16)}",
+               GRADCERT_INDEX_KEY=secrets.token_hex(32), GRADCERT_SM2_PRIVATE_KEY=generate_private_key(),
                WECHAT_ENCODING_AES_KEY=aes, DATABASE_URL=f"sqlite:///{workdir}/bench.db", TZ="Asia/Shanghai")
     embedded = None
     if redis_url:
@@ -112,14 +118,15 @@ def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, e
     upgrade(env["DATABASE_URL"])
     sim = WeChatSimulator(token, app_id, aes)
     ports = {"gradcert": _free_port(), "bare": _free_port()}
+    logs = {name: os.path.join(workdir, f"{name}.log") for name in ports}
     procs = {
-        "gradcert": _gunicorn("handlers:create_app()", ports["gradcert"], workers, env),
-        "bare": _gunicorn("handlers.bare:app", ports["bare"], workers, env),
+        "gradcert": _gunicorn("handlers:create_app()", ports["gradcert"], workers, env, logs["gradcert"]),
+        "bare": _gunicorn("handlers.bare:app", ports["bare"], workers, env, logs["bare"]),
     }
     results = {}
     try:
-        _wait_up(ports["gradcert"], "/healthz")
-        _wait_up(ports["bare"], "/")
+        _wait_up(ports["gradcert"], "/healthz", logs["gradcert"])
+        _wait_up(ports["bare"], "/", logs["bare"])
         checks = {"gradcert": lambda data: bool(sim.reply_text(data)), "bare": lambda data: data == b"success"}
         for name in ("bare", "gradcert"):
             _drive(ports[name], sim, users, min(2.0, seconds / 5), checks[name])  # warm-up

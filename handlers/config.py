@@ -85,33 +85,46 @@ def load(instance_path: str | Path, environ: dict | None = None) -> dict:
 
 
 def _instance_secrets(instance: Path) -> dict:
-    """Secrets for development, created once with mode 0600 under instance/."""
+    """Secrets for development, created once with mode 0600 under instance/.
+
+    Several processes may start at once (gunicorn workers): the file is written under a temporary
+    name and linked into place, so exactly one set wins and everybody reads that one.
+    """
     instance.mkdir(parents=True, exist_ok=True)
     path = instance / "secrets.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        if all(name in data for name in GENERATED):
-            return data
-        return _instance_secrets_update(path, data)
-    data = {
-        "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
-        "WECHAT_TOKEN": secrets.token_urlsafe(16),
-        "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
-        "GRADCERT_INDEX_KEY": secrets.token_hex(32),
-        "GRADCERT_SM2_PRIVATE_KEY": _sm2_key(),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    return data
+    if not path.exists():
+        data = {
+            "GRADCERT_SECRET_KEY": secrets.token_urlsafe(32),
+            "WECHAT_TOKEN": secrets.token_urlsafe(16),
+            "GRADCERT_PII_KEYS": f"1:{secrets.token_hex(16)}",
+            "GRADCERT_INDEX_KEY": secrets.token_hex(32),
+            "GRADCERT_SM2_PRIVATE_KEY": _sm2_key(),
+        }
+        tmp = instance / f".secrets.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won
+        finally:
+            tmp.unlink()
+    data = json.loads(path.read_text())
+    if all(name in data for name in GENERATED):
+        return data
+    return _instance_secrets_update(path, data)
 
 
 def _instance_secrets_update(path: Path, data: dict) -> dict:
     """Add secrets introduced by a newer version to an existing instance file."""
     data.setdefault("GRADCERT_INDEX_KEY", secrets.token_hex(32))
     data.setdefault("GRADCERT_SM2_PRIVATE_KEY", _sm2_key())
-    path.write_text(json.dumps(data))
-    return data
+    tmp = path.with_name(f".secrets.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.write_text(json.dumps(data))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return json.loads(path.read_text())
 
 
 def _sm2_key() -> str:
