@@ -1,5 +1,6 @@
 """The staff console at /console: login, the ticket queue, one ticket (with audited reveal of
-personal data), staff actions and attachments. Director pages live in handlers/console_admin.py.
+personal data), staff actions and attachments. Director pages live in handlers/console_admin.py,
+the review of proxy authorisations in handlers/console_proxies.py.
 
 Every view of personal data and every action writes an audit row in the same transaction.
 """
@@ -21,7 +22,7 @@ from bot.services.staff import (
     authenticate,
     normalise_username,
 )
-from handlers import console_admin
+from handlers import console_admin, console_proxies
 from handlers.console_session import (
     end_session,
     guard,
@@ -32,7 +33,7 @@ from handlers.console_session import (
     security_headers,
     start_session,
 )
-from models import Appeal, Attachment, AttachmentState
+from models import Appeal, Attachment, AttachmentState, Proxy
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 IMAGE_TYPES = ("image/jpeg", "image/png")
@@ -40,6 +41,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder=str(T
 bp.before_request(guard)
 bp.after_request(security_headers)
 bp.register_blueprint(console_admin.bp)
+bp.register_blueprint(console_proxies.bp)
 
 
 @bp.record_once
@@ -191,7 +193,8 @@ def add_note(ticket_id: int):
 @bp.get("/attachments/<int:attachment_id>")
 @requires(Permission.WORK_TICKETS)
 def attachment(attachment_id: int):
-    """A stored photo of a ticket, for signed-in staff only; audited."""
+    """A stored photo of a ticket (or of a proxy's notarised authorisation), for signed-in staff
+    only; audited."""
     base = Path(runtime().config.get("GRADCERT_ATTACHMENT_DIR")
                 or Path(current_app.instance_path) / "attachments").resolve()
     with runtime().sessions() as db:
@@ -201,7 +204,12 @@ def attachment(attachment_id: int):
         path = (base / item.storage_key).resolve()
         if not path.is_relative_to(base) or not path.is_file():
             abort(404)
-        record(db, "view_attachment", item.appeal.student_id, detail=f"{item.appeal.ticket_no} #{item.id}")
+        if item.appeal is not None:
+            subject, owner = item.appeal.student_id, item.appeal.ticket_no
+        else:
+            proxy = db.get(Proxy, item.proxy_id) if item.proxy_id else None
+            subject, owner = (proxy.student_id, f"proxy:{proxy.id}") if proxy else (None, "—")
+        record(db, "view_attachment", subject, detail=f"{owner} #{item.id}")
         db.commit()
         mimetype = item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
     return send_file(path, mimetype=mimetype, max_age=0, conditional=False)

@@ -14,8 +14,9 @@ from models import AuditEvent, StaffUser
 
 bp = Blueprint("admin", __name__)
 AUDIT_ROWS = 200
-AUDIT_ACTIONS = ("view_ticket", "reveal_pii", "appeal_status", "appeal_note", "view_attachment", "export_code",
-                 "export_csv", "staff_login", "staff_logout", "staff_create", "staff_disable", "view_audit")
+AUDIT_ACTIONS = ("view_ticket", "reveal_pii", "appeal_status", "appeal_note", "view_attachment", "view_proxy",
+                 "proxy_review", "proxy_revoke", "export_code", "export_csv", "staff_login", "staff_logout",
+                 "staff_create", "staff_disable", "view_audit")
 
 
 def _export_page(filters: worklist.QueueFilters, error: str | None = None, status: int = 200):

@@ -1,5 +1,6 @@
 """The staff console in a real browser (Debian's chromium): sign in, open the queue and a ticket,
-reveal personal data, ask for more information, and how the ticket page looks at 1280x900."""
+reveal personal data, ask for more information, and how the ticket page looks at 1280x900; review
+a parent's notarised authorisation in the proxy queue."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from models import Attachment, Student  # noqa: E402
 from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
+from tests.handlers.test_console_proxies import NOTARISED, make_proxy  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 DESKTOP = {"width": 1280, "height": 900}
 SHOT_COPY = Path("/tmp/console-ticket-1280.png")  # kept after the run for a look by eye
+PROXY_SHOT = Path("/tmp/console-proxy-1280.png")
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +147,33 @@ def test_queue_on_a_tablet_needs_no_sideways_scrolling_of_the_page(served, brows
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path="/tmp/console-queue-820.png", full_page=True)
     context.close()
+
+
+def test_clerk_approves_a_parents_authorisation(served, page, demo, tmp_path):
+    app, base, _ticket = served
+    proxy_id = make_proxy(app, demo["张三"][0], folder=tmp_path / "attachments", photo=_photo())
+    page.goto(f"{base}/console/login")
+    page.get_by_label("用户名").fill("clerk1")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("link", name="代办审核").click()
+    row = page.locator("#proxies tbody tr").first
+    expect(row).to_contain_text("待审核")
+    expect(row).to_contain_text("张*")
+    page.screenshot(path="/tmp/console-proxies-1280.png", full_page=True)
+    page.get_by_role("link", name=f"#{proxy_id}").click()
+
+    expect(page.locator("#notarised-no")).to_have_text(NOTARISED)
+    expect(page.get_by_role("img", name="公证委托书照片 1（点击查看原图）")).to_be_visible()
+    assert page.evaluate("document.querySelector('.photos img').naturalWidth") == 480
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(PROXY_SHOT), full_page=True)
+
+    expect(page.get_by_label("查询毕业证书")).to_be_checked()
+    page.get_by_label("通过说明（必填，仅内部记录）").fill("已与公证处电话核实")
+    page.get_by_role("button", name="通过，代办生效").click()
+    expect(page.locator(".flash")).to_contain_text("已通过，代办已生效。已通知代办人（毕业生没有绑定账号，未通知）")
+    expect(page.locator("#proxy-state")).to_have_text("代办中")
+    expect(page.locator("#result")).to_contain_text("已与公证处电话核实")
+    page.screenshot(path="/tmp/console-proxy-approved-1280.png", full_page=True)
+    assert app.extensions["gradcert"].queue.count == 1  # the parent is told (the graduate has no account)

@@ -1,17 +1,19 @@
 """Parents acting for graduates, through the real WeChat callback."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bot.services import proxies
+from bot.services.staff import create_staff
 from handlers.jobs import sweep
-from models import Account, Appeal, AuditEvent, Diploma, Proxy, StaffUser, Student, utcnow
+from models import Account, Appeal, AuditEvent, Diploma, Proxy, Student, utcnow
 from tests.conftest import Chat, outbox
 from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
 
 GRADUATE = ("李小红", "11010519991231105X", "2017020118", "13800000002")
+CLERK_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def wx(make_app):
         student = db.scalar(select(Student).where(Student.student_no == GRADUATE[2]))
         db.add(Diploma(student_id=student.id, certificate_no="139321202105001234", level="专科", major="护理",
                        study_mode="全日制", campus="main", grad_date=date(2021, 6, 30), source="main"))
-        db.add(StaffUser(username="clerk", display_name="王老师", password_hash="x"))
+        create_staff(db, rt.domain.cipher, "clerk", "王老师", "clerk", CLERK_PASSWORD)
         db.commit()
     yield app, Chat(app), stub
     stub.stop()
@@ -65,12 +67,29 @@ def _proxy(app):
         return db.scalar(select(Proxy).order_by(Proxy.id.desc()))
 
 
-def _approve(app):
-    rt = app.extensions["gradcert"]
-    with rt.sessions() as db:
-        proxy = db.scalar(select(Proxy).order_by(Proxy.id.desc()))
-        proxies.review(proxy, True, db.scalar(select(StaffUser)).id, "公证书核对无误")
-        db.commit()
+def _approve(app, scope=("lookup", "certificate", "appeal")):
+    """A clerk signs in to the console, finds the request in the queue, looks at the photo and
+    approves it within `scope`."""
+    Chat(app).run_jobs()  # the photo download
+    console = app.test_client()
+    console.get("/console/login")
+    assert console.post("/console/login", data={"username": "clerk", "password": CLERK_PASSWORD,
+                                                "csrf_token": _csrf(console)}).status_code == 302
+    proxy_id = _proxy(app).id
+    queue = console.get("/console/proxies").get_data(as_text=True)
+    assert f'href="/console/proxies/{proxy_id}"' in queue and "待审核" in queue
+    page = console.get(f"/console/proxies/{proxy_id}").get_data(as_text=True)
+    [photo] = re.findall(r'src="(/console/attachments/\d+)"', page)
+    assert console.get(photo).data == PNG_BYTES
+    res = console.post(f"/console/proxies/{proxy_id}/approve",
+                       data={"csrf_token": _csrf(console), "note": "公证书核对无误", "scope": list(scope)})
+    assert res.status_code == 303
+    assert _proxy(app).state == "active"
+
+
+def _csrf(client) -> str:
+    with client.session_transaction() as session:
+        return session["csrf"]
 
 
 def test_parent_acts_for_graduate_then_loses_access_when_revoked(wx):
@@ -88,6 +107,9 @@ def test_parent_acts_for_graduate_then_loses_access_when_revoked(wx):
     assert "没有生效的代办" in (chat.say("mom", "5"), chat.say("mom", "2"))[1]  # nothing before review
 
     _approve(app)
+    chat.run_jobs()
+    assert any(t.startswith("代办已生效") for t in _pushed(stub, "mom"))
+    assert any("获准代你办理" in t for t in _pushed(stub, "grad"))
     chat.say("mom", "0")
     chat.say("mom", "5")
     switch = chat.say("mom", "2")
@@ -170,12 +192,8 @@ def test_scope_and_expiry_are_enforced(wx):
     chat.say("mom", _code(chat, GRADUATE[3]))
     chat.say("mom", "2026123")
     chat.post(*chat.sim.image("mom", "notary-1"))
-    _approve(app)
+    _approve(app, scope=["lookup"])  # the clerk ticks only the diploma lookup
     rt = app.extensions["gradcert"]
-    with rt.sessions() as db:
-        proxy = db.scalar(select(Proxy))
-        proxy.scope = "lookup"
-        db.commit()
     chat.say("mom", "5")
     chat.say("mom", "2")
     chat.say("mom", "2")
