@@ -196,6 +196,15 @@ class RedisStorage:
                 return None
             time.sleep(0.02)
 
+    def peek_replies(self, tag: str, msg_id: str) -> tuple[bool, list[Reply] | None]:
+        """(known, replies) of a message without waiting: replies are None while it is processed."""
+        raw = self.redis.get(self.key(tag, "msg", msg_id))
+        if raw is None:
+            return False, None
+        if raw.decode() == PENDING:
+            return True, None
+        return True, [Reply.from_dict(d) for d in json.loads(raw)]
+
     def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
         """True exactly once per (message, effect), whatever the number of deliveries."""
         return bool(self.redis.set(self.key(tag, "fx", msg_id, effect), "1", nx=True, ex=86400))

@@ -28,11 +28,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.extensions["gradcert"] = Runtime.build(app.config, app.instance_path)
 
-    from handlers import certs, console, health, verify, wechat
+    from handlers import alipay, certs, console, health, miniapp, verify, wechat
 
     app.register_blueprint(health.bp)
     app.register_blueprint(certs.bp)
     app.register_blueprint(wechat.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(miniapp.bp)
+    app.register_blueprint(alipay.bp)
     return app

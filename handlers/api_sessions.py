@@ -36,7 +36,7 @@ class MiniSession:
     @property
     def tag(self) -> str:
         """The user's Redis hash tag, the same as the engine's for this account."""
-        return "{%s:%s:%s}" % (self.channel, self.app_id, self.user_key)
+        return self.inbound("tag").user_tag
 
     @property
     def proven_phone_index(self) -> str | None:

@@ -35,9 +35,11 @@ def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
 
 
 def inbound_to_dict(msg: Inbound) -> dict:
-    """JSON-friendly form of a message for job arguments."""
+    """JSON-friendly form of a message for job arguments: who and which message, never what was
+    said (the text may hold an ID number, and RQ keeps job arguments in Redis)."""
     data = dataclasses.asdict(msg)
     data["kind"] = msg.kind.value
+    data["text"] = ""
     return data
 
 
@@ -133,13 +135,13 @@ class Runtime:
 
             send_replies(self.wechat_client(), user_key, replies)
         elif channel in ("wxa", "alipay") and notice is not None:
-            self._push_notice(channel, user_key, notice)
+            self._push_notice(channel, app_id, user_key, notice)
         elif channel in ("wxa", "alipay"):
             log.info("%d replies for a %s user wait for the app to fetch them", len(replies), channel)
         else:
             log.warning("no push channel for %s yet; %d replies dropped", channel, len(replies))
 
-    def _push_notice(self, channel: str, user_key: str, notice: AppealNotice) -> None:
+    def _push_notice(self, channel: str, app_id: str, user_key: str, notice: AppealNotice) -> None:
         page = self.config["MINIAPP_APPEAL_PAGE"]
         if channel == "wxa":
             from handlers import wxa_api
@@ -153,7 +155,7 @@ class Runtime:
         template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
         if not template or self.alipay_client() is None:
             return
-        tag = "{alipay:%s:%s}" % (self.config["ALIPAY_APP_ID"], user_key)
+        tag = Inbound(channel, app_id, user_key, "", MessageKind.OTHER).user_tag
         form_id = alipay_api.take_form_id(self.redis, tag, notice.appeal_id)
         if form_id is None:
             log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
@@ -197,6 +199,9 @@ class Runtime:
                 and cfg.get("ALIPAY_PUBLIC_KEY"):
             from handlers.alipay_api import GatewayAliPay
 
-            self._alipay_client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
-                                                cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
+            try:
+                self._alipay_client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
+                                                    cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
+            except (ValueError, IndexError, TypeError):
+                log.error("ALIPAY_APP_PRIVATE_KEY or ALIPAY_PUBLIC_KEY is not an RSA key: the alipay channel is off")
         return self._alipay_client

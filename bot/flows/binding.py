@@ -13,8 +13,6 @@ from __future__ import annotations
 import re
 from enum import auto
 
-from sqlalchemy import select
-
 from bot import text
 from bot.flows import menu, sms_code
 from bot.flows.base import Context, Outcome
@@ -24,9 +22,9 @@ from bot.services.binding import (
     active_binding,
     record_consent,
 )
-from bot.services.enrolment import complete_binding, match_identity
+from bot.services.enrolment import complete_binding, has_consent, match_identity
 from bot.state import Conversation, FlowStep
-from models import Consent, Student
+from models import Student
 
 FLOW = "binding"
 SKIP_WORDS = {"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"}
@@ -130,18 +128,7 @@ STEPS = {
 
 # -- helpers, in the order the conversation uses them -------------------------------------------
 def _has_consent(ctx: Context) -> bool:
-    s = ctx.services
-    return (
-        s.db.scalar(
-            select(Consent.id).where(
-                Consent.account_id == s.account.id,
-                Consent.notice == "binding",
-                Consent.notice_version == CONSENT_VERSION,
-                Consent.withdrawn_at.is_(None),
-            )
-        )
-        is not None
-    )
+    return has_consent(ctx.services.db, ctx.services.account)
 
 
 def parse_identity(said: str) -> tuple[str | None, str, str | None]:

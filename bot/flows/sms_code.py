@@ -12,6 +12,7 @@ from bot.messages import Effect
 from bot.services import idcard
 from bot.services.binding import phone_of
 from bot.services.otp import Check
+from bot.services.otp import subject as otp_subject
 from bot.state import Conversation
 from models import OtpEvent, OtpEventKind, Student
 
@@ -31,7 +32,8 @@ def send(conv: Conversation, ctx: Context, student: Student, purpose: str, templ
     phone = phone_of(s.cipher, student)
     if not phone:
         return ctx.reply(conv.home(), "binding/no_phone")
-    issued = s.otp.issue(ctx.msg.user_tag, s.cipher.index("phone", phone), purpose)
+    phone_index = s.cipher.index("phone", phone)
+    issued = s.otp.issue(ctx.msg.user_tag, phone_index, _subject(purpose, student, phone_index))
     if issued.refusal is not None:
         wait = issued.wait
         return ctx.reply(conv, f"otp/{issued.refusal.value}", seconds=wait, minutes=max(1, (wait + 59) // 60))
@@ -48,7 +50,8 @@ def check(conv: Conversation, ctx: Context, student: Student, purpose: str) -> O
     digits = code_digits(said)
     if digits is None:
         return ctx.retry(conv, "binding/code_format")
-    verdict = s.otp.verify(ctx.msg.user_tag, purpose, digits)
+    phone = phone_of(s.cipher, student) or ""
+    verdict = s.otp.verify(ctx.msg.user_tag, _subject(purpose, student, s.cipher.index("phone", phone)), digits)
     if verdict.check is Check.OK:
         s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=OtpEventKind.VERIFIED.value, purpose=purpose))
         return None
@@ -60,3 +63,7 @@ def check(conv: Conversation, ctx: Context, student: Student, purpose: str) -> O
         s.audit("otp_locked", student.id, result="locked")
         return menu.show(conv, ctx, prefix="otp/locked_now")
     return ctx.reply(conv, f"binding/code_{verdict.check.value}")
+
+
+def _subject(purpose: str, student: Student, phone_index: str) -> str:
+    return otp_subject(purpose, student.id, phone_index)

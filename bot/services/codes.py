@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.messages import Effect
 from bot.services.binding import phone_of
 from bot.services.idcard import mask_phone
-from bot.services.otp import Check, Refusal, Verdict
+from bot.services.otp import Check, Refusal, Verdict, subject
 from models import OtpEvent, OtpEventKind, Student
 
 
@@ -27,7 +27,8 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     phone = phone_of(s.cipher, student)
     if not phone:
         return CodeSend(None)
-    issued = s.otp.issue(s.msg.user_tag, s.cipher.index("phone", phone), purpose)
+    phone_index = s.cipher.index("phone", phone)
+    issued = s.otp.issue(s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index))
     if issued.refusal is not None:
         return CodeSend(mask_phone(phone), issued.refusal, issued.wait)
     payload = {"student_id": student.id, "code": s.cipher.seal_text(issued.code), "purpose": purpose}
@@ -36,7 +37,8 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
 
 def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
     """Check six digits; the outcome is recorded (and a lock audited)."""
-    verdict = s.otp.verify(s.msg.user_tag, purpose, digits)
+    phone_index = s.cipher.index("phone", phone_of(s.cipher, student) or "")
+    verdict = s.otp.verify(s.msg.user_tag, subject(purpose, student.id, phone_index), digits)
     kind = {Check.OK: OtpEventKind.VERIFIED, Check.LOCKED: OtpEventKind.LOCKED}.get(verdict.check, OtpEventKind.FAILED)
     s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind.value, purpose=purpose))
     if verdict.check is Check.LOCKED:

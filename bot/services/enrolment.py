@@ -7,10 +7,13 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from bot.messages import Effect
 from bot.services import mismatch
-from bot.services.binding import BindResult, bind, find_student
-from models import Student
+from bot.services.binding import CONSENT_VERSION, BindResult, bind, find_student
+from models import Account, Consent, Student
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,15 @@ def complete_binding(s, student: Student) -> Bound:
     if result.displaced:
         effects.append(Effect("notify_displaced", {"account_ids": result.displaced, "student_id": student.id}))
     return Bound(result, effects)
+
+
+def has_consent(db: Session, account: Account) -> bool:
+    """The account agreed to the current binding notice and has not withdrawn."""
+    return db.scalar(
+        select(Consent.id).where(
+            Consent.account_id == account.id,
+            Consent.notice == "binding",
+            Consent.notice_version == CONSENT_VERSION,
+            Consent.withdrawn_at.is_(None),
+        )
+    ) is not None

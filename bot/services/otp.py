@@ -78,6 +78,12 @@ class Verdict:
     wait: int = 0
 
 
+def subject(purpose: str, student_id: int, phone_index: str) -> str:
+    """What a code proves: this purpose, this student, this phone. The code's digest covers it, so
+    a code sent for one student can never confirm another, whatever the conversation says."""
+    return f"{purpose}:{student_id}:{phone_index[:24]}"
+
+
 class OtpService:
     """Issue and check codes for one account (its Redis hash tag) and one phone (its blind index)."""
 

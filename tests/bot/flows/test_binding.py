@@ -1,6 +1,7 @@
 """Binding through the real WeChat callback: consent, messy input, SMS code, limits, unbinding."""
 
 import logging
+import zlib
 
 import pytest
 from sqlalchemy import func, select
@@ -280,6 +281,40 @@ def test_personal_data_never_reaches_logs_or_redis_keys(app, chat, demo, redis, 
         assert not any(secret.encode() in k for k in redis.keys("*"))
     for key in redis.keys("gc:{wx:*:state"):
         assert id_number.encode() not in b"".join(redis.hvals(key))
+    chat.say("u15", "0")
+    chat.say("u15", "解绑")
+    chat.say("u15", "1")
+    chat.say("u15", "1")
+    redis.delete(*redis.keys("gc:{phone:*"), *redis.keys("gc:*:otp:cool"))
+    assert "验证码已发到" in chat.say("u15", f"李小红 {id_number.lower()} 2017020118")  # queues the SMS job
+    assert redis.keys("rq:job:*")
+    for key in redis.keys("*"):  # job arguments (RQ keeps them in Redis), states, caches
+        kind = redis.type(key)
+        values = (
+            [redis.get(key) or b""] if kind == b"string"
+            else redis.hvals(key) if kind == b"hash"
+            else redis.lrange(key, 0, -1) if kind == b"list"
+            else []
+        )
+        if key.startswith(b"rq:job:") and redis.hget(key, "data"):
+            values = [*values, zlib.decompress(redis.hget(key, "data"))]  # RQ compresses job args
+        for value in values:
+            for secret in (id_number, id_number.lower(), phone):
+                assert secret.encode() not in value, key
     with app.extensions["gradcert"].sessions() as db:
         raw = db.scalar(select(Student).where(Student.student_no == "2017020118"))
         assert id_number.encode() not in raw.id_number_enc and phone.encode() not in raw.phone_enc
+
+
+def test_a_code_sent_for_one_student_never_binds_another(app, chat, demo):
+    """Review finding: a refused send left the conversation at the code step of another student."""
+    _, _, own_id, own_phone, _ = demo["张三"]
+    _, _, victim_id, _, _ = demo["李小红"]
+    _start(chat, "u16")
+    chat.say("u16", f"张三 {own_id} 2016010203")
+    code = _code(chat, own_phone)  # the attacker's own code, still valid
+    chat.say("u16", "0")
+    chat.say("u16", "1")
+    assert "秒后" in chat.say("u16", f"李小红 {victim_id} 2017020118")  # cooldown: nothing sent
+    assert "绑定成功" not in chat.say("u16", code)
+    assert _bindings(app, state="active") == []

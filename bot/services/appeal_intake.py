@@ -1,0 +1,93 @@
+"""Filing an appeal from a finished form (the mini-program API), with the rules the chat's appeal
+flow applies step by step: at most 3 open tickets, the category's required photos, the claimed
+identity sealed when the account is not bound, the contact phone sealed; photos checked and
+stored like chat photos (bot.services.attachments)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot.services import appeals
+from bot.services.attachments import MAX_BYTES, sniff, store
+from bot.services.binding import active_binding
+from models import Appeal, Attachment
+
+
+class IntakeRefused(Exception):
+    """The form cannot be filed: `reason` is a stable code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class AppealForm:
+    """What the filer gave: everything the chat collects, in one go."""
+
+    category: str
+    description: str
+    contact_phone: str
+    urgent_deadline: date | None = None
+    claimed_name: str | None = None
+    claimed_id: str | None = None
+    claimed_student_no: str | None = None
+    photos: list[bytes] = field(default_factory=list)
+
+
+def check_photo(data: bytes) -> str | None:
+    """Why a photo cannot be taken (`too_large`, `not_an_image`), or None."""
+    if len(data) > MAX_BYTES:
+        return "too_large"
+    if sniff(data) is None:
+        return "not_an_image"
+    return None
+
+
+def file_form(s, form: AppealForm) -> Appeal:
+    """File the ticket with its photos; raises IntakeRefused."""
+    category = appeals.BY_KEY.get(form.category)
+    if category is None:
+        raise IntakeRefused("unknown_category")
+    if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
+        raise IntakeRefused("too_many_open")
+    if category.needs and not form.photos:
+        raise IntakeRefused("photos_required")
+    bound = active_binding(s.db, s.account)
+    if bound is None and not form.claimed_id:
+        raise IntakeRefused("identity_required")
+    phone_enc, version = s.cipher.seal(form.contact_phone, b"phone")
+    appeal = Appeal(account_id=s.account.id, category=category.key, description=form.description,
+                    contact_phone_enc=phone_enc, pii_key_version=version, urgent=form.urgent_deadline is not None,
+                    urgent_deadline=form.urgent_deadline)
+    if bound is not None:
+        appeal.student_id, appeal.campus = bound.student_id, bound.student.campus
+    if form.claimed_id:
+        appeal.claimed_name, appeal.claimed_student_no = form.claimed_name, form.claimed_student_no
+        appeal.claimed_id_enc, _ = s.cipher.seal(form.claimed_id, b"id")
+    appeals.file_appeal(s.db, appeal, s.now())
+    for data in form.photos:
+        add_photo(s, appeal, data)
+    s.audit("file_appeal", appeal.student_id, detail=appeal.ticket_no)
+    return appeal
+
+
+def add_photo(s, appeal: Appeal, data: bytes) -> Attachment:
+    """Store an uploaded photo on a ticket (checked as chat photos are)."""
+    attachment = Attachment(appeal_id=appeal.id, media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}")
+    s.db.add(attachment)
+    s.db.flush()
+    store(attachment, data, s.domain.attachment_dir)
+    return attachment
+
+
+def add_information(s, appeal: Appeal, note: str, photos: list[bytes]) -> None:
+    """Text and/or photos added by the filer; a ticket waiting for them goes back to review."""
+    for data in photos:
+        add_photo(s, appeal, data)
+    if photos:
+        note = (note + " " if note else "") + f"（补充了{len(photos)}张照片）"
+    appeals.add_information(s.db, appeal, s.account.id, note, s.now())
+    s.audit("appeal_info", appeal.student_id, detail=appeal.ticket_no)
