@@ -91,15 +91,21 @@ class Engine:
             self._unclaim_quietly(msg)
             raise
         try:
-            conv, expired = self.storage.load(tag)
-            outcome = self._step(conv, msg)
+            try:
+                conv, expired = self.storage.load(tag)
+                outcome = self._step(conv, msg)
+            except Exception:  # nothing was committed: a retry may do the work
+                self._unclaim_quietly(msg)
+                raise
             replies = outcome.replies
             if expired:
                 replies = [Reply(self.book.render("system/expired"))] + replies
-            self.storage.commit(tag, outcome.conversation, conv.version, msg.msg_id, replies)
-        except Exception:
-            self._unclaim_quietly(msg)
-            raise
+            try:
+                self.storage.commit(tag, outcome.conversation, conv.version, msg.msg_id, replies)
+            except Exception:
+                # The SQL work is committed: keep the claim so that a retry cannot do it twice, and
+                # tell the user what really happened. Only the conversation's place is lost.
+                log.exception("state of %s not saved after its SQL commit", msg.msg_id)
         finally:
             self._release_quietly(tag, token)
         for effect in outcome.effects:

@@ -60,7 +60,7 @@ def end_session() -> None:
 def _check_csrf() -> None:
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
-    if not (sent and expected and hmac.compare_digest(sent, expected)):
+    if not (sent and expected and hmac.compare_digest(sent.encode(), expected.encode())):
         abort(400, description="页面已过期或请求无效，请刷新页面后重试。")
 
 

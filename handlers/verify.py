@@ -79,11 +79,10 @@ def page(code: str):
     clean = _normalise(code)
     if clean != code and certificates.looks_like_code(clean):
         return redirect(url_for("verify.page", code=clean, **_lang_arg()))
-    wait = _rate_limited(clean)
-    if wait:
-        html = render_template("verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=wait)
-        return html, 429, {"Retry-After": str(wait)}
-    view = _lookup(clean)
+    view = _limited_lookup(clean)
+    if "wait" in view:
+        html = render_template("verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=view["wait"])
+        return html, 429, {"Retry-After": str(view["wait"])}
     html = render_template("verify.html", lang=_lang(), nonce=g.verify_nonce, english=ENGLISH_VALUES,
                            checked_at=local(utcnow()), **view)
     return _padded((html, 404 if view["state"] == "unknown" else 200))
@@ -93,12 +92,11 @@ def page(code: str):
 def lookup_json(code: str):
     """The same answer for machines."""
     clean = _normalise(code)
-    wait = _rate_limited(clean)
-    if wait:
-        body = jsonify(error="rate_limited", retry_after=wait,
+    view = _limited_lookup(clean)
+    if "wait" in view:
+        body = jsonify(error="rate_limited", retry_after=view["wait"],
                        message="查询过于频繁，请稍后再试 / Too many lookups, try again later")
-        return body, 429, {"Retry-After": str(wait)}
-    view = _lookup(clean)
+        return body, 429, {"Retry-After": str(view["wait"])}
     fields = view["fields"] or {}
     body = {"code": clean, "status": view["state"], "genuine": view["genuine"],
             **{name: fields.get(name) for name in FIELDS},
@@ -128,13 +126,24 @@ def _lookup(code: str) -> dict:
     return view
 
 
-def _rate_limited(code: str) -> int:
-    """Seconds to wait when this client or this code prefix asked too often, else 0."""
-    redis = current_app.extensions["gradcert"].redis
+def _limited_lookup(code: str) -> dict:
+    """The lookup, within the limits: per client address for every lookup; per code prefix only for
+    unknown codes (guessing), so that nobody can block the page of a real certificate."""
+    wait = _hit(IP_LIMIT, f"gc:verify:ip:{client_address()}")
+    if wait:
+        return {"wait": wait}
+    view = _lookup(code)
+    if view["state"] == "unknown":
+        wait = _hit(PREFIX_LIMIT, f"gc:verify:prefix:{code[:PREFIX_LENGTH]}")
+        if wait:
+            return {"wait": wait}
+    return view
+
+
+def _hit(limit: int, key: str) -> int:
+    """Seconds to wait when over the limit, else 0 (and 0 when Redis is unreachable)."""
     try:
-        wait = RateLimit(redis, IP_LIMIT, WINDOW).hit(f"gc:verify:ip:{client_address()}")
-        if not wait:
-            wait = RateLimit(redis, PREFIX_LIMIT, WINDOW).hit(f"gc:verify:prefix:{code[:PREFIX_LENGTH]}")
+        wait = RateLimit(current_app.extensions["gradcert"].redis, limit, WINDOW).hit(key)
     except RedisError:  # an employer still gets an answer; the timing floor still applies
         current_app.logger.warning("verification rate limit unavailable (Redis)")
         return 0

@@ -53,7 +53,13 @@ def _check_query() -> tuple[str, str]:
 @bp.get("/wechat")
 def verify_url():
     """WeChat's server-URL check: echo `echostr` when the signature is ours."""
-    _check_query()
+    timestamp, nonce = _check_query()
+    try:  # the signed parameters of a URL check must not be reusable for a POST
+        check_nonce(current_app.extensions["gradcert"].redis, "wx", timestamp, nonce, b"GET")
+    except InvalidSignature:
+        abort(403)
+    except RedisError:
+        log.warning("nonce of a URL check not recorded: Redis unreachable")
     return Response(request.args.get("echostr", ""), mimetype="text/plain")
 
 
@@ -65,7 +71,10 @@ def callback():
         abort(413)
     timestamp, nonce = _check_query()
     body = request.get_data(cache=False)
-    safe = _safe_mode() if request.args.get("encrypt_type", "raw").lower() == "aes" else None
+    safe = _safe_mode()
+    if safe is not None and request.args.get("encrypt_type", "raw").lower() != "aes":
+        log.warning("wechat callback refused: plain message while safe/compatible mode is configured")
+        abort(403)  # with an AES key, only sealed messages: a plain body is not covered by the signature
     try:
         fields = parse_xml(body)
         if safe is not None:

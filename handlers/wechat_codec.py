@@ -33,7 +33,7 @@ def sha1_signature(*parts: str) -> str:
 def verify_signature(token: str, signature: str, timestamp: str, nonce: str, *extra: str) -> None:
     """Constant-time check of `signature` (plain) or `msg_signature` (with the Encrypt field)."""
     expected = sha1_signature(token, timestamp, nonce, *extra)
-    if not signature or not hmac.compare_digest(expected, signature.lower()):
+    if not signature or not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise InvalidSignature("bad signature")
 
 

@@ -52,6 +52,7 @@ class Appeal(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolution: Mapped[str | None] = mapped_column(Text)
     next_route: Mapped[str | None] = mapped_column(String(32))  # chsi (学信网学历认证) / window
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # one filing per summary
 
     events: Mapped[list[AppealEvent]] = relationship(back_populates="appeal", order_by="AppealEvent.id")
     attachments: Mapped[list[Attachment]] = relationship(back_populates="appeal", order_by="Attachment.id")

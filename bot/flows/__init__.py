@@ -6,6 +6,7 @@ Global rules live here, once: `0`/菜单/重新开始 return to the menu from an
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from types import ModuleType
 
@@ -48,9 +49,10 @@ def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
             if conv.idle and text.number_token(msg.text) == "0":  # at the menu, 0 is its help item
                 return menu.show(conv, ctx, prefix="menu/help")
             return menu.show(conv, ctx)
+        answer = re.match(r"^(同意代办|拒绝代办|不同意代办)", text.clean(msg.text))
+        if answer:
+            return proxy.graduate_answer(conv, ctx, answer.group(1) == "同意代办")
         global_intent = menu.intent_of(msg.text)
-        if global_intent in (menu.Intent.AGREE_PROXY, menu.Intent.REFUSE_PROXY):
-            return proxy.graduate_answer(conv, ctx, global_intent is menu.Intent.AGREE_PROXY)
         if global_intent is menu.Intent.MY_PROXIES:
             return proxy.start_mine(conv, ctx)
         if global_intent in menu.GLOBAL:

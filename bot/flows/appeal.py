@@ -16,6 +16,7 @@ information to a ticket that waits for it.
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date
 from enum import auto
 
@@ -142,7 +143,8 @@ def contact(conv: Conversation, ctx: Context) -> Outcome:
         chosen = said
     else:
         return ctx.retry(conv, "appeal/bad_phone")
-    conv = conv.then(AppealStep.CONFIRM, phone_sealed=ctx.services.cipher.seal_text(chosen))
+    conv = conv.then(AppealStep.CONFIRM, phone_sealed=ctx.services.cipher.seal_text(chosen),
+                     submission=secrets.token_hex(12))
     return ctx.reply(conv, "appeal/confirm", "1", "2", **_summary(conv, chosen))
 
 
@@ -153,9 +155,14 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
     if picked != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "appeal/confirm_again", "1", "2")
     s = ctx.services
+    filed = s.db.scalar(select(Appeal).where(Appeal.submission_key == conv.data.get("submission")))
+    if filed is not None:  # this summary was filed already (the reply of that time was lost)
+        return ctx.reply(conv.home(), "appeal/filed", ticket=filed.ticket_no, due=f"{filed.due_date:%Y-%m-%d}",
+                         urgent=filed.urgent)
     if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
         return ctx.reply(conv.home(), "appeal/too_many", limit=appeals.MAX_OPEN)
     appeal = _new_appeal(conv, ctx)
+    appeal.submission_key = conv.data.get("submission")
     appeals.file_appeal(s.db, appeal, s.now())
     effects = []
     for media_id in conv.data.get("media", []):

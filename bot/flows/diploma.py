@@ -57,8 +57,20 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
-    """Dispatch to the current step."""
-    return STEPS[DiplomaStep(conv.step)](conv, ctx)
+    """Dispatch to the current step, once the account may still see this student's record: its own
+    binding (it may have been taken over since) or an active proxy of the right scope."""
+    step = DiplomaStep(conv.step)
+    if step is not DiplomaStep.CODE and not _still_allowed(conv, ctx):
+        return menu.show(conv, ctx, prefix="diploma/no_longer_allowed")
+    return STEPS[step](conv, ctx)
+
+
+def _still_allowed(conv: Conversation, ctx: Context) -> bool:
+    student_id = conv.data.get("student_id")
+    if conv.acting_for is not None:
+        return student_id == conv.acting_for and proxy.acting_proxy(conv, ctx, Scope.LOOKUP) is not None
+    binding = active_binding(ctx.services.db, ctx.services.account)
+    return binding is not None and binding.student_id == student_id
 
 
 def code(conv: Conversation, ctx: Context) -> Outcome:

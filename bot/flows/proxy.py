@@ -25,6 +25,7 @@ from bot.flows.base import Context, Outcome
 from bot.messages import Effect, MessageKind
 from bot.services import idcard, mismatch, proxies
 from bot.services.binding import CONSENT_VERSION, active_binding, find_student, record_consent
+from bot.services.workdays import local
 from bot.state import Conversation, FlowStep
 from models import Attachment, Proxy, ProxyState, Scope, Student
 
@@ -124,7 +125,8 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
         accounts = proxies.graduate_accounts(s.db, proxy.student_id)
         if not accounts:
             return ctx.reply(conv, "proxy/graduate_not_bound", "1")
-        ask = ctx.book.render("proxy/ask_graduate_consent", relation=proxies.RELATION_NAMES[proxy.relation])
+        ask = ctx.book.render("proxy/ask_graduate_consent", relation=proxies.RELATION_NAMES[proxy.relation],
+                              number=proxy.id, when=f"{local(proxy.created_at):%m-%d %H:%M}")
         effect = Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": ask})
         return Outcome(conv.then(ProxyStep.WAITING), [ctx.say("proxy/waiting")], [effect])
     return ctx.retry(conv, "proxy/ask_method", "1", "2")
@@ -224,7 +226,12 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
                    if p.state == ProxyState.AWAITING_GRADUATE.value] if own else []
     if not waiting_for:
         return ctx.reply(conv, "proxy/nothing_to_answer")
-    proxy = waiting_for[0]
+    number = re.sub(r"\D", "", text.number_token(ctx.msg.text))
+    chosen = [p for p in waiting_for if str(p.id) == number]
+    if not chosen:  # the request's number must be given: the newest is not always the real parent's
+        rows = [(p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}") for p in waiting_for]
+        return ctx.reply(conv, "proxy/which_request", rows=rows, agree=agree)
+    proxy = chosen[0]
     if agree:
         proxies.graduate_confirmed(proxy, "graduate_account", _document_required(ctx, proxy), s.now())
         note = "proxy/graduate_agreed_for_proxy"

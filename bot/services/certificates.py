@@ -10,12 +10,13 @@ import time
 from datetime import datetime, timedelta
 from enum import Enum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.services import ledger
 from bot.services.crypto import hmac_sm3, sm3
 from bot.services.signing import Sm2Signer
-from models import Certificate, Diploma, Student, as_utc, utcnow
+from models import Certificate, Diploma, DiplomaStatus, Student, as_utc, utcnow
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols, no 0/O/1/I: 16 of them = 80 bits
 CODE_LENGTH = 16
@@ -127,11 +128,23 @@ def revoke(db: Session, cert: Certificate, reason: str, now: datetime | None = N
     return cert
 
 
+def revoke_for_revoked_diplomas(db: Session, now: datetime | None = None) -> int:
+    """Revoke the live certificates of diplomas the registrar revoked (call in the import's
+    transaction); returns how many."""
+    live = db.scalars(
+        select(Certificate).join(Diploma, Certificate.diploma_id == Diploma.id)
+        .where(Diploma.status == DiplomaStatus.REVOKED.value, Certificate.revoked_at.is_(None))
+    ).all()
+    for cert in live:
+        revoke(db, cert, "学历已被学校撤销 diploma revoked by the registrar", now)
+    return len(live)
+
+
 def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
     """What a verifier is told."""
     if cert is None:
         return CertStatus.UNKNOWN
-    if cert.revoked_at is not None:
+    if cert.revoked_at is not None or cert.diploma.status == DiplomaStatus.REVOKED.value:
         return CertStatus.REVOKED
     if cert.closed_at is not None:
         return CertStatus.CLOSED
@@ -157,7 +170,7 @@ def check_download(secret: str, code: str, expires: str, mac: str, now: float | 
         expiry = int(expires)
     except (TypeError, ValueError):
         return False
-    return expiry >= (now or time.time()) and hmac.compare_digest(_link_mac(secret, code, expiry), mac or "")
+    return expiry >= (now or time.time()) and hmac.compare_digest(_link_mac(secret, code, expiry).encode(), (mac or "").encode())
 
 
 def _link_mac(secret: str, code: str, expires: int) -> str:

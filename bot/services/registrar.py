@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.services import idcard
+from bot.services.certificates import revoke_for_revoked_diplomas
 from bot.services.crypto import PiiCipher
 from models import Diploma, Student, utcnow
 
@@ -91,6 +92,7 @@ class ImportReport:
     dry_run: bool = False
     written: bool = False
     seconds: float = 0.0
+    certificates_revoked: int = 0  # live e-certificates of diplomas this import revoked
 
     def lines(self) -> list[str]:
         """Rejected lines, the fields a dry run would change, then the summary line."""
@@ -103,6 +105,8 @@ class ImportReport:
             summary = "dry run, nothing written: " + summary
         elif not self.written:
             summary = "strict: rows were rejected, nothing imported: " + summary
+        if self.certificates_revoked:
+            out.append(f"revoked {self.certificates_revoked} e-certificates of revoked diplomas")
         return out + [summary]
 
 
@@ -161,6 +165,7 @@ def import_file(sessions: sessionmaker, cipher: PiiCipher, path: str | Path, *,
         report.added, report.changed = len(new), len(updates)
         if not dry_run and not (strict and report.rejected):
             _write(db, cipher, new, updates)
+            report.certificates_revoked = revoke_for_revoked_diplomas(db)
             db.commit()
             report.written = True
     report.seconds = time.perf_counter() - started

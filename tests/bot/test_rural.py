@@ -92,12 +92,13 @@ def test_every_reply_fits_one_phone_screen():
         length=17, birth="19990230", relation="父母", action="查询了毕业证书", needs="派出所出具的姓名变更证明",
         rows=[("GA20261125-0042", "改过名字", "需要补充材料", date(2026, 12, 2), True)] * 3, waiting=True,
         category="以上都不是（信息有误或查不到）", description="查不到我的毕业证书，我是2019年毕业的护理专业…", photos=9, urgent="2026-12-20",
-        acting="代 李** 办理", feature="appeal", certificate_no="139321202105001234", status="已绑定：李**",
+        acting="代 李** 办理", feature="appeal", agree=True, number=1234, when="11-25 13:45", certificate_no="139321202105001234", status="已绑定：李**",
     )
     rows_of = {  # list templates and the shape of their rows (5 rows: the most a list shows)
         "diploma/cert_list.txt": [("ABCDEFGHJKLMNPQR", "2027-02-23", "valid")] * 5,
         "proxy/mine.txt": [("村级事务中心", "学校审核中", date(2027, 1, 1))] * 5,
         "proxy/switch.txt": [("阿依古丽·买**", "你的孩子")] * 5,
+        "proxy/which_request.txt": [(1234, "村级事务中心", "11-25 13:45")] * 3,
     }
     too_long = {}
     for path in sorted(root.rglob("*.txt")):

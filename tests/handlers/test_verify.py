@@ -253,3 +253,12 @@ def test_private_headers_and_strict_csp(app, client):
     page = second.get_data(as_text=True)
     assert f'<script nonce="{nonces[1]}">' in page and f'<style nonce="{nonces[1]}">' in page
     assert "http://" not in page and "https://" not in page and "style=" not in page  # no external assets
+
+
+def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app, client):
+    """Review finding: 30 lookups a minute on a printed prefix blocked a real certificate's page."""
+    code = make_certificate(app)
+    guess = code[:4] + ("2" * 12 if code[4:] != "2" * 12 else "3" * 12)
+    statuses = {client.get(f"/v/{guess}", environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(35)}
+    assert statuses == {404, 429}  # unknown codes under one prefix are limited...
+    assert client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200  # ...the real one is not

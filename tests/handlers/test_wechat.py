@@ -38,10 +38,25 @@ def test_safe_mode_round_trip(make_app):
     assert "使用帮助" in chat.sim.reply_text(res.data)
 
 
-def test_compatible_mode_plain_request_still_answered(make_app):
-    """Compatible mode: WeChat may send plain messages (no encrypt_type) to an AES-configured app."""
-    chat = Chat(make_app(WECHAT_ENCODING_AES_KEY=AES_KEY))
-    assert "使用帮助" in chat.say("u-compat", "帮助")
+def test_compatible_mode_envelope_is_answered_and_plain_posts_refused(make_app):
+    """Compatible mode: the envelope carries the plain fields beside Encrypt; only Encrypt counts."""
+    app = make_app(WECHAT_ENCODING_AES_KEY=AES_KEY)
+    chat = Chat(app, AES_KEY)
+    query, body = chat.sim.text("u-compat", "帮助")
+    compatible = body.replace(b"</ToUserName>", b"</ToUserName><FromUserName><![CDATA[someone-else]]></FromUserName>"
+                              b"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[0]]></Content>")
+    res = chat.post(query, compatible)
+    assert "使用帮助" in chat.sim.reply_text(res.data)
+    plain = Chat(app)  # a plain post (no encrypt_type) to an app with an AES key
+    assert plain.post(*plain.sim.text("u-compat", "帮助")).status_code == 403
+
+
+def test_url_check_parameters_cannot_be_reused_for_a_post(client, chat):
+    ts, nonce = str(int(time.time())), "777"
+    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce}
+    assert client.get("/wechat", query_string={**query, "echostr": "x"}).data == b"x"
+    _, body = chat.sim.text("u1", "你好")
+    assert chat.post(query, body).status_code == 403
 
 
 def test_forged_signature_is_403_and_nothing_happens(app, chat, redis):
@@ -161,3 +176,8 @@ def test_readiness(client):
     assert client.get("/healthz").json["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["redis"] == "ok" and ready.json["database"] == "ok"
+
+
+def test_non_ascii_signature_is_403_not_a_crash(client):
+    ts = str(int(time.time()))
+    assert client.get("/wechat", query_string={"signature": "签名", "timestamp": ts, "nonce": "1", "echostr": "x"}).status_code == 403

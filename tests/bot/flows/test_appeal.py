@@ -208,3 +208,30 @@ def test_due_dates_count_working_days():
 
     assert appeals.due_date(date(2026, 9, 29), urgent=False) == date(2026, 10, 12)  # over National Day
     assert appeals.due_date(date(2026, 9, 29), urgent=True) == date(2026, 10, 8)
+
+
+def test_a_state_write_lost_after_filing_never_files_twice(wx, monkeypatch):
+    """Review finding: Redis failing between the SQL commit and the state commit."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app, chat, _, _ = wx
+    _to_photos(chat, "a9", cause="9")
+    chat.say("a9", "完成")
+    chat.say("a9", "13912345678")
+    storage = app.extensions["gradcert"].storage
+    real_commit = storage.commit
+    failures = [1]
+
+    def flaky(*args, **kwargs):
+        if failures:
+            failures.pop()
+            raise RedisConnectionError("redis went away")
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "commit", flaky)
+    first = chat.say("a9", "1", msg_id="8880001")
+    assert "已提交" in first  # the truth, not "system busy"
+    assert chat.post(*chat.sim.text("a9", "1", msg_id="8880001")).status_code == 200  # WeChat's retry
+    again = chat.say("a9", "1")  # the user, still at the summary, sends 1 again
+    assert "已提交" in again and first.split("申请编号 ")[1][:15] in again
+    assert len(_appeals(app)) == 1

@@ -230,3 +230,48 @@ def test_verify_file_offline(app, chat, bound, tmp_path):
         writer.write(f)
     result = CliRunner().invoke(verify_file, [str(bad), "--public-key", public])
     assert result.exit_code == 1 and "NOT VERIFIED" in result.output
+
+
+def test_an_account_that_lost_its_binding_cannot_go_on(app, chat, bound, demo):
+    """Review finding: the certificate steps trusted the student id kept in the conversation."""
+    _diploma(app, "2017020118")
+    chat.say("g1", "2")  # at the diploma menu
+    _skip_send_limits(app)
+    _, _, id_number, phone, _ = demo["李小红"]
+    chat.say("g2", "1")
+    chat.say("g2", "1")
+    chat.say("g2", f"李小红 {id_number} 2017020118")
+    assert "绑定成功" in chat.say("g2", _code(chat, phone))  # bound elsewhere now
+    reply = chat.say("g1", "1")
+    assert "不再和你的微信绑定" in reply
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalar(select(Certificate)) is None
+
+
+def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(app, chat, bound, tmp_path):
+    """Review finding: e-certificates stayed valid after the registrar revoked the diploma."""
+    from bot.services.registrar import import_file
+
+    _diploma(app, "2017020118")
+    code, url = _issue(chat)
+    csv = tmp_path / "revoke.csv"
+    csv.write_text(
+        "student_no,name,id_number,phone,campus,level,major,study_mode,enrol_date,grad_date,leave_date,"
+        "certificate_no,status,updated_at,source\n"
+        "2017020118,李小红,11010519991231105X,13800000002,main,专科,计算机应用技术,全日制,2018-09-01,2021-06-30,"
+        "2021-07-01,139321202105001234,revoked,2030-01-01 00:00:00,main\n",
+        encoding="utf-8",
+    )
+    rt = app.extensions["gradcert"]
+    report = import_file(rt.sessions, rt.domain.cipher, csv)
+    assert report.certificates_revoked == 1
+    assert app.test_client().get(f"/v/{code}.json").get_json()["status"] == "revoked"
+    parts = urlsplit(url)
+    assert app.test_client().get(parts.path + "?" + parts.query).status_code == 410
+    with rt.sessions() as db:
+        assert ledger.verify(db, certificates.checked_digest) is None
+        assert db.scalars(select(LedgerEntry.event).order_by(LedgerEntry.seq)).all() == ["issued", "revoked"]
+
+
+def test_non_ascii_download_signature_is_refused(app):
+    assert app.test_client().get("/c/ABCDEFGHJKLMNPQR.pdf?e=9999999999&s=签名").status_code == 403

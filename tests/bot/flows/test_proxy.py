@@ -157,7 +157,8 @@ def test_graduate_agrees_from_their_own_account(wx):
     chat.run_jobs()
     assert any("同意代办" in t for t in _pushed(stub, "grad"))
     assert "还在等" in chat.say("mom", "好了吗")
-    assert "已同意" in chat.say("grad", "同意代办")
+    assert "申请号" in chat.say("grad", "同意代办")  # which request? its number is needed
+    assert "已同意" in chat.say("grad", f"同意代办 {_proxy(app).id}")
     chat.run_jobs()
     assert any("毕业生已同意" in t for t in _pushed(stub, "mom"))
     assert "公证书编号" in chat.say("mom", "好了吗")
@@ -169,7 +170,7 @@ def test_graduate_can_refuse(wx):
     _bind_graduate(chat)
     _request(chat)
     chat.say("mom", "2")
-    assert "已拒绝" in chat.say("grad", "拒绝代办")
+    assert "已拒绝" in chat.say("grad", f"拒绝代办 {_proxy(app).id}")
     assert "没有同意" in chat.say("mom", "好了吗")
 
 
