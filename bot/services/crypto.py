@@ -97,6 +97,15 @@ class PiiCipher:
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
 
+    def open_or_none(self, sealed: bytes | None, version: int, associated: bytes = b"") -> str | None:
+        """The plaintext, or None when there is nothing sealed or it cannot be opened (shown as "—")."""
+        if not sealed:
+            return None
+        try:
+            return self.open(sealed, version, associated)
+        except DecryptionFailed:
+            return None
+
     def seal_text(self, plaintext: str) -> str:
         """A compact string form (`v.<base64>`) for values kept in Redis or job arguments."""
         sealed, version = self.seal(plaintext)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.replies import ReplyBook
 from bot.services import proxies
-from bot.services.crypto import DecryptionFailed, PiiCipher
+from bot.services.crypto import PiiCipher
 from bot.services.idcard import mask, mask_name, mask_phone
 from bot.services.workdays import local
 from models import (
@@ -182,15 +182,6 @@ class Graduate:
     bound_accounts: int
 
 
-def _open(cipher: PiiCipher, sealed: bytes | None, version: int, assoc: bytes) -> str | None:
-    if not sealed:
-        return None
-    try:
-        return cipher.open(sealed, version, assoc)
-    except DecryptionFailed:
-        return None
-
-
 def graduate_of(db: Session, cipher: PiiCipher, proxy: Proxy, reveal: bool) -> Graduate:
     """The graduate's record: name, ID number and phone masked unless `reveal`."""
     student: Student = proxy.student
@@ -200,9 +191,9 @@ def graduate_of(db: Session, cipher: PiiCipher, proxy: Proxy, reveal: bool) -> G
 
     return Graduate(
         name=shown(student.name, mask_name),
-        id_number=shown(_open(cipher, student.id_number_enc, student.pii_key_version, b"id"), mask),
+        id_number=shown(cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask),
         student_no=student.student_no or "—",
-        phone=shown(_open(cipher, student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
+        phone=shown(cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
         bound_accounts=len(proxies.graduate_accounts(db, student.id)),
     )
 

@@ -25,7 +25,7 @@ from bot.services.appeals import (
     is_overdue,
     shown_time,
 )
-from bot.services.crypto import DecryptionFailed, PiiCipher
+from bot.services.crypto import PiiCipher
 from bot.services.idcard import mask, mask_name, mask_phone
 from bot.services.workdays import today_in_china
 from models import (
@@ -168,24 +168,15 @@ class Person:
     diploma: dict = field(default_factory=dict)
 
 
-def _open(cipher: PiiCipher, sealed: bytes | None, version: int, assoc: bytes) -> str | None:
-    if not sealed:
-        return None
-    try:
-        return cipher.open(sealed, version, assoc)
-    except DecryptionFailed:
-        return None
-
-
 def person_of(db: Session, cipher: PiiCipher, appeal: Appeal, reveal: bool) -> Person:
     """The student record (or the claimed identity); personal data masked unless `reveal`."""
     def shown(value: str | None, masker) -> str:
         return "—" if not value else (value if reveal else masker(value))
 
-    contact = _open(cipher, appeal.contact_phone_enc, appeal.pii_key_version, b"phone")
+    contact = cipher.open_or_none(appeal.contact_phone_enc, appeal.pii_key_version, b"phone")
     student = db.get(Student, appeal.student_id) if appeal.student_id else None
     if student is None:
-        claimed_id = _open(cipher, appeal.claimed_id_enc, appeal.pii_key_version, b"id")
+        claimed_id = cipher.open_or_none(appeal.claimed_id_enc, appeal.pii_key_version, b"id")
         return Person("claimed", name=shown(appeal.claimed_name, mask_name), id_number=shown(claimed_id, mask),
                       student_no=appeal.claimed_student_no or "—", contact_phone=shown(contact, mask_phone))
     diploma = db.scalar(select(Diploma).where(Diploma.student_id == student.id))
@@ -197,9 +188,9 @@ def person_of(db: Session, cipher: PiiCipher, appeal: Appeal, reveal: bool) -> P
                  "状态": "有效" if diploma.status == "valid" else "已撤销"}
     return Person(
         "student", name=shown(student.name, mask_name),
-        id_number=shown(_open(cipher, student.id_number_enc, student.pii_key_version, b"id"), mask),
+        id_number=shown(cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask),
         student_no=student.student_no,
-        phone=shown(_open(cipher, student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
+        phone=shown(cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
         contact_phone=shown(contact, mask_phone), diploma=facts,
     )
 

@@ -20,7 +20,9 @@ from sqlalchemy import select  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from models import Attachment, Student  # noqa: E402
+from tests.conftest import APP_ID, Chat  # noqa: E402
 from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
+from tests.stubs import wechat_api_stub  # noqa: E402
 from tests.handlers.test_console_proxies import NOTARISED, make_proxy  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -51,15 +53,24 @@ def _photo() -> bytes:
 
 
 @pytest.fixture
-def served(make_app, demo, tmp_path):
-    """The app on a real loopback port with a clerk and one ticket of 张三 with a photo."""
+def wechat_api():
+    stub = wechat_api_stub(APP_ID, "s3cret")
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def served(make_app, demo, tmp_path, wechat_api):
+    """The app on a real loopback port with a clerk, a director and one ticket of 张三 with a photo;
+    the WeChat API is a local stub."""
     folder = tmp_path / "attachments"
-    app = make_app(GRADCERT_ATTACHMENT_DIR=str(folder))
+    app = make_app(GRADCERT_ATTACHMENT_DIR=str(folder), WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=wechat_api.url)
     rt = app.extensions["gradcert"]
     make_staff(app)
+    make_staff(app, username="director1", role="director", phone="13700000009", name="李主任")
     contact, version = rt.domain.cipher.seal("13912345678", b"phone")
     appeal_id, ticket_no = file_ticket(app, student_no=demo["张三"][0], urgent=True, category="name_change",
-                                       contact_phone_enc=contact, pii_key_version=version)
+                                       contact_phone_enc=contact, pii_key_version=version, user_key="filer-1")
     (folder / str(appeal_id)).mkdir(parents=True)
     (folder / str(appeal_id) / "a.png").write_bytes(_photo())
     with rt.sessions() as db:
@@ -133,6 +144,53 @@ def test_clerk_works_a_ticket_end_to_end(served, page, demo, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     SHOT_COPY.write_bytes(shot.read_bytes())
     assert shot.stat().st_size > 10_000
+
+
+def test_the_filer_is_told_answers_in_the_chat_and_the_ticket_returns_to_review(served, page, wechat_api):
+    app, base, ticket_no = served
+    _sign_in(page, base, "clerk1")
+    page.get_by_role("link", name=ticket_no).click()
+    page.get_by_label("需要补充材料").check()
+    page.get_by_label("说明（必填，会发送给申请人，不超过 500 字）").fill("请补充姓名变更证明")
+    page.get_by_role("button", name="提交并通知申请人").click()
+    expect(page.locator("#ticket-status")).to_have_text("需要补充材料")
+    chat = Chat(app)
+    chat.run_jobs()  # the RQ job pushes the status message through the (stubbed) WeChat API
+    [sent] = wechat_api.calls("/cgi-bin/message/custom/send")
+    assert sent.json()["touser"] == "filer-1" and "请补充姓名变更证明" in sent.json()["text"]["content"]
+    assert "已补充到异议申请" in chat.say("filer-1", "证明已经办好了，明天拍照发来")
+    page.reload()
+    expect(page.locator("#ticket-status")).to_have_text("处理中")
+    expect(page.locator("#timeline")).to_contain_text("证明已经办好了")
+
+    probe = page.context.new_page()  # the same session; its expected 403/400 are not page errors
+    assert probe.goto(f"{base}/console/export").status == 403  # a clerk cannot export
+    posted = probe.evaluate(
+        """async (url) => (await fetch(url, {method: 'POST', body: new URLSearchParams({note: 'x'})})).status""",
+        f"{base}/console/tickets/1/note",
+    )
+    assert posted == 400  # a form without the CSRF token is refused
+
+
+def test_the_audit_log_shows_the_show_personal_data_click(served, browser):
+    _app, base, ticket_no = served
+    clerk = browser.new_context(viewport=DESKTOP).new_page()
+    _sign_in(clerk, base, "clerk1")
+    clerk.get_by_role("link", name=ticket_no).click()
+    clerk.get_by_role("button", name="显示").click()
+    director = browser.new_context(viewport=DESKTOP).new_page()
+    _sign_in(director, base, "director1")
+    director.goto(f"{base}/console/audit")
+    rows = director.locator("table tbody tr")
+    expect(rows.filter(has_text="显示个人信息").filter(has_text=ticket_no).first).to_be_visible()
+
+
+def _sign_in(page, base, username):
+    page.goto(f"{base}/console/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("link", name="退出").or_(page.get_by_role("button", name="退出"))).to_be_visible()
 
 
 def test_queue_on_a_tablet_needs_no_sideways_scrolling_of_the_page(served, browser):
