@@ -76,7 +76,7 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
     """Run one decision under a row lock, audit it, commit, then queue the pushes."""
     form = request.form
     with runtime().sessions() as db:
-        proxy = db.get(Proxy, proxy_id, with_for_update=True)
+        proxy = db.get(Proxy, proxy_id, with_for_update={"of": Proxy})  # not the joined student row
         if proxy is None:
             abort(404)
         try:
