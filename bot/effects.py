@@ -106,6 +106,7 @@ def render_certificate(services: Services, payload: dict) -> None:
 @effect("fetch_attachment")
 def fetch_attachment(services: Services, payload: dict) -> None:
     """Download a photo sent for an appeal and store it (or record why it was refused)."""
+    from bot.services.attachment_store import StoreError
     from bot.services.attachments import store
     from models import Attachment, AttachmentState
 
@@ -119,7 +120,11 @@ def fetch_attachment(services: Services, payload: dict) -> None:
         log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
         attachment.state, attachment.error = AttachmentState.REJECTED.value, "download failed"
         return
-    store(attachment, data, services.domain.attachment_dir)
+    try:
+        store(attachment, data, services.domain.attachments)
+    except StoreError as exc:  # staff see that the photo could not be kept and can ask for it again
+        log.warning("attachment %s not stored: %s", attachment.id, exc)
+        attachment.state, attachment.error = AttachmentState.REJECTED.value, "storage failed"
 
 
 @effect("push_accounts")

@@ -7,13 +7,15 @@ Every view of personal data and every action writes an audit row in the same tra
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
 
 from bot.services import worklist
 from bot.services.appeals import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
+from bot.services.attachment_store import StoreError
 from bot.services.staff import (
     MAX_PASSWORD,
     ROLE_NAMES,
@@ -195,14 +197,13 @@ def add_note(ticket_id: int):
 def attachment(attachment_id: int):
     """A stored photo of a ticket (or of a proxy's notarised authorisation), for signed-in staff
     only; audited."""
-    base = Path(runtime().config.get("GRADCERT_ATTACHMENT_DIR")
-                or Path(current_app.instance_path) / "attachments").resolve()
     with runtime().sessions() as db:
         item = db.get(Attachment, attachment_id)
         if item is None or item.state != AttachmentState.STORED.value or not item.storage_key:
             abort(404)
-        path = (base / item.storage_key).resolve()
-        if not path.is_relative_to(base) or not path.is_file():
+        try:
+            data = runtime().domain.attachments.get(item.storage_key)
+        except StoreError:
             abort(404)
         if item.appeal is not None:
             subject, owner = item.appeal.student_id, item.appeal.ticket_no
@@ -212,4 +213,4 @@ def attachment(attachment_id: int):
         record(db, "view_attachment", subject, detail=f"{owner} #{item.id}")
         db.commit()
         mimetype = item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
-    return send_file(path, mimetype=mimetype, max_age=0, conditional=False)
+    return send_file(io.BytesIO(data), mimetype=mimetype, max_age=0, conditional=False)

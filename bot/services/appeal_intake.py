@@ -79,7 +79,7 @@ def add_photo(s, appeal: Appeal, data: bytes) -> Attachment:
     attachment = Attachment(appeal_id=appeal.id, media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}")
     s.db.add(attachment)
     s.db.flush()
-    store(attachment, data, s.domain.attachment_dir)
+    store(attachment, data, s.domain.attachments)
     return attachment
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
+from bot.services.attachment_store import AttachmentStore
 from models import Attachment, AttachmentState
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -20,7 +19,7 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def store(attachment: Attachment, data: bytes, directory: str) -> None:
+def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
     """Check the bytes and keep them, or mark the attachment rejected with the reason."""
     kind = sniff(data)
     if len(data) > MAX_BYTES:
@@ -32,11 +31,7 @@ def store(attachment: Attachment, data: bytes, directory: str) -> None:
     digest = hashlib.sha256(data).hexdigest()
     owner = f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
     key = f"{owner}/{attachment.id}-{digest[:12]}.{kind[1]}"
-    path = Path(directory) / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    target.put(key, data, kind[0])
     attachment.state = AttachmentState.STORED.value
     attachment.storage_key, attachment.content_type = key, kind[0]
     attachment.size, attachment.sha256 = len(data), digest

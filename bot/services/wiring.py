@@ -7,6 +7,7 @@ from typing import Any
 
 from redis import Redis
 
+from bot.services.attachment_store import AttachmentStore, make_store
 from bot.services.crypto import PiiCipher, hmac_sm3
 from bot.services.otp import OtpService
 from bot.services.signing import Sm2Signer
@@ -29,6 +30,7 @@ class Domain:
     link_secret: str
     certificate_dir: str
     attachment_dir: str
+    attachments: AttachmentStore
     fetch_media: Any  # (channel, app_id, media_id) -> bytes; raises on failure
     clock: Any = utcnow  # tests may replace it to move "today"
 
@@ -42,7 +44,8 @@ class Domain:
                    signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
                    school=config["GRADCERT_SCHOOL_NAME"], public_url=config["GRADCERT_PUBLIC_URL"],
                    link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"],
-                   attachment_dir=config["GRADCERT_ATTACHMENT_DIR"], fetch_media=fetch_media)
+                   attachment_dir=config["GRADCERT_ATTACHMENT_DIR"], attachments=make_store(config),
+                   fetch_media=fetch_media)
 
 
 def attach(services, domain: Domain) -> None:

@@ -22,8 +22,8 @@ from werkzeug.serving import make_server  # noqa: E402
 from models import Attachment, Student  # noqa: E402
 from tests.conftest import APP_ID, Chat  # noqa: E402
 from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
-from tests.stubs import wechat_api_stub  # noqa: E402
 from tests.handlers.test_console_proxies import NOTARISED, make_proxy  # noqa: E402
+from tests.stubs import wechat_api_stub  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
