@@ -62,6 +62,7 @@ class Certificate(Base):
     digest: Mapped[str] = mapped_column(String(64))  # SM3 of content, hex
     signature: Mapped[str] = mapped_column(String(256))  # SM2 over content, hex
     pdf_ready_at: Mapped[datetime | None] = mapped_column()
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # one certificate per request
 
     diploma: Mapped[Diploma] = relationship(lazy="joined")
 

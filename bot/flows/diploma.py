@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from enum import auto
 
@@ -120,7 +121,7 @@ def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
     if picked and conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) is None:
         return ctx.reply(conv, "proxy/out_of_scope")
     if picked == 1:
-        return ctx.reply(conv.then(DiplomaStep.DAYS), "diploma/ask_days")
+        return ctx.reply(conv.then(DiplomaStep.DAYS, submission=secrets.token_hex(12)), "diploma/ask_days")
     if picked == 2:
         return _list(conv, ctx)
     return ctx.retry(conv, "diploma/menu_again", "1", "2", "0")
@@ -131,9 +132,13 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
     if wanted is None:
         return ctx.retry(conv, "diploma/bad_days")
     s = ctx.services
+    issued = s.db.scalar(select(Certificate).where(Certificate.submission_key == conv.data.get("submission")))
+    if issued is not None:  # this request was issued already (the reply of that time was lost)
+        return Outcome(conv.home(), [_link(ctx, issued, "diploma/issued")])
     student = s.db.get(Student, conv.data["student_id"])
     diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
-    cert = certificates.issue(s.db, s.domain.signer, student, diploma, s.account.id, wanted, s.domain.school, s.now())
+    cert = certificates.issue(s.db, s.domain.signer, student, diploma, s.account.id, wanted, s.domain.school, s.now(),
+                              submission_key=conv.data.get("submission"))
     s.audit("issue_certificate", student.id, detail=cert.code)
     home = conv.home()
     outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])

@@ -87,13 +87,14 @@ def checked_digest(cert: Certificate) -> str:
 
 
 def issue(db: Session, signer: Sm2Signer, student: Student, diploma: Diploma, account_id: int | None,
-          days: int, school: str, now: datetime | None = None) -> Certificate:
+          days: int, school: str, now: datetime | None = None, submission_key: str | None = None) -> Certificate:
     """A new certificate valid for `days` (30-180), signed and entered in the ledger."""
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise ValueError("validity must be 30 to 180 days")
     now = now or utcnow()
     cert = Certificate(code=new_code(), student_id=student.id, diploma_id=diploma.id, issued_by_account_id=account_id,
-                       issued_at=now, valid_from=now, valid_until=now + timedelta(days=days))
+                       issued_at=now, valid_from=now, valid_until=now + timedelta(days=days),
+                       submission_key=submission_key)
     _sign(cert, signer, student, diploma, school)
     db.add(cert)
     db.flush()

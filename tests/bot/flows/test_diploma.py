@@ -275,3 +275,27 @@ def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(app
 
 def test_non_ascii_download_signature_is_refused(app):
     assert app.test_client().get("/c/ABCDEFGHJKLMNPQR.pdf?e=9999999999&s=签名").status_code == 403
+
+
+def test_a_state_write_lost_after_issuing_never_issues_twice(app, chat, bound, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    _diploma(app, "2017020118")
+    chat.say("g1", "2")
+    chat.say("g1", "1")
+    storage = app.extensions["gradcert"].storage
+    real_commit, failures = storage.commit, [1]
+
+    def flaky(*args, **kwargs):
+        if failures:
+            failures.pop()
+            raise RedisConnectionError("redis went away")
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "commit", flaky)
+    first = chat.sim.reply_text(chat.post(*chat.sim.text("g1", "90")).data)
+    again = chat.sim.reply_text(chat.post(*chat.sim.text("g1", "90")).data)  # still at the days step
+    code = re.search(r"验证码 ([0-9A-Z]{16})", first).group(1)
+    assert code in again
+    with app.extensions["gradcert"].sessions() as db:
+        assert len(db.scalars(select(Certificate)).all()) == 1
