@@ -84,15 +84,13 @@ class Engine:
         """Steps 2-7 for one claimed message (runs on a worker thread)."""
         tag = msg.user_tag
         token = secrets.token_hex(12)
+        released = False
         try:
-            if not self.storage.acquire(tag, token, time.time() + self.lock_wait):
-                raise LockTimeout(tag)
-        except Exception:
-            self._unclaim_quietly(msg)
-            raise
-        try:
-            try:
-                conv, expired = self.storage.load(tag)
+            try:  # lock and load in one round trip
+                loaded = self.storage.acquire_and_load(tag, token, time.time() + self.lock_wait)
+                if loaded is None:
+                    raise LockTimeout(tag)
+                conv, expired = loaded
                 outcome = self._step(conv, msg)
             except Exception:  # nothing was committed: a retry may do the work
                 self._unclaim_quietly(msg)
@@ -100,14 +98,16 @@ class Engine:
             replies = outcome.replies
             if expired:
                 replies = [Reply(self.book.render("system/expired"))] + replies
-            try:
-                self.storage.commit(tag, outcome.conversation, conv.version, msg.msg_id, replies)
+            try:  # compare-and-set, reply cache and unlock in one round trip
+                self.storage.commit(tag, outcome.conversation, conv.version, msg.msg_id, replies, token)
+                released = True
             except Exception:
                 # The SQL work is committed: keep the claim so that a retry cannot do it twice, and
                 # tell the user what really happened. Only the conversation's place is lost.
                 log.exception("state of %s not saved after its SQL commit", msg.msg_id)
         finally:
-            self._release_quietly(tag, token)
+            if not released:
+                self._release_quietly(tag, token)
         for effect in outcome.effects:
             self._run_once(effect, msg)
         return replies

@@ -81,7 +81,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6]) end
 if ARGV[7] == '1' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[8])
 else redis.call('DEL', KEYS[3]) end
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[9] then redis.call('DEL', KEYS[4]) end
 return 1
+"""
+
+_ACQUIRE_AND_LOAD = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local state = redis.call('HMGET', KEYS[2], 'v', 'body')
+return {1, state[1] or false, state[2] or false, redis.call('EXISTS', KEYS[3])}
 """
 
 _RELEASE = """
@@ -111,6 +118,7 @@ class RedisStorage:
         self.prefix = prefix
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
+        self._acquire_and_load = redis.register_script(_ACQUIRE_AND_LOAD)
 
     def key(self, tag: str, *parts: str) -> str:
         """The one place key names are built."""
@@ -132,13 +140,18 @@ class RedisStorage:
         return conv
 
     def commit(
-        self, tag: str, conv: Conversation, expected_version: int, msg_id: str, replies: list[Reply]
+        self, tag: str, conv: Conversation, expected_version: int, msg_id: str, replies: list[Reply],
+        release_token: str | None = None,
     ) -> Conversation:
-        """Compare-and-set the new state and cache the replies for retries, atomically."""
+        """Compare-and-set the new state and cache the replies for retries, atomically; with
+        `release_token`, the user's lock is released in the same round trip."""
         new = replace(conv, version=expected_version + 1)
         cached = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if msg_id else ""
+        keys = [self.key(tag, "state"), self.key(tag, "msg", msg_id), self.key(tag, "active")]
+        if release_token:
+            keys.append(self.key(tag, "lock"))
         ok = self._commit(
-            keys=[self.key(tag, "state"), self.key(tag, "msg", msg_id), self.key(tag, "active")],
+            keys=keys,
             args=[
                 expected_version,
                 new.version,
@@ -148,6 +161,7 @@ class RedisStorage:
                 self.reply_ttl,
                 "0" if new.idle else "1",
                 7 * 86400,
+                release_token or "",
             ],
         )
         if not ok:
@@ -169,6 +183,23 @@ class RedisStorage:
                 return True
             if time.time() >= wait_until:
                 return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def acquire_and_load(self, tag: str, token: str, wait_until: float) -> tuple[Conversation, bool] | None:
+        """Take the lock and read the state in one round trip (polling until `wait_until`); None
+        when the lock stayed taken."""
+        keys = [self.key(tag, "lock"), self.key(tag, "state"), self.key(tag, "active")]
+        delay = 0.002
+        while True:
+            got = self._acquire_and_load(keys=keys, args=[token, self.lock_ttl_ms])
+            if got[0]:
+                _, version, body, active = got
+                if body:
+                    return Conversation.loads(body.decode(), int(version)), False
+                return Conversation(), bool(active)
+            if time.time() >= wait_until:
+                return None
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
