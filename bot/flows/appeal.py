@@ -27,6 +27,7 @@ from bot.flows import binding, menu, proxy
 from bot.flows.base import Context, Outcome
 from bot.messages import Effect, MessageKind
 from bot.services import appeals, idcard
+from bot.services.appeal_intake import AppealForm, new_appeal
 from bot.services.binding import active_binding, phone_of
 from bot.services.workdays import today_in_china
 from bot.state import Conversation, FlowStep
@@ -279,24 +280,19 @@ def _summary(conv: Conversation, phone: str) -> dict:
 
 def _new_appeal(conv: Conversation, ctx: Context) -> Appeal:
     s = ctx.services
-    bound = active_binding(s.db, s.account)
     data = conv.data
-    phone_enc, version = s.cipher.seal(s.cipher.open_text(data["phone_sealed"]), b"phone")
-    appeal = Appeal(account_id=s.account.id, category=data["category"], description=data["description"],
-                    contact_phone_enc=phone_enc, pii_key_version=version,
-                    urgent=bool(data.get("urgent")),
-                    urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None)
-    acting = proxy.acting_proxy(conv, ctx, Scope.APPEAL) if conv.acting_for is not None else None
-    if acting is not None:
-        appeal.student_id = appeal.acting_for_student_id = acting.student_id
-        appeal.campus = acting.student.campus
-    elif bound is not None:
-        appeal.student_id, appeal.campus = bound.student_id, bound.student.campus
-    if data.get("id_sealed"):
-        appeal.claimed_name = data.get("name")
-        appeal.claimed_id_enc, _ = s.cipher.seal(s.cipher.open_text(data["id_sealed"]), b"id")
-        appeal.claimed_student_no = data.get("student_no")
-    return appeal
+    form = AppealForm(
+        category=data["category"], description=data["description"],
+        contact_phone=s.cipher.open_text(data["phone_sealed"]),
+        urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None,
+        claimed_name=data.get("name"), claimed_student_no=data.get("student_no"),
+        claimed_id=s.cipher.open_text(data["id_sealed"]) if data.get("id_sealed") else None,
+    )
+    if conv.acting_for is not None:
+        acting = proxy.acting_proxy(conv, ctx, Scope.APPEAL)
+        return new_appeal(s, form, acting.student if acting else None, acting_for=acting is not None)
+    bound = active_binding(s.db, s.account)
+    return new_appeal(s, form, bound.student if bound is not None else None)
 
 
 STEPS = {

@@ -12,7 +12,7 @@ from datetime import date
 from bot.services import appeals
 from bot.services.attachments import MAX_BYTES, sniff, store
 from bot.services.binding import active_binding
-from models import Appeal, Attachment
+from models import Appeal, Attachment, Student
 
 
 class IntakeRefused(Exception):
@@ -58,19 +58,28 @@ def file_form(s, form: AppealForm) -> Appeal:
     bound = active_binding(s.db, s.account)
     if bound is None and not form.claimed_id:
         raise IntakeRefused("identity_required")
-    phone_enc, version = s.cipher.seal(form.contact_phone, b"phone")
-    appeal = Appeal(account_id=s.account.id, category=category.key, description=form.description,
-                    contact_phone_enc=phone_enc, pii_key_version=version, urgent=form.urgent_deadline is not None,
-                    urgent_deadline=form.urgent_deadline)
-    if bound is not None:
-        appeal.student_id, appeal.campus = bound.student_id, bound.student.campus
-    if form.claimed_id:
-        appeal.claimed_name, appeal.claimed_student_no = form.claimed_name, form.claimed_student_no
-        appeal.claimed_id_enc, _ = s.cipher.seal(form.claimed_id, b"id")
+    appeal = new_appeal(s, form, bound.student if bound is not None else None)
     appeals.file_appeal(s.db, appeal, s.now())
     for data in form.photos:
         add_photo(s, appeal, data)
     s.audit("file_appeal", appeal.student_id, detail=appeal.ticket_no)
+    return appeal
+
+
+def new_appeal(s, form: AppealForm, student: Student | None, acting_for: bool = False) -> Appeal:
+    """An unsaved ticket from a finished form, for `student` (the filer's own record, or the
+    graduate a proxy acts for), with the claimed identity and the contact phone sealed."""
+    phone_enc, version = s.cipher.seal(form.contact_phone, b"phone")
+    appeal = Appeal(account_id=s.account.id, category=form.category, description=form.description,
+                    contact_phone_enc=phone_enc, pii_key_version=version, urgent=form.urgent_deadline is not None,
+                    urgent_deadline=form.urgent_deadline)
+    if student is not None:
+        appeal.student_id, appeal.campus = student.id, student.campus
+        if acting_for:
+            appeal.acting_for_student_id = student.id
+    if form.claimed_id:
+        appeal.claimed_name, appeal.claimed_student_no = form.claimed_name, form.claimed_student_no
+        appeal.claimed_id_enc, _ = s.cipher.seal(form.claimed_id, b"id")
     return appeal
 
 
