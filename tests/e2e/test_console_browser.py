@@ -5,39 +5,25 @@ a parent's notarised authorisation in the proxy queue."""
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
 from models import Attachment, Student  # noqa: E402
 from tests.conftest import APP_ID, Chat  # noqa: E402
+from tests.e2e.conftest import serve  # noqa: E402
 from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
 from tests.handlers.test_console_proxies import NOTARISED, make_proxy  # noqa: E402
 from tests.stubs import wechat_api_stub  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 DESKTOP = {"width": 1280, "height": 900}
 SHOT_COPY = Path("/tmp/console-ticket-1280.png")  # kept after the run for a look by eye
 PROXY_SHOT = Path("/tmp/console-proxy-1280.png")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _photo() -> bytes:
@@ -79,12 +65,8 @@ def served(make_app, demo, tmp_path, wechat_api):
                     Attachment(appeal_id=appeal_id, media_id="m2", state="pending")])
         assert db.scalar(select(Student).where(Student.student_no == demo["张三"][0]))
         db.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}", ticket_no
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app) as base:
+        yield app, base, ticket_no
 
 
 @pytest.fixture

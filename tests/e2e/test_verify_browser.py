@@ -3,46 +3,26 @@ and how it looks on a 360-pixel phone."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
+from tests.e2e.conftest import serve  # noqa: E402
 from tests.handlers.test_verify import UNKNOWN_CODE, make_certificate  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 PHONE = {"width": 360, "height": 740}
 BADGES = {"valid": ("有效", "Valid"), "expired": ("已过期", "Expired"), "closed": ("已关闭", "Closed"),
           "revoked": ("已撤销", "Revoked"), "unknown": ("查无此证明", "Not found")}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
 def served(make_app):
     """The app on a real loopback port: (app, base URL)."""
     app = make_app(VERIFY_MIN_SECONDS=0)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app) as base:
+        yield app, base
 
 
 @pytest.fixture
