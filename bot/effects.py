@@ -43,7 +43,6 @@ def account_unsubscribed(services: Services, payload: dict) -> None:
 @effect("send_otp_sms")
 def send_otp_sms(services: Services, payload: dict) -> None:
     """Send a code through the SMS provider; a failed send is refunded and the user told."""
-    from bot.replies import ReplyBook
     from bot.services.binding import phone_of
     from bot.services.otp import CODE_TTL
     from bot.services.sms import SmsError
@@ -61,19 +60,18 @@ def send_otp_sms(services: Services, payload: dict) -> None:
         event.kind = OtpEventKind.SEND_FAILED.value
         services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
         msg = services.msg
-        services.push(msg.channel, msg.app_id, msg.user_key, [Reply(ReplyBook().render("sms/failed"))])
+        services.push(msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))])
     services.db.add(event)
 
 
 @effect("notify_displaced")
 def notify_displaced(services: Services, payload: dict) -> None:
     """Tell accounts that lost a student to a newer binding."""
-    from bot.replies import ReplyBook
     from bot.services import idcard
     from models import Account, Student
 
     student = services.db.get(Student, payload["student_id"])
-    text = ReplyBook().render(
+    text = services.book.render(
         "binding/displaced", name=idcard.mask_name(student.name), student_no=student.student_no[:4] + "**"
     )
     for account_id in payload["account_ids"]:

@@ -43,7 +43,6 @@ def notify_appeal(appeal_id: int, note: str | None = None) -> None:
 def sweep() -> int:
     """Periodic upkeep: close tickets left 7 days without a reply (and tell their filers); expire
     lapsed proxies and warn proxies and graduates 7 days before a proxy ends."""
-    from bot.replies import ReplyBook
     from bot.services import proxies
     from bot.services.appeals import close_stale
     from bot.services.idcard import mask_name
@@ -51,7 +50,7 @@ def sweep() -> int:
     from models import Account
 
     rt = _runtime()
-    book = ReplyBook()
+    book = rt.book
     pushes = []
     with rt.sessions() as db:
         closed = close_stale(db, rt.domain.clock())

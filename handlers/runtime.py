@@ -94,6 +94,7 @@ class Runtime:
         """Services with a fresh SQL session for one message."""
         services = Services(db=self.sessions(), redis=self.redis, msg=msg, config=self.config)
         attach(services, self.domain)
+        services.extra["book"] = self.book  # reply texts for effects (one compiled set per process)
         return services
 
     def run_effect(self, effect: Effect, msg: Inbound) -> None:
