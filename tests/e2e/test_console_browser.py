@@ -26,6 +26,15 @@ SHOT_COPY = Path("/tmp/console-ticket-1280.png")  # kept after the run for a loo
 PROXY_SHOT = Path("/tmp/console-proxy-1280.png")
 
 
+def _loaded_width(page, selector: str) -> int:
+    """The image's natural width once the browser has finished fetching it. A thumbnail has a fixed
+    CSS box, so it counts as visible before its bytes arrive (and the ticket page loads it lazily)."""
+    image = page.locator(selector).first
+    image.scroll_into_view_if_needed()
+    page.wait_for_function(f"document.querySelector({selector!r}).complete")
+    return image.evaluate("img => img.naturalWidth")
+
+
 def _photo() -> bytes:
     from PIL import Image, ImageDraw
 
@@ -103,7 +112,7 @@ def test_clerk_works_a_ticket_end_to_end(served, page, demo, tmp_path):
     expect(page.locator("#p-id")).to_have_text(id_number[:4] + "*" * 10 + id_number[-4:])
     expect(page.locator("#p-name")).to_have_text("张*")
     expect(page.get_by_role("img", name="附件 1（点击查看原图）")).to_be_visible()
-    assert page.evaluate("document.querySelector('.thumbs img').naturalWidth") == 480
+    assert _loaded_width(page, ".thumbs img") == 480
     page.get_by_role("button", name="显示").click()
     expect(page.locator("#p-id")).to_have_text(id_number)
     expect(page.locator("#p-phone")).to_have_text(phone)
@@ -205,7 +214,7 @@ def test_clerk_approves_a_parents_authorisation(served, page, demo, tmp_path):
 
     expect(page.locator("#notarised-no")).to_have_text(NOTARISED)
     expect(page.get_by_role("img", name="公证委托书照片 1（点击查看原图）")).to_be_visible()
-    assert page.evaluate("document.querySelector('.photos img').naturalWidth") == 480
+    assert _loaded_width(page, ".photos img") == 480
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(PROXY_SHOT), full_page=True)
 
