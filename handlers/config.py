@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "S3_REGION": ("us-east-1", "Region used in the SigV4 signature"),
     "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
+    "GRADCERT_HOLIDAYS_FILE": (None, "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
     "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
 
-from bot.services import worklist
+from bot.services import workdays, worklist
 from bot.services.appeals import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
 from bot.services.attachment_store import StoreError
 from bot.services.staff import (
@@ -58,6 +58,17 @@ def console_labels() -> dict:
     """Labels shared by the console templates."""
     return {"status": STATUS_NAMES, "categories": BY_KEY, "routes": worklist.ROUTE_NAMES,
             "roles": ROLE_NAMES, "campus": worklist.campus_name, "time": shown_time}
+
+
+@bp.app_template_global()
+def calendar_notice() -> str | None:
+    """A warning while the holiday calendar runs out within 60 days (due dates depend on it)."""
+    calendar = workdays.active()
+    if not calendar.needs_update(workdays.today_in_china(runtime().domain.clock())):
+        return None
+    year = calendar.covered_until.year + 1
+    return (f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
+            f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。")
 
 
 @bp.errorhandler(400)

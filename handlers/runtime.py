@@ -18,6 +18,7 @@ from bot.replies import ReplyBook
 from bot.services import Services
 from bot.services.notices import AppealNotice
 from bot.services.wiring import Domain, attach
+from bot.services.workdays import use_calendar
 from bot.state import RedisStorage
 from models import make_engine, make_session_factory
 
@@ -68,6 +69,7 @@ class Runtime:
     @classmethod
     def build(cls, config: dict, instance_path: str) -> Runtime:
         """Connect everything according to `config`."""
+        use_calendar(config.get("GRADCERT_HOLIDAYS_FILE"))
         redis = connect_redis(config.get("REDIS_URL"), instance_path)
         db_engine = make_engine(config["DATABASE_URL"])
         rt = cls(

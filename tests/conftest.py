@@ -11,6 +11,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
+from bot.services import workdays
 from handlers import create_app
 from handlers.wechat_sim import WeChatSimulator
 from models import Base, make_engine
@@ -19,6 +20,14 @@ from models.migrate import upgrade
 TOKEN = "test-token"
 APP_ID = "wxtestapp0000001"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+
+
+@pytest.fixture(autouse=True)
+def bundled_holiday_calendar():
+    """A test that points GRADCERT_HOLIDAYS_FILE elsewhere leaves the next test the bundled file."""
+    yield
+    workdays.use_calendar(None)
+    workdays._warned.clear()
 
 
 @pytest.fixture(scope="session")

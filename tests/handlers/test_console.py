@@ -3,8 +3,9 @@ staff actions and the push they trigger, attachments, director pages and `gradce
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -198,6 +199,26 @@ def test_queue_sorts_urgent_first_then_by_due_date_and_flags_overdue(app, clerk)
     row = re.search(rf"<tr class=\"overdue\">\s*<td class=\"ticket\"><a [^>]+>{overdue}<", html)
     assert row and html.count('<span class="tag overdue">已逾期</span>') == 1
     assert "共 4 条" in html
+
+
+def test_staff_are_warned_while_the_holiday_calendar_runs_out(make_app, tmp_path):
+    def page(app, today):
+        rt_of(app).domain.clock = lambda: datetime.combine(today, time(4), timezone.utc)
+        client = app.test_client()
+        login(client)
+        return client.get("/console/").get_data(as_text=True)
+
+    app = make_app()
+    make_staff(app)
+    assert 'id="calendar-notice"' not in page(app, date(2026, 10, 31))  # 61 days before it ends
+    html = page(app, date(2026, 11, 25))
+    assert "节假日日历只到 2026-12-31" in html and "2027 年放假安排" in html and "holidays.json" in html
+    assert 'id="calendar-notice"' not in app.test_client().get("/console/login").get_data(as_text=True)
+
+    later = tmp_path / "holidays-2027.json"
+    later.write_text(json.dumps({"2026": {}, "2027": {"holidays": ["2027-01-01"]}}), encoding="utf-8")
+    app = make_app(GRADCERT_HOLIDAYS_FILE=str(later))
+    assert 'id="calendar-notice"' not in page(app, date(2026, 11, 25))
 
 
 @pytest.mark.parametrize("query, expected", [
