@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from bot.messages import Reply
-from bot.services import Services
+from bot.services import Services, mismatch
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,13 @@ def notify_displaced(services: Services, payload: dict) -> None:
             services.push(account.channel, account.app_id, account.user_key, [Reply(text)])
 
 
-@effect("forget_conversation")
-def forget_conversation(services: Services, payload: dict) -> None:
-    """删除我的信息: the conversation state, codes and rate-limit counters of this account."""
+@effect("forget_user")
+def forget_user(services: Services, payload: dict) -> None:
+    """删除我的信息: the conversation state, mini-program sessions, codes and rate-limit counters."""
     tag = services.msg.user_tag
-    services.forget_conversation(tag)
+    services.forget_user(tag)
     services.otp.forget(tag)
-    services.redis.delete(f"gc:{tag}:mismatch")
+    mismatch.forget(services.redis, tag)
 
 
 @effect("render_certificate")

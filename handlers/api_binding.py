@@ -1,5 +1,5 @@
-"""Binding through the API: status, bind (name, ID number, student number), unbind, and the
-second factor: request a code, verify a code. A phone the channel proved in this session stands
+"""Binding through the API: status, bind (name, ID number, student number), unbind, delete
+my data, and the second factor: request a code, verify a code. A phone the channel proved in this session stands
 in for the SMS code only when it is the registrar's phone of that student (bot.services.enrolment).
 """
 
@@ -10,8 +10,15 @@ import re
 from flask import Blueprint, jsonify
 
 from bot import text
+from bot.messages import Effect
 from bot.services import idcard
-from bot.services.binding import CONSENT_VERSION, active_binding, record_consent, unbind
+from bot.services.binding import (
+    CONSENT_VERSION,
+    active_binding,
+    delete_personal_data,
+    record_consent,
+    unbind,
+)
 from bot.services.codes import check_code, send_code
 from bot.services.enrolment import complete_binding, has_consent, match_identity, phone_matches
 from bot.services.otp import CODE_TTL, Check
@@ -96,6 +103,18 @@ def remove():
             raise ApiError(404, "not_bound", "这个账号还没有绑定身份。")
         s.audit("unbind", removed.student_id, detail=f"via {session.channel}")
     return jsonify(status="unbound")
+
+
+@bp.delete("/me")
+@authenticated
+@limited("delete_me", per_session=(5, 3600))
+def delete_me():
+    """删除我的信息, as in the chat (the page confirms first): every session of the user ends."""
+    session = current_session()
+    with user_lock(session), services_for(session) as s:
+        delete_personal_data(s)
+    run_effects(s.msg, [Effect("forget_user", queued=False)])
+    return jsonify(status="deleted")
 
 
 @bp.post("/code")

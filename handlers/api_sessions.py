@@ -60,13 +60,22 @@ class SessionStore:
     def _key(token: str) -> str:
         return "gc:mini:session:" + hashlib.sha256(token.encode()).hexdigest()
 
+    @staticmethod
+    def _index(tag: str) -> str:
+        return f"gc:{tag}:mini:sessions"
+
     def create(self, account_id: int, channel: str, app_id: str, user_key: str) -> str:
-        """A new token for this account."""
+        """A new token for this account (listed under the user, so that all can be revoked at once)."""
         token = secrets.token_urlsafe(32)
         key = self._key(token)
-        self.redis.hset(key, mapping={"account_id": account_id, "channel": channel, "app_id": app_id,
-                                      "user_key": user_key, "created_at": time.time()})
-        self.redis.expire(key, self.ttl)
+        index = self._index(Inbound(channel, app_id, user_key, "-", MessageKind.OTHER).user_tag)
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"account_id": account_id, "channel": channel, "app_id": app_id,
+                                "user_key": user_key, "created_at": time.time()})
+        pipe.expire(key, self.ttl)
+        pipe.sadd(index, key)
+        pipe.expire(index, MAX_AGE)
+        pipe.execute()
         return token
 
     def load(self, token: str) -> MiniSession | None:
@@ -88,6 +97,16 @@ class SessionStore:
     def revoke(self, session: MiniSession) -> None:
         """Log out: the token stops working at once."""
         self.redis.delete(session.key)
+        self.redis.srem(self._index(session.tag), session.key)
+
+    def revoke_all(self, tag: str) -> None:
+        """End every session of the user (删除我的信息)."""
+        index = self._index(tag)
+        pipe = self.redis.pipeline()
+        for key in self.redis.smembers(index):  # one key per DEL: the sessions are not in the user's slot
+            pipe.delete(key)
+        pipe.delete(index)
+        pipe.execute()
 
     def remember_phone(self, session: MiniSession, phone_index: str, phone_masked: str) -> int:
         """Keep a proven phone's blind index for a few minutes; returns the seconds."""

@@ -20,6 +20,7 @@ from bot.services.notices import AppealNotice
 from bot.services.wiring import Domain, attach
 from bot.services.workdays import use_calendar
 from bot.state import RedisStorage
+from handlers.api_sessions import SessionStore
 from models import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class Runtime:
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(),
         )
-        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.storage.clear, rt.fetch_media)
+        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media)
         hooks = EngineHooks(
             open_services=rt.open_services,
             run_effect=rt.run_effect,
@@ -127,6 +128,11 @@ class Runtime:
     def push(self, msg: Inbound, replies: list[Reply]) -> None:
         """Send replies to the sender of `msg` outside a callback."""
         self.push_to(msg.channel, msg.app_id, msg.user_key, replies)
+
+    def forget_user(self, tag: str) -> None:
+        """删除我的信息: the conversation and every mini-program session of this user."""
+        self.storage.clear(tag)
+        SessionStore(self.redis).revoke_all(tag)
 
     def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
                 notice: AppealNotice | None = None) -> None:

@@ -47,11 +47,9 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
         removed = unbind(s.db, s.account)
         s.audit("unbind", removed.student_id if removed else None)
         return ctx.reply(home, "account/unbound")
-    removed = active_binding(s.db, s.account)
-    delete_personal_data(s.db, s.account)
-    s.audit("delete_personal_data", removed.student_id if removed else None)
+    delete_personal_data(s)
     outcome = ctx.reply(home, "account/deleted")
-    outcome.effects.append(Effect("forget_conversation", queued=False))
+    outcome.effects.append(Effect("forget_user", queued=False))
     return outcome
 
 

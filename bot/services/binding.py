@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.services import proxies
 from bot.services.crypto import PiiCipher
-from models import Account, Binding, BindingState, Consent, OtpEvent, Student, utcnow
+from models import (
+    Account,
+    Binding,
+    BindingState,
+    Consent,
+    OtpEvent,
+    Proxy,
+    ProxyState,
+    Student,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 CONSENT_VERSION = "2026-11"
 
@@ -86,15 +101,22 @@ def unbind(db: Session, account: Account, reason: str = "user") -> Binding | Non
     return current
 
 
-def delete_personal_data(db: Session, account: Account) -> None:
-    """删除我的信息: unbind, withdraw consents, drop code events; the audit trail stays."""
-    now = utcnow()
-    unbind(db, account, "deleted")
+def delete_personal_data(s: Services) -> None:
+    """删除我的信息, in the caller's transaction: unbind, end the proxies this account holds (their
+    consent goes with it), withdraw consents, drop code events; the audit trail stays. The caller
+    then runs the `forget_user` effect for what is in Redis."""
+    db, account, now = s.db, s.account, s.now()
+    removed = unbind(db, account, "deleted")
+    for proxy in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account.id,
+                                                Proxy.state.in_((*proxies.PENDING, ProxyState.ACTIVE.value)))):
+        proxies.revoke(proxy, "proxy", now)
+        s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} (proxy deleted their data)")
     db.execute(
         update(Consent).where(Consent.account_id == account.id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=now)
     )
     db.execute(OtpEvent.__table__.delete().where(OtpEvent.account_id == account.id))
     account.unionid = None
+    s.audit("delete_personal_data", removed.student_id if removed else None, detail=f"via {account.channel}")
 
 
 def record_consent(db: Session, account: Account, notice: str = "binding") -> Consent:

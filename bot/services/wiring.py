@@ -23,7 +23,7 @@ class Domain:
     otp: OtpService
     sms: SmsProvider
     push: Any  # (channel, app_id, user_key, replies) -> None
-    forget_conversation: Any  # (user tag) -> None
+    forget_user: Any  # (user tag) -> None: the conversation and every mini-program session
     signer: Sm2Signer
     school: str
     public_url: str
@@ -35,12 +35,12 @@ class Domain:
     clock: Any = utcnow  # tests may replace it to move "today"
 
     @classmethod
-    def build(cls, config: dict, redis: Redis, push, forget_conversation, fetch_media) -> Domain:
+    def build(cls, config: dict, redis: Redis, push, forget_user, fetch_media) -> Domain:
         """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings."""
         cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
         return cls(cipher=cipher, otp=OtpService(redis, otp_secret), sms=make_provider(config), push=push,
-                   forget_conversation=forget_conversation,
+                   forget_user=forget_user,
                    signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
                    school=config["GRADCERT_SCHOOL_NAME"], public_url=config["GRADCERT_PUBLIC_URL"],
                    link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"],
@@ -52,5 +52,5 @@ def attach(services, domain: Domain) -> None:
     """Expose the domain services on a message's `Services`."""
     services.extra.update(
         cipher=domain.cipher, otp=domain.otp, sms=domain.sms, push=domain.push,
-        forget_conversation=domain.forget_conversation, domain=domain, now=domain.clock,
+        forget_user=domain.forget_user, domain=domain, now=domain.clock,
     )

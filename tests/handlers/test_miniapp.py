@@ -9,10 +9,19 @@ import logging
 
 from sqlalchemy import func, select
 
-from models import Account, Appeal, AppealStatus, Attachment, Binding, Certificate
+from models import (
+    Account,
+    Appeal,
+    AppealStatus,
+    Attachment,
+    AuditEvent,
+    Binding,
+    Certificate,
+    Consent,
+)
 from tests.channel_stubs import ALIPAY_APP_ID, WXA_APP_ID, encrypted_phone
 from tests.conftest import outbox
-from tests.miniapp_support import add_diploma
+from tests.miniapp_support import MiniClient, add_diploma
 from tests.stubs import PNG_BYTES
 
 
@@ -197,6 +206,46 @@ def test_chat_runs_the_same_flows_with_buttons_and_dedup(mini, mini_app):
     assert mini.get(f"/chat/{res.json['msg_id']}").json["replies"] == res.json["replies"]
     assert "请发送你的姓名" in mini.post("/chat", {"text": "同意", "client_msg_id": "m-2"}).json["replies"][0]["text"]
     assert mini.get("/chat/c:unknown").status_code == 404
+
+
+def test_delete_my_data_ends_every_session_of_that_user_only(mini, mini_app, mini_demo, stubs):
+    _, _, id_number, phone, _ = mini_demo["李小红"]
+    mini.login("wxa", "o-wxa-leaving")
+    other_device = MiniClient(mini_app, stubs)
+    other_device.login("wxa", "o-wxa-leaving")
+    someone_else = MiniClient(mini_app, stubs)
+    someone_else.login("wxa", "o-wxa-staying")
+    stubs["wxa"].phone_codes["pc-del"] = phone
+    assert mini.post("/session/phone", {"code": "pc-del"}).status_code == 200
+    assert mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True}).json["status"] == "bound"
+
+    rt = mini_app.extensions["gradcert"]
+    index = "gc:{wxa:*:o-wxa-leaving}:mini:sessions"
+    assert len(rt.redis.smembers(rt.redis.keys(index)[0])) == 2
+
+    res = mini.delete("/me")
+    assert res.status_code == 200 and res.json == {"status": "deleted"}
+    for client in (mini, other_device):
+        assert client.get("/session").status_code == 401
+    assert someone_else.get("/session").status_code == 200
+    assert rt.redis.keys(index) == []
+    with rt.sessions() as db:
+        account = db.scalar(select(Account).where(Account.user_key == "o-wxa-leaving"))
+        binding = db.scalar(select(Binding).where(Binding.account_id == account.id))
+        assert binding.state == "removed" and binding.removed_reason == "deleted"
+        assert db.scalar(select(func.count()).select_from(Consent).where(Consent.account_id == account.id,
+                                                                           Consent.withdrawn_at.is_(None))) == 0
+        audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "delete_personal_data"))
+        assert audit.actor_account_id == account.id and audit.detail == "via wxa"
+    mini.login("wxa", "o-wxa-leaving")
+    assert mini.get("/binding").json["bound"] is False and mini.get("/binding").json["consented"] is False
+
+
+def test_delete_my_data_in_the_chat_logs_the_mini_program_out(mini):
+    mini.login("alipay", "2088000000000031")
+    assert "确定删除" in mini.post("/chat", {"text": "删除我的信息"}).json["replies"][0]["text"]
+    assert "小程序需要重新登录" in mini.post("/chat", {"text": "1"}).json["replies"][0]["text"]
+    assert mini.get("/session").status_code == 401
 
 
 def test_mismatch_is_refused_without_saying_which_field(mini, mini_demo):

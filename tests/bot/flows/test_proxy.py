@@ -224,6 +224,29 @@ def test_service_point_may_skip_the_document_when_configured(make_app):
     assert _proxy(app).state == "active" and _proxy(app).relation == "service_point"
 
 
+def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
+    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
+    from bot.services.demo import seed_demo
+
+    seed_demo(app.extensions["gradcert"])
+    chat = Chat(app)
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    chat.say("village", "0")
+    assert "结束你代家人办理的授权" in chat.say("village", "删除我的信息")
+    assert "代办授权" in chat.say("village", "1")
+    proxy = _proxy(app)
+    assert proxy.state == "revoked" and proxy.revoked_by == "proxy"
+    assert "没有生效的代办" in (chat.say("village", "5"), chat.say("village", "2"))[1]
+    with app.extensions["gradcert"].sessions() as db:
+        village = db.scalar(select(Account).where(Account.user_key == "village"))
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.actor_account_id == village.id)
+                          .order_by(AuditEvent.id)).all()
+        assert [(a.action, a.subject_student_id) for a in rows[-2:]] == [
+            ("proxy_revoke", proxy.student_id), ("delete_personal_data", None)]
+
+
 def test_expiring_proxies_are_warned_a_week_before(wx):
     app, chat, stub = wx
     _bind_graduate(chat)
