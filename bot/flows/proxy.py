@@ -117,7 +117,9 @@ def consent(conv: Conversation, ctx: Context) -> Outcome:
 
 def method(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
-    proxy = s.db.get(Proxy, conv.data["proxy_id"])
+    proxy = _open_request(conv, ctx, ProxyState.AWAITING_GRADUATE)
+    if proxy is None:
+        return menu.show(conv, ctx, prefix="proxy/request_closed")
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
         return sms_code.send(conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", "proxy/code_sent")
@@ -133,8 +135,9 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def grad_code(conv: Conversation, ctx: Context) -> Outcome:
-    s = ctx.services
-    proxy = s.db.get(Proxy, conv.data["proxy_id"])
+    proxy = _open_request(conv, ctx, ProxyState.AWAITING_GRADUATE)
+    if proxy is None:  # refused from the graduate's own account meanwhile: the code must not revive it
+        return menu.show(conv, ctx, prefix="proxy/request_closed")
     problem = sms_code.check(conv, ctx, proxy.student, "proxy")
     if problem is not None:
         return problem
@@ -160,10 +163,12 @@ def document_no(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def document(conv: Conversation, ctx: Context) -> Outcome:
+    proxy = _open_request(conv, ctx, ProxyState.AWAITING_DOCUMENT)
+    if proxy is None:  # revoked by the graduate meanwhile: nothing goes to review
+        return menu.show(conv, ctx, prefix="proxy/request_closed")
     if ctx.msg.kind is not MessageKind.IMAGE or not ctx.msg.media_id:
         return ctx.retry(conv, "proxy/ask_document")
     s = ctx.services
-    proxy = s.db.get(Proxy, conv.data["proxy_id"])
     attachment = Attachment(proxy_id=proxy.id, media_id=ctx.msg.media_id)
     s.db.add(attachment)
     s.db.flush()
@@ -260,6 +265,14 @@ def notify_graduate(ctx: Context, proxy: Proxy, action: str) -> Effect:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _open_request(conv: Conversation, ctx: Context, state: ProxyState) -> Proxy | None:
+    """This conversation's request, if it is still this account's and still at `state`."""
+    proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
+    if proxy is None or proxy.proxy_account_id != ctx.services.account.id or proxy.state != state.value:
+        return None
+    return proxy
+
+
 def _confirmed(conv: Conversation, ctx: Context, proxy: Proxy, how: str) -> Outcome:
     s = ctx.services
     proxies.graduate_confirmed(proxy, how, _document_required(ctx, proxy), s.now())

@@ -72,6 +72,7 @@ def request(db: Session, account_id: int, student_id: int, relation: str) -> Pro
 
 def graduate_confirmed(proxy: Proxy, how: str, document_required: bool, now: datetime | None = None) -> None:
     """The graduate agreed (by code or from their own account): next the document, or active."""
+    _expect(proxy, ProxyState.AWAITING_GRADUATE)
     now = now or utcnow()
     proxy.confirmed_by, proxy.graduate_confirmed_at = how, now
     if document_required:
@@ -82,6 +83,7 @@ def graduate_confirmed(proxy: Proxy, how: str, document_required: bool, now: dat
 
 def document_submitted(proxy: Proxy, notarised_no: str) -> None:
     """The notarised authorisation arrived: staff review it."""
+    _expect(proxy, ProxyState.AWAITING_DOCUMENT)
     proxy.notarised_no = notarised_no
     proxy.state = ProxyState.AWAITING_REVIEW.value
 
@@ -94,13 +96,18 @@ def activate(proxy: Proxy, now: datetime | None = None) -> None:
 
 def review(proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime | None = None) -> None:
     """Staff accept or refuse the notarised authorisation."""
-    if proxy.state != ProxyState.AWAITING_REVIEW.value:
-        raise ProxyNotAllowed(f"not awaiting review ({proxy.state})")
+    _expect(proxy, ProxyState.AWAITING_REVIEW)
     proxy.reviewed_by_staff_id, proxy.review_note = staff_id, note
     if approve:
         activate(proxy, now)
     else:
         proxy.state = ProxyState.REFUSED.value
+
+
+def _expect(proxy: Proxy, state: ProxyState) -> None:
+    """A request moves on only from the state it is in: a revoked one never comes back."""
+    if proxy.state != state.value:
+        raise ProxyNotAllowed(f"not {state.value} ({proxy.state})")
 
 
 def revoke(proxy: Proxy, by: str, now: datetime | None = None) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.services.staff import create_staff
 from handlers.jobs import sweep
-from models import Account, Appeal, AuditEvent, Diploma, Proxy, Student, utcnow
+from models import Account, Appeal, Attachment, AuditEvent, Diploma, Proxy, Student, utcnow
 from tests.conftest import Chat, outbox
 from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
 
@@ -172,6 +172,33 @@ def test_graduate_can_refuse(wx):
     chat.say("mom", "2")
     assert "已拒绝" in chat.say("grad", f"拒绝代办 {_proxy(app).id}")
     assert "没有同意" in chat.say("mom", "好了吗")
+
+
+def test_a_refused_request_cannot_be_revived_by_the_code(wx):
+    app, chat, _ = wx
+    _bind_graduate(chat)
+    _request(chat)
+    assert "138****0002" in chat.say("mom", "1")
+    code = _code(chat, GRADUATE[3])
+    assert "已拒绝" in chat.say("grad", f"拒绝代办 {_proxy(app).id}")  # from their own account, meanwhile
+    assert "代办申请已经结束" in chat.say("mom", code)
+    assert _proxy(app).state == "revoked" and _proxy(app).graduate_confirmed_at is None
+
+
+def test_a_request_revoked_during_the_document_step_never_reaches_review(wx):
+    app, chat, _ = wx
+    _bind_graduate(chat)
+    _request(chat)
+    chat.say("mom", "1")
+    assert "公证书编号" in chat.say("mom", _code(chat, GRADUATE[3]))
+    assert "拍照" in chat.say("mom", "2026京东方证字第123号")
+    chat.say("grad", "我的代办人")
+    assert "已撤销" in chat.say("grad", "1")
+    res = chat.post(*chat.sim.image("mom", "notary-1"))
+    assert "代办申请已经结束" in chat.sim.reply_text(res.data)
+    assert _proxy(app).state == "revoked" and _proxy(app).notarised_no is None
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalars(select(Attachment)).all() == []
 
 
 def test_only_direct_relatives_and_no_self_proxy(wx):
