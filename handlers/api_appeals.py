@@ -1,5 +1,6 @@
 """Appeals (异议申请) through the API: categories, my tickets, one ticket, file one (multipart, with
-photos), add information (text and/or photos). Photos are checked and stored like chat photos."""
+photos; `?acting_for=` files it for the graduate a proxy acts for), add information (text and/or
+photos). Photos are checked and stored like chat photos."""
 
 from __future__ import annotations
 
@@ -15,23 +16,24 @@ from bot.services.appeal_intake import (
     AppealForm,
     IntakeRefused,
     add_information,
-    check_photo,
     file_form,
 )
 from bot.services.binding import active_binding, phone_of
 from bot.services.workdays import today_in_china
 from handlers import alipay_api
-from handlers.api_errors import ApiError, bad_request, form_or_json, text_field
+from handlers.api_errors import ApiError, bad_request, form_or_json, photo_uploads, text_field
 from handlers.api_guard import (
     authenticated,
     current_session,
     idempotent,
     limited,
+    run_effects,
     services_for,
     user_lock,
 )
+from handlers.api_proxies import acting_proxy, told_graduate
 from handlers.api_views import appeal_detail, appeal_summary
-from models import OPEN_STATUSES, Appeal
+from models import OPEN_STATUSES, Appeal, Scope
 
 bp = Blueprint("api_appeals", __name__)
 UPLOAD_LIMIT = 30 * 1024 * 1024
@@ -86,26 +88,29 @@ def show(ticket_no: str):
 def create():
     """File a ticket: category, description, optional deadline, contact phone, photos."""
     data = form_or_json()
-    photos = _photos()
+    photos = photo_uploads("photos", MAX_PHOTOS)
     form_id = _form_id(data)
     session = current_session()
     with user_lock(session), services_for(session) as s:
+        acting = acting_proxy(s, Scope.APPEAL)
         form = AppealForm(
             category=text_field(data, "category", max_length=32),
             description=_description(data, required=True),
-            contact_phone=_contact_phone(s, data),
+            contact_phone=_contact_phone(s, data, acting),
             urgent_deadline=_deadline(s, data),
             photos=photos,
         )
-        if active_binding(s.db, s.account) is None:
+        if acting is None and active_binding(s.db, s.account) is None:
             form.claimed_name, form.claimed_id, form.claimed_student_no = _claimed_identity(data)
         try:
-            appeal = file_form(s, form)
+            appeal = file_form(s, form, acting)
         except IntakeRefused as exc:
             status, message = REFUSED[exc.reason]
             raise ApiError(status, exc.reason, message) from None
         body = appeal_detail(appeal)
         _remember_form_id(session, appeal, form_id)
+        effects = told_graduate(s, acting, "提交了异议申请")
+    run_effects(s.msg, effects)
     return jsonify(body), 201
 
 
@@ -116,7 +121,7 @@ def create():
 def add_info(ticket_no: str):
     """Add text and/or photos to an open ticket (one that waits for them goes back to review)."""
     data = form_or_json()
-    photos = _photos()
+    photos = photo_uploads("photos", MAX_PHOTOS)
     note = _description(data, required=False) or ""
     form_id = _form_id(data)
     if not note and not photos:
@@ -144,22 +149,6 @@ def _mine(s, ticket_no: str) -> Appeal:
     return appeal
 
 
-def _photos() -> list[bytes]:
-    uploads = [f for name, f in request.files.items(multi=True) if name == "photos"]
-    if len(uploads) > MAX_PHOTOS:
-        raise bad_request(f"一次最多上传{MAX_PHOTOS}张照片。", "too_many_photos")
-    photos = []
-    for upload in uploads:
-        data = upload.read()
-        problem = check_photo(data)
-        if problem == "too_large":
-            raise ApiError(413, "photo_too_large", "照片不能超过5MB。")
-        if problem is not None:
-            raise ApiError(422, "not_an_image", "只能上传 JPEG 或 PNG 照片。")
-        photos.append(data)
-    return photos
-
-
 def _description(data: dict, required: bool) -> str | None:
     value = text_field(data, "description" if required else "text", max_length=appeals.DESCRIPTION_LIMIT,
                        required=required)
@@ -169,13 +158,15 @@ def _description(data: dict, required: bool) -> str | None:
     return value
 
 
-def _contact_phone(s, data: dict) -> str:
+def _contact_phone(s, data: dict, acting) -> str:
     given = text_field(data, "contact_phone", max_length=20, required=False)
     if given:
         number = text.number_token(given)
         if not re.fullmatch(PHONE, number):
             raise bad_request("联系电话应为11位手机号。", "bad_phone")
         return number
+    if acting is not None:  # a proxy gives their own number, as in the chat
+        raise bad_request("代办时请填写你自己的联系电话（contact_phone）。", "missing_field")
     bound = active_binding(s.db, s.account)
     phone = phone_of(s.cipher, bound.student) if bound else None
     if not phone:

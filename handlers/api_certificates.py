@@ -1,6 +1,7 @@
 """The diploma record and electronic certificates through the API: look up, issue (30-180 days),
 list, show, extend, close, and a signed download link. Everything here needs a binding whose code
-check is fresh (10 minutes), or a proven phone that is the registrar's phone of the student."""
+check is fresh (10 minutes), or a proven phone that is the registrar's phone of the student, or
+an active proxy named by `?acting_for=` (handlers/api_proxies.py)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from handlers.api_guard import (
     services_for,
     user_lock,
 )
+from handlers.api_proxies import acting_json, acting_proxy, audit_detail, told_graduate
 from handlers.api_views import certificate_json, day, when
-from models import Certificate, Student
+from models import Certificate, Proxy, Scope, Student
 
 bp = Blueprint("api_certificates", __name__)
 FINAL = (certificates.CertStatus.CLOSED, certificates.CertStatus.REVOKED)
@@ -38,10 +40,12 @@ def diploma():
     """The diploma record, or when it will appear, or why it cannot be shown."""
     session = current_session()
     with services_for(session) as s:
-        student = _verified_student(s, session)
+        student, acting = _subject(s, session, Scope.LOOKUP)
         view = record_view(s.db, student, s.now())
         shown = view.state is RecordState.RECORD
-        s.audit("view_diploma", student.id, result="shown" if shown else "not_yet", detail=f"api {session.channel}")
+        s.audit("view_diploma", student.id, result="shown" if shown else "not_yet",
+                detail=audit_detail(acting, f"api {session.channel}"))
+        effects = told_graduate(s, acting, "查询了毕业证书")
         d = view.diploma
         record = None
         if shown:
@@ -49,9 +53,12 @@ def diploma():
                       "major": d.major, "study_mode": d.study_mode, "campus": d.campus,
                       "enrol_date": day(d.enrol_date), "grad_date": day(d.grad_date),
                       "certificate_no": d.certificate_no}
-        return jsonify(state=view.state.value, record=record, expected_date=day(view.expected),
-                       leave_date=day(d.leave_date) if d else None,
-                       certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None)
+        body = dict(state=view.state.value, record=record, expected_date=day(view.expected),
+                    leave_date=day(d.leave_date) if d else None,
+                    certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None,
+                    acting_for=acting_json(acting))
+    run_effects(s.msg, effects)
+    return jsonify(body)
 
 
 @bp.get("/certificates")
@@ -61,10 +68,10 @@ def list_certificates():
     """The student's certificates, newest first."""
     session = current_session()
     with services_for(session) as s:
-        student = _verified_student(s, session)
+        student, acting = _subject(s, session, Scope.CERTIFICATE)
         rows = s.db.scalars(select(Certificate).where(Certificate.student_id == student.id)
                             .order_by(Certificate.issued_at.desc()).limit(50)).all()
-        return jsonify(certificates=[certificate_json(c, s.now()) for c in rows])
+        return jsonify(certificates=[certificate_json(c, s.now()) for c in rows], acting_for=acting_json(acting))
 
 
 @bp.post("/certificates")
@@ -76,16 +83,17 @@ def issue():
     days = int_field(json_body(), "days", certificates.MIN_DAYS, certificates.MAX_DAYS)
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        student = _verified_student(s, session)
+        student, acting = _subject(s, session, Scope.CERTIFICATE)
         view = record_view(s.db, student, s.now())
         if view.state is not RecordState.RECORD:
             raise ApiError(409, "diploma_unavailable", "你的毕业证书记录现在不能开具电子证明（未登记或已撤销）。",
                            state=view.state.value)
         cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, days,
                                   s.domain.school, s.now())
-        s.audit("issue_certificate", student.id, detail=cert.code)
+        s.audit("issue_certificate", student.id, detail=audit_detail(acting, cert.code))
         body = {**certificate_json(cert, s.now()), "download": _download(s, cert)}
-    run_effects(s.msg, [Effect("render_certificate", {"certificate_id": cert.id})])
+        effects = [Effect("render_certificate", {"certificate_id": cert.id}), *told_graduate(s, acting, "开具了电子证明")]
+    run_effects(s.msg, effects)
     return jsonify(body), 201
 
 
@@ -96,7 +104,7 @@ def show(code: str):
     """One of the student's certificates."""
     session = current_session()
     with services_for(session) as s:
-        cert = _mine(s, _verified_student(s, session), code)
+        cert = _mine(s, _subject(s, session, Scope.CERTIFICATE)[0], code)
         return jsonify(certificate_json(cert, s.now()))
 
 
@@ -109,9 +117,10 @@ def extend(code: str):
     days = int_field(json_body(), "days", certificates.MIN_DAYS, certificates.MAX_DAYS)
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        cert = _changeable(s, _mine(s, _verified_student(s, session), code))
+        student, acting = _subject(s, session, Scope.CERTIFICATE)
+        cert = _changeable(s, _mine(s, student, code))
         certificates.extend(s.db, s.domain.signer, cert, days, s.domain.school, s.now())
-        s.audit("extend_certificate", cert.student_id, detail=cert.code)
+        s.audit("extend_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
         body = {**certificate_json(cert, s.now()), "download": _download(s, cert)}
     run_effects(s.msg, [Effect("render_certificate", {"certificate_id": cert.id})])
     return jsonify(body)
@@ -125,9 +134,10 @@ def close(code: str):
     """Closed by its holder: verification says so from now on."""
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        cert = _changeable(s, _mine(s, _verified_student(s, session), code))
+        student, acting = _subject(s, session, Scope.CERTIFICATE)
+        cert = _changeable(s, _mine(s, student, code))
         certificates.close(s.db, cert, s.now())
-        s.audit("close_certificate", cert.student_id, detail=cert.code)
+        s.audit("close_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
         return jsonify(certificate_json(cert, s.now()))
 
 
@@ -138,15 +148,25 @@ def download(code: str):
     """A signed link to the PDF (72 hours) while the certificate is valid."""
     session = current_session()
     with services_for(session) as s:
-        cert = _mine(s, _verified_student(s, session), code)
+        student, acting = _subject(s, session, Scope.CERTIFICATE)
+        cert = _mine(s, student, code)
         state = certificates.status(cert, s.now())
         if state is not certificates.CertStatus.VALID:
             raise ApiError(409, "certificate_not_valid", "这份电子证明已过期、关闭或撤销，不能下载。", state=state.value)
-        s.audit("certificate_link", cert.student_id, detail=cert.code)
+        s.audit("certificate_link", cert.student_id, detail=audit_detail(acting, cert.code))
         return jsonify(_download(s, cert))
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _subject(s, session, scope: Scope) -> tuple[Student, Proxy | None]:
+    """Whose record: the graduate `?acting_for=` names (an active proxy covering `scope`: their
+    consent and the staff review stand in for the code check), else the user's own, verified."""
+    acting = acting_proxy(s, scope)
+    if acting is not None:
+        return acting.student, acting
+    return _verified_student(s, session), None
+
+
 def _verified_student(s, session) -> Student:
     """The bound student, when the code check is fresh (or a proven phone is theirs)."""
     binding = active_binding(s.db, s.account)

@@ -75,8 +75,27 @@ def text_field(data: dict, name: str, *, max_length: int, required: bool = True,
 def int_field(data: dict, name: str, low: int, high: int) -> int:
     """An integer field within [low, high] (a numeric string is accepted from forms)."""
     value = data.get(name)
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 6:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip()):  # not "²": isdigit() is too wide
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise bad_request(f"{name} 应为 {low} 到 {high} 之间的整数。", "bad_field")
     return value
+
+
+def photo_uploads(field: str, limit: int) -> list[bytes]:
+    """The JPEG/PNG files of a multipart field, each checked as chat photos are (413 / 422)."""
+    from bot.services.appeal_intake import check_photo
+
+    uploads = [f for name, f in request.files.items(multi=True) if name == field]
+    if len(uploads) > limit:
+        raise bad_request(f"一次最多上传{limit}张照片。", "too_many_photos")
+    photos = []
+    for upload in uploads:
+        data = upload.read()
+        problem = check_photo(data)
+        if problem == "too_large":
+            raise ApiError(413, "photo_too_large", "照片不能超过5MB。")
+        if problem is not None:
+            raise ApiError(422, "not_an_image", "只能上传 JPEG 或 PNG 照片。")
+        photos.append(data)
+    return photos

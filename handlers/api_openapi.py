@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.services.appeals import CATEGORIES
 from bot.services.binding import CONSENT_VERSION
 from bot.services.certificates import MAX_DAYS, MIN_DAYS
+from models import ProxyState, Scope
 
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
@@ -33,6 +34,11 @@ def obj(required: list[str] | None = None, **properties) -> dict:
             "additionalProperties": False}
 
 
+RELATION = {"enum": ["parent", "spouse", "child", "service_point"]}
+PROXY_STATE = {"enum": [state.value for state in ProxyState]}
+SCOPES = {"type": "array", "items": {"enum": [scope.value for scope in Scope]}}
+PROXY_BASE = {"id": INT, "name_masked": STR, "relation": RELATION, "relation_label": STR}
+NACTING = {"oneOf": [{"$ref": "#/components/schemas/Acting"}, {"type": "null"}]}
 CERTIFICATE = {"code": STR, "status": {"enum": ["valid", "expired", "closed", "revoked"]}, "issued_at": NTIME,
                "valid_until": NTIME, "closed_at": NTIME, "verify_url_path": STR}
 APPEAL_SUMMARY = {"ticket_no": STR, "category": STR, "category_label": STR, "status": STR, "status_label": STR,
@@ -61,11 +67,11 @@ SCHEMAS = {
                          enrol_date=NDATE, grad_date=NDATE, certificate_no=STR),
     "Diploma": obj(state={"enum": ["record", "revoked", "no_record", "not_left", "not_left_yet", "pending", "overdue"]},
                    record={"oneOf": [ref("DiplomaRecord"), {"type": "null"}]}, expected_date=NDATE, leave_date=NDATE,
-                   certificate_no=NSTR),
+                   certificate_no=NSTR, acting_for=NACTING),
     "Certificate": obj(**CERTIFICATE),
     "Download": obj(url={"type": "string", "format": "uri"}, expires_at={"type": "string", "format": "date-time"}),
     "CertificateWithLink": obj(**CERTIFICATE, download=ref("Download")),
-    "CertificateList": obj(certificates={"type": "array", "items": ref("Certificate")}),
+    "CertificateList": obj(certificates={"type": "array", "items": ref("Certificate")}, acting_for=NACTING),
     "Categories": obj(categories={"type": "array", "items": obj(key=STR, label=STR, needs=NSTR)}, max_open=INT,
                       max_photos=INT),
     "AppealSummary": obj(**APPEAL_SUMMARY),
@@ -74,6 +80,13 @@ SCHEMAS = {
     "Appeal": obj(**APPEAL_SUMMARY, description=STR, urgent=BOOL, urgent_deadline=NDATE, resolution=NSTR,
                   next_route=NSTR, events={"type": "array", "items": ref("AppealEvent")},
                   photos={"type": "array", "items": obj(id=INT, state=STR)}),
+    "Acting": obj(**PROXY_BASE, graduate_as=STR, scopes=SCOPES, valid_until=NTIME),
+    "ProxyRequest": obj(**PROXY_BASE, state=PROXY_STATE, created_at=NTIME),
+    "ProxyForMe": obj(id=INT, relation=RELATION, relation_label=STR, state=PROXY_STATE, scopes=SCOPES, valid_until=NTIME),
+    "Proxies": obj(acting={"type": "array", "items": ref("Acting")},
+                   request={"oneOf": [ref("ProxyRequest"), {"type": "null"}]},
+                   for_me={"type": "array", "items": ref("ProxyForMe")}),
+    "ProxyEnded": obj(id=INT, state={"const": "revoked"}),
 }
 
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
@@ -87,8 +100,14 @@ APPEAL_FIELDS = {
 }
 
 
-def path_param(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": STR}
+def path_param(name: str, schema: dict = STR) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+ACTING_FOR = {"name": "acting_for", "in": "query", "required": False,
+              "description": "Act for the graduate of this active proxy (GET /proxies `acting[].id`), within its scope",
+              "schema": {"type": "integer", "minimum": 1}}
+PROXY_ID = path_param("proxy_id", {"type": "integer", "minimum": 1})
 
 
 def op(summary: str, ok: dict, *errors: int, body: dict | None = None, auth: bool = True,
@@ -160,24 +179,35 @@ PATHS = {
                                 {200: "Verified", 202: "CodeSent"}, 409, 422, idempotent=True)},
     "/api/v1/code/verify": {"post": op("Check a code", {200: "Verified"}, 409, 410, 422, idempotent=True,
                                        body=obj(code={"type": "string", "pattern": "^[0-9 ]{6,12}$"}))},
-    "/api/v1/diploma": {"get": op("The diploma record", {200: "Diploma"}, 403)},
+    "/api/v1/diploma": {"get": op("The diploma record", {200: "Diploma"}, 400, 403, 404, params=[ACTING_FOR])},
     "/api/v1/certificates": {
-        "get": op("My electronic certificates", {200: "CertificateList"}, 403),
-        "post": op("Issue a certificate", {201: "CertificateWithLink"}, 403, body=DAYS, idempotent=True),
+        "get": op("My electronic certificates", {200: "CertificateList"}, 400, 403, 404, params=[ACTING_FOR]),
+        "post": op("Issue a certificate", {201: "CertificateWithLink"}, 403, 404, body=DAYS, idempotent=True,
+                   params=[ACTING_FOR]),
     },
-    "/api/v1/certificates/{code}": {"get": op("One certificate", {200: "Certificate"}, 403, 404,
-                                              params=[path_param("code")])},
+    "/api/v1/certificates/{code}": {"get": op("One certificate", {200: "Certificate"}, 400, 403, 404,
+                                              params=[path_param("code"), ACTING_FOR])},
     "/api/v1/certificates/{code}/extend": {"post": op("Extend a certificate", {200: "CertificateWithLink"}, 403, 404,
-                                                      body=DAYS, idempotent=True, params=[path_param("code")])},
+                                                      body=DAYS, idempotent=True, params=[path_param("code"), ACTING_FOR])},
     "/api/v1/certificates/{code}/close": {"post": op("Close a certificate", {200: "Certificate"}, 403, 404,
-                                                     idempotent=True, params=[path_param("code")])},
-    "/api/v1/certificates/{code}/download": {"get": op("A signed PDF link (72 hours)", {200: "Download"}, 403, 404, 409,
-                                                       params=[path_param("code")])},
+                                                     idempotent=True, params=[path_param("code"), ACTING_FOR])},
+    "/api/v1/certificates/{code}/download": {"get": op("A signed PDF link (72 hours)", {200: "Download"}, 400, 403, 404,
+                                                       409, params=[path_param("code"), ACTING_FOR])},
+    "/api/v1/proxies": {"get": op("Whom I act for, my request in progress, who acts for me", {200: "Proxies"})},
+    "/api/v1/proxies/{proxy_id}": {"delete": op(
+        "End a proxy: the graduate revokes it, or the proxy withdraws", {200: "ProxyEnded"}, 404, 409,
+        params=[PROXY_ID])},
+    "/api/v1/proxies/{proxy_id}/document": {"post": op(
+        "The notarised authorisation of my request: its number and 1-3 photos (then staff review)",
+        {200: "ProxyRequest"}, 404, 409, 422, idempotent=True, params=[PROXY_ID],
+        multipart={"type": "object", "required": ["notarised_no", "photos"], "properties": {
+            "notarised_no": {"type": "string", "minLength": 4, "maxLength": 80},
+            "photos": {"type": "array", "minItems": 1, "maxItems": 3, "items": BINARY}}})},
     "/api/v1/appeals/categories": {"get": op("Appeal categories", {200: "Categories"}, auth=False)},
     "/api/v1/appeals": {
         "get": op("My appeals", {200: "AppealList"}),
-        "post": op("File an appeal (photos as multipart `photos` parts, JPEG/PNG, 5 MB each)", {201: "Appeal"}, 409, 422,
-                   idempotent=True, multipart=_appeal_form(["category", "description"]),
+        "post": op("File an appeal (photos as multipart `photos` parts, JPEG/PNG, 5 MB each)", {201: "Appeal"}, 403,
+                   404, 409, 422, idempotent=True, params=[ACTING_FOR], multipart=_appeal_form(["category", "description"]),
                    body={"type": "object", "required": ["category", "description"], "properties": APPEAL_FIELDS}),
     },
     "/api/v1/appeals/{ticket_no}": {"get": op("One appeal with its history", {200: "Appeal"}, 404,

@@ -28,6 +28,7 @@ from handlers import console_admin, console_proxies
 from handlers.console_session import (
     end_session,
     guard,
+    page_number,
     record,
     render,
     requires,
@@ -127,7 +128,7 @@ def queue():
     filters = worklist.QueueFilters.from_args(request.args)
     page = request.args.get("page", "1")
     with runtime().sessions() as db:
-        listing = worklist.queue_page(db, filters, int(page) if page.isdigit() else 1, runtime().domain.clock())
+        listing = worklist.queue_page(db, filters, page_number(page), runtime().domain.clock())
     return render("queue.html", listing=listing, filters=filters, categories=list(BY_KEY.values()))
 
 

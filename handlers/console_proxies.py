@@ -13,7 +13,7 @@ from bot.services import proxies
 from bot.services import proxy_review as review
 from bot.services.appeals import shown_time
 from bot.services.staff import Permission
-from handlers.console_session import record, render, requires, runtime
+from handlers.console_session import page_number, record, render, requires, runtime
 from models import Account, Proxy
 
 bp = Blueprint("proxies", __name__)
@@ -27,7 +27,7 @@ def queue():
     filters = review.ProxyFilters.from_args(request.args)
     page = request.args.get("page", "1")
     with runtime().sessions() as db:
-        listing = review.queue_page(db, filters, int(page) if page.isdigit() else 1)
+        listing = review.queue_page(db, filters, page_number(page))
         return render("proxies.html", listing=listing, filters=filters, states=review.STATE_NAMES, time=shown_time)
 
 

@@ -9,6 +9,7 @@ holds `gc:console:sid:<sid>` -> staff id with the idle TTL, refreshed on each re
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -129,6 +130,11 @@ def render(template: str, status: int = 200, **context):
     html = render_template(f"console/{template}", staff=g.get("staff"), csrf_token=csrf_token(),
                            nonce=g.get("csp_nonce", ""), Permission=Permission, can=can, **context)
     return html, status
+
+
+def page_number(raw: str | None) -> int:
+    """?page= as a page number: 1 unless it is 1-6 ASCII digits (not "²", not a number too big for OFFSET)."""
+    return int(raw) if raw and re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) > 0 else 1
 
 
 def record(db, action: str, subject_student_id: int | None = None, result: str = "ok",

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from handlers import api_appeals, api_binding, api_certificates, api_chat, api_session
+from handlers import api_appeals, api_binding, api_certificates, api_chat, api_proxies, api_session
 from handlers.api_errors import ApiError, error_response
 from handlers.api_openapi import document
 
@@ -21,7 +21,7 @@ PREFIX = "/api/v1"
 bp = Blueprint("miniapp", __name__, url_prefix=PREFIX)
 log = logging.getLogger(__name__)
 
-for child in (api_session.bp, api_chat.bp, api_binding.bp, api_certificates.bp, api_appeals.bp):
+for child in (api_session.bp, api_chat.bp, api_binding.bp, api_certificates.bp, api_appeals.bp, api_proxies.bp):
     bp.register_blueprint(child)
 
 HTTP_CODES = {

@@ -119,7 +119,7 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     proxy = _open_request(conv, ctx, ProxyState.AWAITING_GRADUATE)
     if proxy is None:
-        return menu.show(conv, ctx, prefix="proxy/request_closed")
+        return _where_it_stands(conv, ctx)
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
         return sms_code.send(conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", "proxy/code_sent")
@@ -137,7 +137,7 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
 def grad_code(conv: Conversation, ctx: Context) -> Outcome:
     proxy = _open_request(conv, ctx, ProxyState.AWAITING_GRADUATE)
     if proxy is None:  # refused from the graduate's own account meanwhile: the code must not revive it
-        return menu.show(conv, ctx, prefix="proxy/request_closed")
+        return _where_it_stands(conv, ctx)
     problem = sms_code.check(conv, ctx, proxy.student, "proxy")
     if problem is not None:
         return problem
@@ -156,8 +156,10 @@ def waiting(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def document_no(conv: Conversation, ctx: Context) -> Outcome:
-    number = text.clean(ctx.msg.text).replace(" ", "")  # e.g. （2026）京东方证字第123号
-    if not 4 <= len(number) <= 64 or len(re.findall(r"\d", number)) < 3:
+    if _open_request(conv, ctx, ProxyState.AWAITING_DOCUMENT) is None:  # e.g. sent from the mini-program
+        return _where_it_stands(conv, ctx)
+    number = proxies.document_number(ctx.msg.text)
+    if number is None:
         return ctx.retry(conv, "proxy/bad_document_no")
     return ctx.reply(conv.then(ProxyStep.DOCUMENT, document_no=number), "proxy/ask_document")
 
@@ -165,7 +167,7 @@ def document_no(conv: Conversation, ctx: Context) -> Outcome:
 def document(conv: Conversation, ctx: Context) -> Outcome:
     proxy = _open_request(conv, ctx, ProxyState.AWAITING_DOCUMENT)
     if proxy is None:  # revoked by the graduate meanwhile: nothing goes to review
-        return menu.show(conv, ctx, prefix="proxy/request_closed")
+        return _where_it_stands(conv, ctx)
     if ctx.msg.kind is not MessageKind.IMAGE or not ctx.msg.media_id:
         return ctx.retry(conv, "proxy/ask_document")
     s = ctx.services
@@ -194,11 +196,7 @@ def mine(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(text.clean(ctx.msg.text).replace("撤销", ""), len(listed))
     if picked is None:
         return _mine(conv, ctx)
-    proxy = listed[picked - 1]
-    proxies.revoke(proxy, "graduate", s.now())
-    s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id}")
-    told = ctx.book.render("proxy/revoked_for_proxy", name=idcard.mask_name(proxy.student.name))
-    effect = Effect("push_accounts", {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id))
+    effect = proxies.revoked_by_graduate(s, ctx.book, listed[picked - 1])
     return Outcome(conv.home(), [ctx.say("proxy/revoked")], [effect])
 
 
@@ -259,12 +257,23 @@ def acting_proxy(conv: Conversation, ctx: Context, scope: Scope) -> Proxy | None
 
 def notify_graduate(ctx: Context, proxy: Proxy, action: str) -> Effect:
     """Tell the graduate's own accounts what their proxy just did."""
-    accounts = proxies.graduate_accounts(ctx.services.db, proxy.student_id)
-    note = ctx.book.render("proxy/graduate_notice", relation=proxies.RELATION_NAMES[proxy.relation], action=action)
-    return Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
+    return proxies.graduate_notice(ctx.services.db, ctx.book, proxy, action)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _where_it_stands(conv: Conversation, ctx: Context) -> Outcome:
+    """The request moved on elsewhere (the graduate's own chat, the mini-program, staff): say where."""
+    proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
+    state = proxy.state if proxy is not None and proxy.proxy_account_id == ctx.services.account.id else None
+    if state == ProxyState.AWAITING_DOCUMENT.value:
+        return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
+    if state == ProxyState.AWAITING_REVIEW.value:
+        return ctx.reply(conv.home(), "proxy/under_review")
+    if state == ProxyState.ACTIVE.value:
+        return menu.show(conv, ctx, prefix="proxy/active_now")
+    return menu.show(conv, ctx, prefix="proxy/request_closed")
+
+
 def _open_request(conv: Conversation, ctx: Context, state: ProxyState) -> Proxy | None:
     """This conversation's request, if it is still this account's and still at `state`."""
     proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])

@@ -12,7 +12,7 @@ from datetime import date
 from bot.services import appeals
 from bot.services.attachments import MAX_BYTES, sniff, store
 from bot.services.binding import active_binding
-from models import Appeal, Attachment, Student
+from models import Appeal, Attachment, Proxy, Student
 
 
 class IntakeRefused(Exception):
@@ -46,8 +46,9 @@ def check_photo(data: bytes) -> str | None:
     return None
 
 
-def file_form(s, form: AppealForm) -> Appeal:
-    """File the ticket with its photos; raises IntakeRefused."""
+def file_form(s, form: AppealForm, acting: Proxy | None = None) -> Appeal:
+    """File the ticket with its photos (for the graduate an active proxy acts for, when given);
+    raises IntakeRefused."""
     category = appeals.BY_KEY.get(form.category)
     if category is None:
         raise IntakeRefused("unknown_category")
@@ -56,13 +57,17 @@ def file_form(s, form: AppealForm) -> Appeal:
     if category.needs and not form.photos:
         raise IntakeRefused("photos_required")
     bound = active_binding(s.db, s.account)
-    if bound is None and not form.claimed_id:
+    if acting is None and bound is None and not form.claimed_id:
         raise IntakeRefused("identity_required")
-    appeal = new_appeal(s, form, bound.student if bound is not None else None)
+    if acting is not None:
+        appeal = new_appeal(s, form, acting.student, acting_for=True)
+    else:
+        appeal = new_appeal(s, form, bound.student if bound is not None else None)
     appeals.file_appeal(s.db, appeal, s.now())
     for data in form.photos:
         add_photo(s, appeal, data)
-    s.audit("file_appeal", appeal.student_id, detail=appeal.ticket_no)
+    s.audit("file_appeal", appeal.student_id,
+            detail=f"{appeal.ticket_no} proxy:{acting.id}" if acting is not None else appeal.ticket_no)
     return appeal
 
 
@@ -83,9 +88,10 @@ def new_appeal(s, form: AppealForm, student: Student | None, acting_for: bool = 
     return appeal
 
 
-def add_photo(s, appeal: Appeal, data: bytes) -> Attachment:
-    """Store an uploaded photo on a ticket (checked as chat photos are)."""
-    attachment = Attachment(appeal_id=appeal.id, media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}")
+def add_photo(s, appeal: Appeal | None, data: bytes, proxy: Proxy | None = None) -> Attachment:
+    """Store an uploaded photo on a ticket, or on a proxy request (checked as chat photos are)."""
+    attachment = Attachment(appeal_id=appeal.id if appeal else None, proxy_id=proxy.id if proxy else None,
+                            media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}")
     s.db.add(attachment)
     s.db.flush()
     store(attachment, data, s.domain.attachments)

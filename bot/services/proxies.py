@@ -3,11 +3,14 @@ acting within scope, revocation and expiry. Every rule about who may act for who
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.messages import Effect
+from bot.services import idcard
 from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_utc, utcnow
 
 VALIDITY = timedelta(days=365)
@@ -113,6 +116,29 @@ def _expect(proxy: Proxy, state: ProxyState) -> None:
 def revoke(proxy: Proxy, by: str, now: datetime | None = None) -> None:
     """Ends the proxy at once (graduate, proxy or staff)."""
     proxy.state, proxy.revoked_at, proxy.revoked_by = ProxyState.REVOKED.value, now or utcnow(), by
+
+
+def revoked_by_graduate(s, book, proxy: Proxy) -> Effect:
+    """The graduate ends a proxy (or refuses a request) in one step; audited; the proxy is told."""
+    revoke(proxy, "graduate", s.now())
+    s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id}")
+    told = book.render("proxy/revoked_for_proxy", name=idcard.mask_name(proxy.student.name))
+    return Effect("push_accounts", {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id))
+
+
+def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
+    """Tell the graduate's own accounts what their proxy just did ("查询了毕业证书")."""
+    accounts = graduate_accounts(db, proxy.student_id)
+    note = book.render("proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action)
+    return Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
+
+
+def document_number(raw: str) -> str | None:
+    """A notarised authorisation's number as typed, tidied (e.g. （2026）京东方证字第123号), or None."""
+    from bot import text
+
+    number = text.clean(raw).replace(" ", "")
+    return number if 4 <= len(number) <= 64 and len(re.findall(r"\d", number)) >= 3 else None
 
 
 def graduate_accounts(db: Session, student_id: int) -> list[Account]:
