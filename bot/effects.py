@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from bot.messages import Reply
-from bot.services import Services, mismatch
+from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,11 @@ def notify_displaced(services: Services, payload: dict) -> None:
 
 @effect("forget_user")
 def forget_user(services: Services, payload: dict) -> None:
-    """删除我的信息: the conversation state, mini-program sessions, codes and rate-limit counters."""
+    """删除我的信息: what Redis holds of the user (conversation, cached replies, sessions, codes);
+    not the abuse counters, or deleting would reset the limits on guessing identities and codes."""
     tag = services.msg.user_tag
-    services.forget_user(tag)
+    services.forget_user(tag, services.msg.msg_id)
     services.otp.forget(tag)
-    mismatch.forget(services.redis, tag)
 
 
 @effect("render_certificate")
@@ -104,7 +104,6 @@ def render_certificate(services: Services, payload: dict) -> None:
 @effect("fetch_attachment")
 def fetch_attachment(services: Services, payload: dict) -> None:
     """Download a photo sent for an appeal and store it (or record why it was refused)."""
-    from bot.services.attachment_store import StoreError
     from bot.services.attachments import store
     from models import Attachment, AttachmentState
 
@@ -118,11 +117,7 @@ def fetch_attachment(services: Services, payload: dict) -> None:
         log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
         attachment.state, attachment.error = AttachmentState.REJECTED.value, "download failed"
         return
-    try:
-        store(attachment, data, services.domain.attachments)
-    except StoreError as exc:  # staff see that the photo could not be kept and can ask for it again
-        log.warning("attachment %s not stored: %s", attachment.id, exc)
-        attachment.state, attachment.error = AttachmentState.REJECTED.value, "storage failed"
+    store(attachment, data, services.domain.attachments)  # refused or failed: the attachment says why
 
 
 @effect("push_accounts")

@@ -7,6 +7,7 @@ multi-key Lua scripts below also run on Redis Cluster. Redis holds only what may
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -168,10 +169,16 @@ class RedisStorage:
             raise StaleState(tag)
         return new
 
-    def clear(self, tag: str) -> None:
-        """Forget everything about this user's conversation (used by 删除我的信息)."""
+    def clear(self, tag: str, keep_msg_id: str | None = None) -> None:
+        """Forget this user's conversation and the replies cached for retries, which may show their
+        record (删除我的信息); the reply to `keep_msg_id` stays, so that a retry of the message
+        that asked is answered the same and not run again."""
         for suffix in ("state", "active", "lock"):
             self.redis.delete(self.key(tag, suffix))
+        keep = self.key(tag, "msg", keep_msg_id).encode() if keep_msg_id else None
+        for key in self.redis.scan_iter(match=glob_escape(self.key(tag, "msg")) + ":*", count=500):
+            if key != keep:
+                self.redis.delete(key)
 
     # -- per-user lock ---------------------------------------------------------
     def acquire(self, tag: str, token: str, wait_until: float) -> bool:
@@ -239,3 +246,8 @@ class RedisStorage:
     def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
         """True exactly once per (message, effect), whatever the number of deliveries."""
         return bool(self.redis.set(self.key(tag, "fx", msg_id, effect), "1", nx=True, ex=86400))
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis SCAN/KEYS pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -96,20 +96,28 @@ def login(client: GatewayAliPay, auth_code: str) -> str:
 
 def phone_number(client: GatewayAliPay, aes_key: str, answer: str | dict) -> str:
     """The mobile number in `my.getPhoneNumber`'s answer: signature first, then AES-CBC."""
-    try:
-        fields = json.loads(answer) if isinstance(answer, str) else dict(answer)
-    except ValueError:
-        raise ChannelRefused("getPhoneNumber answer is not JSON") from None
+    fields = _json_object(answer, "getPhoneNumber answer") if isinstance(answer, str) else dict(answer)
     content, sign = fields.get("response"), fields.get("sign")
     if not isinstance(content, str) or not isinstance(sign, str) or fields.get("sign_type", "RSA2") != "RSA2":
         raise ChannelRefused("getPhoneNumber answer is incomplete")
     if not client.verify_quoted(content, sign):
         raise ChannelRefused("getPhoneNumber answer is not signed by Alipay")
-    plain = json.loads(decrypt(aes_key, content))
+    plain = _json_object(decrypt(aes_key, content), "getPhoneNumber plain text")
     number = str(plain.get("mobile") or "")
     if plain.get("code") != "10000" or not re.fullmatch(r"1[3-9]\d{9}", number):
         raise ChannelRefused("getPhoneNumber answer holds no mainland mobile number")
     return number
+
+
+def _json_object(text: str, what: str) -> dict:
+    """`text` parsed as a JSON object; ChannelRefused for anything else (an array, a number...)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ChannelRefused(f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise ChannelRefused(f"{what} is not a JSON object")
+    return value
 
 
 def decrypt(aes_key: str, content: str) -> str:

@@ -8,7 +8,6 @@ import re
 from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
 
 from bot import text
 from bot.services import appeals, idcard
@@ -33,7 +32,7 @@ from handlers.api_guard import (
 )
 from handlers.api_proxies import acting_proxy, told_graduate
 from handlers.api_views import appeal_detail, appeal_summary
-from models import OPEN_STATUSES, Appeal, Scope
+from models import Appeal, Scope
 
 bp = Blueprint("api_appeals", __name__)
 UPLOAD_LIMIT = 30 * 1024 * 1024
@@ -65,11 +64,9 @@ def categories():
 @authenticated
 @limited("appeals")
 def list_appeals():
-    """The account's tickets, newest first."""
+    """The tickets the account follows (its own, and a bound graduate's filed by a proxy), newest first."""
     with services_for(current_session()) as s:
-        rows = s.db.scalars(select(Appeal).where(Appeal.account_id == s.account.id)
-                            .order_by(Appeal.created_at.desc()).limit(50)).all()
-        return jsonify(appeals=[appeal_summary(a) for a in rows])
+        return jsonify(appeals=[appeal_summary(a) for a in _followed(s)])
 
 
 @bp.get("/appeals/<ticket_no>")
@@ -129,9 +126,10 @@ def add_info(ticket_no: str):
     session = current_session()
     with user_lock(session), services_for(session) as s:
         appeal = _mine(s, ticket_no)
-        if appeal.status not in OPEN_STATUSES:
-            raise ApiError(409, "appeal_closed", "这个申请已经处理完或关闭，不能再补充；如有问题请重新提交。")
-        add_information(s, appeal, note, photos)
+        try:
+            add_information(s, appeal, note, photos)
+        except appeals.TransitionNotAllowed:
+            raise ApiError(409, "appeal_closed", "这个申请已经处理完或关闭，不能再补充；如有问题请重新提交。") from None
         s.db.flush()
         s.db.refresh(appeal)
         body = appeal_detail(appeal)
@@ -140,10 +138,15 @@ def add_info(ticket_no: str):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _followed(s) -> list[Appeal]:
+    own = active_binding(s.db, s.account)
+    return appeals.followed(s.db, s.account.id, own.student_id if own is not None else None, s.now())
+
+
 def _mine(s, ticket_no: str) -> Appeal:
     appeal = None
     if re.fullmatch(r"GA\d{8}-\d{4}", ticket_no):
-        appeal = s.db.scalar(select(Appeal).where(Appeal.ticket_no == ticket_no, Appeal.account_id == s.account.id))
+        appeal = next((a for a in _followed(s) if a.ticket_no == ticket_no), None)
     if appeal is None:
         raise ApiError(404, "appeal_not_found", "没有找到这个异议申请。")
     return appeal

@@ -113,6 +113,7 @@ def delete_me():
     session = current_session()
     with user_lock(session), services_for(session) as s:
         delete_personal_data(s)
+        set_pending_student(s, None)  # a binding begun before must not finish without a new consent
     run_effects(s.msg, [Effect("forget_user", queued=False)])
     return jsonify(status="deleted")
 
@@ -200,12 +201,18 @@ def _second_factor(s, session, student: Student, purpose: str):
 def _verified(s, student: Student, purpose: str, how: str):
     """The second factor checked out (`how`: "sms" or "phone")."""
     if purpose == "bind":
+        if not has_consent(s.db, s.account):  # withdrawn (删除我的信息) since the binding began
+            set_pending_student(s, None)
+            raise ApiError(409, "consent_required", "个人信息告知的同意已撤回，请重新开始绑定并同意告知"
+                           f"（版本 {CONSENT_VERSION}）。", consent_version=CONSENT_VERSION)
         bound = complete_binding(s, student)
         set_pending_student(s, None)
         binding = bound.result.binding
         binding.verified_at = s.now()
         return jsonify(status="bound", verified_by=how, binding=binding_json(binding, s.now())), bound.effects
     binding = active_binding(s.db, s.account)
+    if binding is None or binding.student_id != student.id:  # unbound or taken over meanwhile
+        raise ApiError(409, "nothing_to_verify", "现在没有需要验证的操作，请先绑定身份。")
     binding.verified_at = s.now()
     s.audit("lookup_verified", student.id, detail=how)
     return jsonify(status="verified", verified_by=how, binding=binding_json(binding, s.now())), []

@@ -96,8 +96,8 @@ def idempotent(view: Callable) -> Callable:
     """Replay the first answer to a repeated Idempotency-Key of the same account and request.
 
     The key is per account (not per token), so a retry after logging in again is still answered
-    from the first attempt. The same key with another request body is refused (422); a retry while
-    the first attempt runs gets 409. Server errors and 429s are not kept.
+    from the first attempt. The same key with another request (query string or body) is refused
+    (422); a retry while the first attempt runs gets 409. Server errors and 429s are not kept.
     """
 
     @wraps(view)
@@ -142,8 +142,11 @@ def _replay(raw: bytes | None, fingerprint: str) -> Response:
 
 
 def _fingerprint() -> str:
-    """A digest of what was asked: method, path and body (form fields and file contents)."""
+    """A digest of what was asked: method, path, query string (`acting_for`) and body (form fields
+    and file contents)."""
     digest = hashlib.sha256(f"{request.method} {request.path}".encode())
+    if request.query_string:
+        digest.update(b"\0?" + request.query_string)
     if request.mimetype == "multipart/form-data":
         for name, value in sorted((str(k), str(v)) for k, v in request.form.items(multi=True)):
             digest.update(f"\0{name}={value}".encode("utf-8", "surrogatepass"))

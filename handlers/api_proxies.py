@@ -98,7 +98,7 @@ def document(proxy_id: int):
         raise bad_request("请上传公证委托书的照片（photos）。", "photos_required")
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        proxy = s.db.get(Proxy, proxy_id)
+        proxy = proxies.locked(s.db, proxy_id)
         if proxy is None or proxy.proxy_account_id != s.account.id:
             raise ApiError(404, "proxy_not_found", "没有这个代办申请。")
         if proxy.state != ProxyState.AWAITING_DOCUMENT.value:
@@ -118,12 +118,12 @@ def end(proxy_id: int):
     """End a proxy: the graduate revokes one acting for them, or the proxy withdraws their own."""
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        proxy = s.db.get(Proxy, proxy_id)
+        proxy = proxies.locked(s.db, proxy_id)
         own = active_binding(s.db, s.account)
         is_graduate = proxy is not None and own is not None and own.student_id == proxy.student_id
         if proxy is None or not (is_graduate or proxy.proxy_account_id == s.account.id):
             raise ApiError(404, "proxy_not_found", "没有这个代办。")
-        if proxy.state not in (*proxies.PENDING, ProxyState.ACTIVE.value):
+        if proxy.state not in proxies.LIVE:
             raise ApiError(409, "proxy_ended", "这个代办已经结束了。", state=proxy.state)
         if is_graduate:
             effects = [proxies.revoked_by_graduate(s, runtime().book, proxy)]

@@ -100,6 +100,8 @@ def prove_phone():
         raise ApiError(502, "channel_unavailable", "暂时无法获取手机号，请稍后再试，或用短信验证码。") from None
     masked = mask_phone(phone)
     seconds = sessions().remember_phone(session, rt.domain.cipher.index("phone", phone), masked)
+    if not seconds:  # the session ended while the channel answered (logout, 删除我的信息, expiry)
+        raise ApiError(401, "unauthorized", "请先登录（登录已过期或无效）。")
     return jsonify(phone_masked=masked, valid_for=seconds)
 
 

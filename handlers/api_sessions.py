@@ -17,6 +17,13 @@ from bot.messages import Inbound, MessageKind
 
 MAX_AGE = 7 * 86400  # a session ends a week after login, however busy
 PHONE_PROOF_SECONDS = 600
+# HSET only while the session exists (HSET keeps its TTL): a logout during the phone proof must not
+# bring the key back without created_at and without expiry.
+_HSET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class SessionStore:
     def __init__(self, redis: Redis, ttl: int = 7200) -> None:
         self.redis = redis
         self.ttl = ttl
+        self._hset_if_exists = redis.register_script(_HSET_IF_EXISTS)
 
     @staticmethod
     def _key(token: str) -> str:
@@ -84,7 +92,9 @@ class SessionStore:
             return None
         key = self._key(token)
         raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
-        if not raw:
+        if "created_at" not in raw:  # unknown, or a stray hash that is no session
+            if raw:
+                self.redis.delete(key)
             return None
         created = float(raw["created_at"])
         if created + MAX_AGE < time.time():
@@ -109,7 +119,9 @@ class SessionStore:
         pipe.execute()
 
     def remember_phone(self, session: MiniSession, phone_index: str, phone_masked: str) -> int:
-        """Keep a proven phone's blind index for a few minutes; returns the seconds."""
-        self.redis.hset(session.key, mapping={"phone_index": phone_index, "phone_masked": phone_masked,
-                                              "phone_until": time.time() + PHONE_PROOF_SECONDS})
-        return PHONE_PROOF_SECONDS
+        """Keep a proven phone's blind index for a few minutes; returns the seconds (0 when the
+        session ended meanwhile: nothing is written then)."""
+        fields = ["phone_index", phone_index, "phone_masked", phone_masked,
+                  "phone_until", time.time() + PHONE_PROOF_SECONDS]
+        written = self._hset_if_exists(keys=[session.key], args=fields)
+        return PHONE_PROOF_SECONDS if written else 0

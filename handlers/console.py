@@ -180,8 +180,8 @@ def change_status(ticket_id: int):
             return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
         record(db, "appeal_status", appeal.student_id, detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}")
         db.commit()
-        note = event.note
-    runtime().queue.enqueue("handlers.jobs.notify_appeal", ticket_id, note)
+        note, event_id = event.note, event.id
+    runtime().queue.enqueue("handlers.jobs.notify_appeal", ticket_id, note, event_id)
     flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")
     return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
 

@@ -22,22 +22,24 @@ def push_replies(inbound: dict, replies: list[dict]) -> None:
     _runtime().push(inbound_from_dict(inbound), [Reply.from_dict(r) for r in replies])
 
 
-def notify_appeal(appeal_id: int, note: str | None = None) -> None:
-    """Tell the filer (and, for a proxy's ticket, the graduate) that their ticket changed."""
-    from bot.messages import Reply
-    from bot.services.appeals import status_message
+def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None = None) -> None:
+    """Tell whoever follows the ticket that it changed: the filer (a proxy only while it may still
+    act in appeals) and, for a ticket a proxy filed, the graduate. With `event_id` the message is
+    that change's status, even when the ticket has moved on before this job runs."""
+    from bot.services import appeals
     from bot.services.notices import appeal_notice
-    from models import Account, Appeal
+    from models import Appeal, AppealEvent
 
     rt = _runtime()
     with rt.sessions() as db:
         appeal = db.get(Appeal, appeal_id)
-        account = db.get(Account, appeal.account_id) if appeal else None
-        if account is None:
+        if appeal is None:
             return
-        text, notice = status_message(appeal, note), appeal_notice(appeal, note)
-    rt.push_to(account.channel, account.app_id, account.user_key, [Reply(text)], notice=notice)
-
+        changed = appeals.as_changed(appeal, db.get(AppealEvent, event_id) if event_id else None)
+        text, notice = appeals.status_message(changed, note), appeal_notice(changed, note)
+        targets = [(a.channel, a.app_id, a.user_key) for a in appeals.followers(db, appeal, rt.domain.clock())]
+    for channel, app_id, user_key in targets:
+        rt.push_to(channel, app_id, user_key, [Reply(text)], notice=notice)
 
 
 def sweep() -> int:
@@ -53,7 +55,7 @@ def sweep() -> int:
     book = rt.book
     pushes = []
     with rt.sessions() as db:
-        closed = close_stale(db, rt.domain.clock())
+        closed = [(e.appeal_id, e.id) for e in close_stale(db, rt.domain.clock())]
         _expired, warn = proxies.sweep(db, rt.domain.clock())
         for proxy in warn:
             until = f"{local(proxy.valid_until):%Y-%m-%d}"
@@ -63,13 +65,13 @@ def sweep() -> int:
                 pushes.append((account, book.render(
                     "proxy/expiring_for_graduate", relation=proxies.RELATION_NAMES[proxy.relation], until=until)))
         db.commit()
-        ids = [a.id for a in closed]
         targets = [(a.channel, a.app_id, a.user_key, text) for a, text in pushes if a is not None]
-    for appeal_id in ids:
-        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "7天没有回复，申请已自动关闭。如仍有问题请重新提交。")
+    for appeal_id, event_id in closed:
+        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "7天没有回复，申请已自动关闭。如仍有问题请重新提交。",
+                         event_id)
     for channel, app_id, user_key, text in targets:
         rt.queue.enqueue("handlers.jobs.push_text", channel, app_id, user_key, text)
-    return len(ids) + len(warn)
+    return len(closed) + len(warn)
 
 
 def push_text(channel: str, app_id: str, user_key: str, text: str) -> None:

@@ -19,7 +19,7 @@ from bot.services import Services
 from bot.services.notices import AppealNotice
 from bot.services.wiring import Domain, attach
 from bot.services.workdays import use_calendar
-from bot.state import RedisStorage
+from bot.state import RedisStorage, glob_escape
 from handlers.api_sessions import SessionStore
 from models import make_engine, make_session_factory
 
@@ -129,10 +129,15 @@ class Runtime:
         """Send replies to the sender of `msg` outside a callback."""
         self.push_to(msg.channel, msg.app_id, msg.user_key, replies)
 
-    def forget_user(self, tag: str) -> None:
-        """删除我的信息: the conversation and every mini-program session of this user."""
-        self.storage.clear(tag)
+    def forget_user(self, tag: str, keep_msg_id: str | None = None) -> None:
+        """删除我的信息: what Redis holds of this user: the conversation and its cached replies,
+        every mini-program session, API answers kept for Idempotency-Key replays and a binding in
+        progress. Abuse counters (mismatches, wrong codes, cooldowns) stay until they expire."""
+        self.storage.clear(tag, keep_msg_id)
         SessionStore(self.redis).revoke_all(tag)
+        for part in ("idem", "api"):
+            for key in self.redis.scan_iter(match=f"{glob_escape(f'gc:{tag}:{part}')}:*", count=500):
+                self.redis.delete(key)
 
     def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
                 notice: AppealNotice | None = None) -> None:

@@ -106,8 +106,9 @@ def callback():
 def _respond(rt, msg: Inbound, account: str, replies: list[Reply], safe: SafeMode | None, nonce: str):
     passive, rest = split_passive(replies)
     if rest:
-        try:
-            rt.deliver_later(msg, rest)
+        try:  # a retry gets the cached replies again: its follow-ups went out with the first delivery
+            if rt.storage.claim_effect(msg.user_tag, msg.msg_id, "wechat_follow_ups"):
+                rt.deliver_later(msg, rest)
         except RedisError:
             log.warning("could not queue %d follow-up replies", len(rest))
     if passive is None:

@@ -183,10 +183,9 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
 
 # -- "4 my appeals" and information added at the menu --------------------------------------------
 def my_appeals(conv: Conversation, ctx: Context) -> Outcome:
-    """The account's tickets, newest first, with their status."""
-    rows = ctx.services.db.scalars(
-        select(Appeal).where(Appeal.account_id == ctx.services.account.id).order_by(Appeal.created_at.desc()).limit(3)
-    ).all()
+    """The tickets the account follows (its own, and a bound graduate's filed by a proxy), newest first."""
+    s = ctx.services
+    rows = appeals.followed(s.db, s.account.id, _own_student_id(ctx), s.now(), limit=3)
     if not rows:
         return ctx.reply(conv, "appeal/none", "3", "0")
     listed = [(a.ticket_no, appeals.BY_KEY[a.category].label, appeals.STATUS_NAMES[a.status], a.due_date,
@@ -199,21 +198,31 @@ def add_information(conv: Conversation, ctx: Context) -> Outcome | None:
     """A message at the menu while a ticket waits for information goes to that ticket, and so do
     the messages after it (the more_info step) until the user goes back to the menu."""
     s = ctx.services
-    appeal = appeals.waiting_for_information(s.db, s.account.id)
+    appeal = appeals.waiting_for_information(s.db, s.account.id, _own_student_id(ctx), s.now())
     if appeal is None:
         return None
     return _add_to(conv.at(FLOW, AppealStep.MORE_INFO, appeal_id=appeal.id), ctx, appeal)
 
 
 def more_info(conv: Conversation, ctx: Context) -> Outcome:
-    appeal = ctx.services.db.get(Appeal, conv.data["appeal_id"])
-    if appeal is None or appeal.account_id != ctx.services.account.id or appeal.status not in OPEN_STATUSES:
+    s = ctx.services
+    appeal = s.db.get(Appeal, conv.data["appeal_id"])
+    if appeal is None or appeal not in appeals.followed(s.db, s.account.id, _own_student_id(ctx), s.now()):
         return menu.show(conv, ctx)
     return _add_to(conv, ctx, appeal)
 
 
+def _own_student_id(ctx: Context) -> int | None:
+    bound = active_binding(ctx.services.db, ctx.services.account)
+    return bound.student_id if bound is not None else None
+
+
 def _add_to(conv: Conversation, ctx: Context, appeal: Appeal) -> Outcome:
     s = ctx.services
+    try:
+        appeals.lock_open(s.db, appeal)
+    except appeals.TransitionNotAllowed:  # closed since it was read: back to the menu
+        return menu.show(conv, ctx)
     effects = []
     if ctx.msg.kind is MessageKind.IMAGE and ctx.msg.media_id:
         attachment = Attachment(appeal_id=appeal.id, media_id=ctx.msg.media_id)

@@ -26,7 +26,7 @@ from bot.services.binding import active_binding
 from bot.services.diplomas import RecordState
 from bot.services.workdays import local
 from bot.state import Conversation, FlowStep
-from models import Certificate, Diploma, Proxy, Scope, Student
+from models import Certificate, Proxy, Scope, Student
 
 FLOW = "diploma"
 
@@ -136,9 +136,11 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
     if issued is not None:  # this request was issued already (the reply of that time was lost)
         return Outcome(conv.home(), [_link(ctx, issued, "diploma/issued")])
     student = s.db.get(Student, conv.data["student_id"])
-    diploma = s.db.scalar(select(Diploma).where(Diploma.student_id == student.id))
-    cert = certificates.issue(s.db, s.domain.signer, student, diploma, s.account.id, wanted, s.domain.school, s.now(),
-                              submission_key=conv.data.get("submission"))
+    view = diplomas.record_view(s.db, student, s.now())
+    if view.state is not RecordState.RECORD:  # revoked (or withdrawn) since the record was shown
+        return _show(conv, ctx, student)
+    cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, wanted, s.domain.school,
+                              s.now(), submission_key=conv.data.get("submission"))
     s.audit("issue_certificate", student.id, detail=cert.code)
     home = conv.home()
     outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])
@@ -162,7 +164,7 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 3)
     if cert is None or picked is None:
         return ctx.retry(conv, "diploma/manage", "1", "2", "3", "0", code=conv.data["code"])
-    if certificates.status(cert, ctx.services.now()) in (certificates.CertStatus.CLOSED, certificates.CertStatus.REVOKED):
+    if certificates.status(cert, ctx.services.now()) in certificates.FINAL:
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
         return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")])
@@ -177,7 +179,10 @@ def extend(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "diploma/bad_days")
     s = ctx.services
     cert = _mine(ctx, conv)
-    certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
+    try:
+        certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
+    except certificates.CertificateFinal:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     s.audit("extend_certificate", cert.student_id, detail=cert.code)
     outcome = Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")])
     outcome.effects.append(Effect("render_certificate", {"certificate_id": cert.id}))
@@ -189,7 +194,10 @@ def close(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "account/confirm_again", "1", "0")
     s = ctx.services
     cert = _mine(ctx, conv)
-    certificates.close(s.db, cert, s.now())
+    try:
+        certificates.close(s.db, cert, s.now())
+    except certificates.CertificateFinal:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     s.audit("close_certificate", cert.student_id, detail=cert.code)
     return ctx.reply(conv.home(), "diploma/closed", code=cert.code)
 

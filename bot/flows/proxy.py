@@ -99,6 +99,8 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
     own = active_binding(s.db, s.account)
     if own is not None and own.student_id == student.id:
         return ctx.reply(conv.home(), "proxy/not_yourself")
+    if any(p.student_id == student.id for p in proxies.actives_of(s.db, s.account.id, s.now())):
+        return ctx.reply(conv.home(), "proxy/already_active", name=idcard.mask_name(student.name))
     return ctx.reply(conv.then(ProxyStep.CONSENT, student_id=student.id), "proxy/consent", "1", "0",
                      version=CONSENT_VERSION)
 
@@ -191,12 +193,20 @@ def switch(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def mine(conv: Conversation, ctx: Context) -> Outcome:
+    """A number from the list shown: revoke that proxy (by its id, not its place in a list that
+    may have changed since), while this account is still the graduate's."""
     s = ctx.services
-    listed = [p for p in proxies.of_graduate(s.db, conv.data["student_id"])]
+    own = active_binding(s.db, s.account)
+    if own is None or own.student_id != conv.data["student_id"]:
+        return menu.show(conv, ctx)
+    listed = conv.data.get("listed", [])
     picked = text.choice(text.clean(ctx.msg.text).replace("撤销", ""), len(listed))
     if picked is None:
         return _mine(conv, ctx)
-    effect = proxies.revoked_by_graduate(s, ctx.book, listed[picked - 1])
+    proxy = proxies.locked(s.db, listed[picked - 1])
+    if proxy is None or proxy.student_id != own.student_id or proxy.state not in proxies.LIVE:
+        return _mine(conv, ctx)  # ended meanwhile: the list as it is now
+    effect = proxies.revoked_by_graduate(s, ctx.book, proxy)
     return Outcome(conv.home(), [ctx.say("proxy/revoked")], [effect])
 
 
@@ -234,7 +244,9 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
     if not chosen:  # the request's number must be given: the newest is not always the real parent's
         rows = [(p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}") for p in waiting_for]
         return ctx.reply(conv, "proxy/which_request", rows=rows, agree=agree)
-    proxy = chosen[0]
+    proxy = proxies.locked(s.db, chosen[0].id)
+    if proxy.state != ProxyState.AWAITING_GRADUATE.value:  # the code was typed meanwhile, or it was withdrawn
+        return ctx.reply(conv, "proxy/nothing_to_answer")
     if agree:
         proxies.graduate_confirmed(proxy, "graduate_account", _document_required(ctx, proxy), s.now())
         note = "proxy/graduate_agreed_for_proxy"
@@ -275,8 +287,8 @@ def _where_it_stands(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def _open_request(conv: Conversation, ctx: Context, state: ProxyState) -> Proxy | None:
-    """This conversation's request, if it is still this account's and still at `state`."""
-    proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
+    """This conversation's request (locked), if it is still this account's and still at `state`."""
+    proxy = proxies.locked(ctx.services.db, conv.data["proxy_id"])
     if proxy is None or proxy.proxy_account_id != ctx.services.account.id or proxy.state != state.value:
         return None
     return proxy
@@ -314,7 +326,8 @@ def _mine(conv: Conversation, ctx: Context) -> Outcome:
     if not listed:
         return ctx.reply(conv.home(), "proxy/mine_none")
     rows = [(proxies.RELATION_NAMES[p.relation], _state_name(p), p.valid_until) for p in listed]
-    return ctx.reply(conv.at(FLOW, ProxyStep.MINE, student_id=own.student_id), "proxy/mine", rows=rows)
+    return ctx.reply(conv.at(FLOW, ProxyStep.MINE, student_id=own.student_id, listed=[p.id for p in listed]),
+                     "proxy/mine", rows=rows)
 
 
 def _state_name(proxy: Proxy) -> str:

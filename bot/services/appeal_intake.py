@@ -99,7 +99,9 @@ def add_photo(s, appeal: Appeal | None, data: bytes, proxy: Proxy | None = None)
 
 
 def add_information(s, appeal: Appeal, note: str, photos: list[bytes]) -> None:
-    """Text and/or photos added by the filer; a ticket waiting for them goes back to review."""
+    """Text and/or photos added by whoever follows the ticket; a ticket waiting for them goes back
+    to review. Raises appeals.TransitionNotAllowed when the ticket closed meanwhile (nothing added)."""
+    appeals.lock_open(s.db, appeal)
     for data in photos:
         add_photo(s, appeal, data)
     if photos:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.services import proxies
 from bot.services.workdays import add_working_days, local, today_in_china
-from models import OPEN_STATUSES, Appeal, AppealEvent, AppealStatus, as_utc, utcnow
+from models import OPEN_STATUSES, Account, Appeal, AppealEvent, AppealStatus, Scope, as_utc, utcnow
 
 MAX_OPEN = 3
 DUE_WORKING_DAYS = 5
@@ -118,8 +119,17 @@ def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, s
     return event
 
 
+def lock_open(db: Session, appeal: Appeal) -> None:
+    """Lock the ticket's row and re-read it; TransitionNotAllowed when it is no longer open (staff
+    or the 7-day sweep may have moved it since it was read)."""
+    db.refresh(appeal, with_for_update=True)
+    if appeal.status not in OPEN_STATUSES:
+        raise TransitionNotAllowed(f"{appeal.status}: closed")
+
+
 def add_information(db: Session, appeal: Appeal, account_id: int, note: str, now: datetime | None = None) -> None:
-    """The filer added information; a ticket waiting for it goes back to review."""
+    """Information added by whoever follows the ticket (after lock_open); a ticket waiting for it
+    goes back to review."""
     now = now or utcnow()
     db.add(AppealEvent(appeal_id=appeal.id, kind="info", actor_account_id=account_id, note=note[:DESCRIPTION_LIMIT], at=now))
     appeal.updated_at = now
@@ -130,29 +140,88 @@ def add_information(db: Session, appeal: Appeal, account_id: int, note: str, now
         appeal.status_changed_at = now
 
 
-def waiting_for_information(db: Session, account_id: int) -> Appeal | None:
-    """The account's most recent ticket that waits for more information."""
-    return db.scalar(
-        select(Appeal).where(Appeal.account_id == account_id, Appeal.status == AppealStatus.NEED_MORE_INFO.value)
-        .order_by(Appeal.status_changed_at.desc()).limit(1)
-    )
+def filer_may_follow(db: Session, appeal: Appeal, now: datetime | None = None) -> bool:
+    """The filer follows their ticket; a proxy follows one filed for a graduate only while the
+    proxy may still act in appeals (revoked or expired: the graduate's ticket is theirs alone)."""
+    if appeal.acting_for_student_id is None:
+        return True
+    try:
+        proxies.active_proxy(db, appeal.account_id, appeal.acting_for_student_id, Scope.APPEAL, now)
+    except proxies.ProxyNotAllowed:
+        return False
+    return True
 
 
-def close_stale(db: Session, now: datetime | None = None) -> list[Appeal]:
-    """Close tickets left 7 days without a reply after they were resolved, rejected or asked for more."""
+def followed(db: Session, account_id: int, own_student_id: int | None, now: datetime | None = None,
+             limit: int = 50) -> list[Appeal]:
+    """The tickets an account sees and may add to, newest first: its own (see filer_may_follow)
+    and, for a bound graduate, those a proxy filed for them."""
+    mine = Appeal.account_id == account_id
+    if own_student_id is not None:
+        mine = or_(mine, Appeal.acting_for_student_id == own_student_id)
+    rows = db.scalars(select(Appeal).where(mine).order_by(Appeal.created_at.desc()).limit(limit)).all()
+    return [a for a in rows if a.account_id != account_id or filer_may_follow(db, a, now)]
+
+
+def followers(db: Session, appeal: Appeal, now: datetime | None = None) -> list[Account]:
+    """Who is told of a change: the filer while they follow it, and the graduate a proxy filed for."""
+    told = []
+    filer = db.get(Account, appeal.account_id)
+    if filer is not None and filer_may_follow(db, appeal, now):
+        told.append(filer)
+    if appeal.acting_for_student_id is not None:
+        told += [a for a in proxies.graduate_accounts(db, appeal.acting_for_student_id) if a.id != appeal.account_id]
+    return told
+
+
+def waiting_for_information(db: Session, account_id: int, own_student_id: int | None,
+                            now: datetime | None = None) -> Appeal | None:
+    """The followed ticket that most recently started waiting for more information."""
+    waiting = [a for a in followed(db, account_id, own_student_id, now) if a.status == AppealStatus.NEED_MORE_INFO.value]
+    return max(waiting, key=lambda a: as_utc(a.status_changed_at), default=None)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as one of its changes left it: what a notice about that change tells."""
+
+    id: int
+    ticket_no: str
+    status: str
+    next_route: str | None
+    due_date: date
+    status_changed_at: datetime
+
+
+def as_changed(appeal: Appeal, event: AppealEvent | None) -> Appeal | TicketView:
+    """The ticket as `event` left it (a notice job may run after later changes), or as it is now."""
+    if event is None or event.to_status is None:
+        return appeal
+    rejected = event.to_status == AppealStatus.REJECTED.value
+    return TicketView(appeal.id, appeal.ticket_no, event.to_status, appeal.next_route if rejected else None,
+                      appeal.due_date, event.at)
+
+
+def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
+    """Close tickets left 7 days without a reply after they were resolved, rejected or asked for
+    more; the closing events (flushed, so they have ids for the notices)."""
     now = now or utcnow()
     stale = db.scalars(
         select(Appeal).where(
             Appeal.status.in_([AppealStatus.RESOLVED.value, AppealStatus.REJECTED.value, AppealStatus.NEED_MORE_INFO.value]),
             Appeal.status_changed_at < now - CLOSE_AFTER,
-        )
+        ).with_for_update(skip_locked=True)  # a ticket a clerk or its filer is changing right now waits for the next run
     ).all()
+    events = []
     for appeal in stale:
-        db.add(AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                           to_status=AppealStatus.CLOSED.value, note="7天无回复，自动关闭", at=now))
+        event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
+                            to_status=AppealStatus.CLOSED.value, note="7天无回复，自动关闭", at=now)
+        db.add(event)
+        events.append(event)
         appeal.status = AppealStatus.CLOSED.value
         appeal.updated_at = appeal.status_changed_at = now
-    return stale
+    db.flush()
+    return events
 
 
 def is_overdue(appeal: Appeal, now: datetime | None = None) -> bool:

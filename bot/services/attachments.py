@@ -1,13 +1,16 @@
-"""Appeal photos: downloaded by a queued effect, checked (size, image type), stored on disk."""
+"""Photos of appeals and proxy requests: checked (size, image type) and stored (disk or S3); a
+photo that is refused or cannot be stored is kept as a row that says why, for staff to see."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
-from bot.services.attachment_store import AttachmentStore
+from bot.services.attachment_store import AttachmentStore, StoreError
 from models import Attachment, AttachmentState
 
 MAX_BYTES = 5 * 1024 * 1024
+log = logging.getLogger(__name__)
 SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png")}
 
 
@@ -31,7 +34,12 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
     digest = hashlib.sha256(data).hexdigest()
     owner = f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
     key = f"{owner}/{attachment.id}-{digest[:12]}.{kind[1]}"
-    target.put(key, data, kind[0])
+    try:
+        target.put(key, data, kind[0])
+    except StoreError as exc:  # staff see that the photo could not be kept and can ask for it again
+        log.warning("attachment %s not stored: %s", attachment.id, exc)
+        attachment.state, attachment.error = AttachmentState.REJECTED.value, "storage failed"
+        return
     attachment.state = AttachmentState.STORED.value
     attachment.storage_key, attachment.content_type = key, kind[0]
     attachment.size, attachment.sha256 = len(data), digest

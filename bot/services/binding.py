@@ -18,7 +18,6 @@ from models import (
     Consent,
     OtpEvent,
     Proxy,
-    ProxyState,
     Student,
     utcnow,
 )
@@ -107,8 +106,8 @@ def delete_personal_data(s: Services) -> None:
     then runs the `forget_user` effect for what is in Redis."""
     db, account, now = s.db, s.account, s.now()
     removed = unbind(db, account, "deleted")
-    for proxy in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account.id,
-                                                Proxy.state.in_((*proxies.PENDING, ProxyState.ACTIVE.value)))):
+    held = select(Proxy).where(Proxy.proxy_account_id == account.id, Proxy.state.in_(proxies.LIVE))
+    for proxy in db.scalars(held.with_for_update(of=Proxy)):
         proxies.revoke(proxy, "proxy", now)
         s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} (proxy deleted their data)")
     db.execute(

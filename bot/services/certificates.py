@@ -32,6 +32,13 @@ class CertStatus(str, Enum):
     UNKNOWN = "unknown"
 
 
+FINAL = (CertStatus.CLOSED, CertStatus.REVOKED)
+
+
+class CertificateFinal(Exception):
+    """The certificate is closed or revoked: it cannot be extended or closed any more."""
+
+
 def new_code() -> str:
     """A fresh 16-character verification code."""
     return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
@@ -104,10 +111,12 @@ def issue(db: Session, signer: Sm2Signer, student: Student, diploma: Diploma, ac
 
 def extend(db: Session, signer: Sm2Signer, cert: Certificate, days: int, school: str,
            now: datetime | None = None) -> Certificate:
-    """Valid `days` from now (30-180), re-signed; a new ledger entry."""
+    """Valid `days` from now (30-180), re-signed; a new ledger entry. CertificateFinal when it
+    is closed or revoked."""
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise ValueError("validity must be 30 to 180 days")
     now = now or utcnow()
+    _changeable(cert, now)
     cert.valid_until = now + timedelta(days=days)
     _sign(cert, signer, cert.diploma.student, cert.diploma, school)
     ledger.append(db, cert, "extended")
@@ -115,8 +124,11 @@ def extend(db: Session, signer: Sm2Signer, cert: Certificate, days: int, school:
 
 
 def close(db: Session, cert: Certificate, now: datetime | None = None) -> Certificate:
-    """Closed by its holder: verification then says so."""
-    cert.closed_at = now or utcnow()
+    """Closed by its holder: verification then says so. CertificateFinal when it is closed or
+    revoked already."""
+    now = now or utcnow()
+    _changeable(cert, now)
+    cert.closed_at = now
     ledger.append(db, cert, "closed")
     return cert
 
@@ -176,6 +188,12 @@ def check_download(secret: str, code: str, expires: str, mac: str, now: float | 
 
 def _link_mac(secret: str, code: str, expires: int) -> str:
     return hmac_sm3(secret.encode(), f"download|{code}|{expires}".encode()).hex()[:32]
+
+
+def _changeable(cert: Certificate, now: datetime) -> None:
+    state = status(cert, now)
+    if state in FINAL:
+        raise CertificateFinal(f"certificate {cert.code} is {state.value}")
 
 
 def _sign(cert: Certificate, signer: Sm2Signer, student: Student, diploma: Diploma, school: str) -> None:

@@ -22,8 +22,3 @@ def wait(redis: Redis, user_tag: str) -> int:
 def note(redis: Redis, user_tag: str) -> None:
     """Count one failed match."""
     RateLimit(redis, PER_HOUR, 3600).hit(_key(user_tag))
-
-
-def forget(redis: Redis, user_tag: str) -> None:
-    """删除我的信息 clears the counter."""
-    redis.delete(_key(user_tag))

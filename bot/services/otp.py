@@ -157,5 +157,6 @@ class OtpService:
         return Verdict(Check.WRONG, tries_left=left)
 
     def forget(self, tag: str) -> None:
-        """Remove the account's codes and counters (删除我的信息); a lock stays until it expires."""
-        self.redis.delete(self._k(tag, "code"), self._k(tag, "cool"), self._k(tag, "fails"))
+        """Remove the account's code in flight (删除我的信息); the cooldown, the count of wrong codes
+        and a lock stay until they expire, so that deleting cannot reset the limits."""
+        self.redis.delete(self._k(tag, "code"))

@@ -20,10 +20,17 @@ RELATION_NAMES = {"parent": "父母", "spouse": "配偶", "child": "子女", "se
 GRADUATE_AS = {"parent": "你的孩子", "spouse": "你的配偶", "child": "你的父母", "service_point": "服务对象"}
 PENDING = (ProxyState.REQUESTED.value, ProxyState.AWAITING_GRADUATE.value, ProxyState.AWAITING_DOCUMENT.value,
            ProxyState.AWAITING_REVIEW.value)
+LIVE = (*PENDING, ProxyState.ACTIVE.value)  # not yet refused, revoked or expired
 
 
 class ProxyNotAllowed(Exception):
     """The account may not act for this graduate (any more, or in this scope)."""
+
+
+def locked(db: Session, proxy_id: int) -> Proxy | None:
+    """The proxy row, locked for this transaction and read afresh: every state change goes
+    through here, so a graduate's refusal and a proxy's late code cannot both win."""
+    return db.get(Proxy, proxy_id, with_for_update={"of": Proxy}, populate_existing=True)
 
 
 def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | None = None,
@@ -58,12 +65,20 @@ def pending_of(db: Session, account_id: int) -> Proxy | None:
 def of_graduate(db: Session, student_id: int) -> list[Proxy]:
     """Everyone who acts, or asked to act, for the graduate (newest first)."""
     return db.scalars(select(Proxy).where(Proxy.student_id == student_id,
-                                          Proxy.state.in_((*PENDING, ProxyState.ACTIVE.value)))
+                                          Proxy.state.in_(LIVE))
                       .order_by(Proxy.id.desc())).all()
 
 
 def request(db: Session, account_id: int, student_id: int, relation: str) -> Proxy:
-    """A new request; an older unfinished one of the same account is replaced."""
+    """A new request; an older unfinished one of the same account is replaced. ProxyNotAllowed
+    while the account already acts for this graduate (one live authorisation per pair: revoking
+    it must end the acting)."""
+    try:
+        active_proxy(db, account_id, student_id)
+    except ProxyNotAllowed:
+        pass
+    else:
+        raise ProxyNotAllowed("already active")
     for old in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))):
         old.state, old.revoked_at, old.revoked_by = ProxyState.REVOKED.value, utcnow(), "proxy"
     proxy = Proxy(proxy_account_id=account_id, student_id=student_id, relation=relation,

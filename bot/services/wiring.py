@@ -23,7 +23,7 @@ class Domain:
     otp: OtpService
     sms: SmsProvider
     push: Any  # (channel, app_id, user_key, replies) -> None
-    forget_user: Any  # (user tag) -> None: the conversation and every mini-program session
+    forget_user: Any  # (user tag, msg id to keep) -> None: what Redis holds of the user (删除我的信息)
     signer: Sm2Signer
     school: str
     public_url: str

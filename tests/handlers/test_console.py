@@ -306,6 +306,27 @@ def test_status_change_writes_an_event_audits_and_pushes_to_the_filer(make_app):
         stub.stop()
 
 
+def test_each_notice_tells_its_own_change_even_when_the_worker_runs_late(make_app):
+    stub = wechat_api_stub(APP_ID, "s3cret")
+    try:
+        app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+        make_staff(app)
+        client = app.test_client()
+        login(client)
+        appeal_id, ticket_no = file_ticket(app, user_key="o-filer-2")
+        post(client, f"/console/tickets/{appeal_id}/status", to="need_more_info", **{"from": "submitted"},
+             note="请补充毕业证书照片")
+        post(client, f"/console/tickets/{appeal_id}/status", to="rejected", **{"from": "need_more_info"},
+             note="不符合更正条件", next_route="chsi")
+        assert status_of(app, appeal_id) == "rejected"
+        Chat(app).run_jobs()  # both notices go out only now
+        first, second = (c.json()["text"]["content"] for c in stub.calls("/cgi-bin/message/custom/send"))
+        assert "需要补充材料" in first and "请补充毕业证书照片" in first and "未通过" not in first
+        assert "未通过" in second and "不符合更正条件" in second and "学信网" in second
+    finally:
+        stub.stop()
+
+
 def test_disallowed_transition_stale_form_and_missing_note_are_refused(app, clerk):
     appeal_id, _ = file_ticket(app)
     url = f"/console/tickets/{appeal_id}/status"

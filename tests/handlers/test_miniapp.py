@@ -243,9 +243,40 @@ def test_delete_my_data_ends_every_session_of_that_user_only(mini, mini_app, min
 
 def test_delete_my_data_in_the_chat_logs_the_mini_program_out(mini):
     mini.login("alipay", "2088000000000031")
+    assert "个人信息告知" in mini.post("/chat", {"text": "1", "client_msg_id": "before-1"}).json["replies"][0]["text"]
+    mini.post("/chat", {"text": "0"})
     assert "确定删除" in mini.post("/chat", {"text": "删除我的信息"}).json["replies"][0]["text"]
     assert "小程序需要重新登录" in mini.post("/chat", {"text": "1"}).json["replies"][0]["text"]
     assert mini.get("/session").status_code == 401
+    mini.login("alipay", "2088000000000031")
+    assert mini.get("/chat/c:before-1").status_code == 404  # cached replies went with the rest
+
+
+def test_deleting_my_data_does_not_reset_the_limit_on_guessing_identities(mini, mini_demo):
+    mini.login("wxa", "o-wxa-guesser")
+    wrong = {"name": "张三", "id_number": "11010519991231105X", "consent": True}  # 李小红's number
+    for _ in range(5):
+        assert mini.post("/binding", wrong).status_code == 422
+    assert mini.post("/binding", wrong).json["error"]["code"] == "too_many_mismatches"
+    assert mini.delete("/me").status_code == 200
+    mini.login("wxa", "o-wxa-guesser")
+    assert mini.post("/binding", wrong).json["error"]["code"] == "too_many_mismatches"
+
+
+def test_an_appeal_is_filed_even_when_the_photo_store_is_down(mini, mini_app, mini_demo):
+    from bot.services.attachment_store import S3Store
+
+    mini_app.extensions["gradcert"].domain.attachments = S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")
+    _, _, id_number, _, _ = mini_demo["张三"]
+    mini.login("wxa", "o-wxa-store-down")
+    res = mini.post("/appeals", data={"category": "migration_loss", "description": "毕业证书查不到，早年的数据",
+                                      "name": "张三", "id_number": id_number, "contact_phone": "13900002222",
+                                      "photos": [(io.BytesIO(PNG_BYTES), "d.png")]},
+                    json=None, content_type="multipart/form-data")
+    assert res.status_code == 201, res.json
+    assert res.json["photos"] == [{"id": res.json["photos"][0]["id"], "state": "rejected"}]
+    with mini_app.extensions["gradcert"].sessions() as db:
+        assert db.scalar(select(Attachment)).error == "storage failed"
 
 
 def test_mismatch_is_refused_without_saying_which_field(mini, mini_demo):

@@ -274,6 +274,86 @@ def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
             ("proxy_revoke", proxy.student_id), ("delete_personal_data", None)]
 
 
+def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url, GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
+    from bot.services import appeals
+    from bot.services.demo import seed_demo
+
+    rt = app.extensions["gradcert"]
+    seed_demo(rt)
+    chat = Chat(app)
+    _bind_graduate(chat)
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    chat.say("village", "5")
+    chat.say("village", "2")
+    assert "现在代 李**" in chat.say("village", "2")
+    chat.say("village", "3")
+    chat.say("village", "9")
+    chat.say("village", "毕业证书上的专业写错了，应该是护理。")
+    chat.say("village", "1")
+    chat.say("village", "完成")
+    chat.say("village", "13900001111")
+    assert "已提交" in chat.say("village", "1")
+    assert "GA" in chat.say("grad", "4")  # the graduate sees the ticket filed for them
+
+    chat.say("grad", "我的代办人")
+    assert "已撤销" in chat.say("grad", "1")
+    chat.run_jobs()
+    with rt.sessions() as db:
+        appeal = db.scalar(select(Appeal))
+        asked = appeals.change_status(db, appeal, appeals.AppealStatus.NEED_MORE_INFO, "请补充李小红的身份证照片")
+        db.commit()
+        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal.id, asked.note, asked.id)
+        ticket = appeal.ticket_no
+    chat.run_jobs()
+    assert any("请补充李小红的身份证照片" in t for t in _pushed(stub, "grad"))
+    assert not any("身份证照片" in t for t in _pushed(stub, "village"))  # their authorisation has ended
+    assert ticket not in chat.say("village", "4")
+    chat.say("village", "0")
+    assert "补充" not in chat.say("village", "这是身份证")  # nothing attaches to the graduate's ticket
+    assert "已补充" in chat.say("grad", "好的，照片稍后发")  # the graduate answers it themselves
+    with rt.sessions() as db:
+        appeal = db.scalar(select(Appeal))
+        assert appeal.status == "under_review"
+    stub.stop()
+
+
+def test_the_graduate_revokes_the_proxy_they_were_shown_even_if_the_list_changed(wx):
+    app, chat, _ = wx
+    _bind_graduate(chat)
+    _request(chat, "mom")
+    chat.say("mom", "1")
+    assert "公证书编号" in chat.say("mom", _code(chat, GRADUATE[3]))
+    mom = _proxy(app)
+    assert "1 父母（等待公证书" in chat.say("grad", "我的代办人")
+    _request(chat, "stranger")  # a newer request now heads the list
+    assert "已撤销" in chat.say("grad", "1")
+    with app.extensions["gradcert"].sessions() as db:
+        states = {p.id: p.state for p in db.scalars(select(Proxy))}
+    assert states[mom.id] == "revoked" and states[_proxy(app).id] == "awaiting_graduate"
+
+
+def test_one_live_authorisation_per_proxy_and_graduate(make_app):
+    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
+    from bot.services.demo import seed_demo
+
+    seed_demo(app.extensions["gradcert"])
+    chat = Chat(app)
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    chat.say("village", "0")
+    chat.say("village", "5")
+    chat.say("village", "1")
+    chat.say("village", "4")
+    assert "你已经可以代 李** 办理了" in chat.say("village", f"{GRADUATE[0]} {GRADUATE[1]}")
+    with app.extensions["gradcert"].sessions() as db:
+        assert len(db.scalars(select(Proxy)).all()) == 1
+
+
 def test_expiring_proxies_are_warned_a_week_before(wx):
     app, chat, stub = wx
     _bind_graduate(chat)
