@@ -30,7 +30,6 @@ from handlers.api_views import certificate_json, day, when
 from models import Certificate, Proxy, Scope, Student
 
 bp = Blueprint("api_certificates", __name__)
-FINAL = (certificates.CertStatus.CLOSED, certificates.CertStatus.REVOKED)
 
 
 @bp.get("/diploma")
@@ -118,8 +117,8 @@ def extend(code: str):
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        cert = _changeable(s, _mine(s, student, code))
-        certificates.extend(s.db, s.domain.signer, cert, days, s.domain.school, s.now())
+        cert = _mine(s, student, code)
+        _final_refused(certificates.extend, s.db, s.domain.signer, cert, days, s.domain.school, s.now())
         s.audit("extend_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
         body = {**certificate_json(cert, s.now()), "download": _download(s, cert)}
     run_effects(s.msg, [Effect("render_certificate", {"certificate_id": cert.id})])
@@ -135,8 +134,8 @@ def close(code: str):
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        cert = _changeable(s, _mine(s, student, code))
-        certificates.close(s.db, cert, s.now())
+        cert = _mine(s, student, code)
+        _final_refused(certificates.close, s.db, cert, s.now())
         s.audit("close_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
         return jsonify(certificate_json(cert, s.now()))
 
@@ -190,10 +189,12 @@ def _mine(s, student: Student, code: str) -> Certificate:
     return cert
 
 
-def _changeable(s, cert: Certificate) -> Certificate:
-    if certificates.status(cert, s.now()) in FINAL:
-        raise ApiError(409, "certificate_final", "这份电子证明已关闭或撤销，不能再修改。")
-    return cert
+def _final_refused(change, *args) -> None:
+    """Extend or close (the service locks the row and checks it); 409 when it is closed or revoked."""
+    try:
+        change(*args)
+    except certificates.CertificateFinal:
+        raise ApiError(409, "certificate_final", "这份电子证明已关闭或撤销，不能再修改。") from None
 
 
 def _download(s, cert: Certificate) -> dict:

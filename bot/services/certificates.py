@@ -116,7 +116,7 @@ def extend(db: Session, signer: Sm2Signer, cert: Certificate, days: int, school:
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise ValueError("validity must be 30 to 180 days")
     now = now or utcnow()
-    _changeable(cert, now)
+    _changeable(db, cert, now)
     cert.valid_until = now + timedelta(days=days)
     _sign(cert, signer, cert.diploma.student, cert.diploma, school)
     ledger.append(db, cert, "extended")
@@ -127,7 +127,7 @@ def close(db: Session, cert: Certificate, now: datetime | None = None) -> Certif
     """Closed by its holder: verification then says so. CertificateFinal when it is closed or
     revoked already."""
     now = now or utcnow()
-    _changeable(cert, now)
+    _changeable(db, cert, now)
     cert.closed_at = now
     ledger.append(db, cert, "closed")
     return cert
@@ -190,7 +190,10 @@ def _link_mac(secret: str, code: str, expires: int) -> str:
     return hmac_sm3(secret.encode(), f"download|{code}|{expires}".encode()).hex()[:32]
 
 
-def _changeable(cert: Certificate, now: datetime) -> None:
+def _changeable(db: Session, cert: Certificate, now: datetime) -> None:
+    """Lock the row and re-read it, so that a revocation (import) and a change by the holder on
+    another device cannot interleave; CertificateFinal when it is closed or revoked."""
+    db.refresh(cert, with_for_update={"of": Certificate})
     state = status(cert, now)
     if state in FINAL:
         raise CertificateFinal(f"certificate {cert.code} is {state.value}")
