@@ -1,6 +1,7 @@
-"""Binding through the API: status, bind (name, ID number, student number), unbind, delete
-my data, and the second factor: request a code, verify a code. A phone the channel proved in this session stands
-in for the SMS code only when it is the registrar's phone of that student (bot.services.enrolment).
+"""Binding through the API: status, bind (name, ID number, student number), unbind, delete my
+data, and the second factor: request a code, verify a code. A phone the channel proved in this
+session stands in for the SMS code only when it is the registrar's phone of that student
+(bot.services.enrolment).
 """
 
 from __future__ import annotations

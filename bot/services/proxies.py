@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import text
 from bot.messages import Effect
 from bot.services import idcard
 from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_utc, utcnow
@@ -150,8 +151,6 @@ def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
 
 def document_number(raw: str) -> str | None:
     """A notarised authorisation's number as typed, tidied (e.g. （2026）京东方证字第123号), or None."""
-    from bot import text
-
     number = text.clean(raw).replace(" ", "")
     return number if 4 <= len(number) <= 64 and len(re.findall(r"\d", number)) >= 3 else None
 
