@@ -92,6 +92,11 @@ local state = redis.call('HMGET', KEYS[2], 'v', 'body')
 return {1, state[1] or false, state[2] or false, redis.call('EXISTS', KEYS[3])}
 """
 
+_DELETE_UNLESS_PENDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -119,6 +124,7 @@ class RedisStorage:
         self.prefix = prefix
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
+        self._delete_unless_pending = redis.register_script(_DELETE_UNLESS_PENDING)
         self._acquire_and_load = redis.register_script(_ACQUIRE_AND_LOAD)
 
     def key(self, tag: str, *parts: str) -> str:
@@ -177,8 +183,8 @@ class RedisStorage:
             self.redis.delete(self.key(tag, suffix))
         keep = self.key(tag, "msg", keep_msg_id).encode() if keep_msg_id else None
         for key in self.redis.scan_iter(match=glob_escape(self.key(tag, "msg")) + ":*", count=500):
-            if key != keep:
-                self.redis.delete(key)
+            if key != keep:  # a message still being processed keeps its claim (its retry must not run it twice)
+                self._delete_unless_pending(keys=[key], args=[PENDING])
 
     # -- per-user lock ---------------------------------------------------------
     def acquire(self, tag: str, token: str, wait_until: float) -> bool:

@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
 
 from bot import text
 from bot.services import appeals, idcard
@@ -138,16 +139,20 @@ def add_info(ticket_no: str):
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _followed(s) -> list[Appeal]:
+def _own_student_id(s) -> int | None:
     own = active_binding(s.db, s.account)
-    return appeals.followed(s.db, s.account.id, own.student_id if own is not None else None, s.now())
+    return own.student_id if own is not None else None
+
+
+def _followed(s) -> list[Appeal]:
+    return appeals.followed(s.db, s.account.id, _own_student_id(s), s.now())
 
 
 def _mine(s, ticket_no: str) -> Appeal:
     appeal = None
     if re.fullmatch(r"GA\d{8}-\d{4}", ticket_no):
-        appeal = next((a for a in _followed(s) if a.ticket_no == ticket_no), None)
-    if appeal is None:
+        appeal = s.db.scalar(select(Appeal).where(Appeal.ticket_no == ticket_no))
+    if appeal is None or not appeals.may_follow(s.db, appeal, s.account.id, _own_student_id(s), s.now()):
         raise ApiError(404, "appeal_not_found", "没有找到这个异议申请。")
     return appeal
 

@@ -106,8 +106,8 @@ def path_param(name: str, schema: dict = STR) -> dict:
 
 ACTING_FOR = {"name": "acting_for", "in": "query", "required": False,
               "description": "Act for the graduate of this active proxy (GET /proxies `acting[].id`), within its scope",
-              "schema": {"type": "integer", "minimum": 1}}
-PROXY_ID = path_param("proxy_id", {"type": "integer", "minimum": 1})
+              "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+PROXY_ID = path_param("proxy_id", {"type": "integer", "minimum": 1, "maximum": 2147483647})
 
 
 def op(summary: str, ok: dict, *errors: int, body: dict | None = None, auth: bool = True,
@@ -199,7 +199,7 @@ PATHS = {
         params=[PROXY_ID])},
     "/api/v1/proxies/{proxy_id}/document": {"post": op(
         "The notarised authorisation of my request: its number and 1-3 photos (then staff review)",
-        {200: "ProxyRequest"}, 404, 409, 422, idempotent=True, params=[PROXY_ID],
+        {200: "ProxyRequest"}, 404, 409, 422, 503, idempotent=True, params=[PROXY_ID],
         multipart={"type": "object", "required": ["notarised_no", "photos"], "properties": {
             "notarised_no": {"type": "string", "minLength": 4, "maxLength": 80},
             "photos": {"type": "array", "minItems": 1, "maxItems": 3, "items": BINARY}}})},

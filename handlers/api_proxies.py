@@ -29,10 +29,11 @@ from handlers.api_guard import (
     user_lock,
 )
 from handlers.api_views import when
-from models import Proxy, ProxyState, Scope
+from models import AttachmentState, Proxy, ProxyState, Scope
 
 bp = Blueprint("api_proxies", __name__)
 MAX_DOCUMENT_PHOTOS = 3
+MAX_ID = 2**31 - 1
 
 
 def acting_proxy(s, scope: Scope) -> Proxy | None:
@@ -40,9 +41,9 @@ def acting_proxy(s, scope: Scope) -> Proxy | None:
     raw = request.args.get("acting_for")
     if raw is None:
         return None
-    if not re.fullmatch(r"[0-9]{1,12}", raw):
+    if not re.fullmatch(r"[0-9]{1,10}", raw):
         raise bad_request("acting_for 应为代办编号（整数）。", "bad_field")
-    named = s.db.get(Proxy, int(raw))
+    named = s.db.get(Proxy, int(raw)) if int(raw) <= MAX_ID else None
     if named is None or named.proxy_account_id != s.account.id:
         raise ApiError(404, "proxy_not_found", "没有这个代办。")
     try:
@@ -84,7 +85,7 @@ def overview():
                        for_me=[_for_me_json(p) for p in for_me])
 
 
-@bp.post("/proxies/<int:proxy_id>/document")
+@bp.post("/proxies/<int(max=2147483647):proxy_id>/document")
 @authenticated
 @idempotent
 @limited("proxy_document", per_session=(10, 3600), per_address=(100, 3600))
@@ -104,14 +105,15 @@ def document(proxy_id: int):
         if proxy.state != ProxyState.AWAITING_DOCUMENT.value:
             raise ApiError(409, "proxy_not_awaiting_document", "这个申请现在不需要公证书（还在等毕业生同意，或已提交、已结束）。",
                            state=proxy.state)
-        for data in photos:
-            add_photo(s, None, data, proxy=proxy)
+        kept = [add_photo(s, None, data, proxy=proxy) for data in photos]
+        if not any(a.state == AttachmentState.STORED.value for a in kept):  # staff could not review it
+            raise ApiError(503, "storage_unavailable", "照片暂时保存不了，请稍后再上传一次。", retry_after=60)
         proxies.document_submitted(proxy, number)
         s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id} via {session.channel}")
         return jsonify(_request_json(proxy))
 
 
-@bp.delete("/proxies/<int:proxy_id>")
+@bp.delete("/proxies/<int(max=2147483647):proxy_id>")
 @authenticated
 @limited("proxy_end", per_session=(20, 3600))
 def end(proxy_id: int):

@@ -77,7 +77,7 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         key = self._key(token)
         index = self._index(Inbound(channel, app_id, user_key, "-", MessageKind.OTHER).user_tag)
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # the keys live in different hash slots
         pipe.hset(key, mapping={"account_id": account_id, "channel": channel, "app_id": app_id,
                                 "user_key": user_key, "created_at": time.time()})
         pipe.expire(key, self.ttl)
@@ -112,7 +112,7 @@ class SessionStore:
     def revoke_all(self, tag: str) -> None:
         """End every session of the user (删除我的信息)."""
         index = self._index(tag)
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # the keys live in different hash slots
         for key in self.redis.smembers(index):  # one key per DEL: the sessions are not in the user's slot
             pipe.delete(key)
         pipe.delete(index)

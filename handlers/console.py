@@ -146,21 +146,21 @@ def _ticket_page(ticket_id: int, reveal: bool = False, error: str | None = None,
                       routes=NEXT_ROUTES, error=error, form=form or {}, attachments=list(appeal.attachments))
 
 
-@bp.get("/tickets/<int:ticket_id>")
+@bp.get("/tickets/<int(max=2147483647):ticket_id>")
 @requires(Permission.WORK_TICKETS)
 def ticket(ticket_id: int):
     """One ticket: category, description, timeline, attachments, the person (masked); audited."""
     return _ticket_page(ticket_id)
 
 
-@bp.post("/tickets/<int:ticket_id>/reveal")
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/reveal")
 @requires(Permission.WORK_TICKETS)
 def reveal(ticket_id: int):
     """The same page with personal data unmasked, for this page view only; audited."""
     return _ticket_page(ticket_id, reveal=True)
 
 
-@bp.post("/tickets/<int:ticket_id>/status")
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/status")
 @requires(Permission.WORK_TICKETS)
 def change_status(ticket_id: int):
     """Move the ticket (note required; a rejection names the next route), then notify the filer."""
@@ -186,7 +186,7 @@ def change_status(ticket_id: int):
     return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
 
 
-@bp.post("/tickets/<int:ticket_id>/note")
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/note")
 @requires(Permission.WORK_TICKETS)
 def add_note(ticket_id: int):
     """An internal note on the timeline (the filer does not see it)."""
@@ -204,7 +204,7 @@ def add_note(ticket_id: int):
     return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
 
 
-@bp.get("/attachments/<int:attachment_id>")
+@bp.get("/attachments/<int(max=2147483647):attachment_id>")
 @requires(Permission.WORK_TICKETS)
 def attachment(attachment_id: int):
     """A stored photo of a ticket (or of a proxy's notarised authorisation), for signed-in staff

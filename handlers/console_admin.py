@@ -94,7 +94,7 @@ def create_user():
     return redirect(url_for("console.admin.users"), 303)
 
 
-@bp.post("/users/<int:user_id>/disable")
+@bp.post("/users/<int(max=2147483647):user_id>/disable")
 @requires(staff_service.Permission.MANAGE_USERS)
 def disable_user(user_id: int):
     """Switch an account off; its sessions end on their next request."""

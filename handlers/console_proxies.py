@@ -49,14 +49,14 @@ def _proxy_page(proxy_id: int, reveal: bool = False, error: str | None = None, f
                       note_limit=review.NOTE_LIMIT)
 
 
-@bp.get("/proxies/<int:proxy_id>")
+@bp.get("/proxies/<int(max=2147483647):proxy_id>")
 @requires(Permission.WORK_TICKETS)
 def detail(proxy_id: int):
     """One request: relation, the graduate (masked), the confirmation, the notarised number and photos."""
     return _proxy_page(proxy_id)
 
 
-@bp.post("/proxies/<int:proxy_id>/reveal")
+@bp.post("/proxies/<int(max=2147483647):proxy_id>/reveal")
 @requires(Permission.WORK_TICKETS)
 def reveal(proxy_id: int):
     """The same page with the graduate's record unmasked, for this page view only; audited."""
@@ -94,7 +94,7 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
     return redirect(url_for("console.proxies.detail", proxy_id=proxy_id), 303)
 
 
-@bp.post("/proxies/<int:proxy_id>/approve")
+@bp.post("/proxies/<int(max=2147483647):proxy_id>/approve")
 @requires(Permission.WORK_TICKETS)
 def approve(proxy_id: int):
     """Accept the notarised authorisation (note required, scope at least one); both sides are told."""
@@ -105,7 +105,7 @@ def approve(proxy_id: int):
     return _decide(proxy_id, "proxy_review", decide, "已通过，代办已生效。", "approve")
 
 
-@bp.post("/proxies/<int:proxy_id>/refuse")
+@bp.post("/proxies/<int(max=2147483647):proxy_id>/refuse")
 @requires(Permission.WORK_TICKETS)
 def refuse(proxy_id: int):
     """Refuse the authorisation (note required, sent to the proxy)."""
@@ -115,7 +115,7 @@ def refuse(proxy_id: int):
     return _decide(proxy_id, "proxy_review", decide, "已设为不通过。", "refuse", graduate_too=False)
 
 
-@bp.post("/proxies/<int:proxy_id>/revoke")
+@bp.post("/proxies/<int(max=2147483647):proxy_id>/revoke")
 @requires(Permission.WORK_TICKETS)
 def revoke(proxy_id: int):
     """End an active proxy at once (note required, sent to both sides)."""

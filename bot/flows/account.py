@@ -34,7 +34,8 @@ def start_unbind(conv: Conversation, ctx: Context) -> Outcome:
 
 def start_delete(conv: Conversation, ctx: Context) -> Outcome:
     """Ask before deleting."""
-    return ctx.reply(conv.at(FLOW, AccountStep.CONFIRM_DELETE), "account/delete_confirm", "1", "0")
+    return ctx.reply(conv.at(FLOW, AccountStep.CONFIRM_DELETE), "account/delete_confirm", "1", "0",
+                     mini=_on_mini_program(ctx))
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
@@ -48,9 +49,14 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
         s.audit("unbind", removed.student_id if removed else None)
         return ctx.reply(home, "account/unbound")
     delete_personal_data(s)
-    outcome = ctx.reply(home, "account/deleted")
+    outcome = ctx.reply(home, "account/deleted", mini=_on_mini_program(ctx))
     outcome.effects.append(Effect("forget_user", queued=False))
     return outcome
+
+
+def _on_mini_program(ctx: Context) -> bool:
+    """Mini-program accounts are other accounts than the Official Account's (another openid)."""
+    return ctx.msg.channel in ("wxa", "alipay")
 
 
 menu.STARTERS[menu.Intent.UNBIND] = start_unbind

@@ -56,7 +56,7 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     if conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.APPEAL) is None:
         return ctx.reply(conv, "proxy/out_of_scope")
-    if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
+    if appeals.open_count(s.db, s.account.id, s.now()) >= appeals.MAX_OPEN:
         return ctx.reply(conv, "appeal/too_many", limit=appeals.MAX_OPEN)
     carried = {k: conv.data[k] for k in ("name", "id_sealed", "student_no") if conv.data.get(k)}
     return ctx.reply(conv.at(FLOW, AppealStep.CAUSE, **carried), "appeal/causes", categories=appeals.CATEGORIES)
@@ -160,7 +160,7 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
     if filed is not None:  # this summary was filed already (the reply of that time was lost)
         return ctx.reply(conv.home(), "appeal/filed", ticket=filed.ticket_no, due=f"{filed.due_date:%Y-%m-%d}",
                          urgent=filed.urgent)
-    if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
+    if appeals.open_count(s.db, s.account.id, s.now()) >= appeals.MAX_OPEN:
         return ctx.reply(conv.home(), "appeal/too_many", limit=appeals.MAX_OPEN)
     appeal = _new_appeal(conv, ctx)
     appeal.submission_key = conv.data.get("submission")
@@ -207,7 +207,7 @@ def add_information(conv: Conversation, ctx: Context) -> Outcome | None:
 def more_info(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     appeal = s.db.get(Appeal, conv.data["appeal_id"])
-    if appeal is None or appeal not in appeals.followed(s.db, s.account.id, _own_student_id(ctx), s.now()):
+    if appeal is None or not appeals.may_follow(s.db, appeal, s.account.id, _own_student_id(ctx), s.now()):
         return menu.show(conv, ctx)
     return _add_to(conv, ctx, appeal)
 

@@ -111,8 +111,12 @@ def consent(conv: Conversation, ctx: Context) -> Outcome:
             return menu.show(conv, ctx, prefix="binding/consent_refused")
         return ctx.retry(conv, "binding/consent_again", "1", "0")
     s = ctx.services
+    try:
+        proxy = proxies.request(s.db, s.account.id, conv.data["student_id"], conv.data["relation"])
+    except proxies.ProxyNotAllowed:  # an earlier request was approved meanwhile
+        student = s.db.get(Student, conv.data["student_id"])
+        return ctx.reply(conv.home(), "proxy/already_active", name=idcard.mask_name(student.name))
     record_consent(s.db, s.account, notice="proxy")
-    proxy = proxies.request(s.db, s.account.id, conv.data["student_id"], conv.data["relation"])
     s.audit("proxy_request", proxy.student_id, detail=f"proxy:{proxy.id}")
     return ctx.reply(conv.then(ProxyStep.METHOD, proxy_id=proxy.id), "proxy/ask_method", "1", "2")
 

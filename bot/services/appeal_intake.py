@@ -52,7 +52,7 @@ def file_form(s, form: AppealForm, acting: Proxy | None = None) -> Appeal:
     category = appeals.BY_KEY.get(form.category)
     if category is None:
         raise IntakeRefused("unknown_category")
-    if appeals.open_count(s.db, s.account.id) >= appeals.MAX_OPEN:
+    if appeals.open_count(s.db, s.account.id, s.now()) >= appeals.MAX_OPEN:
         raise IntakeRefused("too_many_open")
     if category.needs and not form.photos:
         raise IntakeRefused("photos_required")

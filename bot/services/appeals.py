@@ -69,11 +69,11 @@ def due_date(filed: date, urgent: bool) -> date:
     return add_working_days(filed, URGENT_DUE_WORKING_DAYS if urgent else DUE_WORKING_DAYS)
 
 
-def open_count(db: Session, account_id: int) -> int:
-    """How many open tickets this account has."""
-    return db.scalar(
-        select(func.count()).select_from(Appeal).where(Appeal.account_id == account_id, Appeal.status.in_(OPEN_STATUSES))
-    )
+def open_count(db: Session, account_id: int, now: datetime | None = None) -> int:
+    """How many open tickets this account filed and still follows (a revoked proxy's tickets are
+    the graduate's now, and do not count against the proxy)."""
+    rows = db.scalars(select(Appeal).where(Appeal.account_id == account_id, Appeal.status.in_(OPEN_STATUSES))).all()
+    return sum(1 for a in rows if filer_may_follow(db, a, now))
 
 
 def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> Appeal:
@@ -152,15 +152,23 @@ def filer_may_follow(db: Session, appeal: Appeal, now: datetime | None = None) -
     return True
 
 
+def may_follow(db: Session, appeal: Appeal, account_id: int, own_student_id: int | None,
+               now: datetime | None = None) -> bool:
+    """Whether the account sees the ticket and may add to it: its own (see filer_may_follow), or,
+    for a bound graduate, one a proxy filed for them."""
+    if own_student_id is not None and appeal.acting_for_student_id == own_student_id:
+        return True
+    return appeal.account_id == account_id and filer_may_follow(db, appeal, now)
+
+
 def followed(db: Session, account_id: int, own_student_id: int | None, now: datetime | None = None,
              limit: int = 50) -> list[Appeal]:
-    """The tickets an account sees and may add to, newest first: its own (see filer_may_follow)
-    and, for a bound graduate, those a proxy filed for them."""
+    """The tickets an account sees and may add to (may_follow), newest first."""
     mine = Appeal.account_id == account_id
     if own_student_id is not None:
         mine = or_(mine, Appeal.acting_for_student_id == own_student_id)
-    rows = db.scalars(select(Appeal).where(mine).order_by(Appeal.created_at.desc()).limit(limit)).all()
-    return [a for a in rows if a.account_id != account_id or filer_may_follow(db, a, now)]
+    rows = db.scalars(select(Appeal).where(mine).order_by(Appeal.created_at.desc())).all()
+    return [a for a in rows if may_follow(db, a, account_id, own_student_id, now)][:limit]
 
 
 def followers(db: Session, appeal: Appeal, now: datetime | None = None) -> list[Account]:

@@ -135,6 +135,21 @@ def test_parent_uploads_the_authorisation_then_acts_within_scope(parent, mini_ap
     assert parent.get("/diploma?acting_for=x1").status_code == 400
 
 
+def test_the_authorisation_waits_for_a_working_photo_store(parent, mini_app):
+    from bot.services.attachment_store import S3Store
+
+    rt = mini_app.extensions["gradcert"]
+    working, rt.domain.attachments = rt.domain.attachments, S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    res = _upload(parent, proxy_id)
+    assert res.status_code == 503 and res.json["error"]["code"] == "storage_unavailable"
+    assert parent.get("/proxies").json["request"]["state"] == "awaiting_document"  # not sent to review empty
+    rt.domain.attachments = working
+    assert _upload(parent, proxy_id).json["state"] == "awaiting_review"
+    assert parent.delete("/proxies/99999999999999999999999").status_code == 404
+    assert parent.get("/diploma?acting_for=99999999999").status_code == 400
+
+
 def test_acting_for_someone_elses_proxy_is_not_found(parent, mini_app, stubs):
     proxy_id = parent.get("/proxies").json["request"]["id"]
     _upload(parent, proxy_id)

@@ -30,7 +30,7 @@ def _flask_routes(app) -> dict[str, set[str]]:
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
-            path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+            path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)  # <int(max=..):id>
             routes.setdefault(path, set()).update(m.upper() for m in rule.methods - IGNORED)
     return routes
 

@@ -312,6 +312,9 @@ def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_a
     assert any("请补充李小红的身份证照片" in t for t in _pushed(stub, "grad"))
     assert not any("身份证照片" in t for t in _pushed(stub, "village"))  # their authorisation has ended
     assert ticket not in chat.say("village", "4")
+    with rt.sessions() as db:
+        village = db.scalar(select(Account).where(Account.user_key == "village"))
+        assert appeals.open_count(db, village.id) == 0  # the graduate's ticket no longer counts against them
     chat.say("village", "0")
     assert "补充" not in chat.say("village", "这是身份证")  # nothing attaches to the graduate's ticket
     assert "已补充" in chat.say("grad", "好的，照片稍后发")  # the graduate answers it themselves
