@@ -119,7 +119,7 @@ def _lookup(code: str) -> dict:
         genuine = certificates.is_genuine(cert, signer)
         state = certificates.status(cert).value if genuine else "tampered"
         view.update(state=state, genuine=genuine, signature=cert.signature, digest=cert.digest)
-        if state in SHOWN_STATES:
+        if state in SHOWN_STATES and cert.closed_at is None:
             content = json.loads(cert.content)
             view["fields"] = {name: content.get(name) for name in FIELDS}
             view["valid_until_local"] = local(datetime.fromisoformat(content["valid_until"]))

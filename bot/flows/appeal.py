@@ -73,7 +73,7 @@ def cause(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "appeal/causes", categories=appeals.CATEGORIES)
     category = appeals.CATEGORIES[picked - 1]
     conv = conv.with_data(category=category.key)
-    if category.key in SELF_FIXABLE:
+    if category.key in SELF_FIXABLE and conv.acting_for is None:  # a proxy cannot re-bind for the graduate
         return ctx.reply(conv.then(AppealStep.SELF_FIX), f"appeal/self_fix_{category.key}", "1", "2")
     return _after_category(conv, ctx)
 
@@ -89,11 +89,13 @@ def self_fix(conv: Conversation, ctx: Context) -> Outcome:
 
 def identity(conv: Conversation, ctx: Context) -> Outcome:
     given_name, number, student_number = binding.parse_identity(ctx.msg.text)
+    given_name = given_name or conv.data.get("name")  # after a wrong ID number, the number alone will do
     if given_name is None or not number:
         return ctx.retry(conv, "appeal/ask_identity")
     problem = idcard.problem(number)
     if problem is not None:
-        return ctx.retry(conv, f"idcard/{problem.value}", length=len(number), birth=number[6:14])
+        return ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
+                         birth=number[6:14])
     conv = conv.with_data(name=given_name, id_sealed=ctx.services.cipher.seal_text(number), student_no=student_number)
     return ctx.reply(conv.then(AppealStep.DESCRIBE), "appeal/ask_description")
 

@@ -106,14 +106,14 @@ def _show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
         return ctx.reply(
             conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
             name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
-            enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date),
+            enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date), **_whose(conv),
         )
     if state is RecordState.REVOKED:
         return ctx.reply(home, "diploma/revoked", certificate_no=diploma.certificate_no)
     if state is RecordState.NO_RECORD or state is RecordState.NOT_LEFT:
-        return ctx.reply(home, f"diploma/{state.value}")
+        return ctx.reply(home, f"diploma/{state.value}", **_whose(conv))
     return ctx.reply(home, f"diploma/{state.value}", leave=_day(diploma.leave_date), expected=_day(view.expected),
-                     campus=diploma.source != "main")
+                     campus=diploma.source != "main", **_whose(conv))
 
 
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
@@ -143,10 +143,8 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
                               s.now(), submission_key=conv.data.get("submission"))
     s.audit("issue_certificate", student.id, detail=cert.code)
     home = conv.home()
-    outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")], [Effect("render_certificate", {"certificate_id": cert.id})])
-    if conv.acting_for is not None:
-        acting = proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE)
-        outcome.effects.append(proxy.notify_graduate(ctx, acting, "开具了电子证明"))
+    outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")],
+                      [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "开具了电子证明")])
     return outcome
 
 
@@ -167,7 +165,7 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
     if certificates.status(cert, ctx.services.now()) in certificates.FINAL:
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
-        return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")])
+        return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")], _told(conv, ctx, "下载了电子证明"))
     if picked == 2:
         return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
     return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
@@ -184,9 +182,8 @@ def extend(conv: Conversation, ctx: Context) -> Outcome:
     except certificates.CertificateFinal:  # closed or revoked since it was picked
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     s.audit("extend_certificate", cert.student_id, detail=cert.code)
-    outcome = Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")])
-    outcome.effects.append(Effect("render_certificate", {"certificate_id": cert.id}))
-    return outcome
+    effects = [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "延长了电子证明")]
+    return Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")], effects)
 
 
 def close(conv: Conversation, ctx: Context) -> Outcome:
@@ -199,7 +196,15 @@ def close(conv: Conversation, ctx: Context) -> Outcome:
     except certificates.CertificateFinal:  # closed or revoked since it was picked
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     s.audit("close_certificate", cert.student_id, detail=cert.code)
-    return ctx.reply(conv.home(), "diploma/closed", code=cert.code)
+    return Outcome(conv.home(), [ctx.say("diploma/closed", code=cert.code)], _told(conv, ctx, "关闭了电子证明"))
+
+
+def _told(conv: Conversation, ctx: Context, action: str) -> list[Effect]:
+    """A proxy's action on a certificate is told to the graduate (none when acting for oneself)."""
+    if conv.acting_for is None:
+        return []
+    acting = proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE)
+    return [proxy.notify_graduate(ctx, acting, action)] if acting is not None else []
 
 
 STEPS = {
@@ -220,11 +225,16 @@ def _list(conv: Conversation, ctx: Context) -> Outcome:
         select(Certificate).where(Certificate.student_id == conv.data["student_id"]).order_by(Certificate.issued_at.desc()).limit(5)
     ).all()
     if not certs:
-        return ctx.reply(conv, "diploma/no_certs", "1", "0")
+        return ctx.reply(conv, "diploma/no_certs", "1", "0", **_whose(conv))
     now = s.now()
     rows = [(c.code, f"{local(c.valid_until):%Y-%m-%d}", certificates.status(c, now).value) for c in certs]
     data = {"student_id": conv.data["student_id"], "codes": [c.code for c in certs]}
-    return ctx.reply(conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows)
+    return ctx.reply(conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows, **_whose(conv))
+
+
+def _whose(conv: Conversation) -> dict:
+    """Texts say 你 to the graduate and 毕业生 to a proxy acting for them (templates default to 你)."""
+    return {"who": "毕业生"} if conv.acting_for is not None else {}
 
 
 def _mine(ctx: Context, conv: Conversation) -> Certificate | None:
@@ -237,7 +247,7 @@ def _link(ctx: Context, cert: Certificate, template: str) -> Reply:
     d = ctx.services.domain
     url = certificates.download_link(d.public_url, d.link_secret, cert.code, ctx.services.now().timestamp())
     body = ctx.book.render(template, code=cert.code, until=f"{local(cert.valid_until):%Y-%m-%d}")
-    return Reply(body, link_url=url, link_title="电子学历证明（PDF）")
+    return Reply(body, link_url=url, link_title="电子学历证明（点开下载）")
 
 
 def _days(said: str) -> int | None:

@@ -83,11 +83,13 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
 
     s = ctx.services
     given_name, number, _ = parse_identity(ctx.msg.text)
+    given_name = given_name or conv.data.get("name")  # after a wrong ID number, the number alone will do
     if given_name is None or not number:
         return ctx.retry(conv, "proxy/ask_graduate")
     problem = idcard.problem(number)
     if problem is not None:
-        return ctx.retry(conv, f"idcard/{problem.value}", length=len(number), birth=number[6:14])
+        return ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
+                         birth=number[6:14])
     wait = mismatch.wait(s.redis, ctx.msg.user_tag)
     if wait:
         return ctx.reply(conv.home(), "binding/too_many_mismatches", minutes=max(1, wait // 60))
@@ -108,7 +110,7 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
 def consent(conv: Conversation, ctx: Context) -> Outcome:
     if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
         if text.is_no(ctx.msg.text):
-            return menu.show(conv, ctx, prefix="binding/consent_refused")
+            return menu.show(conv, ctx, prefix="proxy/consent_refused")
         return ctx.retry(conv, "binding/consent_again", "1", "0")
     s = ctx.services
     try:
@@ -315,8 +317,8 @@ def _document_required(ctx: Context, proxy: Proxy) -> bool:
 
 def _switch_menu(conv: Conversation, ctx: Context) -> Outcome:
     actives = proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
-    if not actives:
-        return ctx.reply(conv.home(), "proxy/no_actives", "1", "0")
+    if not actives:  # at the hub, where 1 is "ask to act for a family member"
+        return ctx.reply(conv.at(FLOW, ProxyStep.HUB), "proxy/no_actives", "1", "0")
     rows = [(idcard.mask_name(p.student.name), proxies.GRADUATE_AS[p.relation]) for p in actives]
     return ctx.reply(conv.at(FLOW, ProxyStep.SWITCH), "proxy/switch", rows=rows)
 
@@ -329,7 +331,8 @@ def _mine(conv: Conversation, ctx: Context) -> Outcome:
     listed = proxies.of_graduate(s.db, own.student_id)
     if not listed:
         return ctx.reply(conv.home(), "proxy/mine_none")
-    rows = [(proxies.RELATION_NAMES[p.relation], _state_name(p), p.valid_until) for p in listed]
+    rows = [(proxies.RELATION_NAMES[p.relation], _state_name(p), local(p.valid_until) if p.valid_until else None)
+            for p in listed]
     return ctx.reply(conv.at(FLOW, ProxyStep.MINE, student_id=own.student_id, listed=[p.id for p in listed]),
                      "proxy/mine", rows=rows)
 

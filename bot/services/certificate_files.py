@@ -4,6 +4,7 @@ certificate's signed content, rendered on demand when the queue has not got to i
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from bot.services.certificate_pdf import render
@@ -20,7 +21,9 @@ def store_pdf(domain, cert: Certificate) -> Path:
     path = pdf_path(domain, cert)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(render(cert, domain.public_url, domain.signer.fingerprint))
+        data = render(cert, domain.public_url, domain.signer.fingerprint)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # one per thread: gthread workers
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(tmp, path)
     return path

@@ -24,6 +24,7 @@ from models import Certificate
 
 CJK = "STSong-Light"
 META_PREFIX = "gradcert-certificate:"
+VALUE_ROOM = A4[0] - 100 * mm  # values start 80 mm in and keep a 20 mm margin
 pdfmetrics.registerFont(UnicodeCIDFont(CJK))
 
 
@@ -77,9 +78,13 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
         pdf.setFont("Helvetica", 9)
         pdf.drawString(25 * mm + pdfmetrics.stringWidth(chinese, CJK, 11) + 2 * mm, y, english)
         value = str(value)
-        pdf.setFont("Helvetica" if value.isascii() else CJK, 12)
-        pdf.drawString(80 * mm, y, value)
-        y -= 9 * mm
+        font = "Helvetica" if value.isascii() else CJK
+        size = 12.0 if pdfmetrics.stringWidth(value, font, 12) <= VALUE_ROOM else 10.0
+        pdf.setFont(font, size)
+        lines = _wrapped(value, font, size)  # a long major (up to 64 characters) wraps, never runs off
+        for i, line in enumerate(lines):
+            pdf.drawString(80 * mm, y - i * size * 1.25, line)
+        y -= 9 * mm + (len(lines) - 1) * size * 1.25
 
     url = verification_url(public_url, cert.code)
     size = 45 * mm
@@ -126,3 +131,15 @@ def embedded(pdf_bytes: bytes) -> dict | None:
 
 def _grouped(code: str) -> str:
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def _wrapped(value: str, font: str, size: float) -> list[str]:
+    """The value in lines that fit VALUE_ROOM, broken between characters (Chinese has no spaces)."""
+    lines, line = [], ""
+    for ch in value:
+        if line and pdfmetrics.stringWidth(line + ch, font, size) > VALUE_ROOM:
+            lines.append(line)
+            line = ""
+        line += ch
+    return [*lines, line]
+

@@ -146,7 +146,8 @@ def revoke_for_revoked_diplomas(db: Session, now: datetime | None = None) -> int
     transaction); returns how many."""
     live = db.scalars(
         select(Certificate).join(Diploma, Certificate.diploma_id == Diploma.id)
-        .where(Diploma.status == DiplomaStatus.REVOKED.value, Certificate.revoked_at.is_(None))
+        .where(Diploma.status == DiplomaStatus.REVOKED.value, Certificate.revoked_at.is_(None),
+               Certificate.closed_at.is_(None))  # closed by its holder stays closed: it shows nothing
     ).all()
     for cert in live:
         revoke(db, cert, "学历已被学校撤销 diploma revoked by the registrar", now)
@@ -157,10 +158,10 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
     """What a verifier is told."""
     if cert is None:
         return CertStatus.UNKNOWN
+    if cert.closed_at is not None:  # the holder's choice to show nothing outlasts a later revocation
+        return CertStatus.CLOSED
     if cert.revoked_at is not None or cert.diploma.status == DiplomaStatus.REVOKED.value:
         return CertStatus.REVOKED
-    if cert.closed_at is not None:
-        return CertStatus.CLOSED
     if as_utc(cert.valid_until) < (now or utcnow()):
         return CertStatus.EXPIRED
     return CertStatus.VALID

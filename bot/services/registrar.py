@@ -50,6 +50,7 @@ ID_PROBLEMS = {
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})/(\d{1,2})/(\d{1,2})|(\d{4})(\d{2})(\d{2})")
 _PHONE = re.compile(r"1\d{10}")
 _PLAIN_ID = re.compile(r"\d{17}[\dXx]")
+_STUDENT_NO = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]*")
 _STORED = (Student.id, Student.student_no, Student.name, Student.campus.label("student_campus"),
            Student.id_number_index, Student.phone_index, Student.pii_key_version,
            Diploma.id.label("diploma_id"), *(getattr(Diploma, name) for name in DIPLOMA_FIELDS))
@@ -128,7 +129,8 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
         if close:
             close()
         raise ImportFormatError(f"缺少列 missing column(s): {', '.join(missing)}")
-    return _data_rows(cells, {name: header.index(name) for name in COLUMNS}, clean, close)
+    reader = cells if close is None else None  # CSV: a quoted field may span lines
+    return _data_rows(cells, {name: header.index(name) for name in COLUMNS}, clean, close, reader)
 
 
 def import_file(sessions: sessionmaker, cipher: PiiCipher, path: str | Path, *,
@@ -181,18 +183,29 @@ def _decode(data: bytes) -> str:
     raise ImportFormatError("无法识别编码 the file is neither UTF-8 nor GBK")
 
 
+class NumberCell(str):
+    """An XLSX cell that Excel stored as a number: an 18-digit ID or certificate number in it has
+    lost its last digits (Excel keeps 15), and a leading zero is gone."""
+
+
 def _cell(value: object) -> Value:
-    """An XLSX cell: dates kept, whole numbers without `.0`, text stripped."""
+    """An XLSX cell: dates kept, whole numbers without `.0` (marked as numbers), text stripped."""
     if isinstance(value, date):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        return NumberCell(int(value) if float(value).is_integer() else value)
     return "" if value is None else str(value).strip()
 
 
-def _data_rows(cells, columns: dict[str, int], clean, close) -> Iterator[tuple[int, Row]]:
+def _data_rows(cells, columns: dict[str, int], clean, close, reader=None) -> Iterator[tuple[int, Row]]:
+    """(line, row): the line a row starts on in the file (a CSV reader counts physical lines)."""
     try:
-        for line, values in enumerate(cells, start=2):
+        last = reader.line_num if reader is not None else 1
+        for index, values in enumerate(cells, start=2):
+            line = last + 1 if reader is not None else index
+            last = reader.line_num if reader is not None else index
             values = [clean(value) for value in values]
             if any(value != "" for value in values):
                 yield line, {name: values[i] if i < len(values) else "" for name, i in columns.items()}
@@ -202,12 +215,10 @@ def _data_rows(cells, columns: dict[str, int], clean, close) -> Iterator[tuple[i
 
 
 def _valid_records(rows: Iterator[tuple[int, Row]], report: ImportReport) -> list[Record]:
-    records, seen = [], {}
+    """The rows that pass; two rows of one student are settled later by rank (_winners)."""
+    records = []
     for line, row in rows:
         record, errors = _record(line, row)
-        key = (str(row["student_no"]), str(row["source"]))
-        if key[0] and (first := seen.setdefault(key, line)) != line:
-            errors.insert(0, f"重复 duplicate of line {first} (same student_no and source)")
         if errors:
             report.rejected.append((line, "; ".join(errors)))
         else:
@@ -218,7 +229,14 @@ def _valid_records(rows: Iterator[tuple[int, Row]], report: ImportReport) -> lis
 def _record(line: int, row: Row) -> tuple[Record | None, list[str]]:
     """The row as a Record, or the reasons it is rejected (personal values masked)."""
     text = {name: value if isinstance(value, str) else str(value) for name, value in row.items()}
+    text["source"] = text["source"].lower()  # MAIN and main are the main campus
     errors = [f"{name} 为空 empty {name}" for name in REQUIRED if not text[name]]
+    errors += [f"{name} 是数字格式的单元格，请把这一列设为文本后重新导出 number-formatted cell (Excel drops digits): "
+               f"set the column to text" for name in ("id_number", "certificate_no") if isinstance(row[name], NumberCell)]
+    if text["student_no"] and not _STUDENT_NO.fullmatch(text["student_no"]):
+        errors.append(f"学号格式不对 bad student_no {_shown(text['student_no'])} (letters, digits and -)")
+    errors += [f"{name} 不能以 = + - @ 开头 must not start like a formula" for name in ("name", "major", "campus")
+               if text[name][:1] in ("=", "+", "-", "@")]
     errors += [f"{name} 过长 too long (max {n})" for name, n in MAX_LENGTH.items() if len(text[name]) > n]
     id_number = _normalised(text["id_number"], _PLAIN_ID)
     if problem := idcard.problem(id_number):
@@ -235,7 +253,7 @@ def _record(line: int, row: Row) -> tuple[Record | None, list[str]]:
     for name in (*DATES, "updated_at"):
         try:
             values[name] = _timestamp(row[name]) if name == "updated_at" else _date(row[name])
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a year like 0001 moved across time zones
             if text[name]:
                 hint = "YYYY-MM-DD HH:MM:SS" if name == "updated_at" else "YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD"
                 errors.append(f"日期错误 bad date in {name}: {_shown(text[name])} ({hint})")

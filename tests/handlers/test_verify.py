@@ -88,6 +88,15 @@ def test_a_certificate_closed_by_its_holder_shows_only_that(app, client):
     body = client.get(f"/v/{code}.json").get_json()
     assert body["status"] == "closed" and body["name"] is None and body["major"] is None
 
+    rt = app.extensions["gradcert"]  # the registrar revokes the diploma afterwards: still nothing shown
+    with rt.sessions() as db:
+        cert = db.scalar(select(Certificate).where(Certificate.code == code))
+        cert.diploma.status = "revoked"
+        assert certificates.revoke_for_revoked_diplomas(db) == 0
+        db.commit()
+    body = client.get(f"/v/{code}.json").get_json()
+    assert body["status"] == "closed" and body["name"] is None and body["major"] is None
+
 
 @pytest.mark.parametrize("state", ["valid", "expired", "closed", "revoked", "tampered"])
 def test_json_variant(app, client, state):
@@ -262,3 +271,40 @@ def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app,
     statuses = {client.get(f"/v/{guess}", environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(35)}
     assert statuses == {404, 429}  # unknown codes under one prefix are limited...
     assert client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200  # ...the real one is not
+
+
+def test_a_pdf_rendered_by_several_threads_at_once_is_written_whole(app):
+    import threading
+
+    from bot.services.certificate_files import store_pdf
+
+    code = make_certificate(app)
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        cert = db.scalar(select(Certificate).where(Certificate.code == code))
+        errors, paths = [], []
+
+        def render_once():
+            try:
+                paths.append(store_pdf(rt.domain, cert))
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+
+        threads = [threading.Thread(target=render_once) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and len(set(paths)) == 1
+    assert paths[0].read_bytes().startswith(b"%PDF") and not list(paths[0].parent.glob("*.tmp"))
+
+
+def test_a_long_major_wraps_inside_the_page_on_the_pdf():
+    from reportlab.pdfbase import pdfmetrics
+
+    from bot.services.certificate_pdf import CJK, VALUE_ROOM, _wrapped
+
+    major = "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"  # 64 characters, the import's limit
+    lines = _wrapped(major, CJK, 10)
+    assert "".join(lines) == major and len(lines) > 1
+    assert all(pdfmetrics.stringWidth(line, CJK, 10) <= VALUE_ROOM for line in lines)

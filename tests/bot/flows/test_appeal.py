@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.services import appeals
+from bot.services.workdays import today_in_china
 from handlers.jobs import sweep
-from models import Appeal, AppealEvent, AppealStatus, Attachment, utcnow
+from models import Appeal, AppealEvent, AppealStatus, Attachment, as_utc, utcnow
 from tests.conftest import Chat
 from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
 
@@ -63,7 +64,7 @@ def test_unmatched_user_files_with_photos_and_gets_a_ticket(wx):
     [appeal] = _appeals(app)
     assert appeal.ticket_no.startswith("GA") and appeal.ticket_no.endswith("-0001")
     assert appeal.urgent and appeal.claimed_name == "王小芳" and appeal.student_id is None
-    assert appeal.due_date == appeals.due_date(appeal.created_at.date(), True)
+    assert appeal.due_date == appeals.due_date(today_in_china(as_utc(appeal.created_at)), True)  # China's date, not UTC's
     assert b"440306200001011231" not in appeal.claimed_id_enc
     chat.run_jobs()
     with app.extensions["gradcert"].sessions() as db:

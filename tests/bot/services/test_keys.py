@@ -1,6 +1,7 @@
-"""Key rotation re-encrypts every student while lookups keep working."""
+"""Key rotation re-encrypts every sealed column (students, appeals, staff) while lookups keep working."""
 
 import threading
+from datetime import date
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -9,7 +10,7 @@ from bot.services.binding import find_student, phone_of
 from bot.services.crypto import PiiCipher, parse_keys
 from bot.services.idcard import check_character
 from bot.services.keys import rotate
-from models import Student
+from models import Account, Appeal, StaffUser, Student
 
 OLD = "1:" + "11" * 16
 BOTH = OLD + ",2:" + "22" * 16
@@ -80,3 +81,32 @@ def test_keys_rotate_command(make_app):
         result = CliRunner().invoke(keys_rotate, ["--batch", "2"])
     assert result.exit_code == 0, result.output
     assert "5 rows now under key version 2" in result.output
+
+
+def test_appeals_and_staff_phones_are_rotated_too(make_app):
+    from bot.services.staff import create_staff
+
+    app = make_app(GRADCERT_PII_KEYS=OLD)
+    rt = app.extensions["gradcert"]
+    old = rt.domain.cipher
+    with rt.sessions() as db:
+        filer = Account(channel="wx", app_id="wx-app", user_key="o-filer")
+        db.add(filer)
+        db.flush()
+        phone_enc, v = old.seal("13912345678", b"phone")
+        claimed_enc, _ = old.seal("11010519491231002X", b"id")
+        db.add(Appeal(ticket_no="GA20261125-0001", account_id=filer.id, category="other", description="查不到证书",
+                      contact_phone_enc=phone_enc, claimed_id_enc=claimed_enc, pii_key_version=v,
+                      due_date=date(2026, 12, 2)))
+        create_staff(db, old, "boss", "李主任", "director", "correct horse battery", phone="13900000009")
+        db.commit()
+    new = PiiCipher(parse_keys(BOTH), old.index_key)
+    assert list(rotate(rt.sessions, new))[-1] == 2
+    only_new = PiiCipher({2: parse_keys(BOTH)[2]}, old.index_key)
+    with rt.sessions() as db:
+        appeal, staff = db.scalar(select(Appeal)), db.scalar(select(StaffUser))
+        assert (appeal.pii_key_version, staff.pii_key_version) == (2, 2)
+        assert only_new.open(appeal.contact_phone_enc, 2, b"phone") == "13912345678"
+        assert only_new.open(appeal.claimed_id_enc, 2, b"id") == "11010519491231002X"
+        assert only_new.open(staff.phone_enc, 2, b"phone") == "13900000009"
+

@@ -174,7 +174,6 @@ def test_bad_rows_are_rejected_with_line_numbers_and_masked_values(rt, tmp_path)
     assert reasons[6].startswith("日期错误 bad date in grad_date: '2020-13-01'")
     assert reasons[7] == "手机号无效 invalid phone (11 digits starting with 1) 238****0000"
     assert "empty student_no" in reasons[8] and "empty name" in reasons[8]
-    assert reasons[9].startswith("重复 duplicate of line 2 (same student_no and source)")
     assert "unknown status 'lost'" in reasons[9] and "bad date in updated_at: 'yesterday'" in reasons[9]
     text = "\n".join(report.lines())
     for r in rows:
@@ -232,6 +231,38 @@ def test_xlsx_with_date_cells_and_numeric_cells(rt, tmp_path):
     assert diploma.enrol_date == date(2016, 9, 1) and diploma.grad_date == date(2020, 6, 30)
     assert rt.domain.cipher.open(student.phone_enc, student.pii_key_version, b"phone") == "13800000001"
     assert counts(run(rt, tmp_path / "a.xlsx")) == (0, 0, 1, 0, 1)
+
+
+def test_within_one_file_and_source_the_newer_row_wins_and_main_is_main_in_any_case(rt, tmp_path):
+    rows = [row("S1", 1, major="旧专业", updated_at="2024-01-01 10:00:00"),
+            row("S1", 1, major="新专业", updated_at="2024-06-01 10:00:00", source="MAIN")]
+    report = run(rt, write_csv(tmp_path / "a.csv", rows))
+    assert counts(report) == (1, 0, 0, 1, 0)
+    assert stored(rt, "S1")[1].major == "新专业" and stored(rt, "S1")[1].source == "main"
+    later = run(rt, write_csv(tmp_path / "b.csv", [row("S1", 1, major="分校写法", source="gy", campus="gy",
+                                                       updated_at="2025-01-01 10:00:00")]))
+    assert counts(later) == (0, 0, 0, 1, 0)  # a campus record never beats the main one
+
+
+def test_excel_numbers_formulas_odd_dates_and_multiline_fields_are_reported(rt, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(COLUMNS))
+    mangled = row("S1", 1)
+    mangled["id_number"] = float(mangled["id_number"][:17] + "0")  # what Excel keeps of an 18-digit number
+    sheet.append([mangled[c] for c in COLUMNS])
+    book.save(tmp_path / "a.xlsx")
+    report = run(rt, tmp_path / "a.xlsx")
+    assert report.rejected[0][0] == 2 and "number-formatted cell" in report.rejected[0][1]
+
+    rows = [row("S2", 2, major="计算机\n科学"),  # a quoted field over two physical lines
+            row("=cmd|' /C calc'!A0", 3), row("S4", 4, name="=HYPERLINK(\"x\")"),
+            row("S5", 5, updated_at="0001-01-01 00:00")]
+    reasons = dict(run(rt, write_csv(tmp_path / "b.csv", rows)).rejected)
+    assert set(reasons) == {4, 5, 6}  # physical lines: line 2 spans two
+    assert "bad student_no" in reasons[4] and "formula" in reasons[5] and "bad date in updated_at" in reasons[6]
 
 
 def test_import_command(app, tmp_path):
