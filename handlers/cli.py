@@ -116,15 +116,23 @@ def ledger_group() -> None:
 
 
 @ledger_group.command("verify")
-def ledger_verify() -> None:
+@click.option("--head", "published", default=None, metavar="SEQ:HASH",
+              help="a head printed by `ledger export` earlier (and published): it must still be there")
+def ledger_verify(published: str | None) -> None:
     """Walk the chain and report the first broken entry."""
     from sqlalchemy import func, select
 
     from bot.services import certificates, ledger
     from models import LedgerEntry
 
+    head = None
+    if published:
+        seq, _, digest = published.partition(":")
+        if not seq.isascii() or not seq.isdigit() or len(digest) != 64:
+            raise click.BadParameter("expected SEQ:HASH, as `ledger export` prints (seq=N head=HASH)")
+        head = (int(seq), digest.lower())
     with _runtime().sessions() as db:
-        broken = ledger.verify(db, certificates.checked_digest)
+        broken = ledger.verify(db, certificates.checked_digest, head)
         count = db.scalar(select(func.count()).select_from(LedgerEntry))
     if broken:
         click.echo(f"BROKEN at entry {broken.seq}: {broken.reason}")

@@ -54,15 +54,19 @@ class Break:
     reason: str
 
 
-def verify(db: Session, content_digest=None) -> Break | None:
+def verify(db: Session, content_digest=None, published: tuple[int, str] | None = None) -> Break | None:
     """Walk the chain; the first broken entry, or None when all is intact.
 
     With `content_digest` (certificate -> SM3 of its stored content, see
     certificates.checked_digest), a certificate that no longer matches the digest recorded at its
-    last event is reported too.
+    last event is reported too, and so is one whose closed or revoked mark disagrees with its
+    events (an un-revoked row). With `published` (seq, hash), a head published earlier must still
+    be in the chain: entries cut off the end are found that way.
     """
     prev, expected_seq = GENESIS, 1
     latest: dict[int, str] = {}
+    events: dict[int, set[str]] = {}
+    last_seq: dict[int, int] = {}
     for entry in db.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)):
         if entry.seq != expected_seq:
             return Break(expected_seq, "missing entry")
@@ -71,9 +75,18 @@ def verify(db: Session, content_digest=None) -> Break | None:
         if entry.entry_hash != entry_hash(prev, entry.seq, entry.event, entry.certificate_digest):
             return Break(entry.seq, "entry hash does not match its fields")
         latest[entry.certificate_id] = entry.certificate_digest
+        events.setdefault(entry.certificate_id, set()).add(entry.event)
+        last_seq[entry.certificate_id] = entry.seq
+        if published is not None and entry.seq == published[0] and entry.entry_hash != published[1]:
+            return Break(entry.seq, "differs from the published head")
         prev, expected_seq = entry.entry_hash, expected_seq + 1
+    if published is not None and expected_seq <= published[0]:
+        return Break(expected_seq, f"entries up to the published head {published[0]} are missing")
     if content_digest is not None:
         for cert in db.scalars(select(Certificate).where(Certificate.id.in_(latest))):
+            marks = {"revoked": cert.revoked_at is not None, "closed": cert.closed_at is not None}
+            if any(marked != (event in events[cert.id]) for event, marked in marks.items()):
+                return Break(last_seq[cert.id], f"certificate {cert.code} is not in the state its events say")
             if content_digest(cert) != latest[cert.id] or cert.digest != latest[cert.id]:
                 seq = db.scalar(
                     select(LedgerEntry.seq).where(LedgerEntry.certificate_id == cert.id).order_by(LedgerEntry.seq.desc())

@@ -299,3 +299,34 @@ def test_a_state_write_lost_after_issuing_never_issues_twice(app, chat, bound, m
     assert code in again
     with app.extensions["gradcert"].sessions() as db:
         assert len(db.scalars(select(Certificate)).all()) == 1
+
+
+def test_ledger_verify_finds_an_unrevoked_row_and_a_cut_off_tail(app, chat, bound):
+    _diploma(app, "2017020118")
+    _issue(chat)
+    _issue(chat)
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        first = db.scalar(select(Certificate).order_by(Certificate.id))
+        certificates.revoke(db, first, "test")
+        db.commit()
+    exported = _ledger_cli(app, "export").output
+    seq, head = re.search(r"seq=(\d+) head=([0-9a-f]{64})", exported).groups()
+    assert "intact: 3 entries" in _ledger_cli(app, "verify", "--head", f"{seq}:{head}").output
+
+    with rt.sessions() as db:  # someone deletes the revocation, and un-revokes the row
+        db.delete(db.scalar(select(LedgerEntry).where(LedgerEntry.seq == int(seq))))
+        db.scalar(select(Certificate).order_by(Certificate.id)).revoked_at = None
+        db.commit()
+    assert _ledger_cli(app, "verify").exit_code == 0  # a clean cut is invisible without a published head
+    result = _ledger_cli(app, "verify", "--head", f"{seq}:{head}")
+    assert result.exit_code == 1 and f"entries up to the published head {seq} are missing" in result.output
+
+    with rt.sessions() as db:  # the row alone un-revoked, the chain whole
+        entry = db.scalar(select(Certificate).order_by(Certificate.id))
+        certificates.revoke(db, entry, "again")
+        entry.revoked_at = None
+        db.commit()
+    result = _ledger_cli(app, "verify")
+    assert result.exit_code == 1 and "is not in the state its events say" in result.output
+    assert _ledger_cli(app, "verify", "--head", "x:y").exit_code == 2
