@@ -18,6 +18,7 @@ from bot.errors import StaleState
 from bot.messages import Reply
 
 PENDING = "~pending"
+ACTING_TTL = 86400
 
 
 class FlowStep(str, Enum):
@@ -55,9 +56,19 @@ class Conversation:
         return replace(self, data={**self.data, **changes})
 
     @property
+    def at_rest(self) -> bool:
+        """At the main menu with nothing collected (perhaps acting for a graduate)."""
+        return self.flow == "menu" and not self.data
+
+    @property
     def idle(self) -> bool:
         """True at the main menu with nothing collected: nothing is lost if it expires."""
-        return self.flow == "menu" and not self.data and self.acting_for is None
+        return self.at_rest and self.acting_for is None
+
+    def ttl(self, idle_ttl: int) -> int:
+        """How long the state is kept: a proxy resting at the menu keeps acting for a day (it is
+        re-checked on every message); anything half-filled goes after `idle_ttl` of silence."""
+        return ACTING_TTL if self.at_rest and self.acting_for is not None else idle_ttl
 
     def dumps(self) -> str:
         """JSON for storage (the version is stored beside it)."""
@@ -163,10 +174,10 @@ class RedisStorage:
                 expected_version,
                 new.version,
                 new.dumps(),
-                self.idle_ttl,
+                new.ttl(self.idle_ttl),
                 cached,
                 self.reply_ttl,
-                "0" if new.idle else "1",
+                "0" if new.at_rest else "1",
                 7 * 86400,
                 release_token or "",
             ],

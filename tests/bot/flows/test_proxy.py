@@ -357,6 +357,25 @@ def test_one_live_authorisation_per_proxy_and_graduate(make_app):
         assert len(db.scalars(select(Proxy)).all()) == 1
 
 
+def test_acting_for_someone_outlasts_the_30_minute_idle_limit_at_the_menu(make_app):
+    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
+    from bot.services.demo import seed_demo
+
+    rt = app.extensions["gradcert"]
+    seed_demo(rt)
+    chat = Chat(app)
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    chat.say("village", _code(chat, GRADUATE[3]))
+    chat.say("village", "5")
+    chat.say("village", "2")
+    assert "现在代 李**" in chat.say("village", "2")
+    state = "gc:{wx:%s:village}:state" % app.config["WECHAT_APP_ID"]
+    assert rt.redis.ttl(state) > 3600  # kept a day: the next message still acts for the graduate
+    chat.say("village", "3")  # half-way through a form: the usual 30 minutes
+    assert 0 < rt.redis.ttl(state) <= 1800
+
+
 def test_expiring_proxies_are_warned_a_week_before(wx):
     app, chat, stub = wx
     _bind_graduate(chat)
