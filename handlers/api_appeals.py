@@ -139,20 +139,15 @@ def add_info(ticket_no: str):
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _own_student_id(s) -> int | None:
-    own = active_binding(s.db, s.account)
-    return own.student_id if own is not None else None
-
-
 def _followed(s) -> list[Appeal]:
-    return appeals.followed(s.db, s.account.id, _own_student_id(s), s.now())
+    return appeals.followed(s.db, s.account, s.now())
 
 
 def _mine(s, ticket_no: str) -> Appeal:
     appeal = None
     if re.fullmatch(r"GA\d{8}-\d{4}", ticket_no):
         appeal = s.db.scalar(select(Appeal).where(Appeal.ticket_no == ticket_no))
-    if appeal is None or not appeals.may_follow(s.db, appeal, s.account.id, _own_student_id(s), s.now()):
+    if appeal is None or not appeals.may_follow(s.db, appeal, s.account, s.now()):
         raise ApiError(404, "appeal_not_found", "没有找到这个异议申请。")
     return appeal
 

@@ -114,8 +114,7 @@ def delete_me():
     session = current_session()
     with user_lock(session), services_for(session) as s:
         delete_personal_data(s)
-        set_pending_student(s, None)  # a binding begun before must not finish without a new consent
-    run_effects(s.msg, [Effect("forget_user", queued=False)])
+    run_effects(s.msg, [Effect("forget_user", queued=False)])  # also a binding in progress (its Redis key)
     return jsonify(status="deleted")
 
 

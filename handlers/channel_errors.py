@@ -1,4 +1,7 @@
-"""What a channel's API may answer when we ask it for something on a user's behalf."""
+"""What a channel's API may answer when we ask it for something on a user's behalf.
+
+Their messages are logged, so they hold error codes and exception names only, never what the
+channel returned about the user (a phone number, an openid, a token)."""
 
 
 class ChannelRefused(Exception):

@@ -88,14 +88,9 @@ def self_fix(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def identity(conv: Conversation, ctx: Context) -> Outcome:
-    given_name, number, student_number = binding.parse_identity(ctx.msg.text)
-    given_name = given_name or conv.data.get("name")  # after a wrong ID number, the number alone will do
-    if given_name is None or not number:
-        return ctx.retry(conv, "appeal/ask_identity")
-    problem = idcard.problem(number)
-    if problem is not None:
-        return ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
-                         birth=number[6:14])
+    retry, given_name, number, student_number = binding.read_identity(conv, ctx, "appeal/ask_identity")
+    if retry is not None:
+        return retry
     conv = conv.with_data(name=given_name, id_sealed=ctx.services.cipher.seal_text(number), student_no=student_number)
     return ctx.reply(conv.then(AppealStep.DESCRIBE), "appeal/ask_description")
 
@@ -187,7 +182,7 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
 def my_appeals(conv: Conversation, ctx: Context) -> Outcome:
     """The tickets the account follows (its own, and a bound graduate's filed by a proxy), newest first."""
     s = ctx.services
-    rows = appeals.followed(s.db, s.account.id, _own_student_id(ctx), s.now(), limit=3)
+    rows = appeals.followed(s.db, s.account, s.now(), limit=3)
     if not rows:
         return ctx.reply(conv, "appeal/none", "3", "0")
     listed = [(a.ticket_no, appeals.BY_KEY[a.category].label, appeals.STATUS_NAMES[a.status], a.due_date,
@@ -200,7 +195,7 @@ def add_information(conv: Conversation, ctx: Context) -> Outcome | None:
     """A message at the menu while a ticket waits for information goes to that ticket, and so do
     the messages after it (the more_info step) until the user goes back to the menu."""
     s = ctx.services
-    appeal = appeals.waiting_for_information(s.db, s.account.id, _own_student_id(ctx), s.now())
+    appeal = appeals.waiting_for_information(s.db, s.account, s.now())
     if appeal is None:
         return None
     return _add_to(conv.at(FLOW, AppealStep.MORE_INFO, appeal_id=appeal.id), ctx, appeal)
@@ -209,14 +204,9 @@ def add_information(conv: Conversation, ctx: Context) -> Outcome | None:
 def more_info(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     appeal = s.db.get(Appeal, conv.data["appeal_id"])
-    if appeal is None or not appeals.may_follow(s.db, appeal, s.account.id, _own_student_id(ctx), s.now()):
+    if appeal is None or not appeals.may_follow(s.db, appeal, s.account, s.now()):
         return menu.show(conv, ctx)
     return _add_to(conv, ctx, appeal)
-
-
-def _own_student_id(ctx: Context) -> int | None:
-    bound = active_binding(ctx.services.db, ctx.services.account)
-    return bound.student_id if bound is not None else None
 
 
 def _add_to(conv: Conversation, ctx: Context, appeal: Appeal) -> Outcome:

@@ -140,6 +140,25 @@ def parse_identity(said: str) -> tuple[str | None, str, str | None]:
     return given_name, number, student_number
 
 
+def read_identity(conv: Conversation, ctx: Context, ask: str) -> tuple[Outcome | None, str, str, str | None]:
+    """(retry, name, ID number, student number) from "姓名 身份证号 [学号]" at a step that needs
+    both (an appeal without a binding, a proxy naming the graduate): `retry` is the reply when one
+    is missing or the ID number is wrong. After a wrong number the name stands, so the corrected
+    number alone will do."""
+    given_name, number, student_number = parse_identity(ctx.msg.text)
+    if given_name is None and conv.data.get("name"):
+        given_name = conv.data["name"]
+        number, student_number = _split_numbers(text.clean(ctx.msg.text))
+    if given_name is None or not number:
+        return ctx.retry(conv, ask), "", "", None
+    problem = idcard.problem(number)
+    if problem is not None:
+        retry = ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
+                          birth=number[6:14])
+        return retry, "", "", None
+    return None, given_name, number, student_number
+
+
 def _split_name(said: str) -> tuple[str | None, str]:
     """The name at the start of a message, and whatever follows it."""
     cleaned = _NAME_PREFIX.sub("", text.clean(said))

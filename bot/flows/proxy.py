@@ -79,17 +79,12 @@ def relation(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def graduate(conv: Conversation, ctx: Context) -> Outcome:
-    from bot.flows.binding import parse_identity
+    from bot.flows.binding import read_identity
 
     s = ctx.services
-    given_name, number, _ = parse_identity(ctx.msg.text)
-    given_name = given_name or conv.data.get("name")  # after a wrong ID number, the number alone will do
-    if given_name is None or not number:
-        return ctx.retry(conv, "proxy/ask_graduate")
-    problem = idcard.problem(number)
-    if problem is not None:
-        return ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
-                         birth=number[6:14])
+    retry, given_name, number, _ = read_identity(conv, ctx, "proxy/ask_graduate")
+    if retry is not None:
+        return retry
     wait = mismatch.wait(s.redis, ctx.msg.user_tag)
     if wait:
         return ctx.reply(conv.home(), "binding/too_many_mismatches", minutes=max(1, wait // 60))

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.services import proxies
+from bot.services.binding import active_binding
 from bot.services.workdays import add_working_days, local, today_in_china
 from models import OPEN_STATUSES, Account, Appeal, AppealEvent, AppealStatus, Scope, as_utc, utcnow
 
@@ -152,23 +153,35 @@ def filer_may_follow(db: Session, appeal: Appeal, now: datetime | None = None) -
     return True
 
 
-def may_follow(db: Session, appeal: Appeal, account_id: int, own_student_id: int | None,
-               now: datetime | None = None) -> bool:
+def may_follow(db: Session, appeal: Appeal, account: Account, now: datetime | None = None) -> bool:
     """Whether the account sees the ticket and may add to it: its own (see filer_may_follow), or,
     for a bound graduate, one a proxy filed for them."""
+    return _may_follow(db, appeal, account.id, _own_student_id(db, account), now)
+
+
+def followed(db: Session, account: Account, now: datetime | None = None, limit: int = 50,
+             status: AppealStatus | None = None) -> list[Appeal]:
+    """The tickets an account sees and may add to (may_follow), newest first; of one status if given."""
+    own = _own_student_id(db, account)
+    mine = Appeal.account_id == account.id
+    if own is not None:
+        mine = or_(mine, Appeal.acting_for_student_id == own)
+    query = select(Appeal).where(mine).order_by(Appeal.created_at.desc())
+    if status is not None:
+        query = query.where(Appeal.status == status.value)
+    return [a for a in db.scalars(query) if _may_follow(db, a, account.id, own, now)][:limit]
+
+
+def _may_follow(db: Session, appeal: Appeal, account_id: int, own_student_id: int | None,
+                now: datetime | None) -> bool:
     if own_student_id is not None and appeal.acting_for_student_id == own_student_id:
         return True
     return appeal.account_id == account_id and filer_may_follow(db, appeal, now)
 
 
-def followed(db: Session, account_id: int, own_student_id: int | None, now: datetime | None = None,
-             limit: int = 50) -> list[Appeal]:
-    """The tickets an account sees and may add to (may_follow), newest first."""
-    mine = Appeal.account_id == account_id
-    if own_student_id is not None:
-        mine = or_(mine, Appeal.acting_for_student_id == own_student_id)
-    rows = db.scalars(select(Appeal).where(mine).order_by(Appeal.created_at.desc())).all()
-    return [a for a in rows if may_follow(db, a, account_id, own_student_id, now)][:limit]
+def _own_student_id(db: Session, account: Account) -> int | None:
+    bound = active_binding(db, account)
+    return bound.student_id if bound is not None else None
 
 
 def followers(db: Session, appeal: Appeal, now: datetime | None = None) -> list[Account]:
@@ -182,10 +195,9 @@ def followers(db: Session, appeal: Appeal, now: datetime | None = None) -> list[
     return told
 
 
-def waiting_for_information(db: Session, account_id: int, own_student_id: int | None,
-                            now: datetime | None = None) -> Appeal | None:
+def waiting_for_information(db: Session, account: Account, now: datetime | None = None) -> Appeal | None:
     """The followed ticket that most recently started waiting for more information."""
-    waiting = [a for a in followed(db, account_id, own_student_id, now) if a.status == AppealStatus.NEED_MORE_INFO.value]
+    waiting = followed(db, account, now, status=AppealStatus.NEED_MORE_INFO)
     return max(waiting, key=lambda a: as_utc(a.status_changed_at), default=None)
 
 

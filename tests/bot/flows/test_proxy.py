@@ -62,6 +62,22 @@ def _request(chat, openid="mom", relation="1"):
     assert "需要毕业生本人同意" in chat.say(openid, "1")
 
 
+def _service_point_app(make_app, **config):
+    """An app (with the demo students) where a village service point needs no notarised document."""
+    from bot.services.demo import seed_demo
+
+    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0, **config)
+    seed_demo(app.extensions["gradcert"])
+    return app, Chat(app)
+
+
+def _village_acts(chat):
+    """The village service point asks, the graduate's code confirms: the proxy is active."""
+    _request(chat, "village", relation="4")
+    chat.say("village", "1")
+    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+
+
 def _proxy(app):
     with app.extensions["gradcert"].sessions() as db:
         return db.scalar(select(Proxy).order_by(Proxy.id.desc()))
@@ -201,6 +217,16 @@ def test_a_request_revoked_during_the_document_step_never_reaches_review(wx):
         assert db.scalars(select(Attachment)).all() == []
 
 
+def test_after_a_wrong_id_number_the_corrected_number_alone_will_do(wx):
+    _, chat, _ = wx
+    assert "申请为家人代办" in chat.say("mom", "5")
+    chat.say("mom", "1")
+    chat.say("mom", "1")
+    wrong = GRADUATE[1][:16] + ("1" if GRADUATE[1][16] != "1" else "2") + GRADUATE[1][17]
+    assert "最后一位对不上" in chat.say("mom", f"{GRADUATE[0]} {wrong}")
+    assert "代办人个人信息告知" in chat.say("mom", GRADUATE[1])  # the name given before stands
+
+
 def test_only_direct_relatives_and_no_self_proxy(wx):
     app, chat, _ = wx
     chat.say("bro", "5")
@@ -240,26 +266,14 @@ def test_scope_and_expiry_are_enforced(wx):
 
 
 def test_service_point_may_skip_the_document_when_configured(make_app):
-    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
-    from bot.services.demo import seed_demo
-
-    seed_demo(app.extensions["gradcert"])
-    chat = Chat(app)
-    _request(chat, "village", relation="4")
-    chat.say("village", "1")
-    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    app, chat = _service_point_app(make_app)
+    _village_acts(chat)
     assert _proxy(app).state == "active" and _proxy(app).relation == "service_point"
 
 
 def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
-    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
-    from bot.services.demo import seed_demo
-
-    seed_demo(app.extensions["gradcert"])
-    chat = Chat(app)
-    _request(chat, "village", relation="4")
-    chat.say("village", "1")
-    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    app, chat = _service_point_app(make_app)
+    _village_acts(chat)
     chat.say("village", "0")
     assert "结束你代家人办理的授权" in chat.say("village", "删除我的信息")
     assert "代办授权" in chat.say("village", "1")
@@ -276,17 +290,12 @@ def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
 
 def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_app):
     stub = wechat_api_stub("wxtestapp0000001", "s3cret")
-    app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url, GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
     from bot.services import appeals
-    from bot.services.demo import seed_demo
 
+    app, chat = _service_point_app(make_app, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
     rt = app.extensions["gradcert"]
-    seed_demo(rt)
-    chat = Chat(app)
     _bind_graduate(chat)
-    _request(chat, "village", relation="4")
-    chat.say("village", "1")
-    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    _village_acts(chat)
     chat.say("village", "5")
     chat.say("village", "2")
     assert "现在代 李**" in chat.say("village", "2")
@@ -340,14 +349,8 @@ def test_the_graduate_revokes_the_proxy_they_were_shown_even_if_the_list_changed
 
 
 def test_one_live_authorisation_per_proxy_and_graduate(make_app):
-    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
-    from bot.services.demo import seed_demo
-
-    seed_demo(app.extensions["gradcert"])
-    chat = Chat(app)
-    _request(chat, "village", relation="4")
-    chat.say("village", "1")
-    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    app, chat = _service_point_app(make_app)
+    _village_acts(chat)
     chat.say("village", "0")
     chat.say("village", "5")
     chat.say("village", "1")
@@ -358,15 +361,9 @@ def test_one_live_authorisation_per_proxy_and_graduate(make_app):
 
 
 def test_acting_for_someone_outlasts_the_30_minute_idle_limit_at_the_menu(make_app):
-    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0)
-    from bot.services.demo import seed_demo
-
+    app, chat = _service_point_app(make_app)
     rt = app.extensions["gradcert"]
-    seed_demo(rt)
-    chat = Chat(app)
-    _request(chat, "village", relation="4")
-    chat.say("village", "1")
-    chat.say("village", _code(chat, GRADUATE[3]))
+    _village_acts(chat)
     chat.say("village", "5")
     chat.say("village", "2")
     assert "现在代 李**" in chat.say("village", "2")
