@@ -36,7 +36,7 @@ def db_upgrade() -> None:
 @cli.command("seed-demo")
 def seed_demo_command() -> None:
     """Create the demo students (idempotent) and print them with their test phones."""
-    from bot.services.demo import seed_demo
+    from bot.platform.demo import seed_demo
     from models.migrate import upgrade
 
     upgrade(current_app.config["DATABASE_URL"])
@@ -53,7 +53,7 @@ def keys() -> None:
 @click.option("--batch", default=200, show_default=True)
 def keys_rotate(batch: int) -> None:
     """Re-encrypt every row under the newest key of GRADCERT_PII_KEYS (safe while serving)."""
-    from bot.services.keys import rotate
+    from bot.platform.keys import rotate
 
     rt = _runtime()
     total = 0
@@ -68,7 +68,7 @@ def keys_rotate(batch: int) -> None:
 @click.option("--strict", is_flag=True, help="import nothing if any row is rejected (exit code 1)")
 def import_command(path: str, dry_run: bool, strict: bool) -> None:
     """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
-    from bot.services.registrar import ImportFormatError, import_file
+    from bot.platform.registrar import ImportFormatError, import_file
     from models.migrate import upgrade
 
     rt = _runtime()
@@ -91,9 +91,9 @@ def verify_file(pdf, public_key: str | None) -> None:
     """Check a downloaded certificate PDF offline against the school's public key."""
     import json
 
-    from bot.services.certificate_pdf import embedded
-    from bot.services.crypto import sm3
-    from bot.services.signing import Sm2Signer
+    from bot.diploma.pdf import embedded
+    from bot.platform.crypto import sm3
+    from bot.platform.signing import Sm2Signer
 
     signer = Sm2Signer(None, public_key) if public_key else _runtime().domain.signer
     carried = embedded(pdf.read())
@@ -122,7 +122,7 @@ def ledger_verify(published: str | None) -> None:
     """Walk the chain and report the first broken entry."""
     from sqlalchemy import func, select
 
-    from bot.services import certificates, ledger
+    from bot.diploma import certificates, ledger
     from models import LedgerEntry
 
     head = None
@@ -146,7 +146,7 @@ def ledger_export(day: str | None) -> None:
     """Print the day's head hash, for publishing elsewhere."""
     from datetime import date
 
-    from bot.services import ledger
+    from bot.diploma import ledger
 
     wanted = date.fromisoformat(day) if day else None
     with _runtime().sessions() as db:
@@ -164,8 +164,8 @@ def ledger_export(day: str | None) -> None:
 @click.option("--phone", default=None, help="mobile number; required for a director (export codes)")
 def create_staff_command(username: str, display_name: str, role: str, phone: str | None) -> None:
     """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
-    from bot.services.accounts import audit
-    from bot.services.staff import StaffInputError, create_staff
+    from bot.core.accounts import audit
+    from bot.platform.staff_auth import StaffInputError, create_staff
     from models.migrate import upgrade
 
     rt = _runtime()
@@ -196,7 +196,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     rt = _runtime()
     upgrade(current_app.config["DATABASE_URL"])
     if demo:
-        from bot.services.demo import seed_demo
+        from bot.platform.demo import seed_demo
 
         for line in seed_demo(rt):
             click.echo(line)
@@ -272,7 +272,7 @@ def worker(burst: bool) -> None:
 @click.option("--script", type=click.File("r", encoding="utf-8"), default=None, help="one message per line")
 def chat(url: str | None, user: str, script) -> None:
     """Talk to the bot through the real (signed, encrypted when configured) WeChat callback path."""
-    from handlers.chat import run_chat
+    from handlers.tools.chat import run_chat
 
     run_chat(current_app, url, user, script)
 
@@ -284,7 +284,7 @@ def chat(url: str | None, user: str, script) -> None:
 @click.option("--redis-url", default=None, help="use this Redis instead of an embedded one")
 def bench(users: int, seconds: float, workers: int, redis_url: str | None) -> None:
     """Benchmark the WeChat callback against a bare Flask endpoint served the same way."""
-    from handlers.bench import run_bench
+    from handlers.tools.bench import run_bench
 
     run_bench(users=users, seconds=seconds, workers=workers, redis_url=redis_url, echo=click.echo)
 

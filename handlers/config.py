@@ -135,7 +135,7 @@ def _instance_secrets_update(path: Path, data: dict) -> dict:
 
 
 def _sm2_key() -> str:
-    from bot.services.signing import generate_private_key
+    from bot.platform.signing import generate_private_key
 
     return generate_private_key()
 

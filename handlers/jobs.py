@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from bot.messages import Effect, Reply
+from bot.core.messages import Effect, Reply
 from handlers.runtime import inbound_from_dict
 
 
@@ -26,8 +26,8 @@ def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None 
     """Tell whoever follows the ticket that it changed: the filer (a proxy only while it may still
     act in appeals) and, for a ticket a proxy filed, the graduate. With `event_id` the message is
     that change's status, even when the ticket has moved on before this job runs."""
-    from bot.services import appeals
-    from bot.services.notices import appeal_notice
+    from bot.appeals import rules as appeals
+    from bot.appeals.notices import appeal_notice
     from models import Appeal, AppealEvent
 
     rt = _runtime()
@@ -45,10 +45,10 @@ def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None 
 def sweep() -> int:
     """Periodic upkeep: close tickets left 7 days without a reply (and tell their filers); expire
     lapsed proxies and warn proxies and graduates 7 days before a proxy ends."""
-    from bot.services import proxies
-    from bot.services.appeals import close_stale
-    from bot.services.idcard import mask_name
-    from bot.services.workdays import local
+    from bot.appeals.rules import close_stale
+    from bot.platform.idcard import mask_name
+    from bot.platform.workdays import local
+    from bot.proxies import rules as proxies
     from models import Account
 
     rt = _runtime()

@@ -10,17 +10,17 @@ from pathlib import Path
 import redis as redis_lib
 from rq import Queue
 
-from bot import effects
-from bot.engine import Engine, EngineHooks
-from bot.flows import route
-from bot.messages import Effect, Inbound, MessageKind, Reply
-from bot.replies import ReplyBook
-from bot.services import Services
-from bot.services.notices import AppealNotice
-from bot.services.wiring import Domain, attach
-from bot.services.workdays import use_calendar
-from bot.state import RedisStorage, glob_escape
-from handlers.api_sessions import SessionStore
+from bot.appeals.notices import AppealNotice
+from bot.core import effects
+from bot.core.domain import Domain, attach
+from bot.core.engine import Engine, EngineHooks
+from bot.core.messages import Effect, Inbound, MessageKind, Reply
+from bot.core.replies import ReplyBook
+from bot.core.state import RedisStorage, glob_escape
+from bot.core.unit import Services
+from bot.platform.workdays import use_calendar
+from bot.router import route
+from handlers.miniapp.sessions import SessionStore
 from models import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Runtime:
         Account; on the mini-programs, which only send templates, the appeal `notice` if given
         (their other replies wait for the app to fetch them: GET /api/v1/chat/<msg_id>)."""
         if channel == "wx":
-            from handlers.wechat_api import send_replies
+            from handlers.channels.wechat_api import send_replies
 
             send_replies(self.wechat_client(), user_key, replies)
         elif channel in ("wxa", "alipay") and notice is not None:
@@ -158,13 +158,13 @@ class Runtime:
     def _push_notice(self, channel: str, app_id: str, user_key: str, notice: AppealNotice) -> None:
         page = self.config["MINIAPP_APPEAL_PAGE"]
         if channel == "wxa":
-            from handlers import wxa_api
+            from handlers.channels import wxa_api
 
             template = self.config.get("WXA_TEMPLATE_APPEAL")
             if template and self.config.get("WXA_APP_ID"):
                 wxa_api.send_appeal_notice(self.wxa_client(), user_key, template, page, notice)
             return
-        from handlers import alipay_api
+        from handlers.channels import alipay_api
 
         template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
         if not template or self.alipay_client() is None:
@@ -180,14 +180,14 @@ class Runtime:
         """The bytes of a photo a user sent (WeChat temporary media API)."""
         if channel != "wx":
             raise LookupError(f"no media API for {channel}")
-        from handlers.wechat_api import download_media
+        from handlers.channels.wechat_api import download_media
 
         return download_media(self.wechat_client(), media_id)
 
     def wechat_client(self):
         """The Official Account API client with its access token shared in Redis."""
         if self._wechat_client is None:
-            from handlers.wechat_api import SharedTokenClient
+            from handlers.channels.wechat_api import SharedTokenClient
 
             self._wechat_client = SharedTokenClient(
                 self.config["WECHAT_APP_ID"],
@@ -200,7 +200,7 @@ class Runtime:
     def wxa_client(self):
         """The mini-program's API client (its own app id; token shared in Redis)."""
         if self._wxa_client is None:
-            from handlers.wxa_api import make_client
+            from handlers.channels.wxa_api import make_client
 
             self._wxa_client = make_client(self.config["WXA_APP_ID"], self.config["WXA_APP_SECRET"],
                                            self.redis, self.config["WECHAT_API_BASE"])
@@ -211,7 +211,7 @@ class Runtime:
         cfg = self.config
         if self._alipay_client is None and cfg.get("ALIPAY_APP_ID") and cfg.get("ALIPAY_APP_PRIVATE_KEY") \
                 and cfg.get("ALIPAY_PUBLIC_KEY"):
-            from handlers.alipay_api import GatewayAliPay
+            from handlers.channels.alipay_api import GatewayAliPay
 
             try:
                 self._alipay_client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],

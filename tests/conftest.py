@@ -11,9 +11,9 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import text
 
-from bot.services import workdays
+from bot.platform import workdays
 from handlers import create_app
-from handlers.wechat_sim import WeChatSimulator
+from handlers.tools.wechat_sim import WeChatSimulator
 from models import Base, make_engine
 from models.migrate import upgrade
 
@@ -157,7 +157,7 @@ def outbox(app) -> list[dict]:
 @pytest.fixture
 def demo(app):
     """The demo students in the database; returns their rows (no, name, id, phone, campus)."""
-    from bot.services.demo import demo_students, seed_demo
+    from bot.platform.demo import demo_students, seed_demo
 
     seed_demo(app.extensions["gradcert"])
     return {row[1]: row for row in demo_students()}

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import effects
-from bot.flows import FLOWS
-from bot.flows.base import Outcome
-from bot.messages import Effect, Reply
-from bot.state import Conversation
+from bot.core import effects
+from bot.core.flow import Outcome
+from bot.core.messages import Effect, Reply
+from bot.core.state import Conversation
+from bot.router import FLOWS
 from tests.conftest import Chat
 from tests.stubs import wechat_api_stub
 
@@ -117,7 +117,7 @@ def test_access_token_is_shared_through_redis(make_app):
     try:
         app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
         rt = app.extensions["gradcert"]
-        from handlers.wechat_api import send_replies
+        from handlers.channels.wechat_api import send_replies
 
         send_replies(rt.wechat_client(), "u1", [Reply("one")])
         rt._wechat_client = None  # as if another worker process

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 
-from bot.flows.binding import BindStep
-from bot.flows.sms_code import code_digits
-from bot.services.appeals import CATEGORIES
-from bot.services.idcard import normalise
-from bot.state import Conversation
+from bot.appeals.rules import CATEGORIES
+from bot.binding.code_step import code_digits
+from bot.binding.script import BindStep
+from bot.core.state import Conversation
+from bot.platform.idcard import normalise
 from tests.conftest import APP_ID
 
 ID = "11010519491231002X"

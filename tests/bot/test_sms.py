@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.services.sms import (
+from bot.platform.sms import (
     ConsoleProvider,
     SmsError,
     TencentProvider,
@@ -29,7 +29,7 @@ SECRET_KEY = "test-secret-key-0000000000000000"
 NOW = 1551113065  # 2019-02-26 00:44:25 in UTC+8, still 2019-02-25 in UTC
 
 
-# --- an independent TC3 verifier, written from Tencent's documentation, not from bot.services.sms
+# --- an independent TC3 verifier, written from Tencent's documentation, not from bot.platform.sms
 
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()

@@ -45,7 +45,7 @@ def mini_app(make_app, stubs, keys):
 
 @pytest.fixture
 def mini_demo(mini_app):
-    from bot.services.demo import demo_students, seed_demo
+    from bot.platform.demo import demo_students, seed_demo
 
     seed_demo(mini_app.extensions["gradcert"])
     return {row[1]: row for row in demo_students()}

@@ -51,7 +51,7 @@ def test_appeal_status_reaches_a_wechat_mini_program_user(mini, mini_app, stubs)
     with mini_app.extensions["gradcert"].sessions() as db:
         appeal = db.scalar(select(Appeal))
         assert appeal.student_id is None and appeal.claimed_name == "张三"
-        from bot.services.appeals import change_status
+        from bot.appeals.rules import change_status
 
         change_status(db, appeal, AppealStatus.UNDER_REVIEW, "")
         db.commit()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from handlers import api_binding, wxa_api
-from handlers.api_sessions import SessionStore
+from handlers.channels import wxa_api
+from handlers.miniapp import binding as api_binding
+from handlers.miniapp.sessions import SessionStore
 from models import Binding, Certificate, Consent
 from tests.conftest import outbox
 from tests.miniapp_support import MiniClient, add_diploma

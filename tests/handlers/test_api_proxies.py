@@ -9,7 +9,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from bot.services import proxies
+from bot.proxies import rules as proxies
 from models import Account, Appeal, Attachment, AuditEvent, Binding, Proxy, Student
 from tests.handlers.test_miniapp import _sms_code
 from tests.miniapp_support import MiniClient, add_diploma
@@ -136,7 +136,7 @@ def test_parent_uploads_the_authorisation_then_acts_within_scope(parent, mini_ap
 
 
 def test_the_authorisation_waits_for_a_working_photo_store(parent, mini_app):
-    from bot.services.attachment_store import S3Store
+    from bot.platform.attachment_store import S3Store
 
     rt = mini_app.extensions["gradcert"]
     working, rt.domain.attachments = rt.domain.attachments, S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")

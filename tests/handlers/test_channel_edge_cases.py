@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.flows import FLOWS
-from bot.flows.base import Outcome
-from bot.messages import Reply
-from bot.state import Conversation
+from bot.core.flow import Outcome
+from bot.core.messages import Reply
+from bot.core.state import Conversation
+from bot.router import FLOWS
 from tests.conftest import Chat
 from tests.stubs import wechat_api_stub
 

@@ -10,8 +10,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.services import staff as staff_service
-from bot.services.appeals import file_appeal
+from bot.appeals.rules import file_appeal
+from bot.platform import staff_auth as staff_service
 from handlers.cli import create_staff_command
 from models import Account, Appeal, AppealEvent, Attachment, AuditEvent, StaffUser, Student, utcnow
 from tests.conftest import APP_ID, Chat, outbox

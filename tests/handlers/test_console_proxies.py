@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.replies import ReplyBook
-from bot.services import proxy_review
+from bot.core.replies import ReplyBook
+from bot.proxies import staff as proxy_review
 from models import Account, Attachment, AuditEvent, Binding, Proxy, Student, utcnow
 from tests.conftest import APP_ID, Chat
 from tests.handlers.test_console import PNG, audits, login, make_staff, post, rt_of
@@ -81,7 +81,7 @@ def console(make_app, folder, demo_of):
 
 @pytest.fixture
 def demo_of():
-    from bot.services.demo import demo_students, seed_demo
+    from bot.platform.demo import demo_students, seed_demo
 
     def seed(app):
         seed_demo(rt_of(app))
@@ -90,7 +90,7 @@ def demo_of():
 
 
 def zhang(_app=None):
-    from bot.services.demo import demo_students
+    from bot.platform.demo import demo_students
 
     return {row[1]: row for row in demo_students()}["张三"]
 

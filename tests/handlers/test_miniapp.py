@@ -137,7 +137,7 @@ def test_alipay_user_binds_looks_up_issues_and_appeals(mini, mini_app, mini_demo
     with mini_app.extensions["gradcert"].sessions() as db:
         appeal = db.scalar(select(Appeal))
         assert appeal.student_id is not None and db.scalar(select(Attachment)).content_type == "image/png"
-        from bot.services.appeals import change_status
+        from bot.appeals.rules import change_status
 
         change_status(db, appeal, AppealStatus.NEED_MORE_INFO, "请补充毕业证书背面的照片")
         db.commit()
@@ -264,7 +264,7 @@ def test_deleting_my_data_does_not_reset_the_limit_on_guessing_identities(mini, 
 
 
 def test_an_appeal_is_filed_even_when_the_photo_store_is_down(mini, mini_app, mini_demo):
-    from bot.services.attachment_store import S3Store
+    from bot.platform.attachment_store import S3Store
 
     mini_app.extensions["gradcert"].domain.attachments = S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")
     _, _, id_number, _, _ = mini_demo["张三"]

@@ -51,7 +51,7 @@ def test_every_route_is_documented_with_its_methods(mini_app):
 @pytest.fixture
 def api_schema(mini_app, stubs, make_app):
     """The schema served by an app whose user is bound, verified, and has a diploma on file."""
-    from bot.services.demo import demo_students, seed_demo
+    from bot.platform.demo import demo_students, seed_demo
 
     seed_demo(mini_app.extensions["gradcert"])
     _, _, id_number, phone, _ = demo_students()[1]
@@ -108,7 +108,7 @@ def test_no_server_errors_and_no_answer_outside_the_schema(api_schema):
 
 def _restore(client) -> None:
     """Log in again and bind again (directly), after a case logged out or unbound."""
-    from bot.services.binding import active_binding, bind
+    from bot.binding.rules import active_binding, bind
     from models import Account, Student
 
     if client.get("/session").status_code == 401:

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.services import certificates
-from bot.services.demo import demo_students, seed_demo
+from bot.diploma import certificates
+from bot.platform.demo import demo_students, seed_demo
 from models import Certificate, Diploma, Student, utcnow
 
 MIN_SECONDS = 0.05
@@ -276,7 +276,7 @@ def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app,
 def test_a_pdf_rendered_by_several_threads_at_once_is_written_whole(app):
     import threading
 
-    from bot.services.certificate_files import store_pdf
+    from bot.diploma.files import store_pdf
 
     code = make_certificate(app)
     rt = app.extensions["gradcert"]
@@ -302,7 +302,7 @@ def test_a_pdf_rendered_by_several_threads_at_once_is_written_whole(app):
 def test_a_long_major_wraps_inside_the_page_on_the_pdf():
     from reportlab.pdfbase import pdfmetrics
 
-    from bot.services.certificate_pdf import CJK, VALUE_ROOM, _wrapped
+    from bot.diploma.pdf import CJK, VALUE_ROOM, _wrapped
 
     major = "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"  # 64 characters, the import's limit
     lines = _wrapped(major, CJK, 10)

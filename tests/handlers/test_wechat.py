@@ -5,7 +5,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from handlers.wechat_codec import sha1_signature
+from handlers.channels.wechat_codec import sha1_signature
 from models import Account
 from tests.conftest import AES_KEY, TOKEN, Chat
 

@@ -4,8 +4,8 @@ tests: token 123456, EncodingAESKey kWxPEV2..., id wx49f0ab532d5d035a)."""
 import pytest
 from wechatpy.crypto import base as crypto_base
 
-from bot.errors import BadPayload, InvalidSignature
-from handlers.wechat_codec import SafeMode, parse_xml, verify_signature
+from bot.core.errors import BadPayload, InvalidSignature
+from handlers.channels.wechat_codec import SafeMode, parse_xml, verify_signature
 
 TOKEN = "123456"
 KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"

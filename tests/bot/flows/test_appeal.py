@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import appeals
-from bot.services.workdays import today_in_china
+from bot.appeals import rules as appeals
+from bot.platform.workdays import today_in_china
 from handlers.jobs import sweep
 from models import Appeal, AppealEvent, AppealStatus, Attachment, as_utc, utcnow
 from tests.conftest import Chat
@@ -20,7 +20,7 @@ def wx(make_app, demo_rows=None):
     files = {}
     add_media(stub, files)
     app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
-    from bot.services.demo import seed_demo
+    from bot.platform.demo import seed_demo
 
     seed_demo(app.extensions["gradcert"])
     yield app, Chat(app), stub, files

@@ -193,7 +193,7 @@ def test_failed_provider_call_is_refunded_and_the_user_told(make_app, demo_rows=
             SMS_SDK_APP_ID="1400000000", SMS_SIGN_NAME="学院", SMS_TEMPLATE_ID="1",
             WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url,
         )
-        from bot.services.demo import demo_students, seed_demo
+        from bot.platform.demo import demo_students, seed_demo
 
         seed_demo(app.extensions["gradcert"])
         id_number = demo_students()[1][2]
@@ -216,7 +216,7 @@ def test_binding_elsewhere_needs_the_code_and_tells_the_old_account(make_app):
     stub = wechat_api_stub("wxtestapp0000001", "s3cret")
     try:
         app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
-        from bot.services.demo import demo_students, seed_demo
+        from bot.platform.demo import demo_students, seed_demo
 
         seed_demo(app.extensions["gradcert"])
         _, _, id_number, phone, _ = demo_students()[0]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.services import certificates, ledger
+from bot.diploma import certificates, ledger
 from models import Binding, Certificate, Diploma, LedgerEntry, Student
 from tests.conftest import outbox
 
@@ -220,7 +220,7 @@ def test_verify_file_offline(app, chat, bound, tmp_path):
     import base64
     import json
 
-    from bot.services.certificate_pdf import META_PREFIX, embedded
+    from bot.diploma.pdf import META_PREFIX, embedded
 
     carried = embedded(pdf.read_bytes())
     carried["content"] = carried["content"].replace("专科", "本科")
@@ -250,7 +250,7 @@ def test_an_account_that_lost_its_binding_cannot_go_on(app, chat, bound, demo):
 
 def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(app, chat, bound, tmp_path):
     """Review finding: e-certificates stayed valid after the registrar revoked the diploma."""
-    from bot.services.registrar import import_file
+    from bot.platform.registrar import import_file
 
     _diploma(app, "2017020118")
     code, url = _issue(chat)

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import certificates
+from bot.diploma import certificates
 from models import Certificate, Diploma, LedgerEntry, as_utc
 from tests.bot.flows.test_diploma import _diploma, bound  # noqa: F401 - `bound` is a fixture
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.services.staff import create_staff
+from bot.platform.staff_auth import create_staff
 from handlers.jobs import sweep
 from models import Account, Appeal, Attachment, AuditEvent, Diploma, Proxy, Student, utcnow
 from tests.conftest import Chat, outbox
@@ -22,7 +22,7 @@ def wx(make_app):
     files = {"notary-1": PNG_BYTES}
     add_media(stub, files)
     app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
-    from bot.services.demo import seed_demo
+    from bot.platform.demo import seed_demo
 
     rt = app.extensions["gradcert"]
     seed_demo(rt)
@@ -64,7 +64,7 @@ def _request(chat, openid="mom", relation="1"):
 
 def _service_point_app(make_app, **config):
     """An app (with the demo students) where a village service point needs no notarised document."""
-    from bot.services.demo import seed_demo
+    from bot.platform.demo import seed_demo
 
     app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0, **config)
     seed_demo(app.extensions["gradcert"])
@@ -290,7 +290,7 @@ def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
 
 def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_app):
     stub = wechat_api_stub("wxtestapp0000001", "s3cret")
-    from bot.services import appeals
+    from bot.appeals import rules as appeals
 
     app, chat = _service_point_app(make_app, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
     rt = app.extensions["gradcert"]

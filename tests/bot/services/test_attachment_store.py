@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from bot.services.attachment_store import LocalStore, S3Store, StoreError, make_store, sigv4_headers
+from bot.platform.attachment_store import LocalStore, S3Store, StoreError, make_store, sigv4_headers
 from tests.stubs import PNG_BYTES, HttpStub
 
 

@@ -7,7 +7,7 @@ from gmssl import func as gm_func
 from gmssl import sm3 as gm_sm3
 from gmssl import sm4 as gm_sm4
 
-from bot.services.crypto import (
+from bot.platform.crypto import (
     DecryptionFailed,
     PiiCipher,
     hmac_sm3,

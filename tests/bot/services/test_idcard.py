@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.services.idcard import IdProblem, check_character, is_valid, mask, normalise, problem
+from bot.platform.idcard import IdProblem, check_character, is_valid, mask, normalise, problem
 
 
 def _generated(n: int, seed: int = 11643) -> list[str]:

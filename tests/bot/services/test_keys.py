@@ -6,10 +6,10 @@ from datetime import date
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.services.binding import find_student, phone_of
-from bot.services.crypto import PiiCipher, parse_keys
-from bot.services.idcard import check_character
-from bot.services.keys import rotate
+from bot.binding.rules import find_student, phone_of
+from bot.platform.crypto import PiiCipher, parse_keys
+from bot.platform.idcard import check_character
+from bot.platform.keys import rotate
 from models import Account, Appeal, StaffUser, Student
 
 OLD = "1:" + "11" * 16
@@ -84,7 +84,7 @@ def test_keys_rotate_command(make_app):
 
 
 def test_appeals_and_staff_phones_are_rotated_too(make_app):
-    from bot.services.staff import create_staff
+    from bot.platform.staff_auth import create_staff
 
     app = make_app(GRADCERT_PII_KEYS=OLD)
     rt = app.extensions["gradcert"]

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.services.idcard import check_character, mask
-from bot.services.registrar import COLUMNS, ImportFormatError, import_file, read_rows
+from bot.platform.idcard import check_character, mask
+from bot.platform.registrar import COLUMNS, ImportFormatError, import_file, read_rows
 from models import Diploma, Student
 
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from bot.services import workdays
-from bot.services.workdays import add_working_days, is_working_day, use_calendar
+from bot.platform import workdays
+from bot.platform.workdays import add_working_days, is_working_day, use_calendar
 
 
 def _file(tmp_path, data, name="holidays.json"):
@@ -33,7 +33,7 @@ def test_ordinary_weekend():
 
 def test_past_the_file_only_weekends_and_fixed_date_holidays_count_and_it_is_logged(caplog):
     assert workdays.active().covered_until == date(2026, 12, 31)
-    with caplog.at_level("WARNING", logger="bot.services.workdays"):
+    with caplog.at_level("WARNING", logger="bot.platform.workdays"):
         # Thu Dec 31 counts; Fri Jan 1 2027 is 元旦 although 2027 is not in the file; then Mon Jan 4
         assert add_working_days(date(2026, 12, 30), 2) == date(2027, 1, 4)
     assert "ends 2026-12-31" in caplog.text

@@ -1,0 +1,136 @@
+"""The main menu: numbered options, words that mean the same, and help for anything else.
+
+    1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）   0 帮助
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from bot import understand as text
+from bot.core.flow import Context, Outcome
+from bot.core.messages import MessageKind
+from bot.core.state import Conversation, FlowStep
+
+FLOW = "menu"
+
+
+class MenuStep(FlowStep):
+    START = "start"
+
+
+class Intent(str, Enum):
+    """What a menu choice, a menu click or a keyword asks for."""
+
+    BIND = "bind"
+    DIPLOMA = "diploma"
+    APPEAL = "appeal"
+    MY_APPEALS = "my_appeals"
+    PROXY = "proxy"
+    HELP = "help"
+    UNBIND = "unbind"
+    DELETE_ME = "delete_me"
+    MY_PROXIES = "my_proxies"
+    AGREE_PROXY = "agree_proxy"
+    REFUSE_PROXY = "refuse_proxy"
+
+
+NUMBERED = {1: Intent.BIND, 2: Intent.DIPLOMA, 3: Intent.APPEAL, 4: Intent.MY_APPEALS, 5: Intent.PROXY}
+
+KEYWORDS = {
+    Intent.BIND: ("绑定", "绑定身份", "身份绑定", "认证", "实名"),
+    Intent.DIPLOMA: ("查询", "查证书", "毕业证", "毕业证书", "学历", "查询毕业证书", "证书"),
+    Intent.APPEAL: ("异议", "申诉", "异议申请", "提交异议", "查不到"),
+    Intent.MY_APPEALS: ("我的异议", "我的申请", "进度", "申请进度"),
+    Intent.PROXY: ("代办", "代查", "家人", "帮孩子查"),
+    Intent.HELP: ("帮助", "help", "?", "？", "怎么用", "客服", "人工"),
+    Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
+    Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
+    Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
+    Intent.AGREE_PROXY: ("同意代办",),
+    Intent.REFUSE_PROXY: ("拒绝代办", "不同意代办"),
+}
+# Words that work from anywhere, not only at the menu.
+GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES, Intent.AGREE_PROXY, Intent.REFUSE_PROXY)
+
+# WeChat custom-menu CLICK keys map to the same intents as text.
+CLICK_KEYS = {
+    "MENU_BIND": Intent.BIND,
+    "MENU_DIPLOMA": Intent.DIPLOMA,
+    "MENU_APPEAL": Intent.APPEAL,
+    "MENU_MY_APPEALS": Intent.MY_APPEALS,
+    "MENU_PROXY": Intent.PROXY,
+    "MENU_HELP": Intent.HELP,
+}
+
+# Flows register their entry points here (bot.flows.__init__); a missing one is "coming soon".
+Starter = Callable[[Conversation, Context], Outcome]
+STARTERS: dict[Intent, Starter] = {}
+ADD_INFORMATION: Callable[[Conversation, Context], Outcome | None] | None = None  # set by the appeal flow
+
+
+def intent_of(message: str) -> Intent | None:
+    """The intent of a typed or spoken message, if it names one."""
+    number = text.choice(message, 5)
+    if number:
+        return NUMBERED[number]
+    if message.strip() in ("?", "？"):
+        return Intent.HELP
+    cleaned = text.clean(message).lower()
+    for intent, words in KEYWORDS.items():
+        if cleaned in words:
+            return intent
+    return None
+
+
+def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome:
+    """The menu itself, at the menu step, keeping who the user acts for."""
+    home = conv.home()
+    replies = [ctx.say(prefix)] if prefix else []
+    replies.append(ctx.say("menu/main", "1", "2", "3", "4", "5", "0", status=_status(home, ctx)))
+    return Outcome(home, replies)
+
+
+def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None = None) -> Outcome:
+    """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
+    if intent is Intent.HELP:
+        return Outcome(conv.home(), [ctx.say("menu/help")])
+    starter = STARTERS.get(intent)
+    if starter is None:
+        return Outcome(conv, [ctx.say("menu/coming_soon", feature=intent.value)])
+    fresh = Conversation(version=conv.version, acting_for=conv.acting_for, data=dict(carry or {}))
+    return starter(fresh, ctx)
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """A message at the menu: a choice starts its flow; other text or a photo goes to a ticket
+    that waits for more information; anything else gets guidance."""
+    intent = intent_of(ctx.msg.text) if ctx.msg.kind is not MessageKind.IMAGE else None
+    if intent is not None:
+        return start(conv, ctx, intent)
+    if ADD_INFORMATION is not None:
+        added = ADD_INFORMATION(conv, ctx)
+        if added is not None:
+            return added
+    if ctx.msg.kind is MessageKind.IMAGE:
+        return show(conv, ctx, prefix="menu/photo_not_needed")
+    return show(conv, ctx, prefix="menu/not_understood")
+
+
+def _status(conv: Conversation, ctx: Context) -> str:
+    """Who the user is here, and for whom they act now."""
+    from bot.binding.rules import active_binding
+    from bot.platform.idcard import mask_name
+    from bot.proxies import rules as proxies
+
+    lines = []
+    binding = active_binding(ctx.services.db, ctx.services.account)
+    if binding:
+        lines.append(f"已绑定：{mask_name(binding.student.name)}")
+    if conv.acting_for is not None:
+        for proxy in proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now()):
+            if proxy.student_id == conv.acting_for:
+                who = proxies.GRADUATE_AS[proxy.relation]
+                lines.append(f"现在代 {mask_name(proxy.student.name)}（{who}）办理，回复5切换")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Identity binding: consent, name, ID number, student number, the SMS second factor."""

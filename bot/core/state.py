@@ -1,0 +1,270 @@
+"""Conversation state in Redis: versioned, compare-and-set, with an idle TTL.
+
+Every key of one user carries the same hash tag (`gc:{wx:<app>:<openid>}:...`) so that the
+multi-key Lua scripts below also run on Redis Cluster. Redis holds only what may expire.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from redis import Redis
+
+from bot.core.errors import StaleState
+from bot.core.messages import Reply
+
+PENDING = "~pending"
+ACTING_TTL = 86400
+
+
+class FlowStep(str, Enum):
+    """Base for each flow's step enum: the stored value is the lower-case member name."""
+
+    @staticmethod
+    def _generate_next_value_(name, start, count, last_values):  # noqa: D102
+        return name.lower()
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where one user is in which flow, with that flow's collected answers."""
+
+    flow: str = "menu"
+    step: str = "start"
+    data: dict = field(default_factory=dict)
+    version: int = 0
+    acting_for: int | None = None  # proxy: the student this account acts for, if any
+
+    def at(self, flow: str, step: FlowStep | str, **data) -> Conversation:
+        """The same conversation moved to `flow:step` with `data` replacing the flow's data."""
+        return replace(self, flow=flow, step=str(getattr(step, "value", step)), data=data)
+
+    def home(self) -> Conversation:
+        """Back at the menu with nothing collected, still acting for whom it acted for."""
+        return Conversation(version=self.version, acting_for=self.acting_for)
+
+    def then(self, step: FlowStep | str, **changes) -> Conversation:
+        """The next step of the same flow, keeping the data collected so far (plus `changes`)."""
+        return replace(self, step=str(getattr(step, "value", step)), data={**self.data, **changes})
+
+    def with_data(self, **changes) -> Conversation:
+        """The same step with some data fields changed."""
+        return replace(self, data={**self.data, **changes})
+
+    @property
+    def at_rest(self) -> bool:
+        """At the main menu with nothing collected (perhaps acting for a graduate)."""
+        return self.flow == "menu" and not self.data
+
+    @property
+    def idle(self) -> bool:
+        """True at the main menu with nothing collected: nothing is lost if it expires."""
+        return self.at_rest and self.acting_for is None
+
+    def ttl(self, idle_ttl: int) -> int:
+        """How long the state is kept: a proxy resting at the menu keeps acting for a day (it is
+        re-checked on every message); anything half-filled goes after `idle_ttl` of silence."""
+        return ACTING_TTL if self.at_rest and self.acting_for is not None else idle_ttl
+
+    def dumps(self) -> str:
+        """JSON for storage (the version is stored beside it)."""
+        return json.dumps(
+            {"flow": self.flow, "step": self.step, "data": self.data, "acting_for": self.acting_for},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, body: str, version: int) -> Conversation:
+        """Inverse of `dumps`."""
+        raw = json.loads(body)
+        return cls(raw["flow"], raw["step"], raw.get("data") or {}, version, raw.get("acting_for"))
+
+
+_COMMIT = """
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'body', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6]) end
+if ARGV[7] == '1' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[8])
+else redis.call('DEL', KEYS[3]) end
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[9] then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+
+_ACQUIRE_AND_LOAD = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local state = redis.call('HMGET', KEYS[2], 'v', 'body')
+return {1, state[1] or false, state[2] or false, redis.call('EXISTS', KEYS[3])}
+"""
+
+_DELETE_UNLESS_PENDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisStorage:
+    """State, per-user lock, retry cache and effect claims of conversations."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        idle_ttl: int = 1800,
+        reply_ttl: int = 3600,
+        pending_ttl: int = 60,
+        lock_ttl_ms: int = 60_000,
+        prefix: str = "gc",
+    ) -> None:
+        self.redis = redis
+        self.idle_ttl = idle_ttl
+        self.reply_ttl = reply_ttl
+        self.pending_ttl = pending_ttl
+        self.lock_ttl_ms = lock_ttl_ms
+        self.prefix = prefix
+        self._commit = redis.register_script(_COMMIT)
+        self._release = redis.register_script(_RELEASE)
+        self._delete_unless_pending = redis.register_script(_DELETE_UNLESS_PENDING)
+        self._acquire_and_load = redis.register_script(_ACQUIRE_AND_LOAD)
+
+    def key(self, tag: str, *parts: str) -> str:
+        """The one place key names are built."""
+        return ":".join((self.prefix, tag, *parts))
+
+    # -- state -----------------------------------------------------------------
+    def load(self, tag: str) -> tuple[Conversation, bool]:
+        """The user's conversation, and whether an unfinished one expired since last time."""
+        raw = self.redis.hgetall(self.key(tag, "state"))
+        if raw.get(b"body"):
+            return Conversation.loads(raw[b"body"].decode(), int(raw[b"v"])), False
+        expired = bool(self.redis.exists(self.key(tag, "active")))
+        return Conversation(), expired
+
+    def set_state(self, tag: str, conv: Conversation) -> Conversation:
+        """Write a conversation unconditionally (tests, admin tools); returns it with its version."""
+        self.redis.hset(self.key(tag, "state"), mapping={"v": conv.version, "body": conv.dumps()})
+        self.redis.expire(self.key(tag, "state"), self.idle_ttl)
+        return conv
+
+    def commit(
+        self, tag: str, conv: Conversation, expected_version: int, msg_id: str, replies: list[Reply],
+        release_token: str | None = None,
+    ) -> Conversation:
+        """Compare-and-set the new state and cache the replies for retries, atomically; with
+        `release_token`, the user's lock is released in the same round trip."""
+        new = replace(conv, version=expected_version + 1)
+        cached = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if msg_id else ""
+        keys = [self.key(tag, "state"), self.key(tag, "msg", msg_id), self.key(tag, "active")]
+        if release_token:
+            keys.append(self.key(tag, "lock"))
+        ok = self._commit(
+            keys=keys,
+            args=[
+                expected_version,
+                new.version,
+                new.dumps(),
+                new.ttl(self.idle_ttl),
+                cached,
+                self.reply_ttl,
+                "0" if new.at_rest else "1",
+                7 * 86400,
+                release_token or "",
+            ],
+        )
+        if not ok:
+            raise StaleState(tag)
+        return new
+
+    def clear(self, tag: str, keep_msg_id: str | None = None) -> None:
+        """Forget this user's conversation and the replies cached for retries, which may show their
+        record (删除我的信息); the reply to `keep_msg_id` stays, so that a retry of the message
+        that asked is answered the same and not run again."""
+        for suffix in ("state", "active", "lock"):
+            self.redis.delete(self.key(tag, suffix))
+        keep = self.key(tag, "msg", keep_msg_id).encode() if keep_msg_id else None
+        for key in self.redis.scan_iter(match=glob_escape(self.key(tag, "msg")) + ":*", count=500):
+            if key != keep:  # a message still being processed keeps its claim (its retry must not run it twice)
+                self._delete_unless_pending(keys=[key], args=[PENDING])
+
+    # -- per-user lock ---------------------------------------------------------
+    def acquire(self, tag: str, token: str, wait_until: float) -> bool:
+        """Take the user's lock, polling until `wait_until` (epoch seconds)."""
+        key = self.key(tag, "lock")
+        delay = 0.002
+        while True:
+            if self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
+                return True
+            if time.time() >= wait_until:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def acquire_and_load(self, tag: str, token: str, wait_until: float) -> tuple[Conversation, bool] | None:
+        """Take the lock and read the state in one round trip (polling until `wait_until`); None
+        when the lock stayed taken."""
+        keys = [self.key(tag, "lock"), self.key(tag, "state"), self.key(tag, "active")]
+        delay = 0.002
+        while True:
+            got = self._acquire_and_load(keys=keys, args=[token, self.lock_ttl_ms])
+            if got[0]:
+                _, version, body, active = got
+                if body:
+                    return Conversation.loads(body.decode(), int(version)), False
+                return Conversation(), bool(active)
+            if time.time() >= wait_until:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def release(self, tag: str, token: str) -> None:
+        """Release the lock only if we still own it."""
+        self._release(keys=[self.key(tag, "lock")], args=[token])
+
+    # -- delivery dedup --------------------------------------------------------
+    def claim(self, tag: str, msg_id: str) -> bool:
+        """True for the first delivery of a message; retries get False."""
+        return bool(self.redis.set(self.key(tag, "msg", msg_id), PENDING, nx=True, ex=self.pending_ttl))
+
+    def unclaim(self, tag: str, msg_id: str) -> None:
+        """Let a later retry process the message again (the first attempt failed)."""
+        self.redis.delete(self.key(tag, "msg", msg_id))
+
+    def cached_replies(self, tag: str, msg_id: str, wait_until: float) -> list[Reply] | None:
+        """The replies of the first delivery, waiting for them until `wait_until`."""
+        key = self.key(tag, "msg", msg_id)
+        while True:
+            raw = self.redis.get(key)
+            if raw is not None and raw.decode() != PENDING:
+                return [Reply.from_dict(d) for d in json.loads(raw)]
+            if raw is None or time.time() >= wait_until:
+                return None
+            time.sleep(0.02)
+
+    def peek_replies(self, tag: str, msg_id: str) -> tuple[bool, list[Reply] | None]:
+        """(known, replies) of a message without waiting: replies are None while it is processed."""
+        raw = self.redis.get(self.key(tag, "msg", msg_id))
+        if raw is None:
+            return False, None
+        if raw.decode() == PENDING:
+            return True, None
+        return True, [Reply.from_dict(d) for d in json.loads(raw)]
+
+    def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
+        """True exactly once per (message, effect), whatever the number of deliveries."""
+        return bool(self.redis.set(self.key(tag, "fx", msg_id, effect), "1", nx=True, ex=86400))
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis SCAN/KEYS pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -1,0 +1,1 @@
+"""The diploma record and electronic certificates (PDF, SM2 signature, ledger)."""

@@ -1,0 +1,268 @@
+"""Diploma lookup and electronic certificates.
+
+    (code)      a fresh SMS code when the last check is older than 10 minutes
+    menu        the record; 1 new e-certificate, 2 my e-certificates
+    days        validity of a new certificate, 30-180 days
+    list        pick one of my certificates
+    manage      1 link again, 2 extend, 3 close
+    extend      new validity, 30-180 days from today
+    close       confirm closing (verification then says "closed by its holder")
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from enum import auto
+
+from sqlalchemy import select
+
+from bot import understand as text
+from bot.account import menu
+from bot.binding import code_step as sms_code
+from bot.binding.rules import active_binding
+from bot.core.flow import Context, Outcome
+from bot.core.messages import Effect, Reply
+from bot.core.state import Conversation, FlowStep
+from bot.diploma import certificates
+from bot.diploma import rules as diplomas
+from bot.diploma.rules import RecordState
+from bot.platform import idcard
+from bot.platform.workdays import local
+from bot.proxies import script as proxy
+from models import Certificate, Proxy, Scope, Student
+
+FLOW = "diploma"
+
+
+class DiplomaStep(FlowStep):
+    CODE = auto()
+    MENU = auto()
+    DAYS = auto()
+    LIST = auto()
+    MANAGE = auto()
+    EXTEND = auto()
+    CLOSE = auto()
+
+
+def start(conv: Conversation, ctx: Context) -> Outcome:
+    """Entry from the menu: bound? code fresh? then the record. A proxy sees the graduate's."""
+    s = ctx.services
+    if conv.acting_for is not None:
+        acting = proxy.acting_proxy(conv, ctx, Scope.LOOKUP)
+        if acting is None:
+            return ctx.reply(conv, "proxy/out_of_scope")
+        return show(conv, ctx, acting.student, acting)
+    binding = active_binding(s.db, s.account)
+    if binding is None:
+        return ctx.reply(conv, "diploma/not_bound", "1", "0")
+    if not diplomas.code_is_fresh(binding, s.now()):
+        return sms_code.send(conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent")
+    return show(conv, ctx, binding.student)
+
+
+def handle(conv: Conversation, ctx: Context) -> Outcome:
+    """Dispatch to the current step, once the account may still see this student's record: its own
+    binding (it may have been taken over since) or an active proxy of the right scope."""
+    step = DiplomaStep(conv.step)
+    if step is not DiplomaStep.CODE and not _still_allowed(conv, ctx):
+        return menu.show(conv, ctx, prefix="diploma/no_longer_allowed")
+    return STEPS[step](conv, ctx)
+
+
+def _still_allowed(conv: Conversation, ctx: Context) -> bool:
+    student_id = conv.data.get("student_id")
+    if conv.acting_for is not None:
+        return student_id == conv.acting_for and proxy.acting_proxy(conv, ctx, Scope.LOOKUP) is not None
+    binding = active_binding(ctx.services.db, ctx.services.account)
+    return binding is not None and binding.student_id == student_id
+
+
+def code(conv: Conversation, ctx: Context) -> Outcome:
+    s = ctx.services
+    binding = active_binding(s.db, s.account)
+    if binding is None:
+        return menu.show(conv, ctx)
+    problem = sms_code.check(conv, ctx, binding.student, "lookup")
+    if problem is not None:
+        return problem
+    binding.verified_at = s.now()
+    return show(conv, ctx, binding.student)
+
+
+def show(conv: Conversation, ctx: Context, student: Student, acting: Proxy | None = None) -> Outcome:
+    """The diploma record, or when it will appear, or why it cannot be shown."""
+    outcome = _show(conv, ctx, student)
+    s = ctx.services
+    s.audit("view_diploma", student.id, result="shown" if outcome.conversation.flow == FLOW else "not_yet",
+            detail=f"proxy:{acting.id}" if acting else None)
+    if acting is not None:
+        outcome.effects.append(proxy.notify_graduate(ctx, acting, "查询了毕业证书"))
+    return outcome
+
+
+def _show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
+    s = ctx.services
+    view = diplomas.record_view(s.db, student, s.now())
+    home = conv.home()
+    diploma, state = view.diploma, view.state
+    if state is RecordState.RECORD:
+        return ctx.reply(
+            conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
+            name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
+            enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date), **_whose(conv),
+        )
+    if state is RecordState.REVOKED:
+        return ctx.reply(home, "diploma/revoked", certificate_no=diploma.certificate_no)
+    if state is RecordState.NO_RECORD or state is RecordState.NOT_LEFT:
+        return ctx.reply(home, f"diploma/{state.value}", **_whose(conv))
+    return ctx.reply(home, f"diploma/{state.value}", leave=_day(diploma.leave_date), expected=_day(view.expected),
+                     campus=diploma.source != "main", **_whose(conv))
+
+
+def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
+    picked = text.choice(ctx.msg.text, 2)
+    if picked and conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) is None:
+        return ctx.reply(conv, "proxy/out_of_scope")
+    if picked == 1:
+        return ctx.reply(conv.then(DiplomaStep.DAYS, submission=secrets.token_hex(12)), "diploma/ask_days")
+    if picked == 2:
+        return _list(conv, ctx)
+    return ctx.retry(conv, "diploma/menu_again", "1", "2", "0")
+
+
+def days(conv: Conversation, ctx: Context) -> Outcome:
+    wanted = _days(ctx.msg.text)
+    if wanted is None:
+        return ctx.retry(conv, "diploma/bad_days")
+    s = ctx.services
+    issued = s.db.scalar(select(Certificate).where(Certificate.submission_key == conv.data.get("submission")))
+    if issued is not None:  # this request was issued already (the reply of that time was lost)
+        return Outcome(conv.home(), [_link(ctx, issued, "diploma/issued")])
+    student = s.db.get(Student, conv.data["student_id"])
+    view = diplomas.record_view(s.db, student, s.now())
+    if view.state is not RecordState.RECORD:  # revoked (or withdrawn) since the record was shown
+        return _show(conv, ctx, student)
+    cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, wanted, s.domain.school,
+                              s.now(), submission_key=conv.data.get("submission"))
+    s.audit("issue_certificate", student.id, detail=cert.code)
+    home = conv.home()
+    outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")],
+                      [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "开具了电子证明")])
+    return outcome
+
+
+def pick(conv: Conversation, ctx: Context) -> Outcome:
+    codes = conv.data["codes"]
+    picked = text.choice(ctx.msg.text, len(codes))
+    if picked is None:
+        return ctx.retry(conv, "diploma/pick_again", count=len(codes))
+    data = {"student_id": conv.data["student_id"], "code": codes[picked - 1]}
+    return ctx.reply(conv.at(FLOW, DiplomaStep.MANAGE, **data), "diploma/manage", "1", "2", "3", "0", code=data["code"])
+
+
+def manage(conv: Conversation, ctx: Context) -> Outcome:
+    cert = _mine(ctx, conv)
+    picked = text.choice(ctx.msg.text, 3)
+    if cert is None or picked is None:
+        return ctx.retry(conv, "diploma/manage", "1", "2", "3", "0", code=conv.data["code"])
+    if certificates.status(cert, ctx.services.now()) in certificates.FINAL:
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
+    if picked == 1:
+        return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")], _told(conv, ctx, "下载了电子证明"))
+    if picked == 2:
+        return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
+    return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
+
+
+def extend(conv: Conversation, ctx: Context) -> Outcome:
+    wanted = _days(ctx.msg.text)
+    if wanted is None:
+        return ctx.retry(conv, "diploma/bad_days")
+    s = ctx.services
+    cert = _mine(ctx, conv)
+    try:
+        certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
+    except certificates.CertificateFinal:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
+    s.audit("extend_certificate", cert.student_id, detail=cert.code)
+    effects = [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "延长了电子证明")]
+    return Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")], effects)
+
+
+def close(conv: Conversation, ctx: Context) -> Outcome:
+    if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
+        return ctx.retry(conv, "account/confirm_again", "1", "0")
+    s = ctx.services
+    cert = _mine(ctx, conv)
+    try:
+        certificates.close(s.db, cert, s.now())
+    except certificates.CertificateFinal:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
+    s.audit("close_certificate", cert.student_id, detail=cert.code)
+    return Outcome(conv.home(), [ctx.say("diploma/closed", code=cert.code)], _told(conv, ctx, "关闭了电子证明"))
+
+
+def _told(conv: Conversation, ctx: Context, action: str) -> list[Effect]:
+    """A proxy's action on a certificate is told to the graduate (none when acting for oneself)."""
+    if conv.acting_for is None:
+        return []
+    acting = proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE)
+    return [proxy.notify_graduate(ctx, acting, action)] if acting is not None else []
+
+
+STEPS = {
+    DiplomaStep.CODE: code,
+    DiplomaStep.MENU: menu_choice,
+    DiplomaStep.DAYS: days,
+    DiplomaStep.LIST: pick,
+    DiplomaStep.MANAGE: manage,
+    DiplomaStep.EXTEND: extend,
+    DiplomaStep.CLOSE: close,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _list(conv: Conversation, ctx: Context) -> Outcome:
+    s = ctx.services
+    certs = s.db.scalars(
+        select(Certificate).where(Certificate.student_id == conv.data["student_id"]).order_by(Certificate.issued_at.desc()).limit(5)
+    ).all()
+    if not certs:
+        return ctx.reply(conv, "diploma/no_certs", "1", "0", **_whose(conv))
+    now = s.now()
+    rows = [(c.code, f"{local(c.valid_until):%Y-%m-%d}", certificates.status(c, now).value) for c in certs]
+    data = {"student_id": conv.data["student_id"], "codes": [c.code for c in certs]}
+    return ctx.reply(conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows, **_whose(conv))
+
+
+def _whose(conv: Conversation) -> dict:
+    """Texts say 你 to the graduate and 毕业生 to a proxy acting for them (templates default to 你)."""
+    return {"who": "毕业生"} if conv.acting_for is not None else {}
+
+
+def _mine(ctx: Context, conv: Conversation) -> Certificate | None:
+    return ctx.services.db.scalar(
+        select(Certificate).where(Certificate.code == conv.data["code"], Certificate.student_id == conv.data["student_id"])
+    )
+
+
+def _link(ctx: Context, cert: Certificate, template: str) -> Reply:
+    d = ctx.services.domain
+    url = certificates.download_link(d.public_url, d.link_secret, cert.code, ctx.services.now().timestamp())
+    body = ctx.book.render(template, code=cert.code, until=f"{local(cert.valid_until):%Y-%m-%d}")
+    return Reply(body, link_url=url, link_title="电子学历证明（点开下载）")
+
+
+def _days(said: str) -> int | None:
+    number = text.number_token(said.replace("天", ""))
+    if number.isdigit() and certificates.MIN_DAYS <= int(number) <= certificates.MAX_DAYS:
+        return int(number)
+    return None
+
+
+def _day(value: date | None) -> str:
+    return f"{value:%Y-%m-%d}" if value else "—"
+
+
+menu.STARTERS[menu.Intent.DIPLOMA] = start

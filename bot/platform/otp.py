@@ -1,0 +1,162 @@
+"""SMS one-time codes: six digits from `secrets`, kept in Redis only as HMAC-SM3, with every limit
+the college asked for.
+
+- a code lives 5 minutes, is single use, and dies after 5 wrong tries
+- 10 wrong codes in a row (across codes: a new code does not reset the count) lock sending for 1 h
+- resend cooldown 60 s per account; per phone at most 1 a minute, 5 an hour, 10 a day
+- a send the provider failed is refunded (`refund`), so it does not count against the user
+"""
+
+from __future__ import annotations
+
+import hmac as std_hmac
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+
+from redis import Redis
+
+from bot.platform.crypto import hmac_sm3
+
+CODE_TTL = 300
+MAX_TRIES = 5
+LOCK_AFTER = 10
+LOCK_SECONDS = 3600
+COOLDOWN = 60
+PHONE_LIMITS = ((60, 1), (3600, 5), (86400, 10))  # (window seconds, sends)
+
+_PHONE = """
+for i = 1, 3 do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if c >= tonumber(ARGV[i]) then return {i, redis.call('TTL', KEYS[i])} end
+end
+for i = 1, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[3 + i]) end
+end
+return {0, 0}
+"""
+
+_REFUND = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 1
+"""
+
+
+class Refusal(str, Enum):
+    """Why a code was not sent; each has its own reply (templates/replies/otp/<value>.txt)."""
+
+    LOCKED = "locked"
+    COOLDOWN = "cooldown"
+    PHONE_MINUTE = "phone_minute"
+    PHONE_HOUR = "phone_hour"
+    PHONE_DAY = "phone_day"
+
+
+class Check(str, Enum):
+    """The result of checking a code."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    DEAD = "dead"  # the 5th wrong try killed it
+    EXPIRED = "expired"  # none outstanding (expired, used, or never sent)
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class Issued:
+    code: str | None = None
+    refusal: Refusal | None = None
+    wait: int = 0  # seconds, with a refusal
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: Check
+    tries_left: int = 0
+    wait: int = 0
+
+
+def subject(purpose: str, student_id: int, phone_index: str) -> str:
+    """What a code proves: this purpose, this student, this phone. The code's digest covers it, so
+    a code sent for one student can never confirm another, whatever the conversation says."""
+    return f"{purpose}:{student_id}:{phone_index[:24]}"
+
+
+class OtpService:
+    """Issue and check codes for one account (its Redis hash tag) and one phone (its blind index)."""
+
+    def __init__(self, redis: Redis, secret: bytes) -> None:
+        self.redis = redis
+        self.secret = secret
+        self._phone = redis.register_script(_PHONE)
+        self._refund = redis.register_script(_REFUND)
+
+    # keys: the account's carry its hash tag, the phone's carry the phone's blind index
+    def _k(self, tag: str, part: str) -> str:
+        return f"gc:{tag}:otp:{part}"
+
+    def _phone_keys(self, phone_index: str) -> list[str]:
+        return [f"gc:{{phone:{phone_index}}}:sent:{window}" for window, _ in PHONE_LIMITS]
+
+    def _digest(self, tag: str, purpose: str, code: str) -> str:
+        return hmac_sm3(self.secret, f"{tag}|{purpose}|{code}".encode()).hex()
+
+    def issue(self, tag: str, phone_index: str, purpose: str) -> Issued:
+        """A new code for `purpose`, or why not (with the seconds to wait)."""
+        locked = self.redis.ttl(self._k(tag, "lock"))
+        if locked > 0:
+            return Issued(refusal=Refusal.LOCKED, wait=locked)
+        cooling = self.redis.ttl(self._k(tag, "cool"))
+        if cooling > 0:
+            return Issued(refusal=Refusal.COOLDOWN, wait=cooling)
+        windows = [w for w, _ in PHONE_LIMITS]
+        limits = [n for _, n in PHONE_LIMITS]
+        which, ttl = self._phone(keys=self._phone_keys(phone_index), args=[*limits, *windows])
+        if which:
+            refusal = (Refusal.PHONE_MINUTE, Refusal.PHONE_HOUR, Refusal.PHONE_DAY)[int(which) - 1]
+            return Issued(refusal=refusal, wait=max(1, int(ttl)))
+        code = f"{secrets.randbelow(10**6):06d}"
+        pipe = self.redis.pipeline()
+        pipe.delete(self._k(tag, "code"))
+        pipe.hset(self._k(tag, "code"), mapping={"digest": self._digest(tag, purpose, code), "tries": MAX_TRIES})
+        pipe.expire(self._k(tag, "code"), CODE_TTL)
+        pipe.set(self._k(tag, "cool"), "1", ex=COOLDOWN)
+        pipe.execute()
+        return Issued(code=code)
+
+    def refund(self, tag: str, phone_index: str) -> None:
+        """Undo the counting of a send the provider failed, and allow an immediate retry."""
+        self._refund(keys=self._phone_keys(phone_index), args=[])
+        self.redis.delete(self._k(tag, "cool"), self._k(tag, "code"))
+
+    def verify(self, tag: str, purpose: str, candidate: str) -> Verdict:
+        """Check a code; wrong tries count against the code and the account."""
+        locked = self.redis.ttl(self._k(tag, "lock"))
+        if locked > 0:
+            return Verdict(Check.LOCKED, wait=locked)
+        stored = self.redis.hgetall(self._k(tag, "code"))
+        if not stored:
+            return Verdict(Check.EXPIRED)
+        tries = int(stored[b"tries"])
+        if tries <= 0:
+            return Verdict(Check.DEAD)
+        if std_hmac.compare_digest(stored[b"digest"].decode(), self._digest(tag, purpose, candidate)):
+            self.redis.delete(self._k(tag, "code"), self._k(tag, "fails"))
+            return Verdict(Check.OK)
+        left = self.redis.hincrby(self._k(tag, "code"), "tries", -1)
+        fails = self.redis.incr(self._k(tag, "fails"))
+        self.redis.expire(self._k(tag, "fails"), LOCK_SECONDS)
+        if fails >= LOCK_AFTER:
+            self.redis.set(self._k(tag, "lock"), "1", ex=LOCK_SECONDS)
+            self.redis.delete(self._k(tag, "code"), self._k(tag, "fails"))
+            return Verdict(Check.LOCKED, wait=LOCK_SECONDS)
+        if left <= 0:
+            return Verdict(Check.DEAD)
+        return Verdict(Check.WRONG, tries_left=left)
+
+    def forget(self, tag: str) -> None:
+        """Remove the account's code in flight (删除我的信息); the cooldown, the count of wrong codes
+        and a lock stay until they expire, so that deleting cannot reset the limits."""
+        self.redis.delete(self._k(tag, "code"))

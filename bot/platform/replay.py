@@ -1,0 +1,26 @@
+"""Replay protection for signed callbacks: a (timestamp, nonce) pair may carry one body only.
+
+A retry of the very same request (same body) passes, so that delivery dedup can answer it with the
+cached reply; the same nonce with another body is a replay and is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from redis import Redis
+
+from bot.core.errors import ReplayedRequest
+
+NONCE_TTL = 600  # longer than the 300 s timestamp window on either side
+
+
+def check_nonce(redis: Redis, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
+    """Raise ReplayedRequest if this nonce was used before with a different body."""
+    digest = hashlib.sha256(body).hexdigest()
+    key = f"gc:nonce:{channel}:{timestamp}:{nonce}"
+    if redis.set(key, digest, nx=True, ex=NONCE_TTL):
+        return
+    seen = redis.get(key)
+    if seen is not None and seen.decode() != digest:
+        raise ReplayedRequest("nonce reused with another body")

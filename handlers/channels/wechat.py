@@ -1,0 +1,130 @@
+"""The Official Account callback at /wechat: plain, compatible and safe (AES) mode.
+
+A view checks size, signature, timestamp and nonce, parses the XML into `Inbound`, asks the engine
+and renders the passive reply. Whatever goes wrong after the signature checks, WeChat gets a 200:
+the busy text when Redis is unreachable, `success` (no reply) otherwise; never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, abort, current_app, request
+from redis.exceptions import RedisError
+
+from bot.core.errors import BadPayload, InvalidSignature
+from bot.core.messages import Inbound, Reply
+from bot.platform.replay import check_nonce
+from handlers.app import MAX_BODY
+from handlers.channels.wechat_codec import (
+    SafeMode,
+    parse_xml,
+    render_reply,
+    split_passive,
+    to_inbound,
+    verify_signature,
+    verify_timestamp,
+)
+
+bp = Blueprint("wechat", __name__)
+log = logging.getLogger(__name__)
+
+
+def _safe_mode() -> SafeMode | None:
+    cfg = current_app.config
+    if not cfg.get("WECHAT_ENCODING_AES_KEY"):
+        return None
+    return SafeMode(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+
+
+def _check_query() -> tuple[str, str]:
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    try:
+        verify_signature(current_app.config["WECHAT_TOKEN"], args.get("signature", ""), timestamp, nonce)
+        verify_timestamp(timestamp)
+    except InvalidSignature as exc:
+        log.warning("wechat callback refused: %s", exc)
+        abort(403)
+    return timestamp, nonce
+
+
+@bp.get("/wechat")
+def verify_url():
+    """WeChat's server-URL check: echo `echostr` when the signature is ours."""
+    timestamp, nonce = _check_query()
+    try:  # the signed parameters of a URL check must not be reusable for a POST
+        check_nonce(current_app.extensions["gradcert"].redis, "wx", timestamp, nonce, b"GET")
+    except InvalidSignature:
+        abort(403)
+    except RedisError:
+        log.warning("nonce of a URL check not recorded: Redis unreachable")
+    return Response(request.args.get("echostr", ""), mimetype="text/plain")
+
+
+@bp.post("/wechat")
+def callback():
+    """One message or event from a user."""
+    received_at = time.time()
+    if (request.content_length or 0) > MAX_BODY:
+        abort(413)
+    timestamp, nonce = _check_query()
+    body = request.get_data(cache=False)
+    safe = _safe_mode()
+    if safe is not None and request.args.get("encrypt_type", "raw").lower() != "aes":
+        log.warning("wechat callback refused: plain message while safe/compatible mode is configured")
+        abort(403)  # with an AES key, only sealed messages: a plain body is not covered by the signature
+    try:
+        fields = parse_xml(body)
+        if safe is not None:
+            fields = parse_xml(safe.open(fields, request.args.get("msg_signature", ""), timestamp, nonce))
+        msg = to_inbound(fields, current_app.config["WECHAT_APP_ID"], received_at)
+    except InvalidSignature as exc:
+        log.warning("wechat callback refused: %s", exc)
+        abort(403)
+    except BadPayload as exc:
+        log.warning("wechat callback rejected: %s", exc)
+        abort(400)
+    account = fields.get("ToUserName", "")
+    rt = current_app.extensions["gradcert"]
+    try:
+        check_nonce(rt.redis, "wx", timestamp, nonce, body)
+        replies = rt.engine.handle(msg)
+    except InvalidSignature:
+        log.warning("wechat callback refused: nonce replayed")
+        abort(403)
+    except RedisError:
+        log.exception("redis unreachable while handling %s", msg.msg_id)
+        replies = [Reply(rt.book.render("system/busy"))]
+    except Exception:  # database down, lock not free in time...: the user is told to try again
+        log.exception("could not handle %s", msg.msg_id)
+        replies = [Reply(rt.book.render("system/busy"))]
+    return _respond(rt, msg, account, replies or [], safe, nonce)
+
+
+def _respond(rt, msg: Inbound, account: str, replies: list[Reply], safe: SafeMode | None, nonce: str):
+    passive, rest = split_passive(replies)
+    if rest:
+        try:  # a retry gets the cached replies again: its follow-ups went out with the first delivery
+            if rt.storage.claim_effect(msg.user_tag, msg.msg_id, "wechat_follow_ups"):
+                rt.deliver_later(msg, rest)
+        except RedisError:
+            log.warning("could not queue %d follow-up replies", len(rest))
+    if passive is None:
+        return Response("success", mimetype="text/plain")
+    xml = render_reply(passive, msg.user_key, account)
+    if safe is not None:
+        xml = safe.seal(xml, nonce, str(int(time.time())))
+    return Response(xml, mimetype="application/xml")
+
+
+@bp.errorhandler(Exception)
+def never_500(exc: Exception):
+    """WeChat shows users an error banner and retries on a 500: answer `success` instead."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("unexpected error in the WeChat callback")
+    return Response("success", mimetype="text/plain")

@@ -1,0 +1,137 @@
+"""WeChat Official Account callbacks on the wire: signatures, safe-mode crypto, XML in and out.
+
+Signatures are compared in constant time; XML with a DOCTYPE or entities is refused before it is
+parsed (defusedxml as a second guard); the safe-mode envelope is size-limited and DTD-free before
+its `msg_signature` is checked, and decryption checks the app id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.replies import ArticlesReply, TextReply
+
+from bot.core.errors import BadPayload, InvalidSignature
+from bot.core.messages import Inbound, MessageKind, Reply
+
+TIMESTAMP_WINDOW = 300
+_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def sha1_signature(*parts: str) -> str:
+    """WeChat's signature: SHA-1 of the sorted parts concatenated."""
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def verify_signature(token: str, signature: str, timestamp: str, nonce: str, *extra: str) -> None:
+    """Constant-time check of `signature` (plain) or `msg_signature` (with the Encrypt field)."""
+    expected = sha1_signature(token, timestamp, nonce, *extra)
+    if not signature or not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        raise InvalidSignature("bad signature")
+
+
+def verify_timestamp(timestamp: str, now: float | None = None) -> None:
+    """The request must be within 300 s of our clock."""
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        raise InvalidSignature("bad timestamp") from None
+    if abs((now or time.time()) - ts) > TIMESTAMP_WINDOW:
+        raise InvalidSignature("stale timestamp")
+
+
+def parse_xml(body: bytes | str) -> dict[str, str]:
+    """The child elements of `<xml>` as a flat dict; DTDs, entities and malformed XML refused."""
+    raw = body.encode() if isinstance(body, str) else body
+    if _FORBIDDEN.search(raw):
+        raise BadPayload("DTD or entity declaration")
+    try:
+        root: Element = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
+        raise BadPayload(f"malformed XML: {type(exc).__name__}") from None
+    return {child.tag: (child.text or "") for child in root}
+
+
+class SafeMode:
+    """Safe (AES) mode of one Official Account."""
+
+    def __init__(self, token: str, encoding_aes_key: str, app_id: str) -> None:
+        self.token = token
+        self.app_id = app_id
+        self.crypto = WeChatCrypto(token, encoding_aes_key, app_id)
+
+    def open(self, envelope: dict[str, str], msg_signature: str, timestamp: str, nonce: str) -> str:
+        """Check `msg_signature` over the Encrypt field, then decrypt and check the app id."""
+        encrypted = envelope.get("Encrypt", "")
+        if not encrypted:
+            raise BadPayload("no Encrypt field")
+        verify_signature(self.token, msg_signature, timestamp, nonce, encrypted)
+        try:
+            return PrpCrypto(self.crypto.key).decrypt(encrypted, self.app_id)
+        except Exception:  # wrong app id, bad padding, bad base64: all mean "not for us"
+            raise InvalidSignature("decryption failed or app id mismatch") from None
+
+    def seal(self, reply_xml: str, nonce: str, timestamp: str | None = None) -> str:
+        """Encrypt and sign a passive reply."""
+        return self.crypto.encrypt_message(reply_xml, nonce, timestamp)
+
+
+def to_inbound(fields: dict[str, str], app_id: str, received_at: float) -> Inbound:
+    """The channel-neutral message of a decrypted callback."""
+    openid = fields.get("FromUserName", "")
+    if not openid:
+        raise BadPayload("no FromUserName")
+    msg_type = fields.get("MsgType", "").lower()
+    kinds = {"text": MessageKind.TEXT, "voice": MessageKind.VOICE, "image": MessageKind.IMAGE, "event": MessageKind.EVENT}
+    kind = kinds.get(msg_type, MessageKind.OTHER)
+    msg_id = fields.get("MsgId") or ":".join(
+        (openid, fields.get("CreateTime", ""), fields.get("Event", ""), fields.get("EventKey", ""))
+    )
+    text = fields.get("Content", "") if kind is MessageKind.TEXT else fields.get("Recognition", "")
+    return Inbound(
+        channel="wx",
+        app_id=app_id,
+        user_key=openid,
+        msg_id=msg_id,
+        kind=kind,
+        text=text[:2000],
+        media_id=fields.get("MediaId") or None,
+        event=fields.get("Event") or None,
+        event_key=fields.get("EventKey") or None,
+        received_at=received_at,
+    )
+
+
+PASSIVE_LIMIT = 2000  # bytes; WeChat refuses passive text replies over 2048
+
+
+def split_passive(replies: list[Reply]) -> tuple[Reply | None, list[Reply]]:
+    """One passive reply (texts joined, or one link) and the rest to push afterwards."""
+    if not replies:
+        return None, []
+    if replies[0].link_url:
+        return replies[0], replies[1:]
+    texts: list[str] = []
+    rest: list[Reply] = []
+    for i, reply in enumerate(replies):
+        candidate = "\n\n".join([*texts, reply.text])
+        if reply.link_url or (texts and len(candidate.encode()) > PASSIVE_LIMIT):
+            rest = replies[i:]
+            break
+        texts.append(reply.text)
+    return Reply("\n\n".join(texts)), rest
+
+
+def render_reply(reply: Reply, openid: str, account: str) -> str:
+    """Passive reply XML: text, or a one-article news message for links."""
+    if reply.link_url:
+        article = {"title": reply.link_title or "链接", "description": reply.text, "image": "", "url": reply.link_url}
+        return ArticlesReply(target=openid, source=account, articles=[article]).render()
+    return TextReply(target=openid, source=account, content=reply.text).render()

@@ -1,0 +1,230 @@
+"""The staff console at /console: login, the ticket queue, one ticket (with audited reveal of
+personal data), staff actions and attachments. Director pages live in handlers/console_admin.py,
+the review of proxy authorisations in handlers/console_proxies.py.
+
+Every view of personal data and every action writes an audit row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
+
+from bot.appeals import staff as worklist
+from bot.appeals.rules import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
+from bot.platform import workdays
+from bot.platform.attachment_store import StoreError
+from bot.platform.staff_auth import (
+    MAX_PASSWORD,
+    ROLE_NAMES,
+    USERNAME,
+    Permission,
+    authenticate,
+    normalise_username,
+)
+from handlers.console import admin as console_admin
+from handlers.console import proxies as console_proxies
+from handlers.console.base import (
+    end_session,
+    guard,
+    page_number,
+    record,
+    render,
+    requires,
+    runtime,
+    security_headers,
+    start_session,
+)
+from models import Appeal, Attachment, AttachmentState, Proxy
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+IMAGE_TYPES = ("image/jpeg", "image/png")
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder=str(TEMPLATES))
+bp.before_request(guard)
+bp.after_request(security_headers)
+bp.register_blueprint(console_admin.bp)
+bp.register_blueprint(console_proxies.bp)
+
+
+@bp.record_once
+def _cookie_settings(state) -> None:
+    """The session cookie: HttpOnly and SameSite=Lax (Secure when SESSION_COOKIE_SECURE is set)."""
+    state.app.config["SESSION_COOKIE_HTTPONLY"] = True
+    state.app.config["SESSION_COOKIE_SAMESITE"] = state.app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+
+
+@bp.app_template_global()
+def console_labels() -> dict:
+    """Labels shared by the console templates."""
+    return {"status": STATUS_NAMES, "categories": BY_KEY, "routes": worklist.ROUTE_NAMES,
+            "roles": ROLE_NAMES, "campus": worklist.campus_name, "time": shown_time}
+
+
+@bp.app_template_global()
+def calendar_notice() -> str | None:
+    """A warning while the holiday calendar runs out within 60 days (due dates depend on it)."""
+    calendar = workdays.active()
+    if not calendar.needs_update(workdays.today_in_china(runtime().domain.clock())):
+        return None
+    year = calendar.covered_until.year + 1
+    return (f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
+            f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。")
+
+
+@bp.errorhandler(400)
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _error(exc):
+    own = exc.description != type(exc).description  # ours are in Chinese; werkzeug's are not
+    return render("error.html", exc.code, code=exc.code, message=exc.description if own else None)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with username and password (5 failures per username per 15 minutes)."""
+    error, username = None, ""
+    if request.method == "POST":
+        username = request.form.get("username", "")[:64]
+        with runtime().sessions() as db:
+            result = authenticate(db, runtime().redis, username, request.form.get("password", "")[:MAX_PASSWORD])
+            g.staff = result.user
+            outcome = "ok" if result.user else ("throttled" if result.wait else "failed")
+            typed = normalise_username(username) if USERNAME.fullmatch(normalise_username(username)) else "(invalid)"
+            record(db, "staff_login", result=outcome, detail=None if result.user else f"username={typed}")
+            db.commit()
+        if result.user:
+            start_session(result.user)
+            return redirect(_safe_next(request.args.get("next")))
+        g.staff = None
+        error = (f"尝试次数过多，请 {max(1, (result.wait + 59) // 60)} 分钟后再试。" if result.wait
+                 else "用户名或密码不正确。")
+    return render("login.html", 401 if error else 200, error=error, username=username)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the console, never another site."""
+    parts = urlsplit(target or "")
+    if target and not parts.scheme and not parts.netloc and parts.path.startswith("/console/"):
+        return target
+    return url_for("console.queue")
+
+
+@bp.post("/logout")
+def logout():
+    """End the session (also on the server side)."""
+    with runtime().sessions() as db:
+        record(db, "staff_logout")
+        db.commit()
+    end_session()
+    flash("已退出登录。")
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/")
+@requires(Permission.WORK_TICKETS)
+def queue():
+    """The queue with filters; urgent first, then by due date; 50 per page."""
+    filters = worklist.QueueFilters.from_args(request.args)
+    page = request.args.get("page", "1")
+    with runtime().sessions() as db:
+        listing = worklist.queue_page(db, filters, page_number(page), runtime().domain.clock())
+    return render("queue.html", listing=listing, filters=filters, categories=list(BY_KEY.values()))
+
+
+def _ticket_page(ticket_id: int, reveal: bool = False, error: str | None = None, form=None, status: int = 200):
+    with runtime().sessions() as db:
+        appeal = db.get(Appeal, ticket_id)
+        if appeal is None:
+            abort(404)
+        person = worklist.person_of(db, runtime().domain.cipher, appeal, reveal)
+        record(db, "reveal_pii" if reveal else "view_ticket", appeal.student_id, detail=appeal.ticket_no)
+        db.commit()
+        return render("ticket.html", status, appeal=appeal, person=person, revealed=reveal,
+                      events=worklist.timeline(db, appeal), moves=worklist.allowed_moves(appeal),
+                      overdue=is_overdue(appeal, runtime().domain.clock()), category=BY_KEY.get(appeal.category),
+                      routes=NEXT_ROUTES, error=error, form=form or {}, attachments=list(appeal.attachments))
+
+
+@bp.get("/tickets/<int(max=2147483647):ticket_id>")
+@requires(Permission.WORK_TICKETS)
+def ticket(ticket_id: int):
+    """One ticket: category, description, timeline, attachments, the person (masked); audited."""
+    return _ticket_page(ticket_id)
+
+
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/reveal")
+@requires(Permission.WORK_TICKETS)
+def reveal(ticket_id: int):
+    """The same page with personal data unmasked, for this page view only; audited."""
+    return _ticket_page(ticket_id, reveal=True)
+
+
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/status")
+@requires(Permission.WORK_TICKETS)
+def change_status(ticket_id: int):
+    """Move the ticket (note required; a rejection names the next route), then notify the filer."""
+    form = request.form
+    with runtime().sessions() as db:
+        appeal = db.get(Appeal, ticket_id, with_for_update=True)
+        if appeal is None:
+            abort(404)
+        try:
+            event = worklist.move(db, appeal, form.get("to", ""), form.get("note", ""), g.staff,
+                                  expected=form.get("from"), next_route=form.get("next_route") or None)
+        except worklist.ActionRefused as refused:
+            db.rollback()
+            record(db, "appeal_status", appeal.student_id, result="refused",
+                   detail=f"{appeal.ticket_no} -> {form.get('to', '')[:16]}")
+            db.commit()
+            return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
+        record(db, "appeal_status", appeal.student_id, detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}")
+        db.commit()
+        note, event_id = event.note, event.id
+    runtime().queue.enqueue("handlers.jobs.notify_appeal", ticket_id, note, event_id)
+    flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")
+    return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
+
+
+@bp.post("/tickets/<int(max=2147483647):ticket_id>/note")
+@requires(Permission.WORK_TICKETS)
+def add_note(ticket_id: int):
+    """An internal note on the timeline (the filer does not see it)."""
+    with runtime().sessions() as db:
+        appeal = db.get(Appeal, ticket_id)
+        if appeal is None:
+            abort(404)
+        try:
+            worklist.add_note(db, appeal, request.form.get("note", ""), g.staff)
+        except worklist.ActionRefused as refused:
+            return _ticket_page(ticket_id, error=str(refused), form=request.form, status=400)
+        record(db, "appeal_note", appeal.student_id, detail=appeal.ticket_no)
+        db.commit()
+    flash("内部备注已保存。")
+    return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
+
+
+@bp.get("/attachments/<int(max=2147483647):attachment_id>")
+@requires(Permission.WORK_TICKETS)
+def attachment(attachment_id: int):
+    """A stored photo of a ticket (or of a proxy's notarised authorisation), for signed-in staff
+    only; audited."""
+    with runtime().sessions() as db:
+        item = db.get(Attachment, attachment_id)
+        if item is None or item.state != AttachmentState.STORED.value or not item.storage_key:
+            abort(404)
+        try:
+            data = runtime().domain.attachments.get(item.storage_key)
+        except StoreError:
+            abort(404)
+        if item.appeal is not None:
+            subject, owner = item.appeal.student_id, item.appeal.ticket_no
+        else:
+            proxy = db.get(Proxy, item.proxy_id) if item.proxy_id else None
+            subject, owner = (proxy.student_id, f"proxy:{proxy.id}") if proxy else (None, "—")
+        record(db, "view_attachment", subject, detail=f"{owner} #{item.id}")
+        db.commit()
+        mimetype = item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
+    return send_file(io.BytesIO(data), mimetype=mimetype, max_age=0, conditional=False)

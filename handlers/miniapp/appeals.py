@@ -1,0 +1,208 @@
+"""Appeals (异议申请) through the API: categories, my tickets, one ticket, file one (multipart, with
+photos; `?acting_for=` files it for the graduate a proxy acts for), add information (text and/or
+photos). Photos are checked and stored like chat photos."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from bot import understand as text
+from bot.appeals import rules as appeals
+from bot.appeals.intake import AppealForm, IntakeRefused, add_information, file_form
+from bot.binding.rules import active_binding, phone_of
+from bot.platform import idcard
+from bot.platform.workdays import today_in_china
+from handlers.channels import alipay_api
+from handlers.miniapp.errors import ApiError, bad_request, form_or_json, photo_uploads, text_field
+from handlers.miniapp.guard import (
+    authenticated,
+    current_session,
+    idempotent,
+    limited,
+    run_effects,
+    services_for,
+    user_lock,
+)
+from handlers.miniapp.present import appeal_detail, appeal_summary
+from handlers.miniapp.proxies import acting_proxy, told_graduate
+from models import Appeal, Scope
+
+bp = Blueprint("api_appeals", __name__)
+UPLOAD_LIMIT = 30 * 1024 * 1024
+MAX_PHOTOS = 9
+PHONE = r"1[3-9]\d{9}"
+REFUSED = {
+    "unknown_category": (400, "没有这个异议类别。"),
+    "too_many_open": (409, f"你已有{appeals.MAX_OPEN}个未处理完的异议申请，请等处理后再提交。"),
+    "photos_required": (422, "这个类别需要上传相关材料的照片。"),
+    "identity_required": (400, "账号还没有绑定身份，请填写姓名和身份证号。"),
+}
+
+
+@bp.before_request
+def _allow_uploads() -> None:
+    """Photo uploads may be larger than the 64 KiB every other body is held to."""
+    if request.mimetype == "multipart/form-data" and request.method == "POST":
+        request.max_content_length = UPLOAD_LIMIT
+
+
+@bp.get("/appeals/categories")
+def categories():
+    """The categories, with the document each needs as photos."""
+    return jsonify(categories=[{"key": c.key, "label": c.label, "needs": c.needs} for c in appeals.CATEGORIES],
+                   max_open=appeals.MAX_OPEN, max_photos=MAX_PHOTOS)
+
+
+@bp.get("/appeals")
+@authenticated
+@limited("appeals")
+def list_appeals():
+    """The tickets the account follows (its own, and a bound graduate's filed by a proxy), newest first."""
+    with services_for(current_session()) as s:
+        return jsonify(appeals=[appeal_summary(a) for a in _followed(s)])
+
+
+@bp.get("/appeals/<ticket_no>")
+@authenticated
+@limited("appeals")
+def show(ticket_no: str):
+    """One of the account's tickets, with its history."""
+    with services_for(current_session()) as s:
+        return jsonify(appeal_detail(_mine(s, ticket_no)))
+
+
+@bp.post("/appeals")
+@authenticated
+@idempotent
+@limited("appeal_file", per_session=(10, 3600), per_address=(100, 3600))
+def create():
+    """File a ticket: category, description, optional deadline, contact phone, photos."""
+    data = form_or_json()
+    photos = photo_uploads("photos", MAX_PHOTOS)
+    form_id = _form_id(data)
+    session = current_session()
+    with user_lock(session), services_for(session) as s:
+        acting = acting_proxy(s, Scope.APPEAL)
+        form = AppealForm(
+            category=text_field(data, "category", max_length=32),
+            description=_description(data, required=True),
+            contact_phone=_contact_phone(s, data, acting),
+            urgent_deadline=_deadline(s, data),
+            photos=photos,
+        )
+        if acting is None and active_binding(s.db, s.account) is None:
+            form.claimed_name, form.claimed_id, form.claimed_student_no = _claimed_identity(data)
+        try:
+            appeal = file_form(s, form, acting)
+        except IntakeRefused as exc:
+            status, message = REFUSED[exc.reason]
+            raise ApiError(status, exc.reason, message) from None
+        body = appeal_detail(appeal)
+        _remember_form_id(session, appeal, form_id)
+        effects = told_graduate(s, acting, "提交了异议申请")
+    run_effects(s.msg, effects)
+    return jsonify(body), 201
+
+
+@bp.post("/appeals/<ticket_no>/information")
+@authenticated
+@idempotent
+@limited("appeal_info", per_session=(30, 3600), per_address=(300, 3600))
+def add_info(ticket_no: str):
+    """Add text and/or photos to an open ticket (one that waits for them goes back to review)."""
+    data = form_or_json()
+    photos = photo_uploads("photos", MAX_PHOTOS)
+    note = _description(data, required=False) or ""
+    form_id = _form_id(data)
+    if not note and not photos:
+        raise bad_request("请填写补充说明或上传照片。", "nothing_to_add")
+    session = current_session()
+    with user_lock(session), services_for(session) as s:
+        appeal = _mine(s, ticket_no)
+        try:
+            add_information(s, appeal, note, photos)
+        except appeals.TransitionNotAllowed:
+            raise ApiError(409, "appeal_closed", "这个申请已经处理完或关闭，不能再补充；如有问题请重新提交。") from None
+        s.db.flush()
+        s.db.refresh(appeal)
+        body = appeal_detail(appeal)
+        _remember_form_id(session, appeal, form_id)
+    return jsonify(body)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _followed(s) -> list[Appeal]:
+    return appeals.followed(s.db, s.account, s.now())
+
+
+def _mine(s, ticket_no: str) -> Appeal:
+    appeal = None
+    if re.fullmatch(r"GA\d{8}-\d{4}", ticket_no):
+        appeal = s.db.scalar(select(Appeal).where(Appeal.ticket_no == ticket_no))
+    if appeal is None or not appeals.may_follow(s.db, appeal, s.account, s.now()):
+        raise ApiError(404, "appeal_not_found", "没有找到这个异议申请。")
+    return appeal
+
+
+def _description(data: dict, required: bool) -> str | None:
+    value = text_field(data, "description" if required else "text", max_length=appeals.DESCRIPTION_LIMIT,
+                       required=required)
+    value = text.tidy(value or "")
+    if required and len(value) < 4:
+        raise bad_request("请把问题写清楚一些（至少4个字）。", "description_short")
+    return value
+
+
+def _contact_phone(s, data: dict, acting) -> str:
+    given = text_field(data, "contact_phone", max_length=20, required=False)
+    if given:
+        number = text.number_token(given)
+        if not re.fullmatch(PHONE, number):
+            raise bad_request("联系电话应为11位手机号。", "bad_phone")
+        return number
+    if acting is not None:  # a proxy gives their own number, as in the chat
+        raise bad_request("代办时请填写你自己的联系电话（contact_phone）。", "missing_field")
+    bound = active_binding(s.db, s.account)
+    phone = phone_of(s.cipher, bound.student) if bound else None
+    if not phone:
+        raise bad_request("请填写联系电话（contact_phone）。", "missing_field")
+    return phone
+
+
+def _deadline(s, data: dict) -> date | None:
+    raw = text_field(data, "urgent_deadline", max_length=10, required=False, pattern=r"\d{4}-\d{2}-\d{2}")
+    if raw is None:
+        return None
+    try:
+        deadline = date.fromisoformat(raw)
+    except ValueError:
+        raise bad_request("urgent_deadline 不是有效日期。", "bad_field") from None
+    if deadline < today_in_china(s.now()):
+        raise ApiError(422, "deadline_passed", "截止日期已经过了，请填写今天以后的日期。")
+    return deadline
+
+
+def _claimed_identity(data: dict) -> tuple[str, str, str | None]:
+    name = text.clean(text_field(data, "name", max_length=30, required=False) or "")
+    number = idcard.normalise(text_field(data, "id_number", max_length=40, required=False) or "")
+    if not name or not number:
+        raise ApiError(400, "identity_required", REFUSED["identity_required"][1])
+    problem = idcard.problem(number)
+    if problem is not None:
+        raise ApiError(422, "invalid_id_number", "身份证号不对，请检查后再填。", problem=problem.value)
+    student_no = text_field(data, "student_no", max_length=30, required=False)
+    return name, number, text.number_token(student_no) if student_no else None
+
+
+def _form_id(data: dict) -> str | None:
+    return text_field(data, "form_id", max_length=64, required=False)
+
+
+def _remember_form_id(session, appeal: Appeal, form_id: str | None) -> None:
+    """Alipay: a form submission's formId may carry status messages about this ticket later."""
+    if session.channel == "alipay" and form_id:
+        alipay_api.remember_form_id(current_app.extensions["gradcert"].redis, session.tag, appeal.id, form_id)

@@ -1,0 +1,98 @@
+"""How the API shows domain objects (masked, as JSON), and small per-user API state in Redis."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from bot.appeals import rules as appeals
+from bot.diploma import certificates
+from bot.diploma.rules import code_is_fresh
+from bot.platform import idcard
+from bot.platform.otp import Refusal
+from handlers.miniapp.errors import ApiError
+from models import OPEN_STATUSES, Appeal, Binding, Certificate, Student, as_utc
+
+PENDING_TTL = 1800
+REFUSALS = {
+    Refusal.LOCKED: "验证码错误次数太多，已暂停发送验证码，请{minutes}分钟后再试。",
+    Refusal.COOLDOWN: "验证码刚发过，请{seconds}秒后再试。短信可能会晚到一会儿。",
+    Refusal.PHONE_MINUTE: "这个手机号刚收过验证码，请{seconds}秒后再试。",
+    Refusal.PHONE_HOUR: "这个手机号1小时内收到的验证码太多了，请{minutes}分钟后再试。",
+    Refusal.PHONE_DAY: "这个手机号今天收到的验证码已经到上限了，请明天再试；急用请到学籍窗口办理。",
+}
+
+
+def when(moment: datetime | None) -> str | None:
+    """A stored time as ISO 8601 UTC."""
+    return as_utc(moment).replace(microsecond=0).isoformat() if moment else None
+
+
+def day(value: date | None) -> str | None:
+    """A date as YYYY-MM-DD."""
+    return value.isoformat() if value else None
+
+
+def mask_student_no(number: str) -> str:
+    """`2017****18`: first 4 and last 2 characters."""
+    return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else number
+
+
+def binding_json(binding: Binding, now: datetime) -> dict:
+    """The binding as its owner sees it (masked)."""
+    student = binding.student
+    return {"name_masked": idcard.mask_name(student.name), "student_no_masked": mask_student_no(student.student_no),
+            "bound_at": when(binding.created_at), "verified_at": when(binding.verified_at),
+            "verification_fresh": code_is_fresh(binding, now)}
+
+
+def certificate_json(cert: Certificate, now: datetime) -> dict:
+    """A certificate as its holder sees it."""
+    return {"code": cert.code, "status": certificates.status(cert, now).value, "issued_at": when(cert.issued_at),
+            "valid_until": when(cert.valid_until), "closed_at": when(cert.closed_at),
+            "verify_url_path": f"/v/{cert.code}"}
+
+
+def appeal_summary(appeal: Appeal) -> dict:
+    """One line of the appeal list."""
+    category = appeals.BY_KEY.get(appeal.category)
+    return {"ticket_no": appeal.ticket_no, "category": appeal.category,
+            "category_label": category.label if category else appeal.category,
+            "status": appeal.status, "status_label": appeals.STATUS_NAMES.get(appeal.status, appeal.status),
+            "open": appeal.status in OPEN_STATUSES, "due_date": day(appeal.due_date),
+            "created_at": when(appeal.created_at)}
+
+
+def appeal_detail(appeal: Appeal) -> dict:
+    """A ticket with its history (staff-internal notes left out) and its photos' states."""
+    events = [{"at": when(e.at), "kind": e.kind, "status": e.to_status,
+               "status_label": appeals.STATUS_NAMES.get(e.to_status) if e.to_status else None,
+               "note": e.note if e.kind in ("info", "status") else None}
+              for e in appeal.events if e.kind != "note"]
+    route = appeals.NEXT_ROUTES.get(appeal.next_route or "") if appeal.status == "rejected" else None
+    return {**appeal_summary(appeal), "description": appeal.description, "urgent": appeal.urgent,
+            "urgent_deadline": day(appeal.urgent_deadline), "resolution": appeal.resolution, "next_route": route,
+            "events": events, "photos": [{"id": a.id, "state": a.state} for a in appeal.attachments]}
+
+
+def code_refusal(refusal: Refusal, wait: int) -> ApiError:
+    """Why no code was sent, with how long to wait."""
+    message = REFUSALS[refusal].format(seconds=wait, minutes=max(1, (wait + 59) // 60))
+    return ApiError(429, "code_not_sent", message, retry_after=max(1, wait), reason=refusal.value)
+
+
+def _pending_key(s) -> str:
+    return f"gc:{s.msg.user_tag}:api:pending_bind"
+
+
+def pending_student(s) -> Student | None:
+    """The student a binding in progress waits for a code for."""
+    raw = s.redis.get(_pending_key(s))
+    return s.db.get(Student, int(raw)) if raw else None
+
+
+def set_pending_student(s, student: Student | None) -> None:
+    """Remember (or forget) the student of the binding in progress."""
+    if student is None:
+        s.redis.delete(_pending_key(s))
+    else:
+        s.redis.set(_pending_key(s), student.id, ex=PENDING_TTL)

@@ -1,0 +1,1 @@
+"""Developer tools: the terminal chat, the WeChat simulator, the benchmarks."""

@@ -1,0 +1,1 @@
+"""Public pages: the certificate verification page, PDF downloads, health checks."""
