@@ -17,8 +17,8 @@ from sqlalchemy import select  # noqa: E402
 from models import Attachment, Student  # noqa: E402
 from tests.conftest import APP_ID, Chat  # noqa: E402
 from tests.e2e.conftest import serve  # noqa: E402
-from tests.handlers.test_console import PASSWORD, file_ticket, make_staff  # noqa: E402
-from tests.handlers.test_console_proxies import NOTARISED, make_proxy  # noqa: E402
+from tests.handlers.console.test_appeals import PASSWORD, file_ticket, make_staff  # noqa: E402
+from tests.handlers.console.test_proxies import NOTARISED, make_proxy  # noqa: E402
 from tests.stubs import wechat_api_stub  # noqa: E402
 
 DESKTOP = {"width": 1280, "height": 900}

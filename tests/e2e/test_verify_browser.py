@@ -10,7 +10,7 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.e2e.conftest import serve  # noqa: E402
-from tests.handlers.test_verify import UNKNOWN_CODE, make_certificate  # noqa: E402
+from tests.handlers.web.test_verify import UNKNOWN_CODE, make_certificate  # noqa: E402
 
 PHONE = {"width": 360, "height": 740}
 BADGES = {"valid": ("有效", "Valid"), "expired": ("已过期", "Expired"), "closed": ("已关闭", "Closed"),

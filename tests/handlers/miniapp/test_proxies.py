@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.proxies import rules as proxies
 from models import Account, Appeal, Attachment, AuditEvent, Binding, Proxy, Student
-from tests.handlers.test_miniapp import _sms_code
+from tests.handlers.miniapp.test_api import _sms_code
 from tests.miniapp_support import MiniClient, add_diploma
 from tests.stubs import PNG_BYTES
 

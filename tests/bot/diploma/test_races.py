@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.diploma import certificates
 from models import Certificate, Diploma, LedgerEntry, as_utc
-from tests.bot.flows.test_diploma import _diploma, bound  # noqa: F401 - `bound` is a fixture
+from tests.bot.diploma.test_script import _diploma, bound  # noqa: F401 - `bound` is a fixture
 
 pytestmark = pytest.mark.usefixtures("bound")  # 李小红 bound on account "g1"
 

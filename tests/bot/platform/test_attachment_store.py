@@ -88,9 +88,9 @@ def test_chat_photos_go_to_the_object_store_and_staff_see_them(make_app):
     from sqlalchemy import select
 
     from models import Attachment
-    from tests.bot.flows.test_appeal import _to_photos
+    from tests.bot.appeals.test_script import _to_photos
     from tests.conftest import Chat
-    from tests.handlers.test_console import login, make_staff
+    from tests.handlers.console.test_appeals import login, make_staff
     from tests.stubs import add_media, wechat_api_stub
 
     s3, objects = _s3_stub()

@@ -87,7 +87,7 @@ def test_spelling_and_x_loop_back_to_binding(wx):
 
 def test_bound_user_uses_the_phone_on_file_and_three_open_is_the_limit(wx):
     app, chat, _, _ = wx
-    from tests.bot.flows.test_binding import _code
+    from tests.bot.binding.test_script import _code
 
     chat.say("a3", "1")
     chat.say("a3", "1")

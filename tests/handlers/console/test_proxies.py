@@ -15,7 +15,7 @@ from bot.core.replies import ReplyBook
 from bot.proxies import staff as proxy_review
 from models import Account, Attachment, AuditEvent, Binding, Proxy, Student, utcnow
 from tests.conftest import APP_ID, Chat
-from tests.handlers.test_console import PNG, audits, login, make_staff, post, rt_of
+from tests.handlers.console.test_appeals import PNG, audits, login, make_staff, post, rt_of
 from tests.stubs import wechat_api_stub
 
 NOTARISED = "(2026)京东方证字第123号"
@@ -314,7 +314,7 @@ def test_reply_templates_fit_one_screen():
     assert all(len(text) <= 200 for text in texts), [len(t) for t in texts]
     assert texts[2].startswith("村级事务中心获准代你办理")
     for name in ("review_approved", "review_refused", "review_graduate_notice"):
-        path = Path(__file__).resolve().parents[2] / "templates" / "replies" / "proxy" / f"{name}.txt"
+        path = Path(__file__).resolve().parents[3] / "templates" / "replies" / "proxy" / f"{name}.txt"
         assert len(path.read_text(encoding="utf-8")) <= 200
 
 
