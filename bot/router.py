@@ -1,18 +1,21 @@
-"""The conversation scripts, and the router that sends each message to the right one.
+"""The routing table of the conversation: which script answers a message, and which flow each menu
+choice starts. Nothing registers itself: the tables below are the whole map.
 
 Global rules live here, once: `0`/菜单/重新开始 return to the menu from anywhere; events
-(subscribe, menu clicks) and voice without recognised text are handled before any flow.
+(subscribe, menu clicks) and voice without recognised text are handled before any flow; while a
+proxy acts for a graduate, the proxy is re-checked on every message and every reply says for whom.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from types import ModuleType
 
 from bot import understand as text
 from bot.account import menu
 from bot.account import script as account
+from bot.account.menu import Intent
 from bot.appeals import script as appeal
 from bot.binding import script as binding
 from bot.core.errors import UnknownFlow
@@ -20,20 +23,40 @@ from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, Inbound, MessageKind
 from bot.core.state import Conversation
 from bot.diploma import script as diploma
+from bot.platform.idcard import mask_name
+from bot.proxies import rules as proxies
 from bot.proxies import script as proxy
+from models import Student
 
-# flow name -> module with `handle(conv, ctx) -> Outcome`
-FLOWS: dict[str, ModuleType] = {m.FLOW: m for m in (menu, binding, account, diploma, appeal, proxy)}
+Step = Callable[[Conversation, Context], Outcome]
 
+# flow name stored in the conversation state -> the script step that handles its messages
+FLOWS: dict[str, Step] = {
+    binding.FLOW: binding.handle,
+    account.FLOW: account.handle,
+    diploma.FLOW: diploma.handle,
+    appeal.FLOW: appeal.handle,
+    proxy.FLOW: proxy.handle,
+}
 
-def register(module: ModuleType) -> None:
-    """Make a flow module reachable by the name stored in conversation state."""
-    FLOWS[module.FLOW] = module
+# what each menu choice, menu click or keyword starts
+STARTERS: dict[Intent, Step] = {
+    Intent.BIND: binding.start,
+    Intent.DIPLOMA: diploma.start,
+    Intent.APPEAL: appeal.start,
+    Intent.MY_APPEALS: appeal.my_appeals,
+    Intent.PROXY: proxy.start,
+    Intent.UNBIND: account.start_unbind,
+    Intent.DELETE_ME: account.start_delete,
+    Intent.MY_PROXIES: proxy.start_mine,
+}
+
+_PROXY_ANSWER = re.compile(r"^(同意代办|拒绝代办|不同意代办)")
 
 
 def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
-    """One step of the conversation for `msg`; while acting for a graduate, the proxy must still be
-    active (checked on every message) and every reply says for whom."""
+    """One step of the conversation for `msg`."""
+    ctx = replace(ctx, start=start)
     if conv.acting_for is not None and not _still_acting(conv, ctx):
         return menu.show(replace(conv, acting_for=None), ctx, prefix="proxy/ended")
     outcome = _route(conv, msg, ctx)
@@ -42,6 +65,14 @@ def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
         first = outcome.replies[0]
         outcome.replies[0] = replace(first, text=f"{tag}{first.text}")
     return outcome
+
+
+def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None = None) -> Outcome:
+    """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
+    if intent is Intent.HELP:
+        return Outcome(conv.home(), [ctx.say("menu/help")])
+    fresh = Conversation(version=conv.version, acting_for=conv.acting_for, data=dict(carry or {}))
+    return STARTERS[intent](fresh, ctx)
 
 
 def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
@@ -54,20 +85,34 @@ def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
             if conv.idle and text.number_token(msg.text) == "0":  # at the menu, 0 is its help item
                 return menu.show(conv, ctx, prefix="menu/help")
             return menu.show(conv, ctx)
-        answer = re.match(r"^(同意代办|拒绝代办|不同意代办)", text.clean(msg.text))
+        answer = _PROXY_ANSWER.match(text.clean(msg.text))
         if answer:
             return proxy.graduate_answer(conv, ctx, answer.group(1) == "同意代办")
         global_intent = menu.intent_of(msg.text)
-        if global_intent is menu.Intent.MY_PROXIES:
-            return proxy.start_mine(conv, ctx)
         if global_intent in menu.GLOBAL:
-            return menu.start(conv, ctx, global_intent)
+            return start(conv, ctx, global_intent)
     if msg.kind is MessageKind.OTHER:
         return Outcome(conv, [ctx.say("system/unsupported_kind")])
-    flow = FLOWS.get(conv.flow)
-    if flow is None:
+    if conv.flow == menu.FLOW:
+        return _at_menu(conv, ctx)
+    step = FLOWS.get(conv.flow)
+    if step is None:
         raise UnknownFlow(conv.flow)
-    return flow.handle(conv, ctx)
+    return step(conv, ctx)
+
+
+def _at_menu(conv: Conversation, ctx: Context) -> Outcome:
+    """A message at the menu: a choice starts its flow; other text or a photo goes to a ticket
+    that waits for more information; anything else gets guidance."""
+    intent = menu.intent_of(ctx.msg.text) if ctx.msg.kind is not MessageKind.IMAGE else None
+    if intent is not None:
+        return start(conv, ctx, intent)
+    added = appeal.add_information(conv, ctx)
+    if added is not None:
+        return added
+    if ctx.msg.kind is MessageKind.IMAGE:
+        return menu.show(conv, ctx, prefix="menu/photo_not_needed")
+    return menu.show(conv, ctx, prefix="menu/not_understood")
 
 
 def _event(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
@@ -81,22 +126,17 @@ def _event(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     if event == "click":
         intent = menu.CLICK_KEYS.get(msg.event_key or "")
         if intent is not None:
-            return menu.start(conv, ctx, intent)
+            return start(conv, ctx, intent)
         return menu.show(conv, ctx)
     # Other events (VIEW, LOCATION, template delivery reports...) need no reply.
     return Outcome(replace(conv), [])
 
 
 def _still_acting(conv: Conversation, ctx: Context) -> bool:
-    from bot.proxies import rules as proxies
-
     actives = proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
     return any(p.student_id == conv.acting_for for p in actives)
 
 
 def _acting_name(conv: Conversation, ctx: Context) -> str:
-    from bot.platform.idcard import mask_name
-    from models import Student
-
     student = ctx.services.db.get(Student, conv.acting_for)
     return mask_name(student.name) if student else ""

@@ -13,15 +13,12 @@ from flask import current_app
 from flask.cli import FlaskGroup
 
 from handlers import create_app
+from handlers.current import runtime
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """gradcert: diploma records through WeChat and Alipay conversations."""
-
-
-def _runtime():
-    return current_app.extensions["gradcert"]
 
 
 @cli.command("db-upgrade")
@@ -40,7 +37,7 @@ def seed_demo_command() -> None:
     from models.migrate import upgrade
 
     upgrade(current_app.config["DATABASE_URL"])
-    for line in seed_demo(_runtime()):
+    for line in seed_demo(runtime()):
         click.echo(line)
 
 
@@ -55,7 +52,7 @@ def keys_rotate(batch: int) -> None:
     """Re-encrypt every row under the newest key of GRADCERT_PII_KEYS (safe while serving)."""
     from bot.platform.keys import rotate
 
-    rt = _runtime()
+    rt = runtime()
     total = 0
     for total in rotate(rt.sessions, rt.domain.cipher, batch):
         click.echo(f"re-encrypted {total} students")
@@ -71,7 +68,7 @@ def import_command(path: str, dry_run: bool, strict: bool) -> None:
     from bot.platform.registrar import ImportFormatError, import_file
     from models.migrate import upgrade
 
-    rt = _runtime()
+    rt = runtime()
     upgrade(current_app.config["DATABASE_URL"])
     try:
         report = import_file(rt.sessions, rt.domain.cipher, path, dry_run=dry_run, strict=strict)
@@ -95,7 +92,7 @@ def verify_file(pdf, public_key: str | None) -> None:
     from bot.platform.crypto import sm3
     from bot.platform.signing import Sm2Signer
 
-    signer = Sm2Signer(None, public_key) if public_key else _runtime().domain.signer
+    signer = Sm2Signer(None, public_key) if public_key else runtime().domain.signer
     carried = embedded(pdf.read())
     if carried is None:
         click.echo("NOT VERIFIED: no gradcert signature found in this file")
@@ -131,7 +128,7 @@ def ledger_verify(published: str | None) -> None:
         if not seq.isascii() or not seq.isdigit() or len(digest) != 64:
             raise click.BadParameter("expected SEQ:HASH, as `ledger export` prints (seq=N head=HASH)")
         head = (int(seq), digest.lower())
-    with _runtime().sessions() as db:
+    with runtime().sessions() as db:
         broken = ledger.verify(db, certificates.checked_digest, head)
         count = db.scalar(select(func.count()).select_from(LedgerEntry))
     if broken:
@@ -149,7 +146,7 @@ def ledger_export(day: str | None) -> None:
     from bot.diploma import ledger
 
     wanted = date.fromisoformat(day) if day else None
-    with _runtime().sessions() as db:
+    with runtime().sessions() as db:
         entry = ledger.head(db, wanted)
     if entry is None:
         click.echo("ledger is empty")
@@ -168,7 +165,7 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
     from bot.platform.staff_auth import StaffInputError, create_staff
     from models.migrate import upgrade
 
-    rt = _runtime()
+    rt = runtime()
     upgrade(current_app.config["DATABASE_URL"])
     password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
@@ -193,7 +190,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     """Upgrade the database, then run gunicorn and an RQ worker until interrupted."""
     from models.migrate import upgrade
 
-    rt = _runtime()
+    rt = runtime()
     upgrade(current_app.config["DATABASE_URL"])
     if demo:
         from bot.platform.demo import seed_demo
@@ -249,7 +246,7 @@ def worker(burst: bool) -> None:
 
     from handlers.jobs import sweep
 
-    rt = _runtime()
+    rt = runtime()
     if not burst:
         app = current_app._get_current_object()
 

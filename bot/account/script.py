@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import auto
 
 from bot import understand as text
-from bot.account import menu
 from bot.account.rules import delete_personal_data, unbind
 from bot.binding.rules import active_binding
 from bot.core.flow import Context, Outcome
@@ -60,5 +59,3 @@ def _on_mini_program(ctx: Context) -> bool:
     return ctx.msg.channel in ("wxa", "alipay")
 
 
-menu.STARTERS[menu.Intent.UNBIND] = start_unbind
-menu.STARTERS[menu.Intent.DELETE_ME] = start_delete

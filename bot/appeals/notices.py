@@ -1,13 +1,16 @@
-"""Structured notices for channels that only send templates (the mini-programs' subscribe and
-template messages): the fields of an appeal status change, where the chat channels get a text."""
+"""Telling people that a ticket changed: the effect every surface uses (console decisions, the
+upkeep sweep, proxies), and the structured notice for channels that only send templates (the
+mini-programs' subscribe and template messages), where the chat channels get a text."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.appeals import rules
 from bot.appeals.rules import STATUS_NAMES
+from bot.core.messages import Effect, Reply
 from bot.platform.workdays import local
-from models import Appeal, as_utc
+from models import Appeal, AppealEvent, as_utc
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,23 @@ def appeal_notice(appeal: Appeal, note: str | None) -> AppealNotice:
         status_name=STATUS_NAMES.get(appeal.status, appeal.status), note=(note or "").strip(),
         changed_at_text=f"{local(as_utc(appeal.status_changed_at)):%Y-%m-%d %H:%M}",
     )
+
+
+def tell_followers(s, payload: dict) -> None:
+    """Effect: tell whoever follows the ticket that it changed: the filer (a proxy only while it
+    may still act in appeals) and, for a ticket a proxy filed, the graduate. With `event_id` the
+    message is that change's status, even when the ticket has moved on before this runs."""
+    appeal = s.db.get(Appeal, payload["appeal_id"])
+    if appeal is None:
+        return
+    event_id, note = payload.get("event_id"), payload.get("note")
+    changed = rules.as_changed(appeal, s.db.get(AppealEvent, event_id) if event_id else None)
+    text, notice = rules.status_message(changed, note), appeal_notice(changed, note)
+    for account in rules.followers(s.db, appeal, s.now()):
+        s.push(account.channel, account.app_id, account.user_key, [Reply(text)], notice=notice)
+
+
+def ticket_changed(appeal_id: int, note: str | None = None, event_id: int | None = None) -> Effect:
+    """The effect that tells a ticket's followers of one change (queued: it pushes)."""
+    return Effect(tell_followers, {"appeal_id": appeal_id, "note": note, "event_id": event_id},
+                  key=f"appeal:{appeal_id}:{event_id or ''}")

@@ -312,6 +312,3 @@ STEPS = {
 }
 
 
-menu.STARTERS[menu.Intent.APPEAL] = start
-menu.STARTERS[menu.Intent.MY_APPEALS] = my_appeals
-menu.ADD_INFORMATION = add_information

@@ -13,6 +13,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core import keys
 from bot.core.messages import Effect
 from bot.platform.crypto import PiiCipher
 from bot.platform.idcard import mask_phone
@@ -116,7 +117,7 @@ PER_HOUR = 5
 
 
 def _mismatch_key(user_tag: str) -> str:
-    return f"gc:{user_tag}:mismatch"
+    return keys.mismatch(user_tag)
 
 
 def mismatch_wait(redis: Redis, user_tag: str) -> int:

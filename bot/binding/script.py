@@ -15,6 +15,7 @@ from enum import auto
 
 from bot import understand as text
 from bot.account import menu
+from bot.account.menu import Intent
 from bot.binding import code_step as sms_code
 from bot.binding.rules import (
     CONSENT_VERSION,
@@ -109,7 +110,7 @@ def no_match(conv: Conversation, ctx: Context) -> Outcome:
     if picked == 1:
         return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
     if picked == 2:  # the appeal flow reuses what was typed (the ID number stays sealed)
-        return menu.start(conv, ctx, menu.Intent.APPEAL, carry=conv.data)
+        return ctx.start(conv, ctx, Intent.APPEAL, carry=conv.data)
     return ctx.retry(conv, "binding/no_match_again", "1", "2", "0")
 
 
@@ -243,4 +244,3 @@ def _mask_student_no(number: str) -> str:
     return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else number
 
 
-menu.STARTERS[menu.Intent.BIND] = start

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,10 +26,6 @@ def account_for(db: Session, msg: Inbound) -> Account:
     if account.last_seen_at is None or as_utc(account.last_seen_at) < now - timedelta(hours=1):
         account.last_seen_at = now  # hourly resolution: no write on every message
     return account
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def audit(

@@ -1,4 +1,4 @@
-"""Process-wide domain services (built once from the config) and their per-message attachment."""
+"""Process-wide domain services, built once from the config and shared by every unit of work."""
 
 from __future__ import annotations
 
@@ -47,10 +47,3 @@ class Domain:
                    attachment_dir=config["GRADCERT_ATTACHMENT_DIR"], attachments=make_store(config),
                    fetch_media=fetch_media)
 
-
-def attach(services, domain: Domain) -> None:
-    """Expose the domain services on a message's `Services`."""
-    services.extra.update(
-        cipher=domain.cipher, otp=domain.otp, sms=domain.sms, push=domain.push,
-        forget_user=domain.forget_user, domain=domain, now=domain.clock,
-    )

@@ -18,6 +18,11 @@ EffectFn = Callable[[Services, dict], None]
 EFFECTS: dict[str, EffectFn] = {}
 
 
+def resolve(action: EffectFn | str) -> EffectFn:
+    """The function of an effect."""
+    return EFFECTS[action] if isinstance(action, str) else action
+
+
 def effect(name: str) -> Callable[[EffectFn], EffectFn]:
     """Register an effect function under `name`."""
 
@@ -85,7 +90,7 @@ def forget_user(services: Services, payload: dict) -> None:
     """删除我的信息: what Redis holds of the user (conversation, cached replies, sessions, codes);
     not the abuse counters, or deleting would reset the limits on guessing identities and codes."""
     tag = services.msg.user_tag
-    services.forget_user(tag, services.msg.msg_id)
+    services.domain.forget_user(tag, services.msg.msg_id)
     services.otp.forget(tag)
 
 
@@ -129,3 +134,9 @@ def push_accounts(services: Services, payload: dict) -> None:
         account = services.db.get(Account, account_id)
         if account is not None:
             services.push(account.channel, account.app_id, account.user_key, [Reply(payload["text"])])
+
+
+@effect("push_text")
+def push_text(services: Services, payload: dict) -> None:
+    """One text to one user of a channel (staff decisions about proxies)."""
+    services.push(payload["channel"], payload["app_id"], payload["user_key"], [Reply(payload["text"])])

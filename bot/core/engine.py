@@ -35,10 +35,9 @@ Router = Callable[[Conversation, Inbound, Context], Outcome]
 class EngineHooks:
     """What the engine needs from the outside world, injected by the app factory."""
 
-    open_services: Callable[[Inbound], object]  # a Services with an open SQL session
-    run_effect: Callable[[Effect, Inbound], None]  # in-process effects
-    enqueue_effect: Callable[[Effect, Inbound], None]  # RQ effects
-    deliver_later: Callable[[Inbound, list[Reply]], None]  # customer-service push
+    open_unit: Callable[[Inbound], object]  # a unit of work (bot.core.unit) with an open SQL session
+    run_effects: Callable[[Inbound, list[Effect]], None]  # each once per (message, effect): run or queue
+    deliver_later: Callable[[Inbound, list[Reply]], None]  # the channel-neutral push, queued
 
 
 class Engine:
@@ -108,17 +107,17 @@ class Engine:
         finally:
             if not released:
                 self._release_quietly(tag, token)
-        for effect in outcome.effects:
-            self._run_once(effect, msg)
+        self.hooks.run_effects(msg, outcome.effects)
         return replies
 
     def _step(self, conv: Conversation, msg: Inbound) -> Outcome:
         """Run the flow with an open SQL session; commit it, or reset politely on any error."""
-        services = self.hooks.open_services(msg)
+        services = self.hooks.open_unit(msg)
         ctx = Context(msg, services, self.book)
         try:
             outcome = self.router(conv, msg, ctx)
             services.commit()
+            outcome.effects.extend(e for e in services.effects if e not in outcome.effects)  # from rules
             return outcome
         except Exception:
             log.exception("flow %s:%s failed; conversation reset", conv.flow, conv.step)
@@ -127,18 +126,6 @@ class Engine:
             return Outcome(reset, [ctx.say("system/error_reset")])
         finally:
             services.close()
-
-    def _run_once(self, effect: Effect, msg: Inbound) -> None:
-        """Run or enqueue an effect unless an earlier delivery already did."""
-        try:
-            if not self.storage.claim_effect(msg.user_tag, msg.msg_id, effect.claim):
-                return
-            if effect.queued:
-                self.hooks.enqueue_effect(effect, msg)
-            else:
-                self.hooks.run_effect(effect, msg)
-        except Exception:
-            log.exception("effect %s of %s failed", effect.name, msg.msg_id)
 
     def _deliver_late(self, msg: Inbound, future: Future) -> None:
         try:

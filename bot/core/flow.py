@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,9 @@ class Context:
     """One message's view of the world: the message, the services, the reply texts."""
 
     msg: Inbound
-    services: Any  # bot.services.Services; Any keeps flows testable with lighter fakes
+    services: Any  # bot.core.unit.Services; Any keeps flows testable with lighter fakes
     book: ReplyBook
+    start: Callable[..., Outcome] | None = None  # bot.router.start: enter another flow (given by the router)
 
     def say(self, template: str, /, *buttons: str, **variables) -> Reply:
         """A reply rendered from templates/replies/<name>.txt."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class MessageKind(str, Enum):
@@ -15,6 +17,11 @@ class MessageKind(str, Enum):
     IMAGE = "image"
     EVENT = "event"
     OTHER = "other"
+
+
+def user_tag(channel: str, app_id: str, user_key: str) -> str:
+    """The Redis hash tag shared by every key of one user of one channel (bot.core.keys)."""
+    return "{%s:%s:%s}" % (channel, app_id, user_key)
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,20 @@ class Inbound:
     event_key: str | None = None
     received_at: float = field(default_factory=time.time)
 
+    def for_job(self) -> dict:
+        """JSON-friendly form for job arguments: who and which message, never what was said (the
+        text may hold an ID number, and RQ keeps job arguments in Redis)."""
+        return {**asdict(self), "kind": self.kind.value, "text": ""}
+
+    @classmethod
+    def from_job(cls, data: dict) -> Inbound:
+        """Inverse of `for_job`."""
+        return cls(**{**data, "kind": MessageKind(data["kind"])})
+
     @property
     def user_tag(self) -> str:
         """The Redis hash tag shared by every key of this user: `{wx:<app>:<openid>}`."""
-        return "{%s:%s:%s}" % (self.channel, self.app_id, self.user_key)
+        return user_tag(self.channel, self.app_id, self.user_key)
 
 
 @dataclass(frozen=True)
@@ -71,14 +88,20 @@ class Reply:
 class Effect:
     """Something with a cost or a risk that runs after the state is committed, once per message.
 
-    `queued` effects go to the RQ queue (slow: SMS, PDFs, pushes); the others run in-process
-    right after the commit.
+    `action` is the function itself, `(services, payload) -> None` (bot.core.effects and the
+    features' rules define them); `queued` effects go to the RQ queue (slow: SMS, PDFs, pushes),
+    the others run in-process right after the commit.
     """
 
-    name: str
+    action: Callable[[Any, dict], None] | str
     payload: dict = field(default_factory=dict)
     queued: bool = True
     key: str = ""  # tells apart several effects of one name in one message (dedup key)
+
+    @property
+    def name(self) -> str:
+        """The effect's name (its function's name)."""
+        return self.action if isinstance(self.action, str) else self.action.__name__
 
     @property
     def claim(self) -> str:

@@ -1,19 +1,19 @@
 """Conversation state in Redis: versioned, compare-and-set, with an idle TTL.
 
-Every key of one user carries the same hash tag (`gc:{wx:<app>:<openid>}:...`) so that the
-multi-key Lua scripts below also run on Redis Cluster. Redis holds only what may expire.
+Every key of one user carries the same hash tag (bot.core.keys) so that the multi-key Lua
+scripts below also run on Redis Cluster. Redis holds only what may expire.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from redis import Redis
 
+from bot.core import keys
 from bot.core.errors import StaleState
 from bot.core.messages import Reply
 
@@ -125,36 +125,31 @@ class RedisStorage:
         reply_ttl: int = 3600,
         pending_ttl: int = 60,
         lock_ttl_ms: int = 60_000,
-        prefix: str = "gc",
     ) -> None:
         self.redis = redis
         self.idle_ttl = idle_ttl
         self.reply_ttl = reply_ttl
         self.pending_ttl = pending_ttl
         self.lock_ttl_ms = lock_ttl_ms
-        self.prefix = prefix
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
         self._delete_unless_pending = redis.register_script(_DELETE_UNLESS_PENDING)
         self._acquire_and_load = redis.register_script(_ACQUIRE_AND_LOAD)
 
-    def key(self, tag: str, *parts: str) -> str:
-        """The one place key names are built."""
-        return ":".join((self.prefix, tag, *parts))
 
     # -- state -----------------------------------------------------------------
     def load(self, tag: str) -> tuple[Conversation, bool]:
         """The user's conversation, and whether an unfinished one expired since last time."""
-        raw = self.redis.hgetall(self.key(tag, "state"))
+        raw = self.redis.hgetall(keys.state(tag))
         if raw.get(b"body"):
             return Conversation.loads(raw[b"body"].decode(), int(raw[b"v"])), False
-        expired = bool(self.redis.exists(self.key(tag, "active")))
+        expired = bool(self.redis.exists(keys.active(tag)))
         return Conversation(), expired
 
     def set_state(self, tag: str, conv: Conversation) -> Conversation:
         """Write a conversation unconditionally (tests, admin tools); returns it with its version."""
-        self.redis.hset(self.key(tag, "state"), mapping={"v": conv.version, "body": conv.dumps()})
-        self.redis.expire(self.key(tag, "state"), self.idle_ttl)
+        self.redis.hset(keys.state(tag), mapping={"v": conv.version, "body": conv.dumps()})
+        self.redis.expire(keys.state(tag), self.idle_ttl)
         return conv
 
     def commit(
@@ -165,11 +160,11 @@ class RedisStorage:
         `release_token`, the user's lock is released in the same round trip."""
         new = replace(conv, version=expected_version + 1)
         cached = json.dumps([r.to_dict() for r in replies], ensure_ascii=False) if msg_id else ""
-        keys = [self.key(tag, "state"), self.key(tag, "msg", msg_id), self.key(tag, "active")]
+        names = [keys.state(tag), keys.message(tag, msg_id), keys.active(tag)]
         if release_token:
-            keys.append(self.key(tag, "lock"))
+            names.append(keys.lock(tag))
         ok = self._commit(
-            keys=keys,
+            keys=names,
             args=[
                 expected_version,
                 new.version,
@@ -190,17 +185,16 @@ class RedisStorage:
         """Forget this user's conversation and the replies cached for retries, which may show their
         record (删除我的信息); the reply to `keep_msg_id` stays, so that a retry of the message
         that asked is answered the same and not run again."""
-        for suffix in ("state", "active", "lock"):
-            self.redis.delete(self.key(tag, suffix))
-        keep = self.key(tag, "msg", keep_msg_id).encode() if keep_msg_id else None
-        for key in self.redis.scan_iter(match=glob_escape(self.key(tag, "msg")) + ":*", count=500):
+        self.redis.delete(keys.state(tag), keys.active(tag), keys.lock(tag))
+        keep = keys.message(tag, keep_msg_id).encode() if keep_msg_id else None
+        for key in self.redis.scan_iter(match=keys.user_pattern(tag, "msg"), count=500):
             if key != keep:  # a message still being processed keeps its claim (its retry must not run it twice)
                 self._delete_unless_pending(keys=[key], args=[PENDING])
 
     # -- per-user lock ---------------------------------------------------------
     def acquire(self, tag: str, token: str, wait_until: float) -> bool:
         """Take the user's lock, polling until `wait_until` (epoch seconds)."""
-        key = self.key(tag, "lock")
+        key = keys.lock(tag)
         delay = 0.002
         while True:
             if self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
@@ -213,10 +207,10 @@ class RedisStorage:
     def acquire_and_load(self, tag: str, token: str, wait_until: float) -> tuple[Conversation, bool] | None:
         """Take the lock and read the state in one round trip (polling until `wait_until`); None
         when the lock stayed taken."""
-        keys = [self.key(tag, "lock"), self.key(tag, "state"), self.key(tag, "active")]
+        names = [keys.lock(tag), keys.state(tag), keys.active(tag)]
         delay = 0.002
         while True:
-            got = self._acquire_and_load(keys=keys, args=[token, self.lock_ttl_ms])
+            got = self._acquire_and_load(keys=names, args=[token, self.lock_ttl_ms])
             if got[0]:
                 _, version, body, active = got
                 if body:
@@ -229,20 +223,20 @@ class RedisStorage:
 
     def release(self, tag: str, token: str) -> None:
         """Release the lock only if we still own it."""
-        self._release(keys=[self.key(tag, "lock")], args=[token])
+        self._release(keys=[keys.lock(tag)], args=[token])
 
     # -- delivery dedup --------------------------------------------------------
     def claim(self, tag: str, msg_id: str) -> bool:
         """True for the first delivery of a message; retries get False."""
-        return bool(self.redis.set(self.key(tag, "msg", msg_id), PENDING, nx=True, ex=self.pending_ttl))
+        return bool(self.redis.set(keys.message(tag, msg_id), PENDING, nx=True, ex=self.pending_ttl))
 
     def unclaim(self, tag: str, msg_id: str) -> None:
         """Let a later retry process the message again (the first attempt failed)."""
-        self.redis.delete(self.key(tag, "msg", msg_id))
+        self.redis.delete(keys.message(tag, msg_id))
 
     def cached_replies(self, tag: str, msg_id: str, wait_until: float) -> list[Reply] | None:
         """The replies of the first delivery, waiting for them until `wait_until`."""
-        key = self.key(tag, "msg", msg_id)
+        key = keys.message(tag, msg_id)
         while True:
             raw = self.redis.get(key)
             if raw is not None and raw.decode() != PENDING:
@@ -253,7 +247,7 @@ class RedisStorage:
 
     def peek_replies(self, tag: str, msg_id: str) -> tuple[bool, list[Reply] | None]:
         """(known, replies) of a message without waiting: replies are None while it is processed."""
-        raw = self.redis.get(self.key(tag, "msg", msg_id))
+        raw = self.redis.get(keys.message(tag, msg_id))
         if raw is None:
             return False, None
         if raw.decode() == PENDING:
@@ -262,9 +256,5 @@ class RedisStorage:
 
     def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
         """True exactly once per (message, effect), whatever the number of deliveries."""
-        return bool(self.redis.set(self.key(tag, "fx", msg_id, effect), "1", nx=True, ex=86400))
+        return bool(self.redis.set(keys.effect(tag, msg_id, effect), "1", nx=True, ex=86400))
 
-
-def glob_escape(text: str) -> str:
-    """`text` matched literally in a Redis SCAN/KEYS pattern."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

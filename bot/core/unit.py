@@ -1,51 +1,81 @@
-"""Services the flows use: the SQL session and the domain services built on it and on Redis.
+"""The unit of work: one SQL session, the process's domain services, the reply texts and the
+effects to run once after the commit, for one message of one person (chat or API) or for one
+staff action or job (no message).
 
-One `Services` is opened per message by the engine (through the factory that create_app wires)
-and committed or rolled back at the engine boundary, never inside a flow.
+Every surface opens it the same way, through the runtime's `unit()` (the engine through the same
+factory), and it is committed or rolled back at that boundary, never inside a rule or a script.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 from redis import Redis
 from sqlalchemy.orm import Session
 
 from bot.core.accounts import account_for, audit
-from bot.core.messages import Inbound
+from bot.core.domain import Domain
+from bot.core.messages import Effect, Inbound
+from bot.core.replies import ReplyBook
+from bot.platform.crypto import PiiCipher
+from bot.platform.otp import OtpService
+from bot.platform.sms import SmsProvider
 from models import Account
 
 
 @dataclass
 class Services:
-    """Everything a flow may touch for one message."""
+    """Everything a rule, a script or an effect may touch for one message or one staff action."""
 
     db: Session
     redis: Redis
-    msg: Inbound
-    config: dict = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # domain services added by later modules
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["extra"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    domain: Domain
+    book: ReplyBook
+    config: dict
+    msg: Inbound | None = None  # None for staff actions and jobs
+    effects: list[Effect] = field(default_factory=list)  # run once after the commit
+    _account: Account | None = field(default=None, repr=False)
 
     @property
     def account(self) -> Account:
         """The sender's account row, created on first contact."""
-        if "_account" not in self.__dict__:
-            self.__dict__["_account"] = account_for(self.db, self.msg)
-        return self.__dict__["_account"]
+        if self._account is None:
+            if self.msg is None:
+                raise LookupError("a unit of work without a message has no account")
+            self._account = account_for(self.db, self.msg)
+        return self._account
+
+    @property
+    def cipher(self) -> PiiCipher:
+        """SM4 sealing and SM3 blind indexes of personal data."""
+        return self.domain.cipher
+
+    @property
+    def otp(self) -> OtpService:
+        """SMS one-time codes."""
+        return self.domain.otp
+
+    @property
+    def sms(self) -> SmsProvider:
+        """The SMS provider."""
+        return self.domain.sms
+
+    def now(self) -> datetime:
+        """The current time (UTC); tests move it through `domain.clock`."""
+        return self.domain.clock()
+
+    def push(self, channel: str, app_id: str, user_key: str, replies: list, notice=None) -> None:
+        """Send replies to any user of a channel now (from effects only); `notice`: the structured
+        appeal notice for channels that only send templates."""
+        self.domain.push(channel, app_id, user_key, replies, notice=notice)
 
     def audit(self, action: str, subject_student_id: int | None = None, result: str = "ok", detail: str | None = None) -> None:
-        """Append an audit row in the current transaction."""
+        """Append an audit row (acting account, message id) in the current transaction."""
         audit(self.db, self.account.id, action, subject_student_id, result, self.msg.msg_id, detail)
 
     def commit(self) -> None:
-        """Commit the SQL session (engine boundary)."""
+        """Commit the SQL session (at the boundary only)."""
         self.db.commit()
 
     def rollback(self) -> None:

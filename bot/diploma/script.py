@@ -265,4 +265,3 @@ def _day(value: date | None) -> str:
     return f"{value:%Y-%m-%d}" if value else "—"
 
 
-menu.STARTERS[menu.Intent.DIPLOMA] = start

@@ -16,6 +16,7 @@ from enum import Enum
 
 from redis import Redis
 
+from bot.core import keys
 from bot.platform.crypto import hmac_sm3
 
 CODE_TTL = 300
@@ -95,10 +96,10 @@ class OtpService:
 
     # keys: the account's carry its hash tag, the phone's carry the phone's blind index
     def _k(self, tag: str, part: str) -> str:
-        return f"gc:{tag}:otp:{part}"
+        return keys.otp(tag, part)
 
     def _phone_keys(self, phone_index: str) -> list[str]:
-        return [f"gc:{{phone:{phone_index}}}:sent:{window}" for window, _ in PHONE_LIMITS]
+        return [keys.phone_sent(phone_index, window) for window, _ in PHONE_LIMITS]
 
     def _digest(self, tag: str, purpose: str, code: str) -> str:
         return hmac_sm3(self.secret, f"{tag}|{purpose}|{code}".encode()).hex()

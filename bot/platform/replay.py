@@ -10,6 +10,7 @@ import hashlib
 
 from redis import Redis
 
+from bot.core import keys
 from bot.core.errors import ReplayedRequest
 
 NONCE_TTL = 600  # longer than the 300 s timestamp window on either side
@@ -18,7 +19,7 @@ NONCE_TTL = 600  # longer than the 300 s timestamp window on either side
 def check_nonce(redis: Redis, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
     """Raise ReplayedRequest if this nonce was used before with a different body."""
     digest = hashlib.sha256(body).hexdigest()
-    key = f"gc:nonce:{channel}:{timestamp}:{nonce}"
+    key = keys.nonce(channel, timestamp, nonce)
     if redis.set(key, digest, nx=True, ex=NONCE_TTL):
         return
     seen = redis.get(key)

@@ -7,7 +7,6 @@ answer time does not tell which usernames are real. Nothing here imports Flask.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -17,16 +16,16 @@ from functools import cache
 from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from bot.core import keys
 from bot.platform.crypto import DecryptionFailed, PiiCipher
 from bot.platform.otp import Check, OtpService, Refusal
+from bot.platform.passwords import check_password, hash_password
 from bot.platform.ratelimit import RateLimit
 from bot.platform.sms import SmsError, SmsProvider
 from models import StaffRole, StaffUser, utcnow
 
 LOGIN_LIMIT, LOGIN_WINDOW = 5, 15 * 60
-HASH_METHOD = "scrypt"
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
 PHONE = re.compile(r"1\d{10}")
@@ -106,7 +105,7 @@ def create_staff(db: Session, cipher: PiiCipher, username: str, display_name: st
     if db.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
         raise StaffInputError("该用户名已存在。")
     user = StaffUser(username=username, display_name=display_name, role=role,
-                     password_hash=generate_password_hash(password, method=HASH_METHOD),
+                     password_hash=hash_password(password),
                      pii_key_version=cipher.current_version)
     if phone:
         user.phone_enc, user.pii_key_version = cipher.seal(phone, b"phone")
@@ -117,11 +116,11 @@ def create_staff(db: Session, cipher: PiiCipher, username: str, display_name: st
 
 @cache
 def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16), method=HASH_METHOD)
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _login_key(username: str) -> str:
-    return "gc:console:login:" + hashlib.sha256(username.encode()).hexdigest()[:32]
+    return keys.staff_login(username)
 
 
 def authenticate(db: Session, redis: Redis, username: str, password: str) -> LoginResult:
@@ -135,7 +134,7 @@ def authenticate(db: Session, redis: Redis, username: str, password: str) -> Log
         return LoginResult(None, wait)
     user = db.scalar(select(StaffUser).where(StaffUser.username == username)) if username else None
     stored = user.password_hash if user is not None else _dummy_hash()
-    matches = check_password_hash(stored, password or "")
+    matches = check_password(stored, password or "")
     if user is None or not user.active or not matches:
         limit.hit(key)
         return LoginResult(None)

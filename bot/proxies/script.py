@@ -315,7 +315,7 @@ def _confirmed(conv: Conversation, ctx: Context, proxy: Proxy, how: str) -> Outc
 
 def _document_required(ctx: Context, proxy: Proxy) -> bool:
     if proxy.relation == "service_point":
-        return bool(int(ctx.services.config.get("GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT", 1)))
+        return bool(ctx.services.config["GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT"])
     return True
 
 
@@ -353,4 +353,3 @@ def _acting_label(conv: Conversation, ctx: Context) -> str:
     return f"代 {idcard.mask_name(student.name)} 办理" if student else "为自己办理"
 
 
-menu.STARTERS[menu.Intent.PROXY] = start

@@ -59,7 +59,7 @@ class ReviewRefused(ValueError):
 
 @dataclass(frozen=True)
 class Push:
-    """One text to one user of a channel (queued as handlers.jobs.push_text after the commit)."""
+    """One text to one user of a channel (the `push_text` effect after the commit)."""
 
     channel: str
     app_id: str

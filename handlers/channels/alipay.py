@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.platform.workdays import SHANGHAI
 from handlers.app import MAX_BODY
 from handlers.channels.alipay_api import verify_notification
+from handlers.current import runtime
 from models import AlipayNotification
 
 bp = Blueprint("alipay", __name__)
@@ -36,7 +37,7 @@ def notify():
     """One notification from the gateway."""
     if (request.content_length or 0) > MAX_BODY:
         return _answer("fail", 413)
-    rt = current_app.extensions["gradcert"]
+    rt = runtime()
     client = rt.alipay_client()
     if client is None:
         return _answer("fail", 503)

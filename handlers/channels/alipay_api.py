@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from redis import Redis
 
 from bot.appeals.notices import AppealNotice
+from bot.core import keys
+from bot.core.messages import user_tag
 from bot.platform.workdays import SHANGHAI
 from handlers.channels.errors import ChannelRefused, ChannelUnavailable
 
@@ -147,7 +149,7 @@ def verify_notification(client: GatewayAliPay, form: dict[str, str]) -> dict[str
 
 # -- template messages about appeals -----------------------------------------------------------
 def _form_key(tag: str, appeal_id: int) -> str:
-    return f"gc:{tag}:formid:{appeal_id}"
+    return keys.user(tag, "formid", appeal_id)
 
 
 def remember_form_id(redis: Redis, tag: str, appeal_id: int, form_id: str) -> None:
@@ -179,3 +181,39 @@ def send_appeal_notice(client: GatewayAliPay, user_id: str, form_id: str, templa
         "to_user_id": user_id, "form_id": form_id, "user_template_id": template_id,
         "page": f"{page}?ticket={notice.ticket_no}", "data": json.dumps(data, ensure_ascii=False),
     })
+
+
+class AlipayChannel:
+    """The Alipay mini-program as one object: its gateway client, and pushes, which it only has as
+    template messages about appeals (each carried by a form id of the user's own submission)."""
+
+    name = "alipay"
+
+    def __init__(self, config: dict, redis: Redis) -> None:
+        self.config, self.redis, self._client = config, redis, None
+
+    def client(self) -> GatewayAliPay | None:
+        """The gateway client, or None while the Alipay channel is not configured."""
+        cfg = self.config
+        if self._client is None and cfg.get("ALIPAY_APP_ID") and cfg.get("ALIPAY_APP_PRIVATE_KEY") \
+                and cfg.get("ALIPAY_PUBLIC_KEY"):
+            try:
+                self._client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
+                                             cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
+            except (ValueError, IndexError, TypeError):
+                log.error("ALIPAY_APP_PRIVATE_KEY or ALIPAY_PUBLIC_KEY is not an RSA key: the alipay channel is off")
+        return self._client
+
+    def push(self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None) -> None:
+        """The appeal `notice` as a template message while a form id of that appeal has uses left."""
+        template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
+        if notice is None:
+            log.info("%d replies for an alipay user wait for the app to fetch them", len(replies))
+            return
+        if not template or self.client() is None:
+            return
+        form_id = take_form_id(self.redis, user_tag(self.name, app_id, user_key), notice.appeal_id)
+        if form_id is None:
+            log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
+            return
+        send_appeal_notice(self.client(), user_key, form_id, template, self.config["MINIAPP_APPEAL_PAGE"], notice)

@@ -26,6 +26,7 @@ from handlers.channels.wechat_codec import (
     verify_signature,
     verify_timestamp,
 )
+from handlers.current import runtime
 
 bp = Blueprint("wechat", __name__)
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def verify_url():
     """WeChat's server-URL check: echo `echostr` when the signature is ours."""
     timestamp, nonce = _check_query()
     try:  # the signed parameters of a URL check must not be reusable for a POST
-        check_nonce(current_app.extensions["gradcert"].redis, "wx", timestamp, nonce, b"GET")
+        check_nonce(runtime().redis, "wx", timestamp, nonce, b"GET")
     except InvalidSignature:
         abort(403)
     except RedisError:
@@ -87,7 +88,7 @@ def callback():
         log.warning("wechat callback rejected: %s", exc)
         abort(400)
     account = fields.get("ToUserName", "")
-    rt = current_app.extensions["gradcert"]
+    rt = runtime()
     try:
         check_nonce(rt.redis, "wx", timestamp, nonce, body)
         replies = rt.engine.handle(msg)

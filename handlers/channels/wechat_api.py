@@ -11,6 +11,7 @@ from redis import Redis
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot.core import keys
 from bot.core.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class SharedTokenClient(WeChatClient):
         self.redis = redis
         self.api_base = api_base.rstrip("/")
         self.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-        self.token_key = f"gc:wxtoken:{appid}"
+        self.token_key = keys.wechat_token(appid)
 
     @property
     def access_token(self) -> str:  # type: ignore[override]
@@ -102,3 +103,29 @@ def download_media(client: SharedTokenClient, media_id: str) -> bytes:
         body = res.raw.read(MAX_MEDIA + 1, decode_content=True)
         return body
     raise WeChatClientException(40001, "access token refused twice", client=client)
+
+
+class WeChatChannel:
+    """The Official Account as one object: its API client (token shared in Redis), pushing replies
+    as customer-service messages, and fetching the photos users send."""
+
+    name = "wx"
+
+    def __init__(self, config: dict, redis: Redis) -> None:
+        self.config, self.redis, self._client = config, redis, None
+
+    def client(self) -> SharedTokenClient:
+        """The API client, built on first use."""
+        if self._client is None:
+            cfg = self.config
+            self._client = SharedTokenClient(cfg["WECHAT_APP_ID"], cfg["WECHAT_APP_SECRET"], redis=self.redis,
+                                             api_base=cfg["WECHAT_API_BASE"])
+        return self._client
+
+    def push(self, app_id: str, user_key: str, replies: list[Reply], notice=None) -> None:
+        """Customer-service messages (the appeal `notice` is already one of the replies' texts)."""
+        send_replies(self.client(), user_key, replies)
+
+    def fetch_media(self, app_id: str, media_id: str) -> bytes:
+        """The bytes of a temporary media file a user sent."""
+        return download_media(self.client(), media_id)

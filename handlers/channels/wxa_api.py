@@ -101,3 +101,29 @@ def send_appeal_notice(client: SharedTokenClient, openid: str, template_id: str,
                 return False
             raise
     return False
+
+
+class MiniProgramChannel:
+    """The WeChat mini-program as one object: its API client, and pushes, which it only has as
+    subscribe messages about appeals; other replies wait for the app to fetch them
+    (GET /api/v1/chat/<msg_id>)."""
+
+    name = "wxa"
+
+    def __init__(self, config: dict, redis: Redis) -> None:
+        self.config, self.redis, self._client = config, redis, None
+
+    def client(self) -> SharedTokenClient:
+        """The API client of the mini-program's own app id, built on first use."""
+        if self._client is None:
+            cfg = self.config
+            self._client = make_client(cfg["WXA_APP_ID"], cfg["WXA_APP_SECRET"], self.redis, cfg["WECHAT_API_BASE"])
+        return self._client
+
+    def push(self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None) -> None:
+        """The appeal `notice` as a subscribe message, when the template is configured."""
+        template = self.config.get("WXA_TEMPLATE_APPEAL")
+        if notice is None:
+            log.info("%d replies for a wxa user wait for the app to fetch them", len(replies))
+        elif template and self.config.get("WXA_APP_ID"):
+            send_appeal_notice(self.client(), user_key, template, self.config["MINIAPP_APPEAL_PAGE"], notice)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
 
 from bot.appeals import staff as worklist
+from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
 from bot.platform import workdays
 from bot.platform.attachment_store import StoreError
@@ -88,7 +89,8 @@ def login():
     error, username = None, ""
     if request.method == "POST":
         username = request.form.get("username", "")[:64]
-        with runtime().sessions() as db:
+        with runtime().unit() as work:
+            db = work.db
             result = authenticate(db, runtime().redis, username, request.form.get("password", "")[:MAX_PASSWORD])
             g.staff = result.user
             outcome = "ok" if result.user else ("throttled" if result.wait else "failed")
@@ -115,7 +117,8 @@ def _safe_next(target: str | None) -> str:
 @bp.post("/logout")
 def logout():
     """End the session (also on the server side)."""
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         record(db, "staff_logout")
         db.commit()
     end_session()
@@ -129,13 +132,15 @@ def queue():
     """The queue with filters; urgent first, then by due date; 50 per page."""
     filters = worklist.QueueFilters.from_args(request.args)
     page = request.args.get("page", "1")
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         listing = worklist.queue_page(db, filters, page_number(page), runtime().domain.clock())
     return render("queue.html", listing=listing, filters=filters, categories=list(BY_KEY.values()))
 
 
 def _ticket_page(ticket_id: int, reveal: bool = False, error: str | None = None, form=None, status: int = 200):
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         appeal = db.get(Appeal, ticket_id)
         if appeal is None:
             abort(404)
@@ -167,7 +172,8 @@ def reveal(ticket_id: int):
 def change_status(ticket_id: int):
     """Move the ticket (note required; a rejection names the next route), then notify the filer."""
     form = request.form
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         appeal = db.get(Appeal, ticket_id, with_for_update=True)
         if appeal is None:
             abort(404)
@@ -182,8 +188,7 @@ def change_status(ticket_id: int):
             return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
         record(db, "appeal_status", appeal.student_id, detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}")
         db.commit()
-        note, event_id = event.note, event.id
-    runtime().queue.enqueue("handlers.jobs.notify_appeal", ticket_id, note, event_id)
+        work.effects.append(ticket_changed(ticket_id, event.note, event.id))
     flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")
     return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
 
@@ -192,7 +197,8 @@ def change_status(ticket_id: int):
 @requires(Permission.WORK_TICKETS)
 def add_note(ticket_id: int):
     """An internal note on the timeline (the filer does not see it)."""
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         appeal = db.get(Appeal, ticket_id)
         if appeal is None:
             abort(404)
@@ -211,7 +217,8 @@ def add_note(ticket_id: int):
 def attachment(attachment_id: int):
     """A stored photo of a ticket (or of a proxy's notarised authorisation), for signed-in staff
     only; audited."""
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         item = db.get(Attachment, attachment_id)
         if item is None or item.state != AttachmentState.STORED.value or not item.storage_key:
             abort(404)

@@ -38,7 +38,8 @@ def export_code():
     filters = worklist.QueueFilters.from_args(request.form)
     domain = runtime().domain
     sent = staff_service.send_export_code(domain.cipher, domain.otp, domain.sms, g.staff)
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         record(db, "export_code", result="ok" if sent.ok else (sent.refusal or "refused"))
         db.commit()
     if not sent.ok:
@@ -53,7 +54,8 @@ def export_download():
     """The CSV (UTF-8 with BOM) of the filtered tickets, once the code checks out."""
     filters = worklist.QueueFilters.from_args(request.form)
     check = staff_service.check_export_code(runtime().domain.otp, g.staff, request.form.get("code", ""))
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         if check is not Check.OK:
             record(db, "export_csv", result=check.value)
             db.commit()
@@ -70,7 +72,8 @@ def export_download():
 @requires(staff_service.Permission.MANAGE_USERS)
 def users(error: str | None = None, form=None, status: int = 200):
     """Staff accounts, with the form to add one."""
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         people = db.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)).all()
     return render("users.html", status, people=people, error=error, form=form or {})
 
@@ -80,7 +83,8 @@ def users(error: str | None = None, form=None, status: int = 200):
 def create_user():
     """Add a clerk or a director (a director needs a phone for export codes)."""
     form = request.form
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         try:
             user = staff_service.create_staff(db, runtime().domain.cipher, form.get("username", ""),
                                               form.get("display_name", ""), form.get("role", ""),
@@ -98,7 +102,8 @@ def create_user():
 @requires(staff_service.Permission.MANAGE_USERS)
 def disable_user(user_id: int):
     """Switch an account off; its sessions end on their next request."""
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         user = db.get(StaffUser, user_id)
         if user is None:
             abort(404)
@@ -123,7 +128,8 @@ def audit_log():
         query = query.where(AuditEvent.action == action)
     if who:
         query = query.where(AuditEvent.actor_staff == who)
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         rows = db.scalars(query).all()
         record(db, "view_audit", detail=f"action={action[:40]} staff={who[:40]}")
         db.commit()

@@ -15,23 +15,20 @@ import time
 import uuid
 from functools import wraps
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
+from bot.core import keys
 from bot.core.accounts import audit
 from bot.platform.staff_auth import Permission, can
+from handlers.current import runtime
 from models import StaffUser
 
 IDLE_SECONDS = 30 * 60
 PUBLIC_ENDPOINTS = {"console.login"}
 
 
-def runtime():
-    """The process's Runtime (app.extensions['gradcert'])."""
-    return current_app.extensions["gradcert"]
-
-
 def _sid_key(sid: str) -> str:
-    return f"gc:console:sid:{sid}"
+    return keys.console_session(sid)
 
 
 def csrf_token() -> str:
@@ -86,7 +83,8 @@ def guard():
         end_session()
         flash("登录已超时（30 分钟无操作），请重新登录。")
         return redirect(url_for("console.login"))
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         user = db.get(StaffUser, session["staff_id"])
     if user is None or not user.active:
         end_session()

@@ -6,9 +6,13 @@ the proxy and the graduate are queued after the commit."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from bot.appeals.rules import shown_time
+from bot.core.effects import push_text
+from bot.core.messages import Effect
 from bot.core.replies import ReplyBook
 from bot.platform.staff_auth import Permission
 from bot.proxies import rules as proxies
@@ -26,14 +30,16 @@ def queue():
     """The requests: awaiting review first (oldest first), filtered by state; 50 per page."""
     filters = review.ProxyFilters.from_args(request.args)
     page = request.args.get("page", "1")
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         listing = review.queue_page(db, filters, page_number(page))
         return render("proxies.html", listing=listing, filters=filters, states=review.STATE_NAMES, time=shown_time)
 
 
 def _proxy_page(proxy_id: int, reveal: bool = False, error: str | None = None, form=None, failed: str = "",
                 status: int = 200):
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         proxy = db.get(Proxy, proxy_id)
         if proxy is None:
             abort(404)
@@ -75,7 +81,8 @@ def _told(decision: review.Decision, graduate_too: bool) -> str:
 def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate_too: bool = True):
     """Run one decision under a row lock, audit it, commit, then queue the pushes."""
     form = request.form
-    with runtime().sessions() as db:
+    with runtime().unit() as work:
+        db = work.db
         proxy = db.get(Proxy, proxy_id, with_for_update={"of": Proxy})  # not the joined student row
         if proxy is None:
             abort(404)
@@ -87,9 +94,7 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
             db.commit()
             return _proxy_page(proxy_id, error=str(refused), form=form, failed=failed, status=400)
         record(db, action, proxy.student_id, detail=detail)
-        db.commit()
-    for push in decision.pushes:
-        runtime().queue.enqueue("handlers.jobs.push_text", push.channel, push.app_id, push.user_key, push.text)
+        work.effects.extend(Effect(push_text, asdict(push), key=str(i)) for i, push in enumerate(decision.pushes))
     flash(done + _told(decision, graduate_too))
     return redirect(url_for("console.proxies.detail", proxy_id=proxy_id), 303)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from bot import understand as text
@@ -17,6 +17,7 @@ from bot.binding.rules import active_binding, phone_of
 from bot.platform import idcard
 from bot.platform.workdays import today_in_china
 from handlers.channels import alipay_api
+from handlers.current import runtime
 from handlers.miniapp.errors import ApiError, bad_request, form_or_json, photo_uploads, text_field
 from handlers.miniapp.guard import (
     authenticated,
@@ -205,4 +206,4 @@ def _form_id(data: dict) -> str | None:
 def _remember_form_id(session, appeal: Appeal, form_id: str | None) -> None:
     """Alipay: a form submission's formId may carry status messages about this ticket later."""
     if session.channel == "alipay" and form_id:
-        alipay_api.remember_form_id(current_app.extensions["gradcert"].redis, session.tag, appeal.id, form_id)
+        alipay_api.remember_form_id(runtime().redis, session.tag, appeal.id, form_id)

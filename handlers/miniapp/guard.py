@@ -17,9 +17,11 @@ from functools import wraps
 from flask import Response, current_app, g, make_response, request
 from redis.exceptions import RedisError
 
+from bot.core import keys
 from bot.core.messages import Effect, Inbound
 from bot.platform.ratelimit import RateLimit
 from handlers.client_address import client_address
+from handlers.current import runtime
 from handlers.miniapp.errors import ApiError, error_response
 from handlers.miniapp.sessions import MiniSession, SessionStore
 
@@ -28,11 +30,6 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_TTL = 86400
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOCK_WAIT = 10.0
-
-
-def runtime():
-    """The process's Runtime (handlers.runtime)."""
-    return current_app.extensions["gradcert"]
 
 
 def sessions() -> SessionStore:
@@ -67,10 +64,10 @@ def limited(name: str, per_session: tuple[int, int] = (60, 60), per_address: tup
         @wraps(view)
         def wrapper(*args, **kwargs):
             redis = runtime().redis
-            checks = [(per_address, f"gc:rl:api:{name}:addr:{client_address()}")]
+            checks = [(per_address, keys.api_rate_by_address(name, client_address()))]
             session = g.get("mini_session")
             if session is not None:
-                checks.append((per_session, f"gc:{session.tag}:rl:api:{name}"))
+                checks.append((per_session, keys.api_rate_by_user(session.tag, name)))
             for (limit, window), key in checks:
                 wait = RateLimit(redis, limit, window).hit(key)
                 if wait:
@@ -106,7 +103,7 @@ def idempotent(view: Callable) -> Callable:
         if key is None:
             return view(*args, **kwargs)
         session, redis = current_session(), runtime().redis
-        slot = f"gc:{session.tag}:idem:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        slot = keys.idempotency(session.tag, key)
         fingerprint = _fingerprint()
         if not redis.set(slot, json.dumps({"fp": fingerprint}), nx=True, ex=120):
             return _replay(redis.get(slot), fingerprint)
@@ -174,25 +171,13 @@ def user_lock(session: MiniSession) -> Iterator[None]:
             log.warning("could not release a user lock")
 
 
-@contextmanager
-def services_for(session: MiniSession, msg_id: str | None = None) -> Iterator:
-    """A Services (SQL session + domain) acting as this user, committed at the end.
+def services_for(session: MiniSession, msg_id: str | None = None):
+    """The unit of work acting as this user (handlers.runtime), committed at the end.
 
     An ApiError is an answer, not a failure: what was written before it (audit rows, code
-    events) is committed too. Anything else rolls back.
+    events) is committed too, and the effects it collected run. Anything else rolls back.
     """
-    s = runtime().open_services(session.inbound(msg_id or idempotency_key_or_none()))
-    try:
-        yield s
-        s.commit()
-    except ApiError:
-        s.commit()
-        raise
-    except Exception:
-        s.rollback()
-        raise
-    finally:
-        s.close()
+    return runtime().unit(session.inbound(msg_id or idempotency_key_or_none()), commit_on=(ApiError,))
 
 
 def idempotency_key_or_none() -> str | None:
@@ -203,14 +188,4 @@ def idempotency_key_or_none() -> str | None:
 
 def run_effects(msg: Inbound, effects: list[Effect]) -> None:
     """Run or queue effects after the commit, each once per message id (as the engine does)."""
-    rt = runtime()
-    for effect in effects:
-        try:
-            if not rt.storage.claim_effect(msg.user_tag, msg.msg_id, effect.claim):
-                continue
-            if effect.queued:
-                rt.enqueue_effect(effect, msg)
-            else:
-                rt.run_effect(effect, msg)
-        except Exception:  # the answer is committed; a failed effect is logged, as in the engine
-            log.exception("effect %s of %s failed", effect.name, msg.msg_id)
+    runtime().run_effects(msg, effects)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.appeals import rules as appeals
+from bot.core import keys
 from bot.diploma import certificates
 from bot.diploma.rules import code_is_fresh
 from bot.platform import idcard
@@ -81,7 +82,7 @@ def code_refusal(refusal: Refusal, wait: int) -> ApiError:
 
 
 def _pending_key(s) -> str:
-    return f"gc:{s.msg.user_tag}:api:pending_bind"
+    return keys.pending_bind(s.msg.user_tag)
 
 
 def pending_student(s) -> Student | None:

@@ -5,7 +5,6 @@ only, never the number itself."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 import uuid
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from bot.core import keys
 from bot.core.messages import Inbound, MessageKind
 
 MAX_AGE = 7 * 86400  # a session ends a week after login, however busy
@@ -66,11 +66,11 @@ class SessionStore:
 
     @staticmethod
     def _key(token: str) -> str:
-        return "gc:mini:session:" + hashlib.sha256(token.encode()).hexdigest()
+        return keys.mini_session(token)
 
     @staticmethod
     def _index(tag: str) -> str:
-        return f"gc:{tag}:mini:sessions"
+        return keys.mini_sessions(tag)
 
     def create(self, account_id: int, channel: str, app_id: str, user_key: str) -> str:
         """A new token for this account (listed under the user, so that all can be revoked at once)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, request, send_file
 from sqlalchemy import select
 
 from bot.diploma import certificates
 from bot.diploma.files import store_pdf
+from handlers.current import runtime
 from models import Certificate
 
 bp = Blueprint("certs", __name__)
@@ -21,7 +22,7 @@ GONE = {
 @bp.get("/c/<code>.pdf")
 def download(code: str):
     """The PDF, when the link is ours and unexpired and the certificate still valid."""
-    rt = current_app.extensions["gradcert"]
+    rt = runtime()
     domain = rt.domain
     if not certificates.check_download(domain.link_secret, code, request.args.get("e"), request.args.get("s")):
         abort(403)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
+
+from handlers.current import runtime
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +19,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """The database and Redis answer."""
-    rt = current_app.extensions["gradcert"]
+    rt = runtime()
     checks = {}
     try:
         with rt.db_engine.connect() as conn:

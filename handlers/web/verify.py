@@ -18,10 +18,12 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from bot.core import keys
 from bot.diploma import certificates
 from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
+from handlers.current import runtime
 from models import Certificate, utcnow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
@@ -107,12 +109,12 @@ def lookup_json(code: str):
 
 def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code."""
-    signer = current_app.extensions["gradcert"].domain.signer
+    signer = runtime().domain.signer
     view = {"code": code, "state": "unknown", "genuine": None, "fields": None, "signature": None,
             "digest": None, "public_key": signer.public_hex, "fingerprint": signer.fingerprint}
     if not certificates.looks_like_code(code):
         return view
-    with current_app.extensions["gradcert"].sessions() as db:
+    with runtime().sessions() as db:
         cert = db.scalar(select(Certificate).where(Certificate.code == code))
         if cert is None:
             return view
@@ -129,12 +131,12 @@ def _lookup(code: str) -> dict:
 def _limited_lookup(code: str) -> dict:
     """The lookup, within the limits: per client address for every lookup; per code prefix only for
     unknown codes (guessing), so that nobody can block the page of a real certificate."""
-    wait = _hit(IP_LIMIT, f"gc:verify:ip:{client_address()}")
+    wait = _hit(IP_LIMIT, keys.verify_by_address(client_address()))
     if wait:
         return {"wait": wait}
     view = _lookup(code)
     if view["state"] == "unknown":
-        wait = _hit(PREFIX_LIMIT, f"gc:verify:prefix:{code[:PREFIX_LENGTH]}")
+        wait = _hit(PREFIX_LIMIT, keys.verify_by_prefix(code[:PREFIX_LENGTH]))
         if wait:
             return {"wait": wait}
     return view
@@ -143,7 +145,7 @@ def _limited_lookup(code: str) -> dict:
 def _hit(limit: int, key: str) -> int:
     """Seconds to wait when over the limit, else 0 (and 0 when Redis is unreachable)."""
     try:
-        wait = RateLimit(current_app.extensions["gradcert"].redis, limit, WINDOW).hit(key)
+        wait = RateLimit(runtime().redis, limit, WINDOW).hit(key)
     except RedisError:  # an employer still gets an answer; the timing floor still applies
         current_app.logger.warning("verification rate limit unavailable (Redis)")
         return 0

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.appeals import rules as appeals
+from bot.appeals.notices import ticket_changed
 from bot.platform.workdays import today_in_china
 from handlers.jobs import sweep
 from models import Appeal, AppealEvent, AppealStatus, Attachment, as_utc, utcnow
@@ -145,7 +146,7 @@ def test_status_changes_are_pushed_and_replies_attach_to_a_ticket_waiting_for_in
         appeal = db.scalar(select(Appeal))
         appeals.change_status(db, appeal, AppealStatus.NEED_MORE_INFO, "请发送毕业证书照片")
         db.commit()
-        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal.id, "请发送毕业证书照片")
+        rt.run_effects(None, [ticket_changed(appeal.id, "请发送毕业证书照片")])
     chat.run_jobs()
     pushed = stub.calls("/cgi-bin/message/custom/send")[-1].json()
     assert pushed["touser"] == "a6" and "需要补充材料" in pushed["text"]["content"]
@@ -162,7 +163,7 @@ def test_status_changes_are_pushed_and_replies_attach_to_a_ticket_waiting_for_in
         assert [a.state for a in appeal.attachments] == ["stored"]
         appeals.change_status(db, appeal, AppealStatus.REJECTED, "没有找到你的学籍", next_route="chsi")
         db.commit()
-        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal.id, "没有找到你的学籍")
+        rt.run_effects(None, [ticket_changed(appeal.id, "没有找到你的学籍")])
     chat.run_jobs()
     text = stub.calls("/cgi-bin/message/custom/send")[-1].json()["text"]["content"]
     assert "未通过" in text and "学信网" in text and len(text) <= 200

@@ -3,12 +3,11 @@
 import subprocess
 import threading
 import time
-import types
 from pathlib import Path
 
 import pytest
 
-from bot.core import effects
+from bot.core import effects, keys
 from bot.core.flow import Outcome
 from bot.core.messages import Effect, Reply
 from bot.core.state import Conversation
@@ -18,9 +17,8 @@ from tests.stubs import wechat_api_stub
 
 
 def _flow(name, handle):
-    module = types.SimpleNamespace(FLOW=name, handle=handle)
-    FLOWS[name] = module
-    return module
+    FLOWS[name] = handle
+    return handle
 
 
 @pytest.fixture
@@ -132,7 +130,7 @@ def test_expired_conversation_is_announced(app, chat, redis):
     tag = _put_in_flow(app, "u-idle", "menu")
     rt = app.extensions["gradcert"]
     rt.storage.commit(tag, Conversation(flow="menu", data={"half": "done"}), 0, "m0", [])
-    redis.delete(rt.storage.key(tag, "state"))  # the idle TTL ran out
+    redis.delete(keys.state(tag))  # the idle TTL ran out
     reply = chat.say("u-idle", "帮助")
     assert "已经重新开始" in reply and "使用帮助" in reply
     assert "已经重新开始" not in chat.say("u-idle", "帮助")

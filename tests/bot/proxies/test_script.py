@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.appeals.notices import ticket_changed
 from bot.platform.staff_auth import create_staff
 from handlers.jobs import sweep
 from models import Account, Appeal, Attachment, AuditEvent, Diploma, Proxy, Student, utcnow
@@ -315,7 +316,7 @@ def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_a
         appeal = db.scalar(select(Appeal))
         asked = appeals.change_status(db, appeal, appeals.AppealStatus.NEED_MORE_INFO, "请补充李小红的身份证照片")
         db.commit()
-        rt.queue.enqueue("handlers.jobs.notify_appeal", appeal.id, asked.note, asked.id)
+        rt.run_effects(None, [ticket_changed(appeal.id, asked.note, asked.id)])
         ticket = appeal.ticket_no
     chat.run_jobs()
     assert any("请补充李小红的身份证照片" in t for t in _pushed(stub, "grad"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.appeals.notices import ticket_changed
 from models import AlipayNotification, Appeal, AppealStatus
 from tests.channel_stubs import signed_notification
 
@@ -56,7 +57,7 @@ def test_appeal_status_reaches_a_wechat_mini_program_user(mini, mini_app, stubs)
         change_status(db, appeal, AppealStatus.UNDER_REVIEW, "")
         db.commit()
         appeal_id, ticket = appeal.id, appeal.ticket_no
-    mini_app.extensions["gradcert"].queue.enqueue("handlers.jobs.notify_appeal", appeal_id, None)
+    mini_app.extensions["gradcert"].run_effects(None, [ticket_changed(appeal_id, None)])
     mini.run_jobs()
     [call] = stubs["wxa"].calls("/cgi-bin/message/subscribe/send")
     body = call.json()
@@ -73,6 +74,6 @@ def test_an_alipay_form_id_carries_at_most_three_messages(mini, mini_app, stubs)
     with mini_app.extensions["gradcert"].sessions() as db:
         appeal_id = db.scalar(select(Appeal.id).where(Appeal.ticket_no == res.json["ticket_no"]))
     for _ in range(4):
-        mini_app.extensions["gradcert"].queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "备注")
+        mini_app.extensions["gradcert"].run_effects(None, [ticket_changed(appeal_id, "备注")])
     mini.run_jobs()
     assert [m["form_id"] for m in stubs["alipay"].sent] == ["FORM-9"] * 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import types
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -44,8 +43,8 @@ def test_alipay_phone_plain_text_that_is_not_an_object_is_refused(mini, keys, pl
 
 def test_a_wechat_retry_does_not_push_the_follow_up_replies_again(make_app):
     stub = wechat_api_stub("wxtestapp0000001", "s3cret")
-    FLOWS["two_replies"] = types.SimpleNamespace(FLOW="two_replies", handle=lambda conv, ctx: Outcome(
-        conv, [Reply("first"), Reply("second", link_url="https://verify.example.edu.cn/x", link_title="PDF")]))
+    FLOWS["two_replies"] = lambda conv, ctx: Outcome(
+        conv, [Reply("first"), Reply("second", link_url="https://verify.example.edu.cn/x", link_title="PDF")])
     try:
         app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
         tag = "{wx:%s:%s}" % (app.config["WECHAT_APP_ID"], "u-retry")

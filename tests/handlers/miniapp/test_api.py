@@ -9,6 +9,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from bot.appeals.notices import ticket_changed
 from models import (
     Account,
     Appeal,
@@ -142,7 +143,7 @@ def test_alipay_user_binds_looks_up_issues_and_appeals(mini, mini_app, mini_demo
         change_status(db, appeal, AppealStatus.NEED_MORE_INFO, "请补充毕业证书背面的照片")
         db.commit()
         appeal_id = appeal.id
-    mini_app.extensions["gradcert"].queue.enqueue("handlers.jobs.notify_appeal", appeal_id, "请补充毕业证书背面的照片")
+    mini_app.extensions["gradcert"].run_effects(None, [ticket_changed(appeal_id, "请补充毕业证书背面的照片")])
     mini.run_jobs()
     [sent] = stubs["alipay"].sent
     assert sent["to_user_id"] == "2088000000000010" and sent["form_id"] == "FORM-1"

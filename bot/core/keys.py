@@ -1,0 +1,137 @@
+"""Every Redis key of gradcert, built here and nowhere else, with what it holds and how long.
+
+Keys of one user share the hash tag `{<channel>:<app id>:<user key>}` (see
+`bot.core.messages.user_tag`), so that the engine's multi-key Lua scripts also run on Redis
+Cluster. Redis holds only what may expire; no key holds an ID number or a phone number in clear
+(phones appear only as their SM3 blind index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+PREFIX = "gc"
+
+
+def user(tag: str, *parts: object) -> str:
+    """`gc:{tag}:<parts>`: a key of one user (conversation, lock, claims, codes, API state)."""
+    return ":".join((PREFIX, tag, *map(str, parts)))
+
+
+def user_pattern(tag: str, *parts: object) -> str:
+    """A SCAN pattern for every key of one user under `parts`."""
+    return glob_escape(user(tag, *parts)) + ":*"
+
+
+# -- one user's conversation (bot.core.state): TTLs in RedisStorage -------------------------------
+def state(tag: str) -> str:
+    """The versioned conversation (idle TTL, a day while a proxy rests at the menu)."""
+    return user(tag, "state")
+
+
+def lock(tag: str) -> str:
+    """The per-user lock: an owner token with a TTL."""
+    return user(tag, "lock")
+
+
+def active(tag: str) -> str:
+    """Set while a conversation is half-filled, to tell the user it expired (7 days)."""
+    return user(tag, "active")
+
+
+def message(tag: str, msg_id: str) -> str:
+    """A delivery claim, then the cached replies for retries (1 hour)."""
+    return user(tag, "msg", msg_id)
+
+
+def effect(tag: str, msg_id: str, claim: str) -> str:
+    """An effect's once-only claim within its message (1 day)."""
+    return user(tag, "fx", msg_id, claim)
+
+
+# -- abuse limits and codes ---------------------------------------------------------------------
+def mismatch(tag: str) -> str:
+    """Failed identity matches of one account (1 hour window)."""
+    return user(tag, "mismatch")
+
+
+def otp(tag: str, part: str) -> str:
+    """One account's code state (hash, tries, cooldown, failures, lock), see bot.platform.otp."""
+    return user(tag, "otp", part)
+
+
+def phone_sent(phone_index: str, window: int) -> str:
+    """Codes sent to one phone (blind index) in a window of `window` seconds."""
+    return f"{PREFIX}:{{phone:{phone_index}}}:sent:{window}"
+
+
+def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
+    """A callback's (timestamp, nonce) with the digest of its body (the 300 s window)."""
+    return f"{PREFIX}:nonce:{channel}:{timestamp}:{nonce_value}"
+
+
+def staff_login(username: str) -> str:
+    """Failed console logins of one username (15 minutes)."""
+    return f"{PREFIX}:console:login:" + hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
+def console_session(sid: str) -> str:
+    """A console session id -> staff id (30 minutes idle)."""
+    return f"{PREFIX}:console:sid:{sid}"
+
+
+def verify_by_address(address: str) -> str:
+    """Verification-page lookups of one client address."""
+    return f"{PREFIX}:verify:ip:{address}"
+
+
+def verify_by_prefix(code_prefix: str) -> str:
+    """Verification-page lookups of unknown codes sharing a prefix."""
+    return f"{PREFIX}:verify:prefix:{code_prefix}"
+
+
+# -- mini-program API ---------------------------------------------------------------------------
+def mini_session(token: str) -> str:
+    """A bearer session, under the SHA-256 of its token (sliding expiry, absolute limit)."""
+    return f"{PREFIX}:mini:session:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def mini_sessions(tag: str) -> str:
+    """The set of one user's live session keys (to end them all)."""
+    return user(tag, "mini", "sessions")
+
+
+def api_rate_by_address(name: str, address: str) -> str:
+    """Requests to one API action from one client address."""
+    return f"{PREFIX}:rl:api:{name}:addr:{address}"
+
+
+def api_rate_by_user(tag: str, name: str) -> str:
+    """Requests to one API action by one user."""
+    return user(tag, "rl", "api", name)
+
+
+def idempotency(tag: str, key: str) -> str:
+    """The first answer to an Idempotency-Key of one user (1 day)."""
+    return user(tag, "idem", hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
+def pending_bind(tag: str) -> str:
+    """The student a binding through the API waits for a code for (30 minutes)."""
+    return user(tag, "api", "pending_bind")
+
+
+def form_id(tag: str, appeal_id: int) -> str:
+    """An Alipay form id that may carry messages about one appeal (7 days, 3 uses)."""
+    return user(tag, "formid", appeal_id)
+
+
+def wechat_token(app_id: str) -> str:
+    """An app's access token, shared by every worker (and its refresh lock beside it)."""
+    return f"{PREFIX}:wxtoken:{app_id}"
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis SCAN/KEYS pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

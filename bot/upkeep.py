@@ -1,0 +1,34 @@
+"""The periodic upkeep the worker runs: tickets left 7 days without a reply are closed (and their
+followers told), lapsed proxies expire, and proxies and graduates are warned 7 days before a
+proxy ends. Everything it has to say goes out as effects of its unit of work."""
+
+from __future__ import annotations
+
+from bot.appeals.notices import ticket_changed
+from bot.appeals.rules import close_stale
+from bot.core.effects import push_accounts
+from bot.core.messages import Effect
+from bot.platform.idcard import mask_name
+from bot.platform.workdays import local
+from bot.proxies import rules as proxies
+
+AUTO_CLOSED = "7天没有回复，申请已自动关闭。如仍有问题请重新提交。"
+
+
+def sweep(s) -> int:
+    """One pass in the unit of work `s`; the number of tickets closed and proxies warned."""
+    closed = close_stale(s.db, s.now())
+    for event in closed:
+        s.effects.append(ticket_changed(event.appeal_id, AUTO_CLOSED, event.id))
+    _expired, warn = proxies.sweep(s.db, s.now())
+    for proxy in warn:
+        until = f"{local(proxy.valid_until):%Y-%m-%d}"
+        told_proxy = s.book.render("proxy/expiring_for_proxy", name=mask_name(proxy.student.name), until=until)
+        s.effects.append(Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": told_proxy},
+                                key=f"expiring:{proxy.id}:proxy"))
+        graduates = [a.id for a in proxies.graduate_accounts(s.db, proxy.student_id)]
+        told_graduate = s.book.render("proxy/expiring_for_graduate", relation=proxies.RELATION_NAMES[proxy.relation],
+                                      until=until)
+        s.effects.append(Effect(push_accounts, {"account_ids": graduates, "text": told_graduate},
+                                key=f"expiring:{proxy.id}:graduate"))
+    return len(closed) + len(warn)
