@@ -1,10 +1,20 @@
-"""Reading what people type or say: full-width characters, stray spaces and punctuation, spoken
-digits from voice recognition, and the words that mean "menu" or a numbered choice."""
+"""Reading what people type or say: the one place that turns a message (typed, or the recognised
+text of a voice message) into values, for every chat step and every mini-program API view.
+
+It knows full-width characters, stray spaces and punctuation, spoken digits (幺三八, 两, 叉), small
+Chinese numerals (二十, 一百八十), labels and fillers wherever they appear (学号：, 身份证号是, 我叫),
+numbered choices and the words for yes, no, skip and menu; it reads names, ID numbers, student
+numbers, SMS codes, phone numbers, days and dates. Whether a value is acceptable is decided
+elsewhere: an ID number by bot.platform.idcard, a match by bot.binding.rules."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from bot.platform import idcard
 
 # Spoken and written Chinese digits as WeChat's speech recognition returns them.
 _SPOKEN_DIGITS = {
@@ -87,3 +97,199 @@ def is_no(text: str) -> bool:
     """Refusal: 不同意, 否, 不, no."""
     t = clean(text).lower()
     return t in {"不同意", "否", "不", "不是", "不要", "拒绝", "no", "n", "算了"}
+
+
+# -- labels, names, ID numbers, student numbers ----------------------------------------------------
+SKIP_WORDS = frozenset({"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"})
+STUDENT_NO = re.compile(r"[0-9A-Z]{4,20}")
+PHONE = re.compile(r"1[3-9]\d{9}")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_LABELS = re.compile(
+    r"(?:我的)?(?:身份证号码|身份证号|身份证|学号|手机号码|手机号|电话|号码|姓名|名字)(?:是|为|叫)?"
+    rf"|我叫|我是|(?<![{_HAN}])是(?![{_HAN}])|:"
+)
+_NAME_DOT = re.compile(rf"(?<=[{_HAN}])\s*[·•・.‧∙]\s*(?=[{_HAN}])")
+_STRAY_DOT = re.compile(rf"(?<![{_HAN}])·|·(?![{_HAN}])")
+_HAN_NAME = re.compile(rf"[{_HAN}]+(?:·[{_HAN}]+)*")
+_LATIN_NAME = re.compile(r"[A-Za-z]+(?:[ ·][A-Za-z]+)*")
+_SCRIPT_EDGE = re.compile(rf"(?<=[{_HAN}])(?=[0-9A-Za-z])|(?<=[0-9A-Za-z])(?=[{_HAN}])")
+_SEPARATORS = re.compile(r"([\s,，;；、。!！?？\"'“”‘’()（）\[\]【】<>《》~～`…/\\|+=*#_\-—－.•・‧∙]+)")
+_VOICE_NUMERALS = frozenset("零〇洞一幺么二两三四五六七八九拐勾叉差")  # digits as speech recognition writes them
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Name, ID number and student number read from one message; any of them may be missing."""
+
+    name: str | None
+    id_number: str = ""  # normalised, for bot.platform.idcard to validate; "" when none was given
+    student_no: str | None = None
+
+
+def strip_labels(said: str) -> str:
+    """The message cleaned, with labels and fillers (学号：, 身份证号是, 我叫, 是) turned into spaces."""
+    return _LABELS.sub(" ", clean(said)).strip()
+
+
+def read_name(said: str) -> str | None:
+    """A name alone: Chinese (spaces inside dropped, any middle dot read as ·) or Latin letters
+    (case kept, single spaces), 2 to 30 characters; None when it is not one."""
+    return _name(strip_labels(said))
+
+
+def read_id_number(said: str) -> str:
+    """An ID number as typed or spoken, normalised (labels out, x upper-cased); idcard validates it."""
+    return number_token(strip_labels(said))
+
+
+def read_student_no(said: str) -> str | None:
+    """A student number, 4 to 20 digits or letters, normalised; None when unreadable (or a skip word)."""
+    number = number_token(strip_labels(said))
+    return number if STUDENT_NO.fullmatch(number) else None
+
+
+def is_skip(said: str) -> bool:
+    """跳过, 不记得 and friends: the person does not know the (optional) value."""
+    return clean(said) in SKIP_WORDS
+
+
+def read_identity(said: str) -> Identity:
+    """Name, ID number and student number from one message, in any order, labelled or not."""
+    t = strip_labels(said).replace("艾克斯", "X").replace("埃克斯", "X")
+    t = _STRAY_DOT.sub(" ", _NAME_DOT.sub("·", t))
+    pieces = _SEPARATORS.split(_SCRIPT_EDGE.sub(" ", t))  # part, separator, part, ...
+    name: list[str] = []
+    numbers: list[str] = []
+    name_done = False
+    for i in range(0, len(pieces), 2):
+        part = pieces[i]
+        if not part:
+            continue
+        if name and not name_done and pieces[i - 1].isspace() and _continues_name(name, part):
+            name.append(part)  # 张 三, ZHANG SAN
+        elif _is_number(part):
+            numbers.append(number_token(part))
+            name_done = name_done or bool(name)
+        elif not name and _name_like(part):
+            name.append(part)
+        else:
+            name_done = name_done or bool(name)  # the first name stands; other words are left out
+    id_number, student_no = _split_numbers(numbers)
+    return Identity(_name(" ".join(name)) if name else None, id_number, student_no)
+
+
+def _name_like(part: str) -> bool:
+    return bool(_HAN_NAME.fullmatch(part) or _LATIN_NAME.fullmatch(part))
+
+
+def _continues_name(name: list[str], part: str) -> bool:
+    if not _is_number(part):
+        return _name_like(part)
+    return len(name) == 1 and len(name[0]) == 1 and len(part) <= 2  # 王 五: a spoken-digit given name
+
+
+def _name(candidate: str) -> str | None:
+    t = re.sub(r"\s*[·•・.‧∙]\s*", "·", candidate.strip())
+    han = re.sub(r"\s+", "", t)
+    if _HAN_NAME.fullmatch(han) and 2 <= len(han) <= 30:
+        return han
+    latin = re.sub(r"\s+", " ", t)
+    return latin if _LATIN_NAME.fullmatch(latin) and 2 <= len(latin) <= 30 else None
+
+
+def _is_number(part: str) -> bool:
+    if re.search(rf"[{_HAN}]", part):
+        return all(ch in _VOICE_NUMERALS for ch in part)
+    token = spoken_digits(part).upper()
+    return bool(re.fullmatch(r"[0-9A-Z]+", token)) and (token == "X" or bool(re.search(r"[0-9]", token)))
+
+
+def _split_numbers(tokens: list[str]) -> tuple[str, str | None]:
+    """(ID number, student number): a valid ID found even when spoken in pieces, else the most
+    likely ID (18 characters together, a long piece, or all of it); the rest is the student number."""
+    for wanted in (idcard.is_valid, lambda c: len(c) == 18):
+        for i in range(len(tokens)):
+            for j in range(i + 1, len(tokens) + 1):
+                candidate = "".join(tokens[i:j])
+                if len(candidate) > 18:
+                    break
+                if len(candidate) == 18 and wanted(candidate):
+                    return candidate, "".join(tokens[:i] + tokens[j:]) or None
+    for i, token in enumerate(tokens):
+        if len(token) >= 15:
+            return token, "".join(tokens[:i] + tokens[i + 1:]) or None
+    return "".join(tokens), None
+
+
+# -- codes, phone numbers, numbers, days, dates ----------------------------------------------------
+_NUMERAL_RUN = re.compile(r"[零〇一幺二两三四五六七八九十百]+")
+_DIGIT_VALUES = {ch: int(d) for ch, d in _SPOKEN_DIGITS.items()}
+_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100}
+
+
+def read_code(said: str) -> str | None:
+    """The six digits of a code as typed or spoken: "１２３ ４５６", "验证码是123456", "幺二三四五六"."""
+    m = re.fullmatch(r"\D*(\d{6})\D*", number_token(said))
+    return m.group(1) if m else None
+
+
+def read_phone(said: str) -> str | None:
+    """A mainland mobile number (11 digits), spaces, dashes and labels out; None otherwise."""
+    number = number_token(strip_labels(said))
+    return number if PHONE.fullmatch(number) else None
+
+
+def read_number(said: str) -> int | None:
+    """A whole number as typed or spoken: 90, ９０, 九零, 九十, 一百八十, 一百八, 两百."""
+    t = clean(said)
+    digits = number_token(t)
+    if re.fullmatch(r"[0-9]{1,9}", digits):
+        return int(digits)
+    return _numeral(re.sub(r"\s+", "", t))
+
+
+def read_days(said: str) -> int | None:
+    """A number of days: 90, 90天, 九十天."""
+    return read_number(re.sub(r"\s*(天|日|days?)$", "", clean(said), flags=re.I))
+
+
+def read_date(said: str, today: date) -> date | None:
+    """2026-12-20, 2026/12/20, 2026年12月20日, 20261220, 12月20号 (this year, or next when past),
+    十二月二十日; None when it is not a real date."""
+    t = _NUMERAL_RUN.sub(_numeral_digits, clean(said))
+    m = re.search(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})", t) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", t)
+    try:
+        if m:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        m = re.search(r"(\d{1,2})月(\d{1,2})", t)
+        if m:
+            day = date(today.year, int(m.group(1)), int(m.group(2)))
+            return day if day >= today else date(today.year + 1, day.month, day.day)
+    except ValueError:
+        return None
+    return None
+
+
+def _numeral_digits(m: re.Match) -> str:
+    value = _numeral(m.group())
+    return str(value) if value is not None else spoken_digits(m.group())
+
+
+def _numeral(t: str) -> int | None:
+    """二十 → 20, 一百八十 → 180, 一百零五 → 105, 一百八 → 180; None unless it has 十 or 百."""
+    if not any(ch in _UNITS for ch in t) or any(ch not in _UNITS and ch not in _DIGIT_VALUES for ch in t):
+        return None
+    total, digit, last_unit = 0, None, 0
+    for ch in t:
+        if ch in _UNITS:
+            if last_unit and _UNITS[ch] >= last_unit:
+                return None
+            total += (1 if digit is None else digit) * _UNITS[ch]
+            digit, last_unit = None, _UNITS[ch]
+        elif digit:  # two digits in a row ("一二十")
+            return None
+        else:
+            digit = _DIGIT_VALUES[ch]
+    if digit:
+        total += digit * (last_unit // 10 if t[-2] in _UNITS and last_unit >= 100 else 1)
+    return total

@@ -7,8 +7,10 @@ per message by the engine (or per request by the web handlers) and committed at 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timezone
+from enum import StrEnum
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -29,6 +31,14 @@ def utcnow() -> datetime:
 def as_utc(moment: datetime) -> datetime:
     """A stored time as timezone-aware UTC (SQLite hands back naive datetimes)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def enum_type(enum: type[StrEnum], name: str, length: int = 16) -> SAEnum:
+    """A column of one of our enums: VARCHAR(`length`) holding the members' values, loaded back as
+    members (which are strings too), refused in Python when not a member, and checked by a CHECK
+    constraint named `ck_<table>_<name>` where the migrations could add one (PostgreSQL)."""
+    return SAEnum(enum, name=name, native_enum=False, length=length, create_constraint=True,
+                  validate_strings=True, values_callable=lambda members: [m.value for m in members])
 
 
 class Base(DeclarativeBase):

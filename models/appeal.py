@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import Base, utcnow
+from models import Base, enum_type, utcnow
 
 
-class AppealStatus(str, Enum):
+class AppealStatus(StrEnum):
     SUBMITTED = "submitted"
     UNDER_REVIEW = "under_review"
     NEED_MORE_INFO = "need_more_info"
@@ -20,7 +20,7 @@ class AppealStatus(str, Enum):
     CLOSED = "closed"
 
 
-OPEN_STATUSES = (AppealStatus.SUBMITTED.value, AppealStatus.UNDER_REVIEW.value, AppealStatus.NEED_MORE_INFO.value)
+OPEN_STATUSES = (AppealStatus.SUBMITTED, AppealStatus.UNDER_REVIEW, AppealStatus.NEED_MORE_INFO)
 
 
 class Appeal(Base):
@@ -45,7 +45,7 @@ class Appeal(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     urgent_reason: Mapped[str | None] = mapped_column(String(64))
     urgent_deadline: Mapped[date | None] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default=AppealStatus.SUBMITTED.value)
+    status: Mapped[AppealStatus] = mapped_column(enum_type(AppealStatus, "status"), default=AppealStatus.SUBMITTED)
     due_date: Mapped[date] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -67,8 +67,8 @@ class AppealEvent(Base):
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(16))  # submitted / status / info / note
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str | None] = mapped_column(String(16))
+    from_status: Mapped[AppealStatus | None] = mapped_column(enum_type(AppealStatus, "from_status"))
+    to_status: Mapped[AppealStatus | None] = mapped_column(enum_type(AppealStatus, "to_status"))
     actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     actor_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     note: Mapped[str | None] = mapped_column(Text)
@@ -76,7 +76,7 @@ class AppealEvent(Base):
     appeal: Mapped[Appeal] = relationship(back_populates="events")
 
 
-class AttachmentState(str, Enum):
+class AttachmentState(StrEnum):
     PENDING = "pending"  # media id received, download queued
     STORED = "stored"
     REJECTED = "rejected"  # too large, not an image, or the download failed
@@ -92,7 +92,7 @@ class Attachment(Base):
     appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"), index=True)
     proxy_id: Mapped[int | None] = mapped_column(ForeignKey("proxies.id"), index=True)
     media_id: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), default=AttachmentState.PENDING.value)
+    state: Mapped[AttachmentState] = mapped_column(enum_type(AttachmentState, "state"), default=AttachmentState.PENDING)
     storage_key: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str | None] = mapped_column(String(32))
     size: Mapped[int | None] = mapped_column()
@@ -103,7 +103,7 @@ class Attachment(Base):
     appeal: Mapped[Appeal] = relationship(back_populates="attachments")
 
 
-class StaffRole(str, Enum):
+class StaffRole(StrEnum):
     CLERK = "clerk"
     DIRECTOR = "director"
 
@@ -117,7 +117,7 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=StaffRole.CLERK.value)
+    role: Mapped[StaffRole] = mapped_column(enum_type(StaffRole, "role"), default=StaffRole.CLERK)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # directors: export codes go here
     pii_key_version: Mapped[int] = mapped_column(default=1)
     active: Mapped[bool] = mapped_column(default=True)

@@ -4,16 +4,16 @@ makes every issue, extension, closing and revocation tamper-evident."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import Base, utcnow
+from models import Base, enum_type, utcnow
 from models.student import Student
 
 
-class DiplomaStatus(str, Enum):
+class DiplomaStatus(StrEnum):
     VALID = "valid"
     REVOKED = "revoked"
 
@@ -34,7 +34,7 @@ class Diploma(Base):
     enrol_date: Mapped[date | None] = mapped_column()
     grad_date: Mapped[date | None] = mapped_column()
     leave_date: Mapped[date | None] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default=DiplomaStatus.VALID.value)
+    status: Mapped[DiplomaStatus] = mapped_column(enum_type(DiplomaStatus, "status"), default=DiplomaStatus.VALID)
     source: Mapped[str] = mapped_column(String(32), default="main")  # "main" or a campus code
     source_updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -4,23 +4,23 @@ graduate's consent and a notarised authorisation reviewed by staff."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import Base, utcnow
+from models import Base, enum_type, utcnow
 from models.student import Student
 
 
-class Relationship(str, Enum):
+class Relationship(StrEnum):
     PARENT = "parent"
     SPOUSE = "spouse"
     CHILD = "child"
     SERVICE_POINT = "service_point"  # 村级事务中心, with a staff account
 
 
-class ProxyState(str, Enum):
+class ProxyState(StrEnum):
     REQUESTED = "requested"
     AWAITING_GRADUATE = "awaiting_graduate"
     AWAITING_DOCUMENT = "awaiting_document"
@@ -31,13 +31,13 @@ class ProxyState(str, Enum):
     EXPIRED = "expired"
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     LOOKUP = "lookup"
     CERTIFICATE = "certificate"
     APPEAL = "appeal"
 
 
-ALL_SCOPES = ",".join(s.value for s in Scope)
+ALL_SCOPES = ",".join(Scope)
 
 
 class Proxy(Base):
@@ -49,9 +49,9 @@ class Proxy(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     proxy_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
-    relation: Mapped[str] = mapped_column(String(16))  # a Relationship value
+    relation: Mapped[Relationship] = mapped_column(enum_type(Relationship, "relation"))
     scope: Mapped[str] = mapped_column(String(64), default=ALL_SCOPES)
-    state: Mapped[str] = mapped_column(String(20), default=ProxyState.REQUESTED.value)
+    state: Mapped[ProxyState] = mapped_column(enum_type(ProxyState, "state", 20), default=ProxyState.REQUESTED)
     confirmed_by: Mapped[str | None] = mapped_column(String(16))  # sms_code / graduate_account
     graduate_confirmed_at: Mapped[datetime | None] = mapped_column()
     notarised_no: Mapped[str | None] = mapped_column(String(64))
@@ -68,4 +68,4 @@ class Proxy(Base):
 
     def allows(self, scope: Scope) -> bool:
         """True when this proxy's scope covers `scope`."""
-        return scope.value in self.scope.split(",")
+        return scope in self.scope.split(",")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import Base, utcnow
+from models import Base, enum_type, utcnow
 
 
 class Student(Base):
@@ -30,7 +30,7 @@ class Student(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class BindingState(str, Enum):
+class BindingState(StrEnum):
     ACTIVE = "active"
     REMOVED = "removed"  # unbound by the user, replaced by another account, or deleted
 
@@ -55,7 +55,7 @@ class Binding(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16), default=BindingState.ACTIVE.value)
+    state: Mapped[BindingState] = mapped_column(enum_type(BindingState, "state"), default=BindingState.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column()  # last successful SMS code
     removed_at: Mapped[datetime | None] = mapped_column()
@@ -78,7 +78,7 @@ class Consent(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column()
 
 
-class OtpEventKind(str, Enum):
+class OtpEventKind(StrEnum):
     SENT = "sent"
     SEND_FAILED = "send_failed"
     VERIFIED = "verified"
@@ -94,7 +94,7 @@ class OtpEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[OtpEventKind] = mapped_column(enum_type(OtpEventKind, "kind"))
     purpose: Mapped[str] = mapped_column(String(16), default="bind")
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

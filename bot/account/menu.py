@@ -8,7 +8,7 @@ shows the menu.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from bot import understand as text
 from bot.binding.rules import active_binding
@@ -20,7 +20,7 @@ from bot.proxies import rules as proxies
 FLOW = "menu"
 
 
-class Intent(str, Enum):
+class Intent(StrEnum):
     """What a menu choice, a menu click or a keyword asks for."""
 
     BIND = "bind"

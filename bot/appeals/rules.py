@@ -82,7 +82,7 @@ def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> App
     now = now or utcnow()
     filed = today_in_china(now)
     appeal.created_at = appeal.updated_at = appeal.status_changed_at = now
-    appeal.status = AppealStatus.SUBMITTED.value
+    appeal.status = AppealStatus.SUBMITTED
     appeal.due_date = due_date(filed, appeal.urgent)
     prefix = f"GA{filed:%Y%m%d}-"
     for _ in range(5):
@@ -109,12 +109,12 @@ def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, s
     if to is AppealStatus.REJECTED and next_route not in NEXT_ROUTES:
         raise TransitionNotAllowed("a rejection needs the next route")
     now = now or utcnow()
-    appeal.status = to.value
+    appeal.status = to
     appeal.updated_at = appeal.status_changed_at = now
     if to in (AppealStatus.RESOLVED, AppealStatus.REJECTED):
         appeal.resolution = note
         appeal.next_route = next_route if to is AppealStatus.REJECTED else None
-    event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=current.value, to_status=to.value,
+    event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=current, to_status=to,
                         actor_staff_id=staff_id, note=note, at=now)
     db.add(event)
     return event
@@ -134,10 +134,10 @@ def add_information(db: Session, appeal: Appeal, account_id: int, note: str, now
     now = now or utcnow()
     db.add(AppealEvent(appeal_id=appeal.id, kind="info", actor_account_id=account_id, note=note[:DESCRIPTION_LIMIT], at=now))
     appeal.updated_at = now
-    if appeal.status == AppealStatus.NEED_MORE_INFO.value:
+    if appeal.status == AppealStatus.NEED_MORE_INFO:
         db.add(AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                           to_status=AppealStatus.UNDER_REVIEW.value, actor_account_id=account_id, at=now))
-        appeal.status = AppealStatus.UNDER_REVIEW.value
+                           to_status=AppealStatus.UNDER_REVIEW, actor_account_id=account_id, at=now))
+        appeal.status = AppealStatus.UNDER_REVIEW
         appeal.status_changed_at = now
 
 
@@ -168,7 +168,7 @@ def followed(db: Session, account: Account, now: datetime | None = None, limit: 
         mine = or_(mine, Appeal.acting_for_student_id == own)
     query = select(Appeal).where(mine).order_by(Appeal.created_at.desc())
     if status is not None:
-        query = query.where(Appeal.status == status.value)
+        query = query.where(Appeal.status == status)
     return [a for a in db.scalars(query) if _may_follow(db, a, account.id, own, now)][:limit]
 
 
@@ -217,7 +217,7 @@ def as_changed(appeal: Appeal, event: AppealEvent | None) -> Appeal | TicketView
     """The ticket as `event` left it (a notice job may run after later changes), or as it is now."""
     if event is None or event.to_status is None:
         return appeal
-    rejected = event.to_status == AppealStatus.REJECTED.value
+    rejected = event.to_status == AppealStatus.REJECTED
     return TicketView(appeal.id, appeal.ticket_no, event.to_status, appeal.next_route if rejected else None,
                       appeal.due_date, event.at)
 
@@ -228,17 +228,17 @@ def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
     now = now or utcnow()
     stale = db.scalars(
         select(Appeal).where(
-            Appeal.status.in_([AppealStatus.RESOLVED.value, AppealStatus.REJECTED.value, AppealStatus.NEED_MORE_INFO.value]),
+            Appeal.status.in_([AppealStatus.RESOLVED, AppealStatus.REJECTED, AppealStatus.NEED_MORE_INFO]),
             Appeal.status_changed_at < now - CLOSE_AFTER,
         ).with_for_update(skip_locked=True)  # a ticket a clerk or its filer is changing right now waits for the next run
     ).all()
     events = []
     for appeal in stale:
         event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                            to_status=AppealStatus.CLOSED.value, note="7天无回复，自动关闭", at=now)
+                            to_status=AppealStatus.CLOSED, note="7天无回复，自动关闭", at=now)
         db.add(event)
         events.append(event)
-        appeal.status = AppealStatus.CLOSED.value
+        appeal.status = AppealStatus.CLOSED
         appeal.updated_at = appeal.status_changed_at = now
     db.flush()
     return events
@@ -253,16 +253,16 @@ def status_message(appeal: Appeal, note: str | None) -> str:
     """What the filer is told when their ticket changes (fits one phone screen)."""
     name = STATUS_NAMES[appeal.status]
     lines = [f"你的异议申请 {appeal.ticket_no} 状态更新：{name}。"]
-    if appeal.status == AppealStatus.NEED_MORE_INFO.value:
+    if appeal.status == AppealStatus.NEED_MORE_INFO:
         lines.append(f"需要补充：{note}" if note else "需要补充材料。")
         lines.append("请直接回复文字或发照片，会自动补充到这个申请。")
-    elif appeal.status == AppealStatus.RESOLVED.value:
+    elif appeal.status == AppealStatus.RESOLVED:
         lines.append(f"处理结果：{note}" if note else "")
         lines.append("回复2可以重新查询证书。")
-    elif appeal.status == AppealStatus.REJECTED.value:
+    elif appeal.status == AppealStatus.REJECTED:
         lines.append(f"原因：{note}" if note else "")
         lines.append(f"下一步：{NEXT_ROUTES.get(appeal.next_route or '', NEXT_ROUTES['window'])}。")
-    elif appeal.status == AppealStatus.UNDER_REVIEW.value:
+    elif appeal.status == AppealStatus.UNDER_REVIEW:
         lines.append(f"预计 {appeal.due_date:%Y-%m-%d} 前处理完。")
     elif note:
         lines.append(note)

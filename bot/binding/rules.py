@@ -61,7 +61,7 @@ def phone_of(cipher: PiiCipher, student: Student) -> str | None:
 def active_binding(db: Session, account: Account) -> Binding | None:
     """The account's active binding, if any."""
     return db.scalar(
-        select(Binding).where(Binding.account_id == account.id, Binding.state == BindingState.ACTIVE.value)
+        select(Binding).where(Binding.account_id == account.id, Binding.state == BindingState.ACTIVE)
     )
 
 
@@ -85,7 +85,7 @@ def bind(db: Session, account: Account, student: Student) -> BindResult:
         select(Binding).where(
             Binding.student_id == student.id,
             Binding.channel == account.channel,
-            Binding.state == BindingState.ACTIVE.value,
+            Binding.state == BindingState.ACTIVE,
         )
     ).all()
     for other in others:
@@ -107,7 +107,7 @@ def record_consent(db: Session, account: Account, notice: str = "binding") -> Co
 
 def end_binding(binding: Binding, reason: str, now) -> None:
     """Mark a binding removed (rebound, taken over, unbound, deleted)."""
-    binding.state = BindingState.REMOVED.value
+    binding.state = BindingState.REMOVED
     binding.removed_at = now
     binding.removed_reason = reason
 
@@ -223,7 +223,7 @@ def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
     phone_index = s.cipher.index("phone", phone_of(s.cipher, student) or "")
     verdict = s.otp.verify(s.msg.user_tag, subject(purpose, student.id, phone_index), digits)
     kind = {Check.OK: OtpEventKind.VERIFIED, Check.LOCKED: OtpEventKind.LOCKED}.get(verdict.check, OtpEventKind.FAILED)
-    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind.value, purpose=purpose))
+    s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind, purpose=purpose))
     if verdict.check is Check.LOCKED:
         s.audit("otp_locked", student.id, result="locked")
     return verdict

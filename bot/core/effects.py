@@ -59,10 +59,10 @@ def send_otp_sms(services: Services, payload: dict) -> None:
     event = OtpEvent(account_id=services.account.id, student_id=student.id, purpose=payload["purpose"])
     try:
         services.sms.send_code(phone, code, CODE_TTL // 60)
-        event.kind = OtpEventKind.SENT.value
+        event.kind = OtpEventKind.SENT
     except SmsError as exc:
         log.warning("SMS send failed (%s); refunded", exc)
-        event.kind = OtpEventKind.SEND_FAILED.value
+        event.kind = OtpEventKind.SEND_FAILED
         services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
         msg = services.msg
         services.push(msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))])
@@ -113,14 +113,14 @@ def fetch_attachment(services: Services, payload: dict) -> None:
     from models import Attachment, AttachmentState
 
     attachment = services.db.get(Attachment, payload["attachment_id"])
-    if attachment is None or attachment.state != AttachmentState.PENDING.value:
+    if attachment is None or attachment.state != AttachmentState.PENDING:
         return
     msg = services.msg
     try:
         data = services.domain.fetch_media(msg.channel, msg.app_id, attachment.media_id)
     except Exception as exc:  # the media API failed or the file expired: staff see the reason
         log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
-        attachment.state, attachment.error = AttachmentState.REJECTED.value, "download failed"
+        attachment.state, attachment.error = AttachmentState.REJECTED, "download failed"
         return
     store(attachment, data, services.domain.attachments)  # refused or failed: the attachment says why
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class MessageKind(str, Enum):
+class MessageKind(StrEnum):
     """What the user sent, independent of the channel."""
 
     TEXT = "text"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 from redis import Redis
 
@@ -21,7 +21,7 @@ PENDING = "~pending"
 ACTING_TTL = 86400
 
 
-class FlowStep(str, Enum):
+class FlowStep(StrEnum):
     """Base for each flow's step enum: the stored value is the lower-case member name."""
 
     @staticmethod

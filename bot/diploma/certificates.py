@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ MIN_DAYS, MAX_DAYS = 30, 180
 LINK_SECONDS = 72 * 3600
 
 
-class CertStatus(str, Enum):
+class CertStatus(StrEnum):
     VALID = "valid"
     EXPIRED = "expired"
     CLOSED = "closed"
@@ -146,7 +146,7 @@ def revoke_for_revoked_diplomas(db: Session, now: datetime | None = None) -> int
     transaction); returns how many."""
     live = db.scalars(
         select(Certificate).join(Diploma, Certificate.diploma_id == Diploma.id)
-        .where(Diploma.status == DiplomaStatus.REVOKED.value, Certificate.revoked_at.is_(None),
+        .where(Diploma.status == DiplomaStatus.REVOKED, Certificate.revoked_at.is_(None),
                Certificate.closed_at.is_(None))  # closed by its holder stays closed: it shows nothing
     ).all()
     for cert in live:
@@ -160,7 +160,7 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
         return CertStatus.UNKNOWN
     if cert.closed_at is not None:  # the holder's choice to show nothing outlasts a later revocation
         return CertStatus.CLOSED
-    if cert.revoked_at is not None or cert.diploma.status == DiplomaStatus.REVOKED.value:
+    if cert.revoked_at is not None or cert.diploma.status == DiplomaStatus.REVOKED:
         return CertStatus.REVOKED
     if as_utc(cert.valid_until) < (now or utcnow()):
         return CertStatus.EXPIRED

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ CAMPUS_DELAY_DAYS = 2  # campus data reaches the main campus about 48 hours late
 SYNC_WORKING_DAYS = 3
 
 
-class RecordState(str, Enum):
+class RecordState(StrEnum):
     """Each state has its own chat reply (templates/replies/diploma/<value>.txt)."""
 
     RECORD = "record"  # registered and valid: shown
@@ -57,7 +57,7 @@ def record_view(db: Session, student: Student, now: datetime) -> RecordView:
     if diploma is None:
         return RecordView(RecordState.NO_RECORD)
     if diploma.certificate_no:
-        revoked = diploma.status == DiplomaStatus.REVOKED.value
+        revoked = diploma.status == DiplomaStatus.REVOKED
         return RecordView(RecordState.REVOKED if revoked else RecordState.RECORD, diploma)
     expected = expected_sync_date(diploma)
     today = today_in_china(now)

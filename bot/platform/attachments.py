@@ -26,10 +26,10 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
     """Check the bytes and keep them, or mark the attachment rejected with the reason."""
     kind = sniff(data)
     if len(data) > MAX_BYTES:
-        attachment.state, attachment.error = AttachmentState.REJECTED.value, "too large"
+        attachment.state, attachment.error = AttachmentState.REJECTED, "too large"
         return
     if kind is None:
-        attachment.state, attachment.error = AttachmentState.REJECTED.value, "not a JPEG or PNG"
+        attachment.state, attachment.error = AttachmentState.REJECTED, "not a JPEG or PNG"
         return
     digest = hashlib.sha256(data).hexdigest()
     owner = f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
@@ -38,8 +38,8 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
         target.put(key, data, kind[0])
     except StoreError as exc:  # staff see that the photo could not be kept and can ask for it again
         log.warning("attachment %s not stored: %s", attachment.id, exc)
-        attachment.state, attachment.error = AttachmentState.REJECTED.value, "storage failed"
+        attachment.state, attachment.error = AttachmentState.REJECTED, "storage failed"
         return
-    attachment.state = AttachmentState.STORED.value
+    attachment.state = AttachmentState.STORED
     attachment.storage_key, attachment.content_type = key, kind[0]
     attachment.size, attachment.sha256 = len(data), digest

@@ -1,19 +1,18 @@
-"""Chinese resident ID numbers (GB 11643-1999): normalising what people type, validating it, and
-telling them exactly what is wrong."""
+"""Chinese resident ID numbers (GB 11643-1999): validating a number and telling exactly what is
+wrong (reading it from what people type is bot.understand.read_id_number), and masking personal
+data for display: ID numbers, phones, names, student numbers."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
-from enum import Enum
-
-from bot.understand import clean, number_token
+from enum import StrEnum
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"  # ISO 7064 MOD 11-2, index = sum % 11
 
 
-class IdProblem(str, Enum):
+class IdProblem(StrEnum):
     """Each kind of mistake, with its own reply template (templates/replies/idcard/<value>.txt)."""
 
     EMPTY = "empty"
@@ -28,15 +27,6 @@ class IdProblem(str, Enum):
 def check_character(first17: str) -> str:
     """The 18th character for the first 17 digits."""
     return CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11]
-
-
-_LEAD = re.compile(r"^(我的)?(身份证号码|身份证号|身份证|号码)(是|为)?[:：]?")
-
-
-def normalise(raw: str) -> str:
-    """Full-width to half-width, spaces and dashes out, spoken digits and 叉 read, x upper-cased;
-    a leading "我的身份证号是" is dropped."""
-    return number_token(_LEAD.sub("", clean(raw)))
 
 
 def problem(number: str, today: date | None = None) -> IdProblem | None:
@@ -84,3 +74,8 @@ def mask_phone(phone: str) -> str:
 def mask_name(name: str) -> str:
     """`张**`: the family name and one star per other character."""
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
+
+
+def mask_student_no(number: str) -> str:
+    """`2017****18`: the first 4 and last 2 characters (numbers of 6 or fewer are shown whole)."""
+    return number[:4] + "*" * (len(number) - 6) + number[-2:] if len(number) > 6 else number

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac as std_hmac
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from redis import Redis
 
@@ -45,7 +45,7 @@ return 1
 """
 
 
-class Refusal(str, Enum):
+class Refusal(StrEnum):
     """Why a code was not sent; each has its own reply (templates/replies/otp/<value>.txt)."""
 
     LOCKED = "locked"
@@ -55,7 +55,7 @@ class Refusal(str, Enum):
     PHONE_DAY = "phone_day"
 
 
-class Check(str, Enum):
+class Check(StrEnum):
     """The result of checking a code."""
 
     OK = "ok"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 
 from redis import Redis
@@ -33,7 +33,7 @@ EXPORT_PURPOSE = "export"
 EXPORT_CODE_MINUTES = 5
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     WORK_TICKETS = "work_tickets"
     EXPORT = "export"
     MANAGE_USERS = "manage_users"
@@ -44,7 +44,7 @@ GRANTS = {
     StaffRole.CLERK: frozenset({Permission.WORK_TICKETS}),
     StaffRole.DIRECTOR: frozenset(Permission),
 }
-ROLE_NAMES = {StaffRole.CLERK.value: "办事员", StaffRole.DIRECTOR.value: "主任"}
+ROLE_NAMES = {StaffRole.CLERK: "办事员", StaffRole.DIRECTOR: "主任"}
 
 
 class StaffInputError(ValueError):
@@ -100,7 +100,7 @@ def create_staff(db: Session, cipher: PiiCipher, username: str, display_name: st
         raise StaffInputError(f"密码需为 {MIN_PASSWORD}-{MAX_PASSWORD} 位。")
     if phone and not PHONE.fullmatch(phone):
         raise StaffInputError("手机号应为 11 位大陆手机号。")
-    if role == StaffRole.DIRECTOR.value and not phone:
+    if role == StaffRole.DIRECTOR and not phone:
         raise StaffInputError("主任账号需要手机号（导出时接收验证码）。")
     if db.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
         raise StaffInputError("该用户名已存在。")

@@ -19,9 +19,9 @@ WARN_BEFORE = timedelta(days=7)
 RELATION_NAMES = {"parent": "父母", "spouse": "配偶", "child": "子女", "service_point": "村级事务中心"}
 # how the graduate is named to the proxy ("for 张** (your child)")
 GRADUATE_AS = {"parent": "你的孩子", "spouse": "你的配偶", "child": "你的父母", "service_point": "服务对象"}
-PENDING = (ProxyState.REQUESTED.value, ProxyState.AWAITING_GRADUATE.value, ProxyState.AWAITING_DOCUMENT.value,
-           ProxyState.AWAITING_REVIEW.value)
-LIVE = (*PENDING, ProxyState.ACTIVE.value)  # not yet refused, revoked or expired
+PENDING = (ProxyState.REQUESTED, ProxyState.AWAITING_GRADUATE, ProxyState.AWAITING_DOCUMENT,
+           ProxyState.AWAITING_REVIEW)
+LIVE = (*PENDING, ProxyState.ACTIVE)  # not yet refused, revoked or expired
 
 
 class ProxyNotAllowed(Exception):
@@ -38,11 +38,11 @@ def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | N
                  now: datetime | None = None) -> Proxy:
     """The account's active proxy for the student, or ProxyNotAllowed (expired ones are expired here)."""
     proxy = db.scalar(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.student_id == student_id,
-                                          Proxy.state == ProxyState.ACTIVE.value))
+                                          Proxy.state == ProxyState.ACTIVE))
     if proxy is None:
         raise ProxyNotAllowed("no active proxy")
     if proxy.valid_until is not None and as_utc(proxy.valid_until) < (now or utcnow()):
-        proxy.state = ProxyState.EXPIRED.value
+        proxy.state = ProxyState.EXPIRED
         raise ProxyNotAllowed("expired")
     if scope is not None and not proxy.allows(scope):
         raise ProxyNotAllowed(f"scope {scope.value}")
@@ -53,7 +53,7 @@ def actives_of(db: Session, account_id: int, now: datetime | None = None) -> lis
     """The account's active, unexpired proxies."""
     now = now or utcnow()
     rows = db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id,
-                                          Proxy.state == ProxyState.ACTIVE.value).order_by(Proxy.id)).all()
+                                          Proxy.state == ProxyState.ACTIVE).order_by(Proxy.id)).all()
     return [p for p in rows if p.valid_until is None or as_utc(p.valid_until) >= now]
 
 
@@ -81,9 +81,9 @@ def request(db: Session, account_id: int, student_id: int, relation: str) -> Pro
     else:
         raise ProxyNotAllowed("already active")
     for old in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))):
-        old.state, old.revoked_at, old.revoked_by = ProxyState.REVOKED.value, utcnow(), "proxy"
+        old.state, old.revoked_at, old.revoked_by = ProxyState.REVOKED, utcnow(), "proxy"
     proxy = Proxy(proxy_account_id=account_id, student_id=student_id, relation=relation,
-                  state=ProxyState.AWAITING_GRADUATE.value)
+                  state=ProxyState.AWAITING_GRADUATE)
     db.add(proxy)
     db.flush()
     return proxy
@@ -95,7 +95,7 @@ def graduate_confirmed(proxy: Proxy, how: str, document_required: bool, now: dat
     now = now or utcnow()
     proxy.confirmed_by, proxy.graduate_confirmed_at = how, now
     if document_required:
-        proxy.state = ProxyState.AWAITING_DOCUMENT.value
+        proxy.state = ProxyState.AWAITING_DOCUMENT
     else:
         activate(proxy, now)
 
@@ -104,13 +104,13 @@ def document_submitted(proxy: Proxy, notarised_no: str) -> None:
     """The notarised authorisation arrived: staff review it."""
     _expect(proxy, ProxyState.AWAITING_DOCUMENT)
     proxy.notarised_no = notarised_no
-    proxy.state = ProxyState.AWAITING_REVIEW.value
+    proxy.state = ProxyState.AWAITING_REVIEW
 
 
 def activate(proxy: Proxy, now: datetime | None = None) -> None:
     """Active for one year (at most)."""
     now = now or utcnow()
-    proxy.state, proxy.activated_at, proxy.valid_until = ProxyState.ACTIVE.value, now, now + VALIDITY
+    proxy.state, proxy.activated_at, proxy.valid_until = ProxyState.ACTIVE, now, now + VALIDITY
 
 
 def review(proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime | None = None) -> None:
@@ -120,18 +120,18 @@ def review(proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime 
     if approve:
         activate(proxy, now)
     else:
-        proxy.state = ProxyState.REFUSED.value
+        proxy.state = ProxyState.REFUSED
 
 
 def _expect(proxy: Proxy, state: ProxyState) -> None:
     """A request moves on only from the state it is in: a revoked one never comes back."""
-    if proxy.state != state.value:
-        raise ProxyNotAllowed(f"not {state.value} ({proxy.state})")
+    if proxy.state != state:
+        raise ProxyNotAllowed(f"not {state} ({proxy.state})")
 
 
 def revoke(proxy: Proxy, by: str, now: datetime | None = None) -> None:
     """Ends the proxy at once (graduate, proxy or staff)."""
-    proxy.state, proxy.revoked_at, proxy.revoked_by = ProxyState.REVOKED.value, now or utcnow(), by
+    proxy.state, proxy.revoked_at, proxy.revoked_by = ProxyState.REVOKED, now or utcnow(), by
 
 
 def revoked_by_graduate(s, book, proxy: Proxy) -> Effect:
@@ -158,17 +158,17 @@ def document_number(raw: str) -> str | None:
 def graduate_accounts(db: Session, student_id: int) -> list[Account]:
     """The graduate's own bound accounts (to notify them)."""
     return db.scalars(select(Account).join(Binding, Binding.account_id == Account.id)
-                      .where(Binding.student_id == student_id, Binding.state == BindingState.ACTIVE.value)).all()
+                      .where(Binding.student_id == student_id, Binding.state == BindingState.ACTIVE)).all()
 
 
 def sweep(db: Session, now: datetime | None = None) -> tuple[list[Proxy], list[Proxy]]:
     """(newly expired, to warn): expire the lapsed, pick those ending within 7 days not yet warned."""
     now = now or utcnow()
     expired, warn = [], []
-    for proxy in db.scalars(select(Proxy).where(Proxy.state == ProxyState.ACTIVE.value)):
+    for proxy in db.scalars(select(Proxy).where(Proxy.state == ProxyState.ACTIVE)):
         until = as_utc(proxy.valid_until)
         if until < now:
-            proxy.state = ProxyState.EXPIRED.value
+            proxy.state = ProxyState.EXPIRED
             expired.append(proxy)
         elif until - now <= WARN_BEFORE and proxy.expiry_warned_at is None:
             proxy.expiry_warned_at = now

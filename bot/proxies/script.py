@@ -59,7 +59,7 @@ class ProxyStep(FlowStep):
 def start(conv: Conversation, ctx: Context) -> Outcome:
     """The hub, or straight to where an unfinished request stands."""
     pending = proxies.pending_of(ctx.services.db, ctx.services.account.id)
-    if pending is not None and pending.state == ProxyState.AWAITING_DOCUMENT.value:
+    if pending is not None and pending.state == ProxyState.AWAITING_DOCUMENT:
         return ctx.reply(conv.at(FLOW, ProxyStep.DOCUMENT_NO, proxy_id=pending.id), "proxy/ask_document_no")
     return ctx.reply(conv.at(FLOW, ProxyStep.HUB), "proxy/hub", "1", "2", "3", "0", acting=_acting_label(conv, ctx))
 
@@ -158,11 +158,11 @@ def grad_code(conv: Conversation, ctx: Context) -> Outcome:
 
 def waiting(conv: Conversation, ctx: Context) -> Outcome:
     proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
-    if proxy.state == ProxyState.AWAITING_DOCUMENT.value:
+    if proxy.state == ProxyState.AWAITING_DOCUMENT:
         return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
-    if proxy.state == ProxyState.ACTIVE.value:
+    if proxy.state == ProxyState.ACTIVE:
         return menu.show(conv, ctx, prefix="proxy/active_now")
-    if proxy.state != ProxyState.AWAITING_GRADUATE.value:
+    if proxy.state != ProxyState.AWAITING_GRADUATE:
         return menu.show(conv, ctx, prefix="proxy/refused_by_graduate")
     return ctx.retry(conv, "proxy/still_waiting")
 
@@ -246,7 +246,7 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
     s = ctx.services
     own = active_binding(s.db, s.account)
     waiting_for = [p for p in proxies.of_graduate(s.db, own.student_id)
-                   if p.state == ProxyState.AWAITING_GRADUATE.value] if own else []
+                   if p.state == ProxyState.AWAITING_GRADUATE] if own else []
     if not waiting_for:
         return ctx.reply(conv, "proxy/nothing_to_answer")
     number = re.sub(r"\D", "", text.number_token(ctx.msg.text))
@@ -255,7 +255,7 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
         rows = [(p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}") for p in waiting_for]
         return ctx.reply(conv, "proxy/which_request", rows=rows, agree=agree)
     proxy = proxies.locked(s.db, chosen[0].id)
-    if proxy.state != ProxyState.AWAITING_GRADUATE.value:  # the code was typed meanwhile, or it was withdrawn
+    if proxy.state != ProxyState.AWAITING_GRADUATE:  # the code was typed meanwhile, or it was withdrawn
         return ctx.reply(conv, "proxy/nothing_to_answer")
     if agree:
         proxies.graduate_confirmed(proxy, "graduate_account", _document_required(ctx, proxy), s.now())
@@ -287,11 +287,11 @@ def _where_it_stands(conv: Conversation, ctx: Context) -> Outcome:
     """The request moved on elsewhere (the graduate's own chat, the mini-program, staff): say where."""
     proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
     state = proxy.state if proxy is not None and proxy.proxy_account_id == ctx.services.account.id else None
-    if state == ProxyState.AWAITING_DOCUMENT.value:
+    if state == ProxyState.AWAITING_DOCUMENT:
         return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
-    if state == ProxyState.AWAITING_REVIEW.value:
+    if state == ProxyState.AWAITING_REVIEW:
         return ctx.reply(conv.home(), "proxy/under_review")
-    if state == ProxyState.ACTIVE.value:
+    if state == ProxyState.ACTIVE:
         return menu.show(conv, ctx, prefix="proxy/active_now")
     return menu.show(conv, ctx, prefix="proxy/request_closed")
 
@@ -299,7 +299,7 @@ def _where_it_stands(conv: Conversation, ctx: Context) -> Outcome:
 def _open_request(conv: Conversation, ctx: Context, state: ProxyState) -> Proxy | None:
     """This conversation's request (locked), if it is still this account's and still at `state`."""
     proxy = proxies.locked(ctx.services.db, conv.data["proxy_id"])
-    if proxy is None or proxy.proxy_account_id != ctx.services.account.id or proxy.state != state.value:
+    if proxy is None or proxy.proxy_account_id != ctx.services.account.id or proxy.state != state:
         return None
     return proxy
 
@@ -308,7 +308,7 @@ def _confirmed(conv: Conversation, ctx: Context, proxy: Proxy, how: str) -> Outc
     s = ctx.services
     proxies.graduate_confirmed(proxy, how, _document_required(ctx, proxy), s.now())
     s.audit("proxy_graduate_confirmed", proxy.student_id, detail=f"proxy:{proxy.id} {how}")
-    if proxy.state == ProxyState.ACTIVE.value:
+    if proxy.state == ProxyState.ACTIVE:
         return menu.show(conv.home(), ctx, prefix="proxy/active_now")
     return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
 

@@ -36,21 +36,21 @@ from models import (
 PAGE_SIZE = 50
 NOTE_LIMIT = 100  # a refusal or revocation note is sent in the chat: one phone screen in all
 STATE_NAMES = {
-    ProxyState.AWAITING_REVIEW.value: "待审核",
-    ProxyState.REQUESTED.value: "申请中",
-    ProxyState.AWAITING_GRADUATE.value: "等待毕业生同意",
-    ProxyState.AWAITING_DOCUMENT.value: "等待公证书",
-    ProxyState.ACTIVE.value: "代办中",
-    ProxyState.REFUSED.value: "未通过",
-    ProxyState.REVOKED.value: "已撤销",
-    ProxyState.EXPIRED.value: "已过期",
+    ProxyState.AWAITING_REVIEW: "待审核",
+    ProxyState.REQUESTED: "申请中",
+    ProxyState.AWAITING_GRADUATE: "等待毕业生同意",
+    ProxyState.AWAITING_DOCUMENT: "等待公证书",
+    ProxyState.ACTIVE: "代办中",
+    ProxyState.REFUSED: "未通过",
+    ProxyState.REVOKED: "已撤销",
+    ProxyState.EXPIRED: "已过期",
 }
-SCOPE_NAMES = {Scope.LOOKUP.value: "查询毕业证书", Scope.CERTIFICATE.value: "开电子证明", Scope.APPEAL.value: "提交异议"}
+SCOPE_NAMES = {Scope.LOOKUP: "查询毕业证书", Scope.CERTIFICATE: "开电子证明", Scope.APPEAL: "提交异议"}
 CHANNEL_NAMES = {"wx": "微信公众号", "wxa": "微信小程序", "alipay": "支付宝小程序"}
 CONFIRMED_BY = {"sms_code": "验证码发到毕业生登记的手机，由代办人转告", "graduate_account": "毕业生在自己的账号里回复“同意代办”"}
 REVOKED_BY = {"graduate": "毕业生", "proxy": "代办人", "staff": "工作人员"}
-ATTACHMENT_NAMES = {AttachmentState.STORED.value: "已收到", AttachmentState.PENDING.value: "下载中",
-                    AttachmentState.REJECTED.value: "无法使用", "": "无照片"}
+ATTACHMENT_NAMES = {AttachmentState.STORED: "已收到", AttachmentState.PENDING: "下载中",
+                    AttachmentState.REJECTED: "无法使用", "": "无照片"}
 
 
 class ReviewRefused(ValueError):
@@ -135,7 +135,7 @@ class ProxyPage:
 def photo_state(attachments: list[Attachment]) -> str:
     """The photos of one request in a word: received, still downloading, unusable or none."""
     states = {a.state for a in attachments}
-    for state in (AttachmentState.STORED.value, AttachmentState.PENDING.value, AttachmentState.REJECTED.value):
+    for state in (AttachmentState.STORED, AttachmentState.PENDING, AttachmentState.REJECTED):
         if state in states:
             count = sum(a.state == state for a in attachments)
             return ATTACHMENT_NAMES[state] + (f"（{count} 张）" if count > 1 else "")
@@ -148,7 +148,7 @@ def queue_page(db: Session, filters: ProxyFilters, page: int = 1) -> ProxyPage:
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    awaiting = Proxy.state == ProxyState.AWAITING_REVIEW.value
+    awaiting = Proxy.state == ProxyState.AWAITING_REVIEW
     submitted = _submitted_at()
     rows = db.execute(query.add_columns(submitted).order_by(
         case((awaiting, 0), else_=1), case((awaiting, submitted)).asc(), Proxy.id.desc(),
@@ -263,7 +263,7 @@ def _pushes(accounts: list[Account | None], text: str) -> list[Push]:
 
 
 def _expect(proxy: Proxy, state: ProxyState) -> None:
-    if proxy.state != state.value:
+    if proxy.state != state:
         raise ReviewRefused(f"该申请当前状态是“{STATE_NAMES.get(proxy.state, proxy.state)}”，不能这样操作。请刷新后查看。")
 
 
@@ -272,7 +272,7 @@ def approve(db: Session, proxy: Proxy, staff: StaffUser, note: str, scopes: list
     """Accept the notarised authorisation within the ticked scope; the proxy and the graduate are told."""
     _expect(proxy, ProxyState.AWAITING_REVIEW)
     note, scope = checked_note(note), checked_scope(scopes)
-    if not any(a.state == AttachmentState.STORED.value for a in attachments_of(db, proxy)):
+    if not any(a.state == AttachmentState.STORED for a in attachments_of(db, proxy)):
         raise ReviewRefused("还没有收到能查看的公证书照片，不能通过。可以选择不通过，请对方重新拍照提交。")
     proxies.review(proxy, True, staff.id, note, now or utcnow())
     proxy.scope = scope

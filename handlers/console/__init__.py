@@ -220,7 +220,7 @@ def attachment(attachment_id: int):
     with runtime().unit() as work:
         db = work.db
         item = db.get(Attachment, attachment_id)
-        if item is None or item.state != AttachmentState.STORED.value or not item.storage_key:
+        if item is None or item.state != AttachmentState.STORED or not item.storage_key:
             abort(404)
         try:
             data = runtime().domain.attachments.get(item.storage_key)

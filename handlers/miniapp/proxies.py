@@ -103,11 +103,11 @@ def document(proxy_id: int):
         proxy = proxies.locked(s.db, proxy_id)
         if proxy is None or proxy.proxy_account_id != s.account.id:
             raise ApiError(404, "proxy_not_found", "没有这个代办申请。")
-        if proxy.state != ProxyState.AWAITING_DOCUMENT.value:
+        if proxy.state != ProxyState.AWAITING_DOCUMENT:
             raise ApiError(409, "proxy_not_awaiting_document", "这个申请现在不需要公证书（还在等毕业生同意，或已提交、已结束）。",
                            state=proxy.state)
         kept = [add_photo(s, None, data, proxy=proxy) for data in photos]
-        if not any(a.state == AttachmentState.STORED.value for a in kept):  # staff could not review it
+        if not any(a.state == AttachmentState.STORED for a in kept):  # staff could not review it
             raise ApiError(503, "storage_unavailable", "照片暂时保存不了，请稍后再上传一次。", retry_after=60)
         proxies.document_submitted(proxy, number)
         s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id} via {session.channel}")
@@ -135,7 +135,7 @@ def end(proxy_id: int):
             s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} withdrawn by the proxy")
             effects = []
     run_effects(s.msg, effects)
-    return jsonify(id=proxy_id, state=ProxyState.REVOKED.value)
+    return jsonify(id=proxy_id, state=ProxyState.REVOKED)
 
 
 # -- shapes ---------------------------------------------------------------------------------------

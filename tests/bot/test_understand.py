@@ -1,6 +1,7 @@
 """A conversation for rural users: messy typed and spoken input at the ID, code and menu steps
 (table-driven, through the real callback where it matters), and replies that fit one phone screen."""
 
+from dataclasses import astuple
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,10 +10,20 @@ import pytest
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader
 
 from bot.appeals.rules import CATEGORIES
-from bot.binding.code_step import code_digits
 from bot.binding.script import BindStep
 from bot.core.state import Conversation
-from bot.platform.idcard import normalise
+from bot.understand import (
+    is_skip,
+    read_code,
+    read_date,
+    read_days,
+    read_id_number,
+    read_identity,
+    read_name,
+    read_number,
+    read_phone,
+    read_student_no,
+)
 from tests.conftest import APP_ID
 
 ID = "11010519491231002X"
@@ -61,12 +72,12 @@ def test_id_step_through_the_callback(app, chat, typed):
     assert "学号" in chat.say("rural-id", typed)
     conv, _ = app.extensions["gradcert"].storage.load(tag)
     assert app.extensions["gradcert"].domain.cipher.open_text(conv.data["id_sealed"]) == ID
-    assert normalise(typed) == ID
+    assert read_id_number(typed) == ID
 
 
 @pytest.mark.parametrize("typed, expected", CODE_INPUTS)
 def test_code_step_reads_digits(typed, expected):
-    assert code_digits(typed) == expected
+    assert read_code(typed) == expected
 
 
 @pytest.mark.parametrize("typed, marker", MENU_INPUTS)
@@ -107,3 +118,93 @@ def test_every_reply_fits_one_phone_screen():
         if len(text) > 200:
             too_long[name] = len(text)
     assert too_long == {}
+
+
+# -- the readers: labels and fillers dropped wherever they appear ---------------------------------
+ZHANG = "510821199803124418"
+ZHAO = "410102200303031236"
+IDENTITY_INPUTS = [
+    (f"张三 {ZHANG} 2016010203", ("张三", ZHANG, "2016010203")),
+    (f"张三 {ZHANG} 学号2016010203", ("张三", ZHANG, "2016010203")),
+    (f"赵六，身份证{ZHAO}，学号2022070701", ("赵六", ZHAO, "2022070701")),
+    (f"我叫赵六，身份证号是{ZHAO}，学号是2022070701", ("赵六", ZHAO, "2022070701")),
+    (f"姓名：赵六 身份证号：{ZHAO} 学号：2022070701", ("赵六", ZHAO, "2022070701")),
+    (f"学号2022070701 身份证{ZHAO} 赵六", ("赵六", ZHAO, "2022070701")),
+    (f"{ZHAO} 赵六", ("赵六", ZHAO, None)),
+    (f"2022070701，{ZHAO}，赵六", ("赵六", ZHAO, "2022070701")),
+    (f"张三{ZHANG}", ("张三", ZHANG, None)),
+    (f"张 三 {ZHANG}", ("张三", ZHANG, None)),
+    ("张三，五一零八二一一九九八零三一二四四一八，二零一六零一零二零三。", ("张三", ZHANG, "2016010203")),
+    (f"ZHANG SAN {ZHANG}", ("ZHANG SAN", ZHANG, None)),
+    (f"zhang san {ZHANG} 2016010203", ("zhang san", ZHANG, "2016010203")),
+    (f"阿依古丽•买买提 {ZHANG}", ("阿依古丽·买买提", ZHANG, None)),
+    (f"阿依古丽．买买提 {ZHANG}", ("阿依古丽·买买提", ZHANG, None)),
+    (f"陆一 {ZHANG}", ("陆一", ZHANG, None)),
+    ("张三", ("张三", "", None)),
+    (ZHANG, (None, ZHANG, None)),
+]
+NAME_INPUTS = [
+    ("张三", "张三"), (" 张三。", "张三"), ("我叫张三", "张三"), ("我是张三", "张三"), ("姓名：张三", "张三"),
+    ("姓名是张三", "张三"), ("名字：张三", "张三"), ("张 三", "张三"), ("阿依古丽·买买提", "阿依古丽·买买提"),
+    ("阿依古丽•买买提", "阿依古丽·买买提"), ("阿依古丽・买买提", "阿依古丽·买买提"), ("阿依古丽.买买提", "阿依古丽·买买提"),
+    ("阿依古丽．买买提", "阿依古丽·买买提"), ("ZHANG SAN", "ZHANG SAN"), ("Zhang  San", "Zhang San"),
+    ("zhang san", "zhang san"), ("ＺＨＡＮＧ ＳＡＮ", "ZHANG SAN"), ("李", None), ("", None), ("123", None),
+    ("张@三", None), ("Zhang3", None), ("张" * 31, None),
+]
+STUDENT_NO_INPUTS = [
+    ("2016010203", "2016010203"), ("学号：2016010203", "2016010203"), ("学号是 2016 0102 03", "2016010203"),
+    ("二零一六零一零二零三", "2016010203"), ("２０１６０１０２０３", "2016010203"), ("b2016010", "B2016010"),
+    ("12", None), ("跳过", None), ("不知道", None), ("2016-0102-03-04-05-06-07-08-09", None),
+]
+NUMBER_INPUTS = [
+    ("90", 90), ("９０", 90), ("九十", 90), ("九十天", 90), ("二十", 20), ("十", 10), ("十五", 15), ("一百八十", 180),
+    ("一百八", 180), ("一百零五", 105), ("两百", 200), ("九零", 90), ("幺八零", 180), ("30天", 30), ("九十 天", 90),
+    ("abc", None), ("", None), ("天", None),
+]
+
+
+@pytest.mark.parametrize("typed, expected", IDENTITY_INPUTS)
+def test_read_identity_finds_three_fields_in_any_order(typed, expected):
+    assert astuple(read_identity(typed)) == expected
+
+
+@pytest.mark.parametrize("typed, expected", NAME_INPUTS)
+def test_read_name(typed, expected):
+    assert read_name(typed) == expected
+
+
+@pytest.mark.parametrize("typed, expected", STUDENT_NO_INPUTS)
+def test_read_student_no(typed, expected):
+    assert read_student_no(typed) == expected
+
+
+def test_skip_words_are_told_apart_from_numbers():
+    assert is_skip("跳过") and is_skip("不记得。") and not is_skip("2016010203")
+
+
+@pytest.mark.parametrize("typed", ["学号：2016010203", "身份证号是11010519491231002X", "号码：11010519491231002X"])
+def test_labels_are_dropped_from_numbers(typed):
+    assert read_id_number(typed) in ("2016010203", ID)
+
+
+@pytest.mark.parametrize("typed, expected", NUMBER_INPUTS)
+def test_read_number_and_days(typed, expected):
+    assert read_days(typed) == expected
+    if not typed.endswith("天"):
+        assert read_number(typed) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("2026-12-20", date(2026, 12, 20)), ("2026/12/20", date(2026, 12, 20)), ("2026年12月20日", date(2026, 12, 20)),
+    ("20261220", date(2026, 12, 20)), ("12月20日", date(2026, 12, 20)), ("12月20号", date(2026, 12, 20)),
+    ("3月1日", date(2027, 3, 1)), ("十二月二十日", date(2026, 12, 20)), ("二零二六年十二月二十号", date(2026, 12, 20)),
+    ("截止日期是2026年12月20日", date(2026, 12, 20)), ("2026-02-30", None), ("下个月", None),
+])
+def test_read_date(typed, expected):
+    assert read_date(typed, date(2026, 11, 25)) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [("13800001234", "13800001234"), ("138 0000 1234", "13800001234"),
+                                             ("手机号：138-0000-1234", "13800001234"), ("12345", None)])
+def test_read_phone(typed, expected):
+    assert read_phone(typed) == expected

@@ -1,8 +1,8 @@
 """Settings: environment first, embedded defaults, development secrets generated once."""
 
 import json
-import re
 import multiprocessing
+import re
 
 from handlers import config
 

@@ -228,7 +228,7 @@ def test_binding_elsewhere_needs_the_code_and_tells_the_old_account(make_app):
             if openid == "old":
                 chat.app.extensions["gradcert"].redis.flushdb()  # skip the phone's 1-a-minute limit
         chat.run_jobs()
-        active = _bindings(app, state=BindingState.ACTIVE.value)
+        active = _bindings(app, state=BindingState.ACTIVE)
         assert len(active) == 1
         [pushed] = stub.calls("/cgi-bin/message/custom/send")
         assert pushed.json()["touser"] == "old" and "解除绑定" in pushed.json()["text"]["content"]

@@ -1,0 +1,45 @@
+"""The migrations build exactly the schema the models describe, on the database the tests run on
+(SQLite by default, PostgreSQL in CI), and enum columns refuse values that are not members."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from models import Base, Binding, BindingState, StaffRole, StaffUser, make_engine
+
+
+def test_migrated_schema_matches_the_models(database_url):
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_enum_columns_load_members_and_refuse_strangers(make_app):
+    app = make_app()
+    rt = app.extensions["gradcert"]
+    with rt.sessions() as db:
+        with pytest.raises(StatementError):  # refused in Python, before any SQL
+            db.add(Binding(account_id=1, student_id=1, channel="wx", state="paused"))
+            db.flush()
+        db.rollback()
+    if not rt.db_engine.dialect.name == "postgresql":
+        return
+    with rt.sessions() as db:
+        db.add(StaffUser(username="clerk1", display_name="Clerk", password_hash="x", role=StaffRole.CLERK))
+        db.commit()
+    with rt.db_engine.connect() as conn:
+        with pytest.raises(IntegrityError, match="ck_staff_users_role"):  # and by the CHECK constraint
+            conn.execute(text("UPDATE staff_users SET role = 'boss'"))
+        conn.rollback()
+        conn.execute(text("UPDATE staff_users SET role = 'director'"))  # a member passes
+
+
+def test_a_loaded_state_is_its_enum_member():
+    assert BindingState("active") is BindingState.ACTIVE and BindingState.ACTIVE == "active"
+    assert f"{BindingState.REMOVED}" == "removed"  # StrEnum: templates and JSON show the value
