@@ -106,7 +106,7 @@ PHONE = re.compile(r"1[3-9]\d{9}")
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _LABELS = re.compile(
     r"(?:我的)?(?:身份证号码|身份证号|身份证|学号|手机号码|手机号|电话|号码|姓名|名字)(?:是|为|叫)?"
-    rf"|我叫|我是|(?<![{_HAN}])是(?![{_HAN}])|:"
+    rf"|我叫|我是|你好|您好|(?<![{_HAN}])是(?![{_HAN}])|:"
 )
 _NAME_DOT = re.compile(rf"(?<=[{_HAN}])\s*[·•・.‧∙]\s*(?=[{_HAN}])")
 _STRAY_DOT = re.compile(rf"(?<![{_HAN}])·|·(?![{_HAN}])")

@@ -20,6 +20,7 @@ from tests.stubs import HttpStub
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WXA_APP_ID, WXA_SECRET = "wxminiapp0000001", "wxa-s3cret"
+OA_APP_ID, OA_SECRET = "wxtestapp0000001", "oa-s3cret"  # the Official Account of tests.conftest, same API host
 ALIPAY_APP_ID = "2021000000000001"
 
 
@@ -139,24 +140,40 @@ class AlipayGateway(HttpStub):
 
 
 class WxaApi(HttpStub):
-    """jscode2session, stable_token, getuserphonenumber and subscribe/send of one mini-program."""
+    """jscode2session, stable_token, getuserphonenumber and subscribe/send of one mini-program, and
+    the customer-service messages of the Official Account beside it (same API host)."""
 
     TOKEN = "wxa-access-token"
+    OA_TOKEN = "oa-access-token"
 
     def __init__(self) -> None:
         super().__init__()
         self.login_codes: dict[str, str] = {}  # js_code -> openid
         self.phone_codes: dict[str, str] = {}  # phone code -> number
         self.failures: list[str] = []
+        self.custom: list[dict] = []  # customer-service messages of the Official Account
         self.routes.update({path: checked(self, fn) for path, fn in {
             "/cgi-bin/stable_token": self._token, "/sns/jscode2session": self._login,
             "/wxa/business/getuserphonenumber": self._phone, "/cgi-bin/message/subscribe/send": self._subscribe,
+            "/cgi-bin/message/custom/send": self._custom,
         }.items()})
 
     def _token(self, rec):
         data = rec.json()
+        if data.get("appid") == OA_APP_ID:
+            assert data == {"grant_type": "client_credential", "appid": OA_APP_ID, "secret": OA_SECRET}
+            return 200, {"access_token": self.OA_TOKEN, "expires_in": 7200}
         assert data == {"grant_type": "client_credential", "appid": WXA_APP_ID, "secret": WXA_SECRET}
         return 200, {"access_token": self.TOKEN, "expires_in": 7200}
+
+    def _custom(self, rec):
+        assert rec.query.get("access_token") == self.OA_TOKEN, "not the Official Account's token"
+        self.custom.append(rec.json())
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    def texts_to(self, openid: str) -> list[str]:
+        """The customer-service texts the Official Account sent to `openid`, in order."""
+        return [m["text"]["content"] for m in self.custom if m["touser"] == openid and m["msgtype"] == "text"]
 
     def _login(self, rec):
         q = rec.query

@@ -4,6 +4,7 @@ token, and a diploma for a demo student. The fixtures are in tests/handlers/conf
 from __future__ import annotations
 
 import itertools
+import re
 
 from sqlalchemy import select
 
@@ -63,3 +64,10 @@ def add_diploma(app, student_no: str, **fields) -> None:
         student = db.scalar(select(Student).where(Student.student_no == student_no))
         db.add(Diploma(student_id=student.id, **values))
         db.commit()
+
+
+def said_in(message: str, chat_text: str) -> bool:
+    """Every sentence of an API error message is in what the chat says for the same decision (the
+    chat adds only its own instructions, such as 回复1…)."""
+    sentences = [part for part in re.split(r"(?<=[。！？])", message) if part.strip()]
+    return bool(sentences) and all(part in chat_text for part in sentences)

@@ -28,7 +28,7 @@ def start_unbind(conv: Conversation, ctx: Context) -> Outcome:
     student = binding.student
     return ctx.reply(
         conv.at(FLOW, AccountStep.CONFIRM_UNBIND), "account/unbind_confirm", "1", "0",
-        name=idcard.mask_name(student.name), student_no=student.student_no[:4] + "**",
+        name=idcard.mask_name(student.name), student_no=idcard.mask_student_no(student.student_no),
     )
 
 

@@ -62,7 +62,12 @@ STATUS_NAMES = {
 
 
 class TransitionNotAllowed(Exception):
-    """A status change the lifecycle does not allow."""
+    """A status change the lifecycle does not allow; `needs_route` when only the next route (of a
+    rejection) was missing."""
+
+    def __init__(self, message: str, needs_route: bool = False) -> None:
+        super().__init__(message)
+        self.needs_route = needs_route
 
 
 def due_date(filed: date, urgent: bool) -> date:
@@ -107,7 +112,7 @@ def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, s
     if to not in TRANSITIONS[current]:
         raise TransitionNotAllowed(f"{current.value} -> {to.value}")
     if to is AppealStatus.REJECTED and next_route not in NEXT_ROUTES:
-        raise TransitionNotAllowed("a rejection needs the next route")
+        raise TransitionNotAllowed("a rejection needs the next route", needs_route=True)
     now = now or utcnow()
     appeal.status = to
     appeal.updated_at = appeal.status_changed_at = now

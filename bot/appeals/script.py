@@ -15,29 +15,25 @@ information to a ticket that waits for it.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import date
 from enum import auto
 
-from sqlalchemy import select
-
 from bot import understand as text
 from bot.account import menu
+from bot.appeals import intake
 from bot.appeals import rules as appeals
-from bot.appeals.intake import AppealForm, new_appeal
+from bot.appeals.intake import AppealForm
 from bot.binding import script as binding
-from bot.binding.rules import active_binding, phone_of
 from bot.core.flow import Context, Outcome
-from bot.core.messages import Effect, MessageKind
+from bot.core.messages import MessageKind
 from bot.core.state import Conversation, FlowStep
 from bot.platform import idcard
 from bot.platform.workdays import today_in_china
 from bot.proxies import script as proxy
-from models import OPEN_STATUSES, Appeal, Attachment, Scope
+from models import OPEN_STATUSES, Appeal, Proxy, Scope
 
 FLOW = "appeal"
-MAX_PHOTOS = 9
 DONE_WORDS = {"完成", "好了", "发完了", "没有了", "没有", "结束", "完毕", "ok", "1"}
 SELF_FIXABLE = {"name_spelling", "id_x"}
 
@@ -56,11 +52,11 @@ class AppealStep(FlowStep):
 
 def start(conv: Conversation, ctx: Context) -> Outcome:
     """Entry: at most 3 open tickets, then the usual causes."""
-    s = ctx.services
-    if conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.APPEAL) is None:
+    if conv.acting_for is not None and _acting(conv, ctx) is None:
         return ctx.reply(conv, "proxy/out_of_scope")
-    if appeals.open_count(s.db, s.account.id, s.now()) >= appeals.MAX_OPEN:
-        return ctx.reply(conv, "appeal/too_many", limit=appeals.MAX_OPEN)
+    refused = intake.too_many_open(ctx.services)
+    if refused is not None:
+        return ctx.reply(conv, refused.template, **refused.values)
     carried = {k: conv.data[k] for k in ("name", "id_sealed", "student_no") if conv.data.get(k)}
     return ctx.reply(conv.at(FLOW, AppealStep.CAUSE, **carried), "appeal/causes", categories=appeals.CATEGORIES)
 
@@ -91,7 +87,7 @@ def self_fix(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def identity(conv: Conversation, ctx: Context) -> Outcome:
-    retry, given_name, number, student_number = binding.read_identity(conv, ctx, "appeal/ask_identity")
+    retry, given_name, number, student_number = binding.claimed_identity(conv, ctx, "appeal/ask_identity")
     if retry is not None:
         return retry
     conv = conv.with_data(name=given_name, id_sealed=ctx.services.cipher.seal_text(number), student_no=student_number)
@@ -100,10 +96,9 @@ def identity(conv: Conversation, ctx: Context) -> Outcome:
 
 def describe(conv: Conversation, ctx: Context) -> Outcome:
     said = text.tidy(ctx.msg.text)
-    if len(said) < 4:
-        return ctx.retry(conv, "appeal/description_short")
-    if len(said) > appeals.DESCRIPTION_LIMIT:
-        return ctx.retry(conv, "appeal/description_long", limit=appeals.DESCRIPTION_LIMIT, length=len(said))
+    refused = intake.description_problem(said)
+    if refused is not None:
+        return ctx.retry(conv, refused.template, **refused.values)
     return ctx.reply(conv.then(AppealStep.URGENT, description=said), "appeal/ask_urgent", "1")
 
 
@@ -111,8 +106,8 @@ def urgent(conv: Conversation, ctx: Context) -> Outcome:
     said = text.clean(ctx.msg.text)
     if text.choice(said, 1) == 1 or text.is_no(said) or said in ("没有", "不急"):
         return _ask_photos(conv.with_data(urgent=None), ctx)
-    deadline = parse_date(said, today_in_china(ctx.services.now()))
-    if deadline is None or deadline < today_in_china(ctx.services.now()):
+    deadline = text.read_date(said, today_in_china(ctx.services.now()))
+    if deadline is None or intake.deadline_passed(deadline, ctx.services.now()):
         return ctx.retry(conv, "appeal/bad_date")
     return _ask_photos(conv.with_data(urgent=deadline.isoformat()), ctx)
 
@@ -120,14 +115,15 @@ def urgent(conv: Conversation, ctx: Context) -> Outcome:
 def photos(conv: Conversation, ctx: Context) -> Outcome:
     media = list(conv.data.get("media", []))
     if ctx.msg.kind is MessageKind.IMAGE and ctx.msg.media_id:
-        if len(media) >= MAX_PHOTOS:
-            return ctx.reply(conv, "appeal/photos_full", limit=MAX_PHOTOS)
+        if len(media) >= intake.MAX_PHOTOS:
+            return ctx.reply(conv, "appeal/photos_full", limit=intake.MAX_PHOTOS)
         media.append(ctx.msg.media_id)
         return ctx.reply(conv.with_data(media=media), "appeal/photo_received", count=len(media))
     if text.clean(ctx.msg.text).lower() not in DONE_WORDS:
         return ctx.retry(conv, "appeal/photos_waiting", needs=_needs(conv))
-    if _needs(conv) and not media:
-        return ctx.retry(conv, "appeal/photos_required", needs=_needs(conv))
+    refused = intake.photos_missing(conv.data["category"], len(media))
+    if refused is not None:
+        return ctx.retry(conv, refused.template, **refused.values)
     phone = _phone_on_file(conv, ctx)
     step = conv.then(AppealStep.CONTACT, media=media)
     if phone:
@@ -136,14 +132,13 @@ def photos(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def contact(conv: Conversation, ctx: Context) -> Outcome:
-    said = text.number_token(ctx.msg.text)
     phone = _phone_on_file(conv, ctx)
-    if said == "1" and phone:
+    if text.choice(ctx.msg.text, 1) == 1 and phone:
         chosen = phone
-    elif re.fullmatch(r"1[3-9]\d{9}", said):
-        chosen = said
+    elif text.read_phone(ctx.msg.text) is not None:
+        chosen = text.read_phone(ctx.msg.text)
     else:
-        return ctx.retry(conv, "appeal/bad_phone")
+        return ctx.retry(conv, intake.BAD_PHONE.template)
     conv = conv.then(AppealStep.CONFIRM, phone_sealed=ctx.services.cipher.seal_text(chosen),
                      submission=secrets.token_hex(12))
     return ctx.reply(conv, "appeal/confirm", "1", "2", **_summary(conv, chosen))
@@ -155,30 +150,14 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
         return start(conv.home(), ctx)
     if picked != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "appeal/confirm_again", "1", "2")
-    s = ctx.services
-    filed = s.db.scalar(select(Appeal).where(Appeal.submission_key == conv.data.get("submission")))
-    if filed is not None:  # this summary was filed already (the reply of that time was lost)
-        return ctx.reply(conv.home(), "appeal/filed", ticket=filed.ticket_no, due=f"{filed.due_date:%Y-%m-%d}",
-                         urgent=filed.urgent)
-    if appeals.open_count(s.db, s.account.id, s.now()) >= appeals.MAX_OPEN:
-        return ctx.reply(conv.home(), "appeal/too_many", limit=appeals.MAX_OPEN)
-    appeal = _new_appeal(conv, ctx)
-    appeal.submission_key = conv.data.get("submission")
-    appeals.file_appeal(s.db, appeal, s.now())
-    effects = []
-    for media_id in conv.data.get("media", []):
-        attachment = Attachment(appeal_id=appeal.id, media_id=media_id)
-        s.db.add(attachment)
-        s.db.flush()
-        effects.append(Effect("fetch_attachment", {"attachment_id": attachment.id}, key=str(attachment.id)))
-    s.audit("file_appeal", appeal.student_id, detail=appeal.ticket_no)
-    if appeal.acting_for_student_id is not None:
-        effects.append(proxy.notify_graduate(ctx, proxy.acting_proxy(conv, ctx, Scope.APPEAL), "提交了异议申请"))
-    home = conv.home()
+    filed = intake.file_form(ctx.services, _form(conv, ctx), _acting(conv, ctx), conv.data.get("submission"))
+    if filed.refused == intake.IDENTITY_REQUIRED:  # unbound since the identity step was skipped
+        return start(conv.home(), ctx)
+    if filed.refused is not None:  # e.g. tickets filed meanwhile from the mini-program
+        return ctx.reply(conv.home(), filed.refused.template, **filed.refused.values)
+    appeal = filed.appeal
     reply = ctx.say("appeal/filed", ticket=appeal.ticket_no, due=f"{appeal.due_date:%Y-%m-%d}", urgent=appeal.urgent)
-    return Outcome(home, [reply], effects)
-
-
+    return Outcome(conv.home(), [reply], filed.effects)
 
 
 # -- "4 my appeals" and information added at the menu --------------------------------------------
@@ -213,45 +192,18 @@ def more_info(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def _add_to(conv: Conversation, ctx: Context, appeal: Appeal) -> Outcome:
-    s = ctx.services
+    photo = ctx.msg.kind is MessageKind.IMAGE and ctx.msg.media_id
     try:
-        appeals.lock_open(s.db, appeal)
+        effects = intake.add_information(ctx.services, appeal, "" if photo else text.tidy(ctx.msg.text),
+                                         media_ids=[ctx.msg.media_id] if photo else [])
     except appeals.TransitionNotAllowed:  # closed since it was read: back to the menu
         return menu.show(conv, ctx)
-    effects = []
-    if ctx.msg.kind is MessageKind.IMAGE and ctx.msg.media_id:
-        attachment = Attachment(appeal_id=appeal.id, media_id=ctx.msg.media_id)
-        s.db.add(attachment)
-        s.db.flush()
-        effects.append(Effect("fetch_attachment", {"attachment_id": attachment.id}, key=str(attachment.id)))
-        note = "（补充了一张照片）"
-    else:
-        note = text.tidy(ctx.msg.text)
-    appeals.add_information(s.db, appeal, s.account.id, note, s.now())
-    s.audit("appeal_info", appeal.student_id, detail=appeal.ticket_no)
     return Outcome(conv, [ctx.say("appeal/info_added", ticket=appeal.ticket_no)], effects)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def parse_date(said: str, today: date) -> date | None:
-    """2026-12-20, 2026/12/20, 2026年12月20日, 12月20日 (this year or next), 20261220."""
-    said = text.spoken_digits(said)
-    m = re.search(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})", said) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", said)
-    try:
-        if m:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        m = re.search(r"(\d{1,2})月(\d{1,2})", said)
-        if m:
-            day = date(today.year, int(m.group(1)), int(m.group(2)))
-            return day if day >= today else date(today.year + 1, day.month, day.day)
-    except ValueError:
-        return None
-    return None
-
-
 def _after_category(conv: Conversation, ctx: Context) -> Outcome:
-    bound = active_binding(ctx.services.db, ctx.services.account)
-    if bound is None and conv.acting_for is None and not conv.data.get("id_sealed"):
+    if intake.needs_identity(ctx.services, _acting(conv, ctx)) and not conv.data.get("id_sealed"):
         return ctx.reply(conv.then(AppealStep.IDENTITY), "appeal/ask_identity")
     return ctx.reply(conv.then(AppealStep.DESCRIBE), "appeal/ask_description")
 
@@ -265,10 +217,12 @@ def _needs(conv: Conversation) -> str | None:
 
 
 def _phone_on_file(conv: Conversation, ctx: Context) -> str | None:
-    if conv.acting_for is not None:  # a proxy gives their own number
-        return None
-    bound = active_binding(ctx.services.db, ctx.services.account)
-    return phone_of(ctx.services.cipher, bound.student) if bound else None
+    return intake.phone_on_file(ctx.services, _acting(conv, ctx))
+
+
+def _acting(conv: Conversation, ctx: Context) -> Proxy | None:
+    """The proxy filing for the graduate (None when filing for oneself)."""
+    return proxy.acting_proxy(conv, ctx, Scope.APPEAL) if conv.acting_for is not None else None
 
 
 def _summary(conv: Conversation, phone: str) -> dict:
@@ -282,21 +236,17 @@ def _summary(conv: Conversation, phone: str) -> dict:
     }
 
 
-def _new_appeal(conv: Conversation, ctx: Context) -> Appeal:
-    s = ctx.services
-    data = conv.data
-    form = AppealForm(
+def _form(conv: Conversation, ctx: Context) -> AppealForm:
+    """The finished form, from what each step kept."""
+    cipher, data = ctx.services.cipher, conv.data
+    return AppealForm(
         category=data["category"], description=data["description"],
-        contact_phone=s.cipher.open_text(data["phone_sealed"]),
+        contact_phone=cipher.open_text(data["phone_sealed"]),
         urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None,
         claimed_name=data.get("name"), claimed_student_no=data.get("student_no"),
-        claimed_id=s.cipher.open_text(data["id_sealed"]) if data.get("id_sealed") else None,
+        claimed_id=cipher.open_text(data["id_sealed"]) if data.get("id_sealed") else None,
+        media_ids=list(data.get("media", [])),
     )
-    if conv.acting_for is not None:
-        acting = proxy.acting_proxy(conv, ctx, Scope.APPEAL)
-        return new_appeal(s, form, acting.student if acting else None, acting_for=acting is not None)
-    bound = active_binding(s.db, s.account)
-    return new_appeal(s, form, bound.student if bound is not None else None)
 
 
 STEPS = {

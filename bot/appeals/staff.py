@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from bot.appeals.rules import (
     BY_KEY,
-    NEXT_ROUTES,
     STATUS_NAMES,
     TRANSITIONS,
     TransitionNotAllowed,
@@ -247,12 +246,12 @@ def move(db: Session, appeal: Appeal, to: str, note: str, staff: StaffUser, expe
         target = AppealStatus(to)
     except ValueError:
         raise ActionRefused("请选择新的状态。") from None
-    if target is AppealStatus.REJECTED and next_route not in NEXT_ROUTES:
-        raise ActionRefused("未通过时必须选择下一步办理途径（学信网学历认证或线下窗口）。")
     try:
         return change_status(db, appeal, target, note, staff_id=staff.id,
                              next_route=next_route if target is AppealStatus.REJECTED else None)
-    except TransitionNotAllowed:
+    except TransitionNotAllowed as refused:  # the lifecycle decides; the console words it for staff
+        if refused.needs_route:
+            raise ActionRefused("未通过时必须选择下一步办理途径（学信网学历认证或线下窗口）。") from None
         raise ActionRefused(f"当前状态“{STATUS_NAMES[appeal.status]}”不能改为“{STATUS_NAMES[to]}”。") from None
 
 

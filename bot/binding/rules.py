@@ -1,13 +1,15 @@
 """Binding rules, the one home for every surface (chat script, mini-program API): matching a
 claimed identity to one registrar record (with the per-account mismatch limit, shared with proxy
-requests so that nobody can test whether someone studied here), consent, the SMS second factor
-(send and check, every outcome recorded), the phone shortcut, and binding itself."""
+requests so that nobody can test whether someone studied here), whether this account may bind it
+(`claim_identity`), consent, the SMS second factor (send and check, every outcome recorded), the
+phone shortcut, and binding itself. How each result is worded is bot.binding.refusals."""
 
 from __future__ import annotations
 
 import hmac
 import unicodedata
 from dataclasses import dataclass, field
+from enum import Enum
 
 from redis import Redis
 from sqlalchemy import select
@@ -147,18 +149,54 @@ class Bound:
     effects: list[Effect] = field(default_factory=list)
 
 
-def match_identity(s, name: str, id_number: str, student_no: str | None) -> Match:
-    """The one student with these details; a miss counts against the account (5 an hour). Audited."""
+def match_identity(s, name: str, id_number: str, student_no: str | None, action: str = "bind_match") -> Match:
+    """The one student with these details; a miss counts against the account (5 an hour). Audited
+    as `action` (bind_match, proxy_match)."""
     wait = mismatch_wait(s.redis, s.msg.user_tag)
     if wait:
         return Match(wait=wait)
     student = find_student(s.db, s.cipher, name, id_number, student_no)
     if student is None:
         note_mismatch(s.redis, s.msg.user_tag)
-        s.audit("bind_match", result="no_match")
+        s.audit(action, result="no_match")
         return Match()
-    s.audit("bind_match", student.id, result="matched")
+    s.audit(action, student.id, result="matched")
     return Match(student)
+
+
+class ClaimKind(Enum):
+    """What a claimed identity comes to for the account that claims it."""
+
+    TOO_MANY = "too_many_mismatches"  # wait first (`Claim.wait` seconds)
+    NO_MATCH = "identity_mismatch"  # never says which detail was wrong
+    ALREADY_SAME = "already_same"  # the account is bound to this student already
+    BOUND_TO_OTHER = "bound_to_other"  # the account is bound to someone else: unbind first
+    MATCHED = "matched"  # go on to the second factor
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The decision on a claimed identity: `student` when one matched, `binding` the account's own."""
+
+    kind: ClaimKind
+    student: Student | None = None
+    binding: Binding | None = None
+    wait: int = 0
+
+
+def claim_identity(s, name: str, id_number: str, student_no: str | None) -> Claim:
+    """May this account bind the identity it claims: the one decision behind the chat and the API."""
+    found = match_identity(s, name, id_number, student_no)
+    if found.wait:
+        return Claim(ClaimKind.TOO_MANY, wait=found.wait)
+    if found.student is None:
+        return Claim(ClaimKind.NO_MATCH)
+    current = active_binding(s.db, s.account)
+    if current is not None and current.student_id == found.student.id:
+        return Claim(ClaimKind.ALREADY_SAME, found.student, current)
+    if current is not None:
+        return Claim(ClaimKind.BOUND_TO_OTHER, found.student, current)
+    return Claim(ClaimKind.MATCHED, found.student)
 
 
 def phone_matches(student: Student, phone_index: str | None) -> bool:

@@ -10,19 +10,27 @@
 
 from __future__ import annotations
 
-import re
 from enum import auto
 
 from bot import understand as text
 from bot.account import menu
 from bot.account.menu import Intent
 from bot.binding import code_step as sms_code
+from bot.binding.refusals import (
+    BAD_NAME,
+    BAD_STUDENT_NO,
+    Refused,
+    bad_id_number,
+    claim_refused,
+    shown,
+)
 from bot.binding.rules import (
     CONSENT_VERSION,
+    ClaimKind,
     active_binding,
+    claim_identity,
     complete_binding,
     has_consent,
-    match_identity,
     record_consent,
 )
 from bot.core.flow import Context, Outcome
@@ -31,9 +39,6 @@ from bot.platform import idcard
 from models import Student
 
 FLOW = "binding"
-SKIP_WORDS = {"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"}
-_NAME = re.compile(r"^[\u3400-\u9fffA-Za-z·]{2,30}$")
-_NAME_PREFIX = re.compile(r"^(我叫|我是|姓名是|姓名|名字是|名字)[:：]?")
 
 
 class BindStep(FlowStep):
@@ -50,7 +55,7 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     binding = active_binding(s.db, s.account)
     if binding is not None:
-        return ctx.reply(conv, "binding/already_bound", **_who(binding.student))
+        return ctx.reply(conv, "binding/already_bound", **shown(binding.student))
     if _has_consent(ctx):
         return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
     return ctx.reply(conv.at(FLOW, BindStep.CONSENT), "binding/consent", "1", "0", version=CONSENT_VERSION)
@@ -73,36 +78,38 @@ def consent(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def name(conv: Conversation, ctx: Context) -> Outcome:
-    given_name, rest = _split_name(ctx.msg.text)
-    if given_name is None:
-        return ctx.retry(conv, "binding/bad_name")
-    if not rest:
-        return ctx.reply(conv.at(FLOW, BindStep.ID_NUMBER, name=given_name), "binding/ask_id", name=given_name)
-    number, student_no = _split_numbers(rest)
-    conv = conv.at(FLOW, BindStep.ID_NUMBER, name=given_name)
-    problem = idcard.problem(number)
-    if problem is not None:
-        return _id_problem(conv, ctx, number, problem)
-    if student_no:
-        return _match(conv, ctx, given_name, number, student_no)
-    return _ask_student_no(conv, ctx, number)
+    said = text.read_identity(ctx.msg.text)
+    if said.name is None:
+        return ctx.retry(conv, BAD_NAME.template)
+    conv = conv.at(FLOW, BindStep.ID_NUMBER, name=said.name)
+    if not said.id_number:
+        return ctx.reply(conv, "binding/ask_id", name=said.name)
+    bad = bad_id_number(said.id_number)
+    if bad is not None:
+        return _id_problem(conv, ctx, bad)
+    if said.student_no is None:
+        return _ask_student_no(conv, ctx, said.id_number)
+    if text.read_student_no(said.student_no) is None:
+        return ctx.retry(_at_student_no(conv, ctx, said.id_number), BAD_STUDENT_NO.template)
+    return _claim(conv, ctx, said.name, said.id_number, said.student_no)
 
 
 def id_number(conv: Conversation, ctx: Context) -> Outcome:
-    number = idcard.normalise(ctx.msg.text)
-    problem = idcard.problem(number)
-    if problem is not None:
-        return _id_problem(conv, ctx, number, problem)
+    number = text.read_id_number(ctx.msg.text)
+    bad = bad_id_number(number)
+    if bad is not None:
+        return _id_problem(conv, ctx, bad)
     return _ask_student_no(conv, ctx, number)
 
 
 def student_no(conv: Conversation, ctx: Context) -> Outcome:
-    said = text.clean(ctx.msg.text)
-    number = None if said in SKIP_WORDS else text.number_token(said)
-    if number is not None and not re.fullmatch(r"[0-9A-Z]{4,20}", number):
-        return ctx.retry(conv, "binding/bad_student_no")
+    number = None
+    if not text.is_skip(ctx.msg.text):
+        number = text.read_student_no(ctx.msg.text)
+        if number is None:
+            return ctx.retry(conv, BAD_STUDENT_NO.template)
     id_no = ctx.services.cipher.open_text(conv.data["id_sealed"])
-    return _match(conv, ctx, conv.data["name"], id_no, number)
+    return _claim(conv, ctx, conv.data["name"], id_no, number)
 
 
 def no_match(conv: Conversation, ctx: Context) -> Outcome:
@@ -135,112 +142,53 @@ def _has_consent(ctx: Context) -> bool:
     return has_consent(ctx.services.db, ctx.services.account)
 
 
-def parse_identity(said: str) -> tuple[str | None, str, str | None]:
-    """(name, normalised ID number, student number) from "姓名 身份证号 [学号]" in one message."""
-    given_name, rest = _split_name(said)
-    if given_name is None or not rest:
-        return given_name, "", None
-    number, student_number = _split_numbers(rest)
-    return given_name, number, student_number
-
-
-def read_identity(conv: Conversation, ctx: Context, ask: str) -> tuple[Outcome | None, str, str, str | None]:
+def claimed_identity(conv: Conversation, ctx: Context, ask: str) -> tuple[Outcome | None, str, str, str | None]:
     """(retry, name, ID number, student number) from "姓名 身份证号 [学号]" at a step that needs
     both (an appeal without a binding, a proxy naming the graduate): `retry` is the reply when one
     is missing or the ID number is wrong. After a wrong number the name stands, so the corrected
     number alone will do."""
-    given_name, number, student_number = parse_identity(ctx.msg.text)
-    if given_name is None and conv.data.get("name"):
-        given_name = conv.data["name"]
-        number, student_number = _split_numbers(text.clean(ctx.msg.text))
-    if given_name is None or not number:
+    said = text.read_identity(ctx.msg.text)
+    given_name = said.name or conv.data.get("name")
+    if given_name is None or not said.id_number:
         return ctx.retry(conv, ask), "", "", None
-    problem = idcard.problem(number)
-    if problem is not None:
-        retry = ctx.retry(conv.with_data(name=given_name), f"idcard/{problem.value}", length=len(number),
-                          birth=number[6:14])
-        return retry, "", "", None
-    return None, given_name, number, student_number
+    bad = bad_id_number(said.id_number)
+    if bad is not None:
+        return ctx.retry(conv.with_data(name=given_name), bad.template, **bad.values), "", "", None
+    return None, given_name, said.id_number, said.student_no
 
 
-def _split_name(said: str) -> tuple[str | None, str]:
-    """The name at the start of a message, and whatever follows it."""
-    cleaned = _NAME_PREFIX.sub("", text.clean(said))
-    m = re.match(r"^([\u3400-\u9fff·•・.]+|[A-Za-z·.]+(?:\s+[A-Za-z]+)*)(.*)$", cleaned, re.S)
-    if not m:
-        return None, ""
-    candidate, rest = m.group(1).replace("•", "·").replace("・", "·"), m.group(2)
-    if rest and not re.search(r"[0-9０-９X叉幺一二两三四五六七八九零]", rest, re.I):
-        return None, ""
-    if not _NAME.fullmatch(candidate):
-        return None, ""
-    return candidate, rest.strip()
-
-
-def _split_numbers(rest: str) -> tuple[str, str | None]:
-    """(ID number, student number) from what followed the name; the ID is found even with spaces."""
-    tokens = [text.number_token(w) for w in text.words(rest)]
-    tokens = [t for t in tokens if t]
-    for i in range(len(tokens)):
-        for j in range(i + 1, len(tokens) + 1):
-            candidate = "".join(tokens[i:j])
-            if len(candidate) == 18 and idcard.is_valid(candidate):
-                remaining = tokens[:i] + tokens[j:]
-                return candidate, "".join(remaining) or None
-            if len(candidate) > 18:
-                break
-    if len(tokens) >= 2:
-        return tokens[0], "".join(tokens[1:])
-    return (tokens[0] if tokens else ""), None
-
-
-def _id_problem(conv: Conversation, ctx: Context, number: str, problem: idcard.IdProblem) -> Outcome:
+def _id_problem(conv: Conversation, ctx: Context, bad: Refused) -> Outcome:
     conv = conv.at(FLOW, BindStep.ID_NUMBER, **{k: v for k, v in conv.data.items() if k != "id_sealed"})
-    return ctx.retry(conv, f"idcard/{problem.value}", length=len(number), birth=number[6:14])
+    return ctx.retry(conv, bad.template, **bad.values)
+
+
+def _at_student_no(conv: Conversation, ctx: Context, number: str) -> Conversation:
+    sealed = ctx.services.cipher.seal_text(number)  # never in clear in Redis
+    return conv.at(FLOW, BindStep.STUDENT_NO, name=conv.data["name"], id_sealed=sealed)
 
 
 def _ask_student_no(conv: Conversation, ctx: Context, number: str) -> Outcome:
-    sealed = ctx.services.cipher.seal_text(number)  # never in clear in Redis
-    return ctx.reply(conv.at(FLOW, BindStep.STUDENT_NO, name=conv.data["name"], id_sealed=sealed), "binding/ask_student_no")
+    return ctx.reply(_at_student_no(conv, ctx, number), "binding/ask_student_no")
 
 
-def _match(conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None) -> Outcome:
+def _claim(conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None) -> Outcome:
+    """The rules' decision on the claimed identity, told: the code is sent only for MATCHED."""
     s = ctx.services
-    found = match_identity(s, given_name, number, student_number)
-    if found.wait:
-        return _too_many(conv, ctx, found.wait)
-    student = found.student
-    if student is None:
+    claim = claim_identity(s, given_name, number, student_number)
+    if claim.kind is ClaimKind.MATCHED:
+        return sms_code.send(conv.at(FLOW, BindStep.CODE, student_id=claim.student.id), ctx, claim.student, "bind")
+    refused = claim_refused(claim)
+    if claim.kind is ClaimKind.NO_MATCH:
         claimed = {"name": given_name, "id_sealed": s.cipher.seal_text(number), "student_no": student_number}
-        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH, **claimed), "binding/no_match", "1", "2", "0")
-    current = active_binding(s.db, s.account)
-    if current is not None and current.student_id == student.id:
-        return ctx.reply(conv.home(), "binding/already_same", **_who(student))
-    if current is not None:
-        return ctx.reply(conv.home(), "binding/account_has_other", **_who(current.student))
-    return sms_code.send(conv.at(FLOW, BindStep.CODE, student_id=student.id), ctx, student, "bind")
-
-
-def _too_many(conv: Conversation, ctx: Context, wait: int) -> Outcome:
-    home = conv.home()
-    return ctx.reply(home, "binding/too_many_mismatches", minutes=max(1, (wait + 59) // 60))
+        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH, **claimed), refused.template, "1", "2", "0")
+    return ctx.reply(conv.home(), refused.template, **refused.values)
 
 
 def _bound(conv: Conversation, ctx: Context, student: Student) -> Outcome:
     bound = complete_binding(ctx.services, student)
     home = conv.home()
     if bound.result.already:
-        return ctx.reply(home, "binding/already_same", **_who(student))
+        return ctx.reply(home, "binding/already_same", **shown(student))
     outcome = ctx.reply(home, "binding/bound", name=idcard.mask_name(student.name))
     outcome.effects.extend(bound.effects)
     return outcome
-
-
-def _who(student: Student) -> dict:
-    return {"name": idcard.mask_name(student.name), "student_no": _mask_student_no(student.student_no)}
-
-
-def _mask_student_no(number: str) -> str:
-    return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else number
-
-

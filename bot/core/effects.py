@@ -77,7 +77,7 @@ def notify_displaced(services: Services, payload: dict) -> None:
 
     student = services.db.get(Student, payload["student_id"])
     text = services.book.render(
-        "binding/displaced", name=idcard.mask_name(student.name), student_no=student.student_no[:4] + "**"
+        "binding/displaced", name=idcard.mask_name(student.name), student_no=idcard.mask_student_no(student.student_no)
     )
     for account_id in payload["account_ids"]:
         account = services.db.get(Account, account_id)

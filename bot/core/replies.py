@@ -1,4 +1,8 @@
-"""Reply texts: Jinja templates under templates/replies, one file per reply, so staff can edit them."""
+"""Reply texts: Jinja templates under templates/replies, one file per reply, so staff can edit them.
+
+Every surface renders the same file: the chat as it is, the mini-program API with
+`surface="api"`, which leaves out what only makes sense in a chat (`{% if surface == "chat" %}
+回复1…{% endif %}`). `minutes` is how every reply and page rounds a wait."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class ReplyBook:
             keep_trailing_newline=False,
             autoescape=False,
         )
+        self.env.globals["surface"] = "chat"
 
     def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""
@@ -33,3 +38,8 @@ class ReplyBook:
         except TemplateNotFound:
             return False
         return True
+
+
+def minutes(seconds: int) -> int:
+    """A wait in whole minutes, rounded up, at least 1 (59 s and 60 s are both "1分钟")."""
+    return max(1, (int(seconds) + 59) // 60)

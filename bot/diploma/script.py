@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
 from enum import auto
 
 from sqlalchemy import select
@@ -22,7 +21,7 @@ from bot.account import menu
 from bot.binding import code_step as sms_code
 from bot.binding.rules import active_binding
 from bot.core.flow import Context, Outcome
-from bot.core.messages import Effect, Reply
+from bot.core.messages import Reply
 from bot.core.state import Conversation, FlowStep
 from bot.diploma import certificates
 from bot.diploma import rules as diplomas
@@ -92,32 +91,22 @@ def code(conv: Conversation, ctx: Context) -> Outcome:
 
 def show(conv: Conversation, ctx: Context, student: Student, acting: Proxy | None = None) -> Outcome:
     """The diploma record, or when it will appear, or why it cannot be shown."""
-    outcome = _show(conv, ctx, student)
-    s = ctx.services
-    s.audit("view_diploma", student.id, result="shown" if outcome.conversation.flow == FLOW else "not_yet",
-            detail=f"proxy:{acting.id}" if acting else None)
-    if acting is not None:
-        outcome.effects.append(proxy.notify_graduate(ctx, acting, "查询了毕业证书"))
+    lookup = diplomas.look_up(ctx.services, student, acting)
+    outcome = _show(conv, ctx, student, lookup.view)
+    outcome.effects.extend(lookup.effects)
     return outcome
 
 
-def _show(conv: Conversation, ctx: Context, student: Student) -> Outcome:
-    s = ctx.services
-    view = diplomas.record_view(s.db, student, s.now())
-    home = conv.home()
-    diploma, state = view.diploma, view.state
-    if state is RecordState.RECORD:
+def _show(conv: Conversation, ctx: Context, student: Student, view: diplomas.RecordView) -> Outcome:
+    diploma = view.diploma
+    if view.state is RecordState.RECORD:
         return ctx.reply(
             conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
-            name=idcard.mask_name(student.name), school=s.domain.school, d=diploma,
-            enrol=_day(diploma.enrol_date), grad=_day(diploma.grad_date), **_whose(conv),
+            name=idcard.mask_name(student.name), school=ctx.services.domain.school, d=diploma,
+            enrol=diplomas.day_text(diploma.enrol_date), grad=diplomas.day_text(diploma.grad_date), **_whose(conv),
         )
-    if state is RecordState.REVOKED:
-        return ctx.reply(home, "diploma/revoked", certificate_no=diploma.certificate_no)
-    if state is RecordState.NO_RECORD or state is RecordState.NOT_LEFT:
-        return ctx.reply(home, f"diploma/{state.value}", **_whose(conv))
-    return ctx.reply(home, f"diploma/{state.value}", leave=_day(diploma.leave_date), expected=_day(view.expected),
-                     campus=diploma.source != "main", **_whose(conv))
+    refused = diplomas.not_shown(view, for_proxy=conv.acting_for is not None)
+    return ctx.reply(conv.home(), refused.template, **refused.values)
 
 
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
@@ -136,20 +125,11 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
     if wanted is None:
         return ctx.retry(conv, "diploma/bad_days")
     s = ctx.services
-    issued = s.db.scalar(select(Certificate).where(Certificate.submission_key == conv.data.get("submission")))
-    if issued is not None:  # this request was issued already (the reply of that time was lost)
-        return Outcome(conv.home(), [_link(ctx, issued, "diploma/issued")])
     student = s.db.get(Student, conv.data["student_id"])
-    view = diplomas.record_view(s.db, student, s.now())
-    if view.state is not RecordState.RECORD:  # revoked (or withdrawn) since the record was shown
-        return _show(conv, ctx, student)
-    cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, wanted, s.domain.school,
-                              s.now(), submission_key=conv.data.get("submission"))
-    s.audit("issue_certificate", student.id, detail=cert.code)
-    home = conv.home()
-    outcome = Outcome(home, [_link(ctx, cert, "diploma/issued")],
-                      [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "开具了电子证明")])
-    return outcome
+    result = diplomas.issue_certificate(s, student, wanted, _acting(conv, ctx), conv.data.get("submission"))
+    if result.refused:  # revoked (or withdrawn) since the record was shown: say how it stands now
+        return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
+    return Outcome(conv.home(), [_link(ctx, result, "diploma/issued")], result.effects)
 
 
 def pick(conv: Conversation, ctx: Context) -> Outcome:
@@ -169,7 +149,10 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
     if certificates.status(cert, ctx.services.now()) in certificates.FINAL:
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
-        return Outcome(conv.home(), [_link(ctx, cert, "diploma/link_again")], _told(conv, ctx, "下载了电子证明"))
+        result = diplomas.download_certificate(ctx.services, cert, _acting(conv, ctx))
+        if result.refused:  # expired: no link to a PDF that would not open; it may still be extended
+            return ctx.reply(conv, result.refused.template, **result.refused.values)
+        return Outcome(conv.home(), [_link(ctx, result, "diploma/link_again")], result.effects)
     if picked == 2:
         return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
     return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
@@ -179,36 +162,24 @@ def extend(conv: Conversation, ctx: Context) -> Outcome:
     wanted = _days(ctx.msg.text)
     if wanted is None:
         return ctx.retry(conv, "diploma/bad_days")
-    s = ctx.services
-    cert = _mine(ctx, conv)
-    try:
-        certificates.extend(s.db, s.domain.signer, cert, wanted, s.domain.school, s.now())
-    except certificates.CertificateFinal:  # closed or revoked since it was picked
-        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
-    s.audit("extend_certificate", cert.student_id, detail=cert.code)
-    effects = [Effect("render_certificate", {"certificate_id": cert.id}), *_told(conv, ctx, "延长了电子证明")]
-    return Outcome(conv.home(), [_link(ctx, cert, "diploma/extended")], effects)
+    result = diplomas.extend_certificate(ctx.services, _mine(ctx, conv), wanted, _acting(conv, ctx))
+    if result.refused:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
+    return Outcome(conv.home(), [_link(ctx, result, "diploma/extended")], result.effects)
 
 
 def close(conv: Conversation, ctx: Context) -> Outcome:
     if text.choice(ctx.msg.text, 1) != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "account/confirm_again", "1", "0")
-    s = ctx.services
-    cert = _mine(ctx, conv)
-    try:
-        certificates.close(s.db, cert, s.now())
-    except certificates.CertificateFinal:  # closed or revoked since it was picked
-        return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
-    s.audit("close_certificate", cert.student_id, detail=cert.code)
-    return Outcome(conv.home(), [ctx.say("diploma/closed", code=cert.code)], _told(conv, ctx, "关闭了电子证明"))
+    result = diplomas.close_certificate(ctx.services, _mine(ctx, conv), _acting(conv, ctx))
+    if result.refused:  # closed or revoked since it was picked
+        return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
+    return Outcome(conv.home(), [ctx.say("diploma/closed", code=result.cert.code)], result.effects)
 
 
-def _told(conv: Conversation, ctx: Context, action: str) -> list[Effect]:
-    """A proxy's action on a certificate is told to the graduate (none when acting for oneself)."""
-    if conv.acting_for is None:
-        return []
-    acting = proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE)
-    return [proxy.notify_graduate(ctx, acting, action)] if acting is not None else []
+def _acting(conv: Conversation, ctx: Context) -> Proxy | None:
+    """The proxy acting on the graduate's certificates (None when acting for oneself)."""
+    return proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) if conv.acting_for is not None else None
 
 
 STEPS = {
@@ -242,26 +213,15 @@ def _whose(conv: Conversation) -> dict:
 
 
 def _mine(ctx: Context, conv: Conversation) -> Certificate | None:
-    return ctx.services.db.scalar(
-        select(Certificate).where(Certificate.code == conv.data["code"], Certificate.student_id == conv.data["student_id"])
-    )
+    return diplomas.certificate_of(ctx.services.db, conv.data["student_id"], conv.data["code"])
 
 
-def _link(ctx: Context, cert: Certificate, template: str) -> Reply:
-    d = ctx.services.domain
-    url = certificates.download_link(d.public_url, d.link_secret, cert.code, ctx.services.now().timestamp())
+def _link(ctx: Context, result: diplomas.CertificateResult, template: str) -> Reply:
+    cert = result.cert
     body = ctx.book.render(template, code=cert.code, until=f"{local(cert.valid_until):%Y-%m-%d}")
-    return Reply(body, link_url=url, link_title="电子学历证明（点开下载）")
+    return Reply(body, link_url=result.link.url, link_title="电子学历证明（点开下载）")
 
 
 def _days(said: str) -> int | None:
-    number = text.number_token(said.replace("天", ""))
-    if number.isdigit() and certificates.MIN_DAYS <= int(number) <= certificates.MAX_DAYS:
-        return int(number)
-    return None
-
-
-def _day(value: date | None) -> str:
-    return f"{value:%Y-%m-%d}" if value else "—"
-
-
+    days = text.read_days(said)
+    return days if days is not None and diplomas.days_allowed(days) else None

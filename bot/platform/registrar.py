@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.diploma.certificates import revoke_for_revoked_diplomas
 from bot.platform import idcard
 from bot.platform.crypto import PiiCipher
+from bot.understand import read_id_number
 from models import Diploma, Student, utcnow
 
 COLUMNS = ("student_no", "name", "id_number", "phone", "campus", "level", "major", "study_mode",
@@ -266,8 +267,8 @@ def _record(line: int, row: Row) -> tuple[Record | None, list[str]]:
 
 
 def _normalised(value: str, plain: re.Pattern) -> str:
-    """idcard.normalise, skipped for values that are already clean (most are, and it is slow)."""
-    return value.upper() if plain.fullmatch(value) else idcard.normalise(value)
+    """read_id_number, skipped for values that are already clean (most are, and it is slow)."""
+    return value.upper() if plain.fullmatch(value) else read_id_number(value)
 
 
 def _shown(value: str) -> str:

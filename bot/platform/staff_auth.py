@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core import keys
+from bot.core.replies import minutes
 from bot.platform.crypto import DecryptionFailed, PiiCipher
 from bot.platform.otp import Check, OtpService, Refusal
 from bot.platform.passwords import check_password, hash_password
@@ -209,4 +210,4 @@ CHECK_TEXT = {
 def refusal_text(sent: CodeSent) -> str:
     """What the console says when a code was not sent."""
     template = REFUSAL_TEXT.get(sent.refusal or "", "验证码未发送。")
-    return template.format(seconds=sent.wait, minutes=max(1, (sent.wait + 59) // 60))
+    return template.format(seconds=sent.wait, minutes=minutes(sent.wait))

@@ -1,5 +1,7 @@
 """Proxies: requesting, the graduate's confirmation, the notarised document, staff review,
-acting within scope, revocation and expiry. Every rule about who may act for whom lives here."""
+acting within scope, revocation and expiry. Every rule about who may act for whom lives here, and
+so does what the graduate is told and the audit trail says when a proxy acts (the chat, the API and
+the console call these)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,12 @@ LIVE = (*PENDING, ProxyState.ACTIVE)  # not yet refused, revoked or expired
 
 
 class ProxyNotAllowed(Exception):
-    """The account may not act for this graduate (any more, or in this scope)."""
+    """The account may not act for this graduate (any more, or in this scope). `reason` names the
+    reply that tells it: templates/replies/proxy/<reason>.txt ("ended" or "out_of_scope")."""
+
+    def __init__(self, message: str, reason: str = "ended") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def locked(db: Session, proxy_id: int) -> Proxy | None:
@@ -45,7 +52,7 @@ def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | N
         proxy.state = ProxyState.EXPIRED
         raise ProxyNotAllowed("expired")
     if scope is not None and not proxy.allows(scope):
-        raise ProxyNotAllowed(f"scope {scope.value}")
+        raise ProxyNotAllowed(f"scope {scope.value}", "out_of_scope")
     return proxy
 
 
@@ -147,6 +154,18 @@ def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
     accounts = graduate_accounts(db, proxy.student_id)
     note = book.render("proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action)
     return Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
+
+
+def told_graduate(s, proxy: Proxy | None, action: str) -> list[Effect]:
+    """The effects that tell the graduate what their proxy did (none when one acts for oneself)."""
+    return [graduate_notice(s.db, s.book, proxy, action)] if proxy is not None else []
+
+
+def audit_detail(proxy: Proxy | None, detail: str | None = None) -> str | None:
+    """An audit detail that names the proxy when one acted ("<detail> proxy:<id>")."""
+    if proxy is None:
+        return detail
+    return f"{detail} proxy:{proxy.id}" if detail else f"proxy:{proxy.id}"
 
 
 def document_number(raw: str) -> str | None:

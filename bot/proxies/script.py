@@ -22,14 +22,14 @@ from enum import auto
 from bot import understand as text
 from bot.account import menu
 from bot.binding import code_step as sms_code
+from bot.binding.refusals import too_many_mismatches
 from bot.binding.rules import (
     CONSENT_VERSION,
     active_binding,
-    find_student,
-    mismatch_wait,
-    note_mismatch,
+    match_identity,
     record_consent,
 )
+from bot.binding.script import claimed_identity
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, MessageKind
 from bot.core.state import Conversation, FlowStep
@@ -88,19 +88,16 @@ def relation(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def graduate(conv: Conversation, ctx: Context) -> Outcome:
-    from bot.binding.script import read_identity
-
     s = ctx.services
-    retry, given_name, number, _ = read_identity(conv, ctx, "proxy/ask_graduate")
+    retry, given_name, number, _ = claimed_identity(conv, ctx, "proxy/ask_graduate")
     if retry is not None:
         return retry
-    wait = mismatch_wait(s.redis, ctx.msg.user_tag)
-    if wait:
-        return ctx.reply(conv.home(), "binding/too_many_mismatches", minutes=max(1, wait // 60))
-    student = find_student(s.db, s.cipher, given_name, number, None)
+    found = match_identity(s, given_name, number, None, action="proxy_match")  # the binding's limit and audit
+    if found.wait:
+        refused = too_many_mismatches(found.wait)
+        return ctx.reply(conv.home(), refused.template, **refused.values)
+    student = found.student
     if student is None:
-        note_mismatch(s.redis, ctx.msg.user_tag)
-        s.audit("proxy_match", result="no_match")
         return ctx.retry(conv, "proxy/no_match")
     own = active_binding(s.db, s.account)
     if own is not None and own.student_id == student.id:
@@ -275,11 +272,6 @@ def acting_proxy(conv: Conversation, ctx: Context, scope: Scope) -> Proxy | None
         return proxies.active_proxy(ctx.services.db, ctx.services.account.id, conv.acting_for, scope, ctx.services.now())
     except proxies.ProxyNotAllowed:
         return None
-
-
-def notify_graduate(ctx: Context, proxy: Proxy, action: str) -> Effect:
-    """Tell the graduate's own accounts what their proxy just did."""
-    return proxies.graduate_notice(ctx.services.db, ctx.book, proxy, action)
 
 
 # -- helpers ----------------------------------------------------------------------------------------

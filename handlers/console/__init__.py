@@ -16,6 +16,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_
 from bot.appeals import staff as worklist
 from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
+from bot.core.replies import minutes
 from bot.platform import workdays
 from bot.platform.attachment_store import StoreError
 from bot.platform.staff_auth import (
@@ -101,7 +102,7 @@ def login():
             start_session(result.user)
             return redirect(_safe_next(request.args.get("next")))
         g.staff = None
-        error = (f"尝试次数过多，请 {max(1, (result.wait + 59) // 60)} 分钟后再试。" if result.wait
+        error = (f"尝试次数过多，请 {minutes(result.wait)} 分钟后再试。" if result.wait
                  else "用户名或密码不正确。")
     return render("login.html", 401 if error else 200, error=error, username=username)
 

@@ -1,6 +1,7 @@
 """Appeals (异议申请) through the API: categories, my tickets, one ticket, file one (multipart, with
 photos; `?acting_for=` files it for the graduate a proxy acts for), add information (text and/or
-photos). Photos are checked and stored like chat photos."""
+photos). The filing rules and their refusals are bot/appeals/intake.py's, shared with the chat (a
+refusal says what the chat says); photos are checked and stored like chat photos."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from bot import understand as text
+from bot.appeals import intake
 from bot.appeals import rules as appeals
-from bot.appeals.intake import AppealForm, IntakeRefused, add_information, file_form
-from bot.binding.rules import active_binding, phone_of
-from bot.platform import idcard
-from bot.platform.workdays import today_in_china
+from bot.appeals.intake import MAX_PHOTOS, AppealForm
+from bot.binding.refusals import BAD_NAME, BAD_STUDENT_NO, bad_id_number
 from handlers.channels import alipay_api
 from handlers.current import runtime
 from handlers.miniapp.errors import ApiError, bad_request, form_or_json, photo_uploads, text_field
@@ -28,20 +28,13 @@ from handlers.miniapp.guard import (
     services_for,
     user_lock,
 )
-from handlers.miniapp.present import appeal_detail, appeal_summary
-from handlers.miniapp.proxies import acting_proxy, told_graduate
+from handlers.miniapp.present import appeal_detail, appeal_summary, refusal
+from handlers.miniapp.proxies import acting_proxy
 from models import Appeal, Scope
 
 bp = Blueprint("api_appeals", __name__)
 UPLOAD_LIMIT = 30 * 1024 * 1024
-MAX_PHOTOS = 9
-PHONE = r"1[3-9]\d{9}"
-REFUSED = {
-    "unknown_category": (400, "没有这个异议类别。"),
-    "too_many_open": (409, f"你已有{appeals.MAX_OPEN}个未处理完的异议申请，请等处理后再提交。"),
-    "photos_required": (422, "这个类别需要上传相关材料的照片。"),
-    "identity_required": (400, "账号还没有绑定身份，请填写姓名和身份证号。"),
-}
+STATUS = {"unknown_category": 400, "too_many_open": 409, "photos_required": 422, "identity_required": 400}
 
 
 @bp.before_request
@@ -95,17 +88,14 @@ def create():
             urgent_deadline=_deadline(s, data),
             photos=photos,
         )
-        if acting is None and active_binding(s.db, s.account) is None:
+        if intake.needs_identity(s, acting):
             form.claimed_name, form.claimed_id, form.claimed_student_no = _claimed_identity(data)
-        try:
-            appeal = file_form(s, form, acting)
-        except IntakeRefused as exc:
-            status, message = REFUSED[exc.reason]
-            raise ApiError(status, exc.reason, message) from None
-        body = appeal_detail(appeal)
-        _remember_form_id(session, appeal, form_id)
-        effects = told_graduate(s, acting, "提交了异议申请")
-    run_effects(s.msg, effects)
+        filed = intake.file_form(s, form, acting)
+        if filed.refused is not None:
+            raise refusal(filed.refused, STATUS[filed.refused.code])
+        body = appeal_detail(filed.appeal)
+        _remember_form_id(session, filed.appeal, form_id)
+    run_effects(s.msg, filed.effects)
     return jsonify(body), 201
 
 
@@ -125,13 +115,14 @@ def add_info(ticket_no: str):
     with user_lock(session), services_for(session) as s:
         appeal = _mine(s, ticket_no)
         try:
-            add_information(s, appeal, note, photos)
+            effects = intake.add_information(s, appeal, note, photos)
         except appeals.TransitionNotAllowed:
-            raise ApiError(409, "appeal_closed", "这个申请已经处理完或关闭，不能再补充；如有问题请重新提交。") from None
+            raise refusal(intake.CLOSED, 409) from None
         s.db.flush()
         s.db.refresh(appeal)
         body = appeal_detail(appeal)
         _remember_form_id(session, appeal, form_id)
+    run_effects(s.msg, effects)
     return jsonify(body)
 
 
@@ -153,22 +144,22 @@ def _description(data: dict, required: bool) -> str | None:
     value = text_field(data, "description" if required else "text", max_length=appeals.DESCRIPTION_LIMIT,
                        required=required)
     value = text.tidy(value or "")
-    if required and len(value) < 4:
-        raise bad_request("请把问题写清楚一些（至少4个字）。", "description_short")
+    refused = intake.description_problem(value) if required else None
+    if refused is not None:
+        raise refusal(refused, 400)
     return value
 
 
 def _contact_phone(s, data: dict, acting) -> str:
     given = text_field(data, "contact_phone", max_length=20, required=False)
     if given:
-        number = text.number_token(given)
-        if not re.fullmatch(PHONE, number):
-            raise bad_request("联系电话应为11位手机号。", "bad_phone")
+        number = text.read_phone(given)
+        if number is None:
+            raise refusal(intake.BAD_PHONE, 400)
         return number
     if acting is not None:  # a proxy gives their own number, as in the chat
         raise bad_request("代办时请填写你自己的联系电话（contact_phone）。", "missing_field")
-    bound = active_binding(s.db, s.account)
-    phone = phone_of(s.cipher, bound.student) if bound else None
+    phone = intake.phone_on_file(s, acting)
     if not phone:
         raise bad_request("请填写联系电话（contact_phone）。", "missing_field")
     return phone
@@ -182,21 +173,28 @@ def _deadline(s, data: dict) -> date | None:
         deadline = date.fromisoformat(raw)
     except ValueError:
         raise bad_request("urgent_deadline 不是有效日期。", "bad_field") from None
-    if deadline < today_in_china(s.now()):
-        raise ApiError(422, "deadline_passed", "截止日期已经过了，请填写今天以后的日期。")
+    if intake.deadline_passed(deadline, s.now()):
+        raise refusal(intake.DEADLINE_PASSED, 422)
     return deadline
 
 
 def _claimed_identity(data: dict) -> tuple[str, str, str | None]:
-    name = text.clean(text_field(data, "name", max_length=30, required=False) or "")
-    number = idcard.normalise(text_field(data, "id_number", max_length=40, required=False) or "")
-    if not name or not number:
-        raise ApiError(400, "identity_required", REFUSED["identity_required"][1])
-    problem = idcard.problem(number)
-    if problem is not None:
-        raise ApiError(422, "invalid_id_number", "身份证号不对，请检查后再填。", problem=problem.value)
-    student_no = text_field(data, "student_no", max_length=30, required=False)
-    return name, number, text.number_token(student_no) if student_no else None
+    """Name, ID number and student number, read and refused as in binding (and in the chat)."""
+    typed_name = text_field(data, "name", max_length=30, required=False)
+    number = text.read_id_number(text_field(data, "id_number", max_length=40, required=False) or "")
+    if not typed_name or not number:
+        raise refusal(intake.IDENTITY_REQUIRED, 400)
+    name = text.read_name(typed_name)
+    if name is None:
+        raise refusal(BAD_NAME, 400)
+    bad = bad_id_number(number)
+    if bad is not None:
+        raise refusal(bad, 422, problem=bad.reason)
+    typed_no = text_field(data, "student_no", max_length=30, required=False)
+    student_no = text.read_student_no(typed_no) if typed_no else None
+    if typed_no and student_no is None:
+        raise refusal(BAD_STUDENT_NO, 400)
+    return name, number, student_no
 
 
 def _form_id(data: dict) -> str | None:

@@ -2,51 +2,61 @@
 data, and the second factor: request a code, verify a code. A phone the channel proved in this
 session stands in for the SMS code only when it is the registrar's phone of that student
 (bot.binding.rules).
+
+Input is read by bot.understand, decided by bot.binding.rules (the same `claim_identity` as the
+chat) and refused in the words of bot.binding.refusals, so the answer is the chat's.
 """
 
 from __future__ import annotations
-
-import re
 
 from flask import Blueprint, jsonify
 
 from bot import understand as text
 from bot.account.rules import delete_personal_data, unbind
+from bot.binding.refusals import (
+    BAD_CODE,
+    BAD_NAME,
+    BAD_STUDENT_NO,
+    bad_id_number,
+    claim_refused,
+    code_not_sent,
+    code_refused,
+)
 from bot.binding.rules import (
     CONSENT_VERSION,
+    ClaimKind,
     active_binding,
     check_code,
+    claim_identity,
     complete_binding,
     has_consent,
-    match_identity,
     phone_matches,
     record_consent,
     send_code,
 )
 from bot.core.messages import Effect
-from bot.platform import idcard
-from bot.platform.otp import CODE_TTL, Check
-from handlers.miniapp.errors import ApiError, bad_request, json_body, text_field
+from bot.platform.otp import CODE_TTL, LOCK_SECONDS, Check
+from handlers.miniapp.errors import ApiError, json_body, text_field
 from handlers.miniapp.guard import (
     authenticated,
     current_session,
     idempotent,
     limited,
     run_effects,
-    runtime,
     services_for,
     user_lock,
 )
 from handlers.miniapp.present import (
     binding_json,
-    code_refusal,
     pending_student,
+    refusal,
     set_pending_student,
 )
 from models import Student
 
 bp = Blueprint("api_binding", __name__)
-NAME = re.compile(r"[\u3400-\u9fffA-Za-z·•・. ]{2,30}")
+CLAIM_STATUS = {ClaimKind.TOO_MANY: 429, ClaimKind.NO_MATCH: 422, ClaimKind.BOUND_TO_OTHER: 409}
+CODE_STATUS = {Check.WRONG: 422, Check.DEAD: 410, Check.EXPIRED: 410, Check.LOCKED: 429}
 
 
 @bp.get("/binding")
@@ -83,18 +93,12 @@ def bind():
         if not has_consent(s.db, s.account):
             record_consent(s.db, s.account)
             s.audit("consent", detail=f"binding {CONSENT_VERSION} via {session.channel}")
-        found = match_identity(s, name, number, student_no)
-        if found.wait:
-            raise ApiError(429, "too_many_mismatches", "信息对不上的次数太多了，请稍后再试。", retry_after=found.wait)
-        if found.student is None:
-            raise ApiError(422, "identity_mismatch", "填写的信息和学校的记录对不上。请检查姓名（毕业时的名字）、"
-                           "身份证号（最后一位X）和学号；仍有问题可以提交异议申请。")
-        current = active_binding(s.db, s.account)
-        if current is not None and current.student_id == found.student.id:
-            return jsonify(status="bound", verified_by=None, binding=binding_json(current, s.now()))
-        if current is not None:
-            raise ApiError(409, "bound_to_other", "这个账号已经绑定了其他身份；要换绑请先解除绑定。")
-        answer, effects = _second_factor(s, session, found.student, "bind")
+        claim = claim_identity(s, name, number, student_no)
+        if claim.kind is ClaimKind.ALREADY_SAME:
+            return jsonify(status="bound", verified_by=None, binding=binding_json(claim.binding, s.now()))
+        if claim.kind is not ClaimKind.MATCHED:
+            raise refusal(claim_refused(claim), CLAIM_STATUS[claim.kind], retry_after=claim.wait or None)
+        answer, effects = _second_factor(s, session, claim.student, "bind")
     run_effects(s.msg, effects)
     return answer
 
@@ -147,9 +151,9 @@ def request_code():
 def verify_code():
     """Check the six digits; bind, or refresh the lookup check."""
     data = json_body()
-    digits = re.sub(r"\s", "", text_field(data, "code", max_length=12))
-    if not re.fullmatch(r"\d{6}", digits):
-        raise bad_request("验证码是6位数字。", "bad_code_format")
+    digits = text.read_code(text_field(data, "code", max_length=12))
+    if digits is None:
+        raise refusal(BAD_CODE, 400)
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, purpose = _awaiting(s)
@@ -163,19 +167,18 @@ def verify_code():
 
 # -- helpers --------------------------------------------------------------------------------------
 def _identity(data: dict) -> tuple[str, str, str | None]:
-    name = text.clean(text_field(data, "name", max_length=30))
-    if not NAME.fullmatch(name):
-        raise bad_request("姓名只能包含汉字、字母和间隔号，2到30个字。", "bad_name")
-    number = idcard.normalise(text_field(data, "id_number", max_length=40))
-    problem = idcard.problem(number)
-    if problem is not None:
-        message = runtime().book.render(f"idcard/{problem.value}", length=len(number), birth=number[6:14])
-        raise ApiError(422, "invalid_id_number", message, problem=problem.value)
-    student_no = text_field(data, "student_no", max_length=30, required=False)
-    if student_no is not None:
-        student_no = text.number_token(student_no)
-        if not re.fullmatch(r"[0-9A-Z]{4,20}", student_no):
-            raise bad_request("学号是4到20位数字或字母。", "bad_student_no")
+    """Name, ID number and student number, read and refused as the chat reads and refuses them."""
+    name = text.read_name(text_field(data, "name", max_length=30))
+    if name is None:
+        raise refusal(BAD_NAME, 400)
+    number = text.read_id_number(text_field(data, "id_number", max_length=40))
+    bad = bad_id_number(number)
+    if bad is not None:
+        raise refusal(bad, 422, problem=bad.reason)
+    typed = text_field(data, "student_no", max_length=30, required=False)
+    student_no = text.read_student_no(typed) if typed is not None else None
+    if typed is not None and student_no is None:
+        raise refusal(BAD_STUDENT_NO, 400)
     return name, number, student_no
 
 
@@ -196,10 +199,10 @@ def _second_factor(s, session, student: Student, purpose: str):
         return _verified(s, student, purpose, "phone")
     sent = send_code(s, student, purpose)
     if sent.phone_masked is None:
-        raise ApiError(422, "no_phone_on_file", "学校没有登记你的手机号，无法发送验证码。请带身份证到"
-                       "行政楼一楼学籍窗口登记手机号（工作日 8:30-11:30，14:00-17:00）。")
+        raise refusal(code_not_sent(sent), 422)
     if sent.refusal is not None:
-        raise code_refusal(sent.refusal, sent.wait)
+        refused = code_not_sent(sent)
+        raise refusal(refused, 429, retry_after=max(1, sent.wait), reason=refused.reason)
     if purpose == "bind":
         set_pending_student(s, student)
     body = jsonify(status="code_sent", purpose=purpose, phone_masked=sent.phone_masked, expires_in=CODE_TTL)
@@ -227,12 +230,8 @@ def _verified(s, student: Student, purpose: str, how: str):
 
 
 def _code_problem(verdict) -> ApiError:
-    if verdict.check is Check.WRONG:
-        return ApiError(422, "code_wrong", f"验证码不对，还可以再试{verdict.tries_left}次。", tries_left=verdict.tries_left)
-    if verdict.check is Check.DEAD:
-        return ApiError(410, "code_dead", "验证码错误次数太多，已经作废。请重新获取验证码。")
-    if verdict.check is Check.EXPIRED:
-        return ApiError(410, "code_expired", "验证码已过期或已使用，请重新获取。")
-    wait = verdict.wait or 3600
-    return ApiError(429, "code_locked", "验证码连续错误太多，已暂停1小时。", retry_after=wait)
+    """A code that did not check out, told as the chat tells it."""
+    extra = {"tries_left": verdict.tries_left} if verdict.check is Check.WRONG else {}
+    retry_after = (verdict.wait or LOCK_SECONDS) if verdict.check is Check.LOCKED else None
+    return refusal(code_refused(verdict), CODE_STATUS[verdict.check], retry_after=retry_after, **extra)
 

@@ -1,19 +1,19 @@
 """The diploma record and electronic certificates through the API: look up, issue (30-180 days),
 list, show, extend, close, and a signed download link. Everything here needs a binding whose code
 check is fresh (10 minutes), or a proven phone that is the registrar's phone of the student, or
-an active proxy named by `?acting_for=` (handlers/api_proxies.py)."""
+an active proxy named by `?acting_for=` (handlers/miniapp/proxies.py). The decisions are
+bot/diploma/rules.py's, shared with the chat; this module only turns their results into JSON."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from bot.binding.refusals import Refused
 from bot.binding.rules import active_binding, phone_matches
-from bot.core.messages import Effect
 from bot.diploma import certificates
-from bot.diploma.rules import RecordState, code_is_fresh, record_view
+from bot.diploma import rules as diplomas
+from bot.diploma.rules import CertificateResult, RecordState, code_is_fresh
 from bot.platform import idcard
 from handlers.miniapp.errors import ApiError, int_field, json_body
 from handlers.miniapp.guard import (
@@ -25,11 +25,12 @@ from handlers.miniapp.guard import (
     services_for,
     user_lock,
 )
-from handlers.miniapp.present import certificate_json, day, when
-from handlers.miniapp.proxies import acting_json, acting_proxy, audit_detail, told_graduate
+from handlers.miniapp.present import certificate_json, day, refusal, when
+from handlers.miniapp.proxies import acting_json, acting_proxy
 from models import Certificate, Proxy, Scope, Student
 
 bp = Blueprint("api_certificates", __name__)
+NOT_BOUND = Refused("not_bound", "diploma/not_bound")
 
 
 @bp.get("/diploma")
@@ -40,14 +41,10 @@ def diploma():
     session = current_session()
     with services_for(session) as s:
         student, acting = _subject(s, session, Scope.LOOKUP)
-        view = record_view(s.db, student, s.now())
-        shown = view.state is RecordState.RECORD
-        s.audit("view_diploma", student.id, result="shown" if shown else "not_yet",
-                detail=audit_detail(acting, f"api {session.channel}"))
-        effects = told_graduate(s, acting, "查询了毕业证书")
-        d = view.diploma
+        lookup = diplomas.look_up(s, student, acting, via=f"api {session.channel}")
+        view, d = lookup.view, lookup.view.diploma
         record = None
-        if shown:
+        if view.state is RecordState.RECORD:
             record = {"school": s.domain.school, "name_masked": idcard.mask_name(student.name), "level": d.level,
                       "major": d.major, "study_mode": d.study_mode, "campus": d.campus,
                       "enrol_date": day(d.enrol_date), "grad_date": day(d.grad_date),
@@ -56,7 +53,7 @@ def diploma():
                     leave_date=day(d.leave_date) if d else None,
                     certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None,
                     acting_for=acting_json(acting))
-    run_effects(s.msg, effects)
+    run_effects(s.msg, lookup.effects)
     return jsonify(body)
 
 
@@ -83,16 +80,9 @@ def issue():
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        view = record_view(s.db, student, s.now())
-        if view.state is not RecordState.RECORD:
-            raise ApiError(409, "diploma_unavailable", "你的毕业证书记录现在不能开具电子证明（未登记或已撤销）。",
-                           state=view.state.value)
-        cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, days,
-                                  s.domain.school, s.now())
-        s.audit("issue_certificate", student.id, detail=audit_detail(acting, cert.code))
-        body = {**certificate_json(cert, s.now()), "download": _download(s, cert)}
-        effects = [Effect("render_certificate", {"certificate_id": cert.id}), *told_graduate(s, acting, "开具了电子证明")]
-    run_effects(s.msg, effects)
+        result = _done(diplomas.issue_certificate(s, student, days, acting))
+        body = {**certificate_json(result.cert, s.now()), "download": _download(result)}
+    run_effects(s.msg, result.effects)
     return jsonify(body), 201
 
 
@@ -117,11 +107,9 @@ def extend(code: str):
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        cert = _mine(s, student, code)
-        _final_refused(certificates.extend, s.db, s.domain.signer, cert, days, s.domain.school, s.now())
-        s.audit("extend_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
-        body = {**certificate_json(cert, s.now()), "download": _download(s, cert)}
-    run_effects(s.msg, [Effect("render_certificate", {"certificate_id": cert.id})])
+        result = _done(diplomas.extend_certificate(s, _mine(s, student, code), days, acting))
+        body = {**certificate_json(result.cert, s.now()), "download": _download(result)}
+    run_effects(s.msg, result.effects)
     return jsonify(body)
 
 
@@ -134,10 +122,10 @@ def close(code: str):
     session = current_session()
     with user_lock(session), services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        cert = _mine(s, student, code)
-        _final_refused(certificates.close, s.db, cert, s.now())
-        s.audit("close_certificate", cert.student_id, detail=audit_detail(acting, cert.code))
-        return jsonify(certificate_json(cert, s.now()))
+        result = _done(diplomas.close_certificate(s, _mine(s, student, code), acting))
+        body = certificate_json(result.cert, s.now())
+    run_effects(s.msg, result.effects)
+    return jsonify(body)
 
 
 @bp.get("/certificates/<code>/download")
@@ -148,12 +136,9 @@ def download(code: str):
     session = current_session()
     with services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        cert = _mine(s, student, code)
-        state = certificates.status(cert, s.now())
-        if state is not certificates.CertStatus.VALID:
-            raise ApiError(409, "certificate_not_valid", "这份电子证明已过期、关闭或撤销，不能下载。", state=state.value)
-        s.audit("certificate_link", cert.student_id, detail=audit_detail(acting, cert.code))
-        return jsonify(_download(s, cert))
+        result = _done(diplomas.download_certificate(s, _mine(s, student, code), acting))
+    run_effects(s.msg, result.effects)
+    return jsonify(_download(result))
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -170,7 +155,7 @@ def _verified_student(s, session) -> Student:
     """The bound student, when the code check is fresh (or a proven phone is theirs)."""
     binding = active_binding(s.db, s.account)
     if binding is None:
-        raise ApiError(403, "not_bound", "请先绑定身份。")
+        raise refusal(NOT_BOUND, 403)
     if not code_is_fresh(binding, s.now()):
         if not phone_matches(binding.student, session.proven_phone_index):
             raise ApiError(403, "verification_required", "为了保护你的信息，请先完成短信验证（POST /code）。")
@@ -180,26 +165,20 @@ def _verified_student(s, session) -> Student:
 
 
 def _mine(s, student: Student, code: str) -> Certificate:
-    code = certificates.normalise_code(code)
-    cert = None
-    if certificates.looks_like_code(code):
-        cert = s.db.scalar(select(Certificate).where(Certificate.code == code, Certificate.student_id == student.id))
+    cert = diplomas.certificate_of(s.db, student.id, code)
     if cert is None:
         raise ApiError(404, "certificate_not_found", "没有找到这份电子证明。")
     return cert
 
 
-def _final_refused(change, *args) -> None:
-    """Extend or close (the service locks the row and checks it); 409 when it is closed or revoked."""
-    try:
-        change(*args)
-    except certificates.CertificateFinal:
-        raise ApiError(409, "certificate_final", "这份电子证明已关闭或撤销，不能再修改。") from None
+def _done(result: CertificateResult) -> CertificateResult:
+    """The result of an action, or its refusal: a 409 that says what the chat says (with the
+    record's or the certificate's state, when that is why)."""
+    if result.refused is None:
+        return result
+    extra = {"state": result.refused.reason} if result.refused.reason else {}
+    raise refusal(result.refused, 409, **extra)
 
 
-def _download(s, cert: Certificate) -> dict:
-    d = s.domain
-    now = s.now().timestamp()
-    url = certificates.download_link(d.public_url, d.link_secret, cert.code, now)
-    expires = datetime.fromtimestamp(int(now + certificates.LINK_SECONDS), UTC)
-    return {"url": url, "expires_at": when(expires)}
+def _download(result: CertificateResult) -> dict:
+    return {"url": result.link.url, "expires_at": when(result.link.expires_at)}

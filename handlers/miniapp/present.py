@@ -1,26 +1,21 @@
-"""How the API shows domain objects (masked, as JSON), and small per-user API state in Redis."""
+"""How the API shows domain objects (masked, as JSON) and refusals (in the words of the reply
+templates, as the chat says them), and small per-user API state in Redis."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from bot.appeals import rules as appeals
+from bot.binding.refusals import Refused
 from bot.core import keys
 from bot.diploma import certificates
 from bot.diploma.rules import code_is_fresh
 from bot.platform import idcard
-from bot.platform.otp import Refusal
+from handlers.current import runtime
 from handlers.miniapp.errors import ApiError
 from models import OPEN_STATUSES, Appeal, Binding, Certificate, Student, as_utc
 
 PENDING_TTL = 1800
-REFUSALS = {
-    Refusal.LOCKED: "验证码错误次数太多，已暂停发送验证码，请{minutes}分钟后再试。",
-    Refusal.COOLDOWN: "验证码刚发过，请{seconds}秒后再试。短信可能会晚到一会儿。",
-    Refusal.PHONE_MINUTE: "这个手机号刚收过验证码，请{seconds}秒后再试。",
-    Refusal.PHONE_HOUR: "这个手机号1小时内收到的验证码太多了，请{minutes}分钟后再试。",
-    Refusal.PHONE_DAY: "这个手机号今天收到的验证码已经到上限了，请明天再试；急用请到学籍窗口办理。",
-}
 
 
 def when(moment: datetime | None) -> str | None:
@@ -33,15 +28,10 @@ def day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def mask_student_no(number: str) -> str:
-    """`2017****18`: first 4 and last 2 characters."""
-    return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else number
-
-
 def binding_json(binding: Binding, now: datetime) -> dict:
     """The binding as its owner sees it (masked)."""
     student = binding.student
-    return {"name_masked": idcard.mask_name(student.name), "student_no_masked": mask_student_no(student.student_no),
+    return {"name_masked": idcard.mask_name(student.name), "student_no_masked": idcard.mask_student_no(student.student_no),
             "bound_at": when(binding.created_at), "verified_at": when(binding.verified_at),
             "verification_fresh": code_is_fresh(binding, now)}
 
@@ -75,10 +65,11 @@ def appeal_detail(appeal: Appeal) -> dict:
             "events": events, "photos": [{"id": a.id, "state": a.state} for a in appeal.attachments]}
 
 
-def code_refusal(refusal: Refusal, wait: int) -> ApiError:
-    """Why no code was sent, with how long to wait."""
-    message = REFUSALS[refusal].format(seconds=wait, minutes=max(1, (wait + 59) // 60))
-    return ApiError(429, "code_not_sent", message, retry_after=max(1, wait), reason=refusal.value)
+def refusal(refused: Refused, status: int, *, retry_after: int | None = None, **extra) -> ApiError:
+    """The ApiError of a refusal: its stable code, and the reply template's sentence, rendered for the
+    API (the chat's own instructions left out) so that it says what the chat says."""
+    message = runtime().book.render(refused.template, surface="api", **refused.values)
+    return ApiError(status, refused.code, message, retry_after=retry_after, **extra)
 
 
 def _pending_key(s) -> str:

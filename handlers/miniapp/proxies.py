@@ -5,7 +5,8 @@ A request starts in the conversation (`POST /chat` "5"), as on the Official Acco
 graduate's consent is a conversation of its own; its document step can be finished here, because
 /chat takes no photos. `?acting_for=<proxy id>` on the diploma, certificate and appeal endpoints
 acts for that graduate within the proxy's scope: audited with the proxy as actor and the graduate
-as subject, and the graduate is told of each view, issue and filing.
+as subject, and the graduate is told of each view, certificate action and filing, as in the chat
+(bot/proxies/rules.py decides both).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from flask import Blueprint, jsonify, request
 
 from bot.appeals.intake import add_photo
+from bot.binding.refusals import Refused
 from bot.binding.rules import active_binding
 from bot.platform import idcard
 from bot.proxies import rules as proxies
@@ -29,7 +31,7 @@ from handlers.miniapp.guard import (
     services_for,
     user_lock,
 )
-from handlers.miniapp.present import when
+from handlers.miniapp.present import refusal, when
 from models import AttachmentState, Proxy, ProxyState, Scope
 
 bp = Blueprint("api_proxies", __name__)
@@ -49,21 +51,11 @@ def acting_proxy(s, scope: Scope) -> Proxy | None:
         raise ApiError(404, "proxy_not_found", "没有这个代办。")
     try:
         proxy = proxies.active_proxy(s.db, s.account.id, named.student_id, scope, s.now())
-    except proxies.ProxyNotAllowed:
-        proxy = None
-    if proxy is None or proxy.id != named.id:
-        raise ApiError(403, "proxy_not_allowed", "这个代办已结束（撤销或过期），或不包括这项办理。")
+    except proxies.ProxyNotAllowed as refused:  # ended, or out of scope: as the chat says it
+        raise refusal(Refused("proxy_not_allowed", f"proxy/{refused.reason}"), 403) from None
+    if proxy.id != named.id:  # an older one of the same graduate, ended since
+        raise refusal(Refused("proxy_not_allowed", "proxy/ended"), 403)
     return proxy
-
-
-def told_graduate(s, proxy: Proxy | None, action: str) -> list:
-    """The effect that tells the graduate what their proxy did (none when acting for oneself)."""
-    return [proxies.graduate_notice(s.db, runtime().book, proxy, action)] if proxy is not None else []
-
-
-def audit_detail(proxy: Proxy | None, detail: str) -> str:
-    """An audit detail that names the proxy when one acted."""
-    return f"{detail} proxy:{proxy.id}" if proxy is not None else detail
 
 
 def acting_json(proxy: Proxy | None) -> dict | None:
@@ -94,7 +86,7 @@ def document(proxy_id: int):
     """The notarised authorisation of my request: its number and 1-3 photos; then staff review."""
     number = proxies.document_number(text_field(request.form, "notarised_no", max_length=80) or "")
     if number is None:
-        raise bad_request("公证书编号不对：请按公证书上写的填，例如（2026）京东方证字第123号。", "bad_document_no")
+        raise refusal(Refused("bad_document_no", "proxy/bad_document_no"), 400)
     photos = photo_uploads("photos", MAX_DOCUMENT_PHOTOS)
     if not photos:
         raise bad_request("请上传公证委托书的照片（photos）。", "photos_required")

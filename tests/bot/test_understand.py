@@ -85,6 +85,25 @@ def test_menu_step_through_the_callback(chat, typed, marker):
     assert marker in chat.say("rural-menu", typed)
 
 
+@pytest.mark.parametrize("typed", [
+    "我叫张三，身份证号是510821199803124418，学号：2016010203",
+    "姓名：张三 身份证：510821 19980312 4418 学号2016010203",
+    "学号2016010203 身份证510821199803124418 张 三",
+])
+def test_labelled_identity_in_one_message_through_the_callback(chat, demo, typed):
+    assert "个人信息告知" in chat.say("rural-labels", "1")
+    chat.say("rural-labels", "同意")
+    assert "验证码已发到" in chat.say("rural-labels", typed)
+
+
+def test_labelled_student_number_through_the_callback(chat, demo):
+    assert "个人信息告知" in chat.say("rural-no", "1")
+    chat.say("rural-no", "同意")
+    chat.say("rural-no", "姓名是李小红")
+    chat.say("rural-no", "身份证号：" + demo["李小红"][2])
+    assert "验证码已发到" in chat.say("rural-no", "学号：2017 0201 18")
+
+
 @pytest.mark.parametrize("spoken, marker", [("一。", "个人信息告知"), ("二。", "先绑定身份"), ("帮助。", "使用帮助"), ("零。", "请回复数字选择")])
 def test_voice_works_like_text(chat, spoken, marker):
     res = chat.post(*chat.sim.voice("rural-voice", spoken))

@@ -330,3 +330,18 @@ def test_ledger_verify_finds_an_unrevoked_row_and_a_cut_off_tail(app, chat, boun
     result = _ledger_cli(app, "verify")
     assert result.exit_code == 1 and "is not in the state its events say" in result.output
     assert _ledger_cli(app, "verify", "--head", "x:y").exit_code == 2
+
+
+def test_an_expired_certificate_gets_no_download_link_in_the_chat_as_in_the_api(app, chat, bound):
+    _diploma(app, "2017020118")
+    code, _ = _issue(chat, "30")
+    with app.extensions["gradcert"].sessions() as db:
+        db.scalar(select(Certificate)).valid_until = datetime.now(timezone.utc) - timedelta(days=1)
+        db.commit()
+    chat.say("g1", "2")
+    assert "已过期" in chat.say("g1", "2")
+    chat.say("g1", "1")
+    res = chat.post(*chat.sim.text("g1", "1"))
+    assert chat.sim.read(res.data)["MsgType"] == "text"  # no link to a PDF that would answer 410
+    assert f"电子证明 {code} 已过期，不能下载。" in chat.sim.reply_text(res.data)
+    assert "现在有效至" in chat.say("g1", "2") + chat.say("g1", "90")  # it may still be extended

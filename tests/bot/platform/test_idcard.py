@@ -5,7 +5,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.platform.idcard import IdProblem, check_character, is_valid, mask, normalise, problem
+from bot.platform.idcard import IdProblem, check_character, is_valid, mask, mask_student_no, problem
+from bot.understand import read_id_number
 
 
 def _generated(n: int, seed: int = 11643) -> list[str]:
@@ -75,7 +76,11 @@ def test_date_like_19990230_fails_whatever_the_check_character():
     ],
 )
 def test_messy_input_normalises_to_the_number(typed):
-    assert normalise(typed) == "11010519491231002X"
+    assert read_id_number(typed) == "11010519491231002X"
+
+
+def test_student_numbers_are_masked_one_way():
+    assert mask_student_no("2017020118") == "2017****18" and mask_student_no("B1234") == "B1234"
 
 
 def test_mask_keeps_four_and_four():

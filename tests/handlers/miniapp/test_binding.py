@@ -8,14 +8,14 @@ import itertools
 
 import pytest
 
-from tests.conftest import Chat
+from tests.conftest import Chat, outbox
 
 _users = itertools.count(1)
 ID_WITH_BAD_CHECKSUM = "110105199912311051"
 ID_OF_17_DIGITS = "11010519991231105"
 
 
-def _chat_says(chat: Chat, name: str, id_number: str | None = None, student_no: str | None = None) -> str:
+def _chat_says(chat: Chat, name: str, id_number: str | None = None, student_no=None) -> str:
     """What the chat answers to the last of name, ID number, student number (one step each)."""
     openid = f"drift-{next(_users)}"
     assert "个人信息告知" in chat.say(openid, "1")
@@ -51,7 +51,10 @@ def test_a_matching_identity_sends_the_code_on_both(mini, mini_app, mini_demo):
     assert "验证码已发到" in reply and res.json["phone_masked"] in reply
 
 
-@pytest.mark.parametrize("id_number, problem", [(ID_WITH_BAD_CHECKSUM, "checksum"), (ID_OF_17_DIGITS, "length")])
+WRONG_IDS = [(ID_WITH_BAD_CHECKSUM, "checksum"), (ID_OF_17_DIGITS, "length")]
+
+
+@pytest.mark.parametrize("id_number, problem", WRONG_IDS)
 def test_a_wrong_id_number_is_explained_the_same_way(mini, mini_app, mini_demo, id_number, problem):
     reply = _chat_says(Chat(mini_app), "李小红", id_number)
     res = _api_answers(mini, "李小红", id_number)
@@ -86,8 +89,28 @@ def test_the_mismatch_lock_is_explained_the_same_way(mini, mini_app, mini_demo):
     for _ in range(5):
         assert "对不上" in chat.say(openid, f"李小虹 {id_number} {no}")
         chat.say(openid, "1")
-        assert mini.post("/binding", {"name": "李小虹", "id_number": id_number, "consent": True}).status_code == 422
+        wrong = {"name": "李小虹", "id_number": id_number, "consent": True}
+        assert mini.post("/binding", wrong).status_code == 422
     reply = chat.say(openid, f"{name} {id_number} {no}")
-    res = mini.post("/binding", {"name": name, "id_number": id_number, "student_no": no, "consent": True})
+    right = {"name": name, "id_number": id_number, "student_no": no, "consent": True}
+    res = mini.post("/binding", right)
     _same_refusal(reply, res, 429, "too_many_mismatches")
     assert "60分钟" in res.json["error"]["message"]
+
+
+def test_a_wrong_code_is_refused_the_same_way(mini, mini_app, mini_demo):
+    no, name, id_number, _, _ = mini_demo["李小红"]
+    chat, openid = Chat(mini_app), "drift-code"
+    assert "个人信息告知" in chat.say(openid, "1")
+    chat.say(openid, "同意")
+    assert "验证码已发到" in chat.say(openid, f"{name} {id_number} {no}")
+    redis = mini_app.extensions["gradcert"].redis
+    redis.delete(*redis.keys("gc:{phone:*"))  # the phone's 1-a-minute limit
+    assert _api_answers(mini, name, id_number, no).status_code == 202
+    mini.run_jobs()
+    sent = {m["code"] for m in outbox(mini_app)}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in sent)
+    reply = chat.say(openid, wrong)
+    res = mini.post("/code/verify", {"code": wrong})
+    _same_refusal(reply, res, 422, "code_wrong")
+    assert res.json["error"]["tries_left"] == 4

@@ -5,6 +5,7 @@ within scope (audited, the graduate told); the graduate's list and one-step revo
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from bot.proxies import rules as proxies
 from models import Account, Appeal, Attachment, AuditEvent, Binding, Proxy, Student
 from tests.handlers.miniapp.test_api import _sms_code
-from tests.miniapp_support import MiniClient, add_diploma
+from tests.miniapp_support import MiniClient, add_diploma, said_in
 from tests.stubs import PNG_BYTES
 
 GRADUATE_NO = "2017020118"
@@ -217,3 +218,114 @@ def test_a_proxy_may_withdraw_their_own_request(parent, mini_app):
     assert parent.get("/proxies").json["request"] is None
     with _db(mini_app) as db:
         assert db.get(Proxy, proxy_id).revoked_by == "proxy"
+
+
+# -- the graduate is told the same, whichever way their proxy acts -----------------------------------
+NOTICES = ("开具了电子证明", "下载了电子证明", "延长了电子证明", "关闭了电子证明")
+
+
+def _acting_in_the_chat(parent) -> None:
+    """Through /chat: act for the graduate, then issue, download, extend and close a certificate."""
+    _say(parent, "0")
+    _say(parent, "5")
+    _say(parent, "2")
+    assert "现在代 李**" in _say(parent, "2")
+    assert "139321202105001234" in _say(parent, "2")
+    _say(parent, "1")
+    assert "电子证明已开具" in _say(parent, "60")
+    for step in ("2", "2", "1"):
+        _say(parent, step)
+    assert "72小时内能下载" in _say(parent, "1")
+    for step in ("2", "2", "1", "2"):
+        _say(parent, step)
+    assert "现在有效至" in _say(parent, "90")
+    for step in ("2", "2", "1", "3"):
+        _say(parent, step)
+    assert "已关闭" in _say(parent, "1")
+
+
+def _acting_through_the_api(parent, proxy_id: int) -> None:
+    """Through /certificates?acting_for=: the same four actions."""
+    code = parent.post(f"/certificates?acting_for={proxy_id}", {"days": 60}).json["code"]
+    assert parent.get(f"/certificates/{code}/download?acting_for={proxy_id}").status_code == 200
+    assert parent.post(f"/certificates/{code}/extend?acting_for={proxy_id}", {"days": 90}).status_code == 200
+    assert parent.post(f"/certificates/{code}/close?acting_for={proxy_id}").json["status"] == "closed"
+
+
+def _told_of_certificates(stubs) -> list[str]:
+    return [t for t in stubs["wxa"].texts_to("o-grad-oa") if any(n in t for n in NOTICES)]
+
+
+def test_a_proxys_certificate_actions_are_told_to_the_graduate_as_in_the_chat(parent, mini_app, stubs):
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    _upload(parent, proxy_id)
+    _activate(mini_app, proxy_id, "lookup,certificate")
+    _acting_in_the_chat(parent)
+    parent.run_jobs()
+    in_the_chat = _told_of_certificates(stubs)
+    assert [n for t in in_the_chat for n in NOTICES if n in t] == list(NOTICES)
+
+    _acting_through_the_api(parent, proxy_id)
+    parent.run_jobs()
+    assert _told_of_certificates(stubs)[len(in_the_chat):] == in_the_chat
+
+
+CERTIFICATE_ACTIONS = ("issue_certificate", "certificate_link", "extend_certificate", "close_certificate")
+
+
+def _audited(app, actions, number=r"[0-9A-Z]{16}|GA\d{8}-\d{4}") -> list[tuple[str, str]]:
+    """(action, detail with the certificate code or ticket number as N) of the audit rows, in order."""
+    with _db(app) as db:
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)).all()
+        return [(a.action, re.sub(number, "N", a.detail or "")) for a in rows]
+
+
+def test_a_proxys_certificate_actions_are_audited_alike_in_the_chat_and_the_api(parent, mini_app):
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    _upload(parent, proxy_id)
+    _activate(mini_app, proxy_id, "lookup,certificate")
+    _acting_in_the_chat(parent)
+    in_the_chat = _audited(mini_app, CERTIFICATE_ACTIONS)
+    assert in_the_chat == [(action, f"N proxy:{proxy_id}") for action in CERTIFICATE_ACTIONS]
+    _acting_through_the_api(parent, proxy_id)
+    assert _audited(mini_app, CERTIFICATE_ACTIONS)[len(in_the_chat):] == in_the_chat
+
+
+def test_a_proxys_appeal_is_audited_and_told_alike_in_the_chat_and_the_api(parent, mini_app, stubs):
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    _upload(parent, proxy_id)
+    _activate(mini_app, proxy_id, "lookup,appeal")
+    for step in ("0", "5", "2", "2", "3", "9", "孩子的毕业证书专业写错了，应该是护理。", "1", "完成", "13900001111"):
+        _say(parent, step)
+    assert "已提交" in _say(parent, "1")
+    filed = parent.post(f"/appeals?acting_for={proxy_id}", {"category": "other", "contact_phone": "13900001111",
+                                                            "description": "孩子的毕业证书专业写错了，应该是护理。"})
+    assert filed.status_code == 201
+    assert _audited(mini_app, ("file_appeal",)) == [("file_appeal", f"N proxy:{proxy_id}")] * 2
+    parent.run_jobs()
+    told = [t for t in stubs["wxa"].texts_to("o-grad-oa") if "异议" in t]
+    assert len(told) == 2 and told[0] == told[1]
+
+
+def test_a_proxy_refused_in_the_api_is_told_what_the_chat_tells(parent, mini_app, graduate):
+    _, own = graduate
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    _upload(parent, proxy_id)
+    _activate(mini_app, proxy_id, "lookup")
+    res = parent.get(f"/certificates?acting_for={proxy_id}")
+    assert res.status_code == 403 and res.json["error"]["code"] == "proxy_not_allowed"
+    for step in ("0", "5", "2", "2", "2"):
+        _say(parent, step)
+    assert said_in(res.json["error"]["message"], _say(parent, "1"))  # 代办范围不包括这件事…
+
+    assert own.delete(f"/proxies/{proxy_id}").status_code == 200
+    res = parent.get(f"/diploma?acting_for={proxy_id}")
+    assert res.status_code == 403 and res.json["error"]["code"] == "proxy_not_allowed"
+    assert said_in(res.json["error"]["message"], _say(parent, "2"))  # 你的代办已结束…
+
+
+def test_a_bad_document_number_is_refused_as_in_the_chat(parent):
+    proxy_id = parent.get("/proxies").json["request"]["id"]
+    res = _upload(parent, proxy_id, notarised_no="abc")
+    assert res.status_code == 400 and res.json["error"]["code"] == "bad_document_no"
+    assert _say(parent, "abc") == res.json["error"]["message"]  # the chat waits for the number too
