@@ -109,12 +109,17 @@ def record_view(db: Session, student: Student, now: datetime) -> RecordView:
 def not_shown(view: RecordView, for_proxy: bool) -> Refused:
     """Why the record is not shown (revoked, or when it should appear), in the words of its state's
     reply (templates/replies/diploma/<state>.txt), which also refuse a certificate."""
-    d, values = view.diploma, {"who": "毕业生"} if for_proxy else {}  # texts say 你 to the graduate
+    d, values = view.diploma, whose(for_proxy)
     if view.state is RecordState.REVOKED:
         values = {"certificate_no": d.certificate_no}
     elif view.state not in (RecordState.NO_RECORD, RecordState.NOT_LEFT):
         values.update(leave=day_text(d.leave_date), expected=day_text(view.expected), campus=d.source != "main")
     return Refused("diploma_unavailable", f"diploma/{view.state}", values, view.state.value)
+
+
+def whose(for_proxy: bool) -> dict:
+    """Texts say 你 to the graduate and 毕业生 to a proxy acting for them (templates default to 你)."""
+    return {"who": "毕业生"} if for_proxy else {}
 
 
 def look_up(s, student: Student, acting: Proxy | None, via: str | None = None) -> Lookup:

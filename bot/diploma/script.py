@@ -208,8 +208,7 @@ def _list(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def _whose(conv: Conversation) -> dict:
-    """Texts say 你 to the graduate and 毕业生 to a proxy acting for them (templates default to 你)."""
-    return {"who": "毕业生"} if conv.acting_for is not None else {}
+    return diplomas.whose(conv.acting_for is not None)
 
 
 def _mine(ctx: Context, conv: Conversation) -> Certificate | None:
