@@ -18,6 +18,7 @@ from bot.account import script as account
 from bot.account.menu import Intent
 from bot.appeals import script as appeal
 from bot.binding import script as binding
+from bot.core.effects import account_subscribed, account_unsubscribed
 from bot.core.errors import UnknownFlow
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, Inbound, MessageKind
@@ -119,10 +120,10 @@ def _event(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     event = (msg.event or "").lower()
     if event == "subscribe":
         outcome = menu.show(conv, ctx, prefix="menu/welcome")
-        outcome.effects.append(Effect("account_subscribed", queued=False))
+        outcome.effects.append(Effect(account_subscribed, queued=False))
         return outcome
     if event == "unsubscribe":
-        return Outcome(conv, [], [Effect("account_unsubscribed", queued=False)])
+        return Outcome(conv, [], [Effect(account_unsubscribed, queued=False)])
     if event == "click":
         intent = menu.CLICK_KEYS.get(msg.event_key or "")
         if intent is not None:

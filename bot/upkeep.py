@@ -12,14 +12,12 @@ from bot.platform.idcard import mask_name
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
 
-AUTO_CLOSED = "7天没有回复，申请已自动关闭。如仍有问题请重新提交。"
-
 
 def sweep(s) -> int:
     """One pass in the unit of work `s`; the number of tickets closed and proxies warned."""
     closed = close_stale(s.db, s.now())
     for event in closed:
-        s.effects.append(ticket_changed(event.appeal_id, AUTO_CLOSED, event.id))
+        s.effects.append(ticket_changed(event.appeal_id, event.note, event.id))
     _expired, warn = proxies.sweep(s.db, s.now())
     for proxy in warn:
         until = f"{local(proxy.valid_until):%Y-%m-%d}"

@@ -17,7 +17,7 @@ import redis as redis_lib
 from rq import Queue
 
 from bot.appeals.notices import AppealNotice
-from bot.core import effects, keys
+from bot.core import keys
 from bot.core.domain import Domain
 from bot.core.engine import Engine, EngineHooks
 from bot.core.messages import Effect, Inbound, Reply
@@ -129,7 +129,7 @@ class Runtime:
         """Run one effect now, in its own unit of work."""
         s = self.open_unit(msg)
         try:
-            effects.resolve(effect.action)(s, effect.payload)
+            effect.action(s, effect.payload)
             s.commit()
         except Exception:
             s.rollback()

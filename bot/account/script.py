@@ -7,6 +7,7 @@ from enum import auto
 from bot import understand as text
 from bot.account.rules import delete_personal_data, unbind
 from bot.binding.rules import active_binding
+from bot.core.effects import forget_user
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect
 from bot.core.state import Conversation, FlowStep
@@ -50,7 +51,7 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.reply(home, "account/unbound")
     delete_personal_data(s)
     outcome = ctx.reply(home, "account/deleted", mini=_on_mini_program(ctx))
-    outcome.effects.append(Effect("forget_user", queued=False))
+    outcome.effects.append(Effect(forget_user, queued=False))
     return outcome
 
 

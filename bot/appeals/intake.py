@@ -16,10 +16,10 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from bot.appeals import rules as appeals
-from bot.binding.refusals import Refused
 from bot.binding.rules import active_binding, phone_of
 from bot.core.messages import Effect
-from bot.platform.attachments import MAX_BYTES, sniff, store
+from bot.core.replies import Refused
+from bot.platform.attachments import MAX_BYTES, fetch_attachment, sniff, store
 from bot.platform.workdays import today_in_china
 from bot.proxies.rules import audit_detail, told_graduate
 from models import Appeal, Attachment, Proxy, Student
@@ -187,4 +187,4 @@ def _add_media(s, appeal: Appeal, media_id: str) -> Effect:
     attachment = Attachment(appeal_id=appeal.id, media_id=media_id)
     s.db.add(attachment)
     s.db.flush()
-    return Effect("fetch_attachment", {"attachment_id": attachment.id}, key=str(attachment.id))
+    return Effect(fetch_attachment, {"attachment_id": attachment.id}, key=str(attachment.id))

@@ -227,6 +227,8 @@ def as_changed(appeal: Appeal, event: AppealEvent | None) -> Appeal | TicketView
                       appeal.due_date, event.at)
 
 
+AUTO_CLOSE_NOTE = "7天没有回复，申请已自动关闭。如仍有问题请重新提交。"  # the event, and what followers are told
+
 def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
     """Close tickets left 7 days without a reply after they were resolved, rejected or asked for
     more; the closing events (flushed, so they have ids for the notices)."""
@@ -240,7 +242,7 @@ def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
     events = []
     for appeal in stale:
         event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                            to_status=AppealStatus.CLOSED, note="7天无回复，自动关闭", at=now)
+                            to_status=AppealStatus.CLOSED, note=AUTO_CLOSE_NOTE, at=now)
         db.add(event)
         events.append(event)
         appeal.status = AppealStatus.CLOSED

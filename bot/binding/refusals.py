@@ -9,24 +9,11 @@ bot.platform.otp."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bot.binding.rules import Claim, ClaimKind, CodeSend
-from bot.core.replies import minutes
+from bot.core.replies import Refused, minutes
 from bot.platform import idcard
 from bot.platform.otp import Check, Verdict
 from models import Student
-
-
-@dataclass(frozen=True)
-class Refused:
-    """A refusal as every surface tells it: stable code, reply template, its values."""
-
-    code: str
-    template: str
-    values: dict = field(default_factory=dict)
-    reason: str | None = None  # the finer cause, for clients: the ID problem, the OTP limit
-
 
 BAD_NAME = Refused("bad_name", "binding/bad_name")
 BAD_STUDENT_NO = Refused("bad_student_no", "binding/bad_student_no")

@@ -7,6 +7,7 @@ phone shortcut, and binding itself. How each result is worded is bot.binding.ref
 from __future__ import annotations
 
 import hmac
+import logging
 import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core import keys
-from bot.core.messages import Effect
+from bot.core.messages import Effect, Reply
 from bot.platform.crypto import PiiCipher
-from bot.platform.idcard import mask_phone
-from bot.platform.otp import Check, Refusal, Verdict, subject
+from bot.platform.idcard import mask_name, mask_phone, mask_student_no
+from bot.platform.otp import CODE_TTL, Check, Refusal, Verdict, subject
 from bot.platform.ratelimit import RateLimit
+from bot.platform.sms import SmsError
 from models import (
     Account,
     Binding,
@@ -31,6 +33,8 @@ from models import (
     Student,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 CONSENT_VERSION = "2026-11"
 
@@ -216,7 +220,7 @@ def complete_binding(s, student: Student) -> Bound:
     s.audit("bind", student.id, result="already" if result.already else "bound")
     effects = []
     if result.displaced:
-        effects.append(Effect("notify_displaced", {"account_ids": result.displaced, "student_id": student.id}))
+        effects.append(Effect(notify_displaced, {"account_ids": result.displaced, "student_id": student.id}))
     return Bound(result, effects)
 
 
@@ -253,7 +257,7 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     if issued.refusal is not None:
         return CodeSend(mask_phone(phone), issued.refusal, issued.wait)
     payload = {"student_id": student.id, "code": s.cipher.seal_text(issued.code), "purpose": purpose}
-    return CodeSend(mask_phone(phone), effect=Effect("send_otp_sms", payload))
+    return CodeSend(mask_phone(phone), effect=Effect(send_otp_sms, payload))
 
 
 def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
@@ -265,3 +269,36 @@ def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
     if verdict.check is Check.LOCKED:
         s.audit("otp_locked", student.id, result="locked")
     return verdict
+
+
+# -- effects of binding (after the commit) ----------------------------------------------------
+
+def send_otp_sms(services, payload: dict) -> None:
+    """Send a code through the SMS provider; a failed send is refunded and the user told."""
+    student = services.db.get(Student, payload["student_id"])
+    phone = phone_of(services.cipher, student)
+    code = services.cipher.open_text(payload["code"])
+    event = OtpEvent(account_id=services.account.id, student_id=student.id, purpose=payload["purpose"])
+    try:
+        services.sms.send_code(phone, code, CODE_TTL // 60)
+        event.kind = OtpEventKind.SENT
+    except SmsError as exc:
+        log.warning("SMS send failed (%s); refunded", exc)
+        event.kind = OtpEventKind.SEND_FAILED
+        services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
+        msg = services.msg
+        services.push(msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))])
+    services.db.add(event)
+
+
+def notify_displaced(services, payload: dict) -> None:
+    """Tell accounts that lost a student to a newer binding."""
+    student = services.db.get(Student, payload["student_id"])
+    text = services.book.render(
+        "binding/displaced", name=mask_name(student.name), student_no=mask_student_no(student.student_no)
+    )
+    for account_id in payload["account_ids"]:
+        account = services.db.get(Account, account_id)
+        if account is not None:
+            services.push(account.channel, account.app_id, account.user_key, [Reply(text)])
+

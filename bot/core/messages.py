@@ -93,7 +93,7 @@ class Effect:
     the others run in-process right after the commit.
     """
 
-    action: Callable[[Any, dict], None] | str
+    action: Callable[[Any, dict], None]
     payload: dict = field(default_factory=dict)
     queued: bool = True
     key: str = ""  # tells apart several effects of one name in one message (dedup key)
@@ -101,7 +101,7 @@ class Effect:
     @property
     def name(self) -> str:
         """The effect's name (its function's name)."""
-        return self.action if isinstance(self.action, str) else self.action.__name__
+        return self.action.__name__
 
     @property
     def claim(self) -> str:

@@ -6,11 +6,24 @@ Every surface renders the same file: the chat as it is, the mini-program API wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "templates" / "replies"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A refusal as every surface tells it: a stable code (the API's `error.code`), the reply
+    template that words it, and the template's values. Rules return it; scripts render it, the
+    API renders it with `surface="api"`."""
+
+    code: str
+    template: str
+    values: dict = field(default_factory=dict)
+    reason: str | None = None  # the finer cause, for clients: the ID problem, the OTP limit
 
 
 class ReplyBook:

@@ -27,3 +27,11 @@ def store_pdf(domain, cert: Certificate) -> Path:
             out.write(data)
         os.replace(tmp, path)
     return path
+
+def render_certificate(services, payload: dict) -> None:
+    """Render a certificate's PDF ahead of its first download."""
+    cert = services.db.get(Certificate, payload["certificate_id"])
+    if cert is not None:
+        store_pdf(services.domain, cert)
+        cert.pdf_ready_at = services.now()
+

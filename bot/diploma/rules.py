@@ -16,9 +16,10 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.binding.refusals import Refused
 from bot.core.messages import Effect
+from bot.core.replies import Refused
 from bot.diploma import certificates
+from bot.diploma.files import render_certificate
 from bot.platform.workdays import add_working_days, today_in_china
 from bot.proxies.rules import audit_detail, told_graduate
 from models import Binding, Certificate, Diploma, DiplomaStatus, Proxy, Student, as_utc
@@ -192,7 +193,7 @@ def _done(s, cert: Certificate, acting: Proxy | None, audited: str, told: str, *
     """Audited (naming the proxy), with a download link; the PDF rendered anew when its content
     changed; the graduate told of what their proxy did."""
     s.audit(audited, cert.student_id, detail=audit_detail(acting, cert.code))
-    effects = [Effect("render_certificate", {"certificate_id": cert.id})] if rendered else []
+    effects = [Effect(render_certificate, {"certificate_id": cert.id})] if rendered else []
     return CertificateResult(cert, _link(s, cert) if linked else None, effects=effects + told_graduate(s, acting, told))
 
 

@@ -43,3 +43,18 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
     attachment.state = AttachmentState.STORED
     attachment.storage_key, attachment.content_type = key, kind[0]
     attachment.size, attachment.sha256 = len(data), digest
+
+def fetch_attachment(services, payload: dict) -> None:
+    """Download a photo sent for an appeal and store it (or record why it was refused)."""
+    attachment = services.db.get(Attachment, payload["attachment_id"])
+    if attachment is None or attachment.state != AttachmentState.PENDING:
+        return
+    msg = services.msg
+    try:
+        data = services.domain.fetch_media(msg.channel, msg.app_id, attachment.media_id)
+    except Exception as exc:  # the media API failed or the file expired: staff see the reason
+        log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
+        attachment.state, attachment.error = AttachmentState.REJECTED, "download failed"
+        return
+    store(attachment, data, services.domain.attachments)  # refused or failed: the attachment says why
+

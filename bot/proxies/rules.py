@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import understand as text
+from bot.core.effects import push_accounts
 from bot.core.messages import Effect
 from bot.platform import idcard
 from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_utc, utcnow
@@ -146,14 +147,14 @@ def revoked_by_graduate(s, book, proxy: Proxy) -> Effect:
     revoke(proxy, "graduate", s.now())
     s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id}")
     told = book.render("proxy/revoked_for_proxy", name=idcard.mask_name(proxy.student.name))
-    return Effect("push_accounts", {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id))
+    return Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id))
 
 
 def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
     """Tell the graduate's own accounts what their proxy just did ("查询了毕业证书")."""
     accounts = graduate_accounts(db, proxy.student_id)
     note = book.render("proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action)
-    return Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
+    return Effect(push_accounts, {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
 
 
 def told_graduate(s, proxy: Proxy | None, action: str) -> list[Effect]:

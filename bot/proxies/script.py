@@ -30,10 +30,12 @@ from bot.binding.rules import (
     record_consent,
 )
 from bot.binding.script import claimed_identity
+from bot.core.effects import push_accounts
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, MessageKind
 from bot.core.state import Conversation, FlowStep
 from bot.platform import idcard
+from bot.platform.attachments import fetch_attachment
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
 from models import Attachment, Proxy, ProxyState, Scope, Student
@@ -138,7 +140,7 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
             return ctx.reply(conv, "proxy/graduate_not_bound", "1")
         ask = ctx.book.render("proxy/ask_graduate_consent", relation=proxies.RELATION_NAMES[proxy.relation],
                               number=proxy.id, when=f"{local(proxy.created_at):%m-%d %H:%M}")
-        effect = Effect("push_accounts", {"account_ids": [a.id for a in accounts], "text": ask})
+        effect = Effect(push_accounts, {"account_ids": [a.id for a in accounts], "text": ask})
         return Outcome(conv.then(ProxyStep.WAITING), [ctx.say("proxy/waiting")], [effect])
     return ctx.retry(conv, "proxy/ask_method", "1", "2")
 
@@ -185,7 +187,7 @@ def document(conv: Conversation, ctx: Context) -> Outcome:
     s.db.flush()
     proxies.document_submitted(proxy, conv.data["document_no"])
     s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id}")
-    effect = Effect("fetch_attachment", {"attachment_id": attachment.id}, key=str(attachment.id))
+    effect = Effect(fetch_attachment, {"attachment_id": attachment.id}, key=str(attachment.id))
     return Outcome(conv.home(),
                    [ctx.say("proxy/under_review")], [effect])
 
@@ -261,7 +263,7 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
         proxies.revoke(proxy, "graduate", s.now())
         note = "proxy/graduate_refused_for_proxy"
     s.audit("proxy_graduate_answer", proxy.student_id, result="agreed" if agree else "refused", detail=f"proxy:{proxy.id}")
-    effect = Effect("push_accounts", {"account_ids": [proxy.proxy_account_id], "text": ctx.book.render(note)}, key=str(proxy.id))
+    effect = Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": ctx.book.render(note)}, key=str(proxy.id))
     return Outcome(conv, [ctx.say("proxy/answer_recorded", agree=agree)], [effect])
 
 

@@ -34,6 +34,7 @@ from bot.binding.rules import (
     record_consent,
     send_code,
 )
+from bot.core.effects import forget_user
 from bot.core.messages import Effect
 from bot.platform.otp import CODE_TTL, LOCK_SECONDS, Check
 from handlers.miniapp.errors import ApiError, json_body, text_field
@@ -126,7 +127,7 @@ def delete_me():
     session = current_session()
     with user_lock(session), services_for(session) as s:
         delete_personal_data(s)
-    run_effects(s.msg, [Effect("forget_user", queued=False)])  # also a binding in progress (its Redis key)
+    run_effects(s.msg, [Effect(forget_user, queued=False)])  # also a binding in progress (its Redis key)
     return jsonify(status="deleted")
 
 

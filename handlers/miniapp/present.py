@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.appeals import rules as appeals
-from bot.binding.refusals import Refused
 from bot.core import keys
+from bot.core.replies import Refused
 from bot.diploma import certificates
 from bot.diploma.rules import code_is_fresh
 from bot.platform import idcard

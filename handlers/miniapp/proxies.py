@@ -16,8 +16,8 @@ import re
 from flask import Blueprint, jsonify, request
 
 from bot.appeals.intake import add_photo
-from bot.binding.refusals import Refused
 from bot.binding.rules import active_binding
+from bot.core.replies import Refused
 from bot.platform import idcard
 from bot.proxies import rules as proxies
 from handlers.miniapp.errors import ApiError, bad_request, photo_uploads, text_field

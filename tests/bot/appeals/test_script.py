@@ -202,7 +202,10 @@ def test_tickets_left_seven_days_close_and_the_filer_is_told(wx):
         assert sweep() == 1
     chat.run_jobs()
     assert _appeals(app)[0].status == "closed"
-    assert "已自动关闭" in stub.calls("/cgi-bin/message/custom/send")[-1].json()["text"]["content"]
+    told = stub.calls("/cgi-bin/message/custom/send")[-1].json()["text"]["content"]
+    with rt.sessions() as db:  # the timeline (API history, console) says what the filer was told
+        closing = db.scalars(select(AppealEvent).where(AppealEvent.to_status == AppealStatus.CLOSED)).one()
+    assert closing.note == appeals.AUTO_CLOSE_NOTE and closing.note in told
 
 
 def test_due_dates_count_working_days():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import effects, keys
+from bot.core import keys
 from bot.core.flow import Outcome
 from bot.core.messages import Effect, Reply
 from bot.core.state import Conversation
@@ -21,21 +21,21 @@ def _flow(name, handle):
     return handle
 
 
+def count_effect(services, payload):
+    """A queued test effect (module level: RQ finds it by reference)."""
+    services.redis.incr("test:effects")
+
+
 @pytest.fixture
 def counting_flow():
     """A test flow: replies with the state version and asks for a counted effect."""
 
     def handle(conv, ctx):
-        return Outcome(conv, [Reply(f"version {conv.version}")], [Effect("test_count", {"n": 1})])
-
-    def count(services, payload):
-        services.redis.incr("test:effects")
+        return Outcome(conv, [Reply(f"version {conv.version}")], [Effect(count_effect, {"n": 1})])
 
     _flow("counting", handle)
-    effects.EFFECTS["test_count"] = count
     yield
     FLOWS.pop("counting")
-    effects.EFFECTS.pop("test_count")
 
 
 def _put_in_flow(app, openid, flow, step="start"):

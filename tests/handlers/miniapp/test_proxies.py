@@ -10,6 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from bot.core.effects import push_accounts
 from bot.proxies import rules as proxies
 from models import Account, Appeal, Attachment, AuditEvent, Binding, Proxy, Student
 from tests.handlers.miniapp.test_api import _sms_code
@@ -80,7 +81,7 @@ def _activate(app, proxy_id: int, scope: str) -> None:
 def _queued_pushes(app) -> list[dict]:
     """The push_accounts payloads waiting in the RQ queue."""
     rt = app.extensions["gradcert"]
-    return [job.args[1] for job in rt.queue.get_jobs() if job.args[0] == "push_accounts"]
+    return [job.args[1] for job in rt.queue.get_jobs() if job.args[0] is push_accounts]
 
 
 def _account_id(app, key: str) -> int:
