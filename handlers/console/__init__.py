@@ -1,6 +1,7 @@
-"""The staff console at /console: login, the ticket queue, one ticket (with audited reveal of
-personal data), staff actions and attachments. Director pages live in handlers/console_admin.py,
-the review of proxy authorisations in handlers/console_proxies.py.
+"""The staff console at /console: the parent blueprint (guard, security headers, cookie settings,
+template globals, error pages), login and logout, and the attachments both ticket and proxy pages
+show. The ticket pages are handlers/console/appeals.py, the review of proxy authorisations
+handlers/console/proxies.py, the director pages handlers/console/admin.py.
 
 Every view of personal data and every action writes an audit row in the same transaction.
 """
@@ -14,8 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
 
 from bot.appeals import staff as worklist
-from bot.appeals.notices import ticket_changed
-from bot.appeals.rules import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue, shown_time
+from bot.appeals.rules import BY_KEY, STATUS_NAMES, shown_time
 from bot.core.replies import minutes
 from bot.platform import workdays
 from bot.platform.attachment_store import StoreError
@@ -28,11 +28,11 @@ from bot.platform.staff_auth import (
     normalise_username,
 )
 from handlers.console import admin as console_admin
+from handlers.console import appeals as console_appeals
 from handlers.console import proxies as console_proxies
 from handlers.console.base import (
     end_session,
     guard,
-    page_number,
     record,
     render,
     requires,
@@ -40,13 +40,14 @@ from handlers.console.base import (
     security_headers,
     start_session,
 )
-from models import Appeal, Attachment, AttachmentState, Proxy
+from models import Attachment, AttachmentState, Proxy
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 IMAGE_TYPES = ("image/jpeg", "image/png")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder=str(TEMPLATES))
 bp.before_request(guard)
 bp.after_request(security_headers)
+bp.register_blueprint(console_appeals.bp)
 bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
 
@@ -112,7 +113,7 @@ def _safe_next(target: str | None) -> str:
     parts = urlsplit(target or "")
     if target and not parts.scheme and not parts.netloc and parts.path.startswith("/console/"):
         return target
-    return url_for("console.queue")
+    return url_for("console.appeals.queue")
 
 
 @bp.post("/logout")
@@ -125,92 +126,6 @@ def logout():
     end_session()
     flash("已退出登录。")
     return redirect(url_for("console.login"))
-
-
-@bp.get("/")
-@requires(Permission.WORK_TICKETS)
-def queue():
-    """The queue with filters; urgent first, then by due date; 50 per page."""
-    filters = worklist.QueueFilters.from_args(request.args)
-    page = request.args.get("page", "1")
-    with runtime().unit() as work:
-        db = work.db
-        listing = worklist.queue_page(db, filters, page_number(page), runtime().domain.clock())
-    return render("queue.html", listing=listing, filters=filters, categories=list(BY_KEY.values()))
-
-
-def _ticket_page(ticket_id: int, reveal: bool = False, error: str | None = None, form=None, status: int = 200):
-    with runtime().unit() as work:
-        db = work.db
-        appeal = db.get(Appeal, ticket_id)
-        if appeal is None:
-            abort(404)
-        person = worklist.person_of(db, runtime().domain.cipher, appeal, reveal)
-        record(db, "reveal_pii" if reveal else "view_ticket", appeal.student_id, detail=appeal.ticket_no)
-        db.commit()
-        return render("ticket.html", status, appeal=appeal, person=person, revealed=reveal,
-                      events=worklist.timeline(db, appeal), moves=worklist.allowed_moves(appeal),
-                      overdue=is_overdue(appeal, runtime().domain.clock()), category=BY_KEY.get(appeal.category),
-                      routes=NEXT_ROUTES, error=error, form=form or {}, attachments=list(appeal.attachments))
-
-
-@bp.get("/tickets/<int(max=2147483647):ticket_id>")
-@requires(Permission.WORK_TICKETS)
-def ticket(ticket_id: int):
-    """One ticket: category, description, timeline, attachments, the person (masked); audited."""
-    return _ticket_page(ticket_id)
-
-
-@bp.post("/tickets/<int(max=2147483647):ticket_id>/reveal")
-@requires(Permission.WORK_TICKETS)
-def reveal(ticket_id: int):
-    """The same page with personal data unmasked, for this page view only; audited."""
-    return _ticket_page(ticket_id, reveal=True)
-
-
-@bp.post("/tickets/<int(max=2147483647):ticket_id>/status")
-@requires(Permission.WORK_TICKETS)
-def change_status(ticket_id: int):
-    """Move the ticket (note required; a rejection names the next route), then notify the filer."""
-    form = request.form
-    with runtime().unit() as work:
-        db = work.db
-        appeal = db.get(Appeal, ticket_id, with_for_update=True)
-        if appeal is None:
-            abort(404)
-        try:
-            event = worklist.move(db, appeal, form.get("to", ""), form.get("note", ""), g.staff,
-                                  expected=form.get("from"), next_route=form.get("next_route") or None)
-        except worklist.ActionRefused as refused:
-            db.rollback()
-            record(db, "appeal_status", appeal.student_id, result="refused",
-                   detail=f"{appeal.ticket_no} -> {form.get('to', '')[:16]}")
-            db.commit()
-            return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
-        record(db, "appeal_status", appeal.student_id, detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}")
-        db.commit()
-        work.effects.append(ticket_changed(ticket_id, event.note, event.id))
-    flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")
-    return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
-
-
-@bp.post("/tickets/<int(max=2147483647):ticket_id>/note")
-@requires(Permission.WORK_TICKETS)
-def add_note(ticket_id: int):
-    """An internal note on the timeline (the filer does not see it)."""
-    with runtime().unit() as work:
-        db = work.db
-        appeal = db.get(Appeal, ticket_id)
-        if appeal is None:
-            abort(404)
-        try:
-            worklist.add_note(db, appeal, request.form.get("note", ""), g.staff)
-        except worklist.ActionRefused as refused:
-            return _ticket_page(ticket_id, error=str(refused), form=request.form, status=400)
-        record(db, "appeal_note", appeal.student_id, detail=appeal.ticket_no)
-        db.commit()
-    flash("内部备注已保存。")
-    return redirect(url_for("console.ticket", ticket_id=ticket_id), 303)
 
 
 @bp.get("/attachments/<int(max=2147483647):attachment_id>")
