@@ -18,22 +18,52 @@ from bot.platform import idcard
 
 # Spoken and written Chinese digits as WeChat's speech recognition returns them.
 _SPOKEN_DIGITS = {
-    "零": "0", "〇": "0", "洞": "0",
-    "一": "1", "幺": "1", "么": "1", "壹": "1",
-    "二": "2", "两": "2", "贰": "2",
-    "三": "3", "叁": "3",
-    "四": "4", "肆": "4",
-    "五": "5", "伍": "5",
-    "六": "6", "陆": "6",
-    "七": "7", "柒": "7", "拐": "7",
-    "八": "8", "捌": "8",
-    "九": "9", "玖": "9", "勾": "9",
+    "零": "0",
+    "〇": "0",
+    "洞": "0",
+    "一": "1",
+    "幺": "1",
+    "么": "1",
+    "壹": "1",
+    "二": "2",
+    "两": "2",
+    "贰": "2",
+    "三": "3",
+    "叁": "3",
+    "四": "4",
+    "肆": "4",
+    "五": "5",
+    "伍": "5",
+    "六": "6",
+    "陆": "6",
+    "七": "7",
+    "柒": "7",
+    "拐": "7",
+    "八": "8",
+    "捌": "8",
+    "九": "9",
+    "玖": "9",
+    "勾": "9",
 }
 _SPOKEN_X = ("叉", "差", "艾克斯", "埃克斯")
 _PUNCTUATION = re.compile(r"[\s,，.。、;；:：!！?？\"'“”‘’()（）\[\]【】<>《》~～`·…_/\\|+=*#]+")
 _NUMBER_JOINERS = re.compile(r"(?<=[0-9Xx])[\s\-－—_.·]+(?=[0-9Xx])")
 
-MENU_WORDS = frozenset({"0", "菜单", "主菜单", "重新开始", "返回", "返回菜单", "回到菜单", "menu", "开始", "退出", "取消"})
+MENU_WORDS = frozenset(
+    {
+        "0",
+        "菜单",
+        "主菜单",
+        "重新开始",
+        "返回",
+        "返回菜单",
+        "回到菜单",
+        "menu",
+        "开始",
+        "退出",
+        "取消",
+    }
+)
 
 
 def clean(text: str) -> str:
@@ -45,7 +75,9 @@ def clean(text: str) -> str:
 
 def tidy(text: str) -> str:
     """Free text as written (punctuation kept), without control characters or outer spaces."""
-    return "".join(ch for ch in (text or "") if unicodedata.category(ch)[0] != "C" or ch == "\n").strip()
+    return "".join(
+        ch for ch in (text or "") if unicodedata.category(ch)[0] != "C" or ch == "\n"
+    ).strip()
 
 
 def spoken_digits(text: str) -> str:
@@ -90,7 +122,22 @@ def choice(text: str, options: int) -> int | None:
 def is_yes(text: str) -> bool:
     """Agreement: 同意, 是, 好, 确认, yes, ok."""
     t = clean(text).lower()
-    return t in {"同意", "是", "是的", "好", "好的", "确认", "确定", "可以", "对", "嗯", "yes", "y", "ok", "同意并继续"}
+    return t in {
+        "同意",
+        "是",
+        "是的",
+        "好",
+        "好的",
+        "确认",
+        "确定",
+        "可以",
+        "对",
+        "嗯",
+        "yes",
+        "y",
+        "ok",
+        "同意并继续",
+    }
 
 
 def is_no(text: str) -> bool:
@@ -113,8 +160,12 @@ _STRAY_DOT = re.compile(rf"(?<![{_HAN}])·|·(?![{_HAN}])")
 _HAN_NAME = re.compile(rf"[{_HAN}]+(?:·[{_HAN}]+)*")
 _LATIN_NAME = re.compile(r"[A-Za-z]+(?:[ ·][A-Za-z]+)*")
 _SCRIPT_EDGE = re.compile(rf"(?<=[{_HAN}])(?=[0-9A-Za-z])|(?<=[0-9A-Za-z])(?=[{_HAN}])")
-_SEPARATORS = re.compile(r"([\s,，;；、。!！?？\"'“”‘’()（）\[\]【】<>《》~～`…/\\|+=*#_\-—－.•・‧∙]+)")
-_VOICE_NUMERALS = frozenset("零〇洞一幺么二两三四五六七八九拐勾叉差")  # digits as speech recognition writes them
+_SEPARATORS = re.compile(
+    r"([\s,，;；、。!！?？\"'“”‘’()（）\[\]【】<>《》~～`…/\\|+=*#_\-—－.•・‧∙]+)"
+)
+_VOICE_NUMERALS = frozenset(
+    "零〇洞一幺么二两三四五六七八九拐勾叉差"
+)  # digits as speech recognition writes them
 
 
 @dataclass(frozen=True)
@@ -185,7 +236,9 @@ def _name_like(part: str) -> bool:
 def _continues_name(name: list[str], part: str) -> bool:
     if not _is_number(part):
         return _name_like(part)
-    return len(name) == 1 and len(name[0]) == 1 and len(part) <= 2  # 王 五: a spoken-digit given name
+    return (
+        len(name) == 1 and len(name[0]) == 1 and len(part) <= 2
+    )  # 王 五: a spoken-digit given name
 
 
 def _name(candidate: str) -> str | None:
@@ -201,7 +254,9 @@ def _is_number(part: str) -> bool:
     if re.search(rf"[{_HAN}]", part):
         return all(ch in _VOICE_NUMERALS for ch in part)
     token = spoken_digits(part).upper()
-    return bool(re.fullmatch(r"[0-9A-Z]+", token)) and (token == "X" or bool(re.search(r"[0-9]", token)))
+    return bool(re.fullmatch(r"[0-9A-Z]+", token)) and (
+        token == "X" or bool(re.search(r"[0-9]", token))
+    )
 
 
 def _split_numbers(tokens: list[str]) -> tuple[str, str | None]:
@@ -217,7 +272,7 @@ def _split_numbers(tokens: list[str]) -> tuple[str, str | None]:
                     return candidate, "".join(tokens[:i] + tokens[j:]) or None
     for i, token in enumerate(tokens):
         if len(token) >= 15:
-            return token, "".join(tokens[:i] + tokens[i + 1:]) or None
+            return token, "".join(tokens[:i] + tokens[i + 1 :]) or None
     return "".join(tokens), None
 
 
@@ -257,7 +312,9 @@ def read_date(said: str, today: date) -> date | None:
     """2026-12-20, 2026/12/20, 2026年12月20日, 20261220, 12月20号 (this year, or next when past),
     十二月二十日; None when it is not a real date."""
     t = _NUMERAL_RUN.sub(_numeral_digits, clean(said))
-    m = re.search(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})", t) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", t)
+    m = re.search(r"(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})", t) or re.fullmatch(
+        r"(\d{4})(\d{2})(\d{2})", t
+    )
     try:
         if m:
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
@@ -277,7 +334,9 @@ def _numeral_digits(m: re.Match) -> str:
 
 def _numeral(t: str) -> int | None:
     """二十 → 20, 一百八十 → 180, 一百零五 → 105, 一百八 → 180; None unless it has 十 or 百."""
-    if not any(ch in _UNITS for ch in t) or any(ch not in _UNITS and ch not in _DIGIT_VALUES for ch in t):
+    if not any(ch in _UNITS for ch in t) or any(
+        ch not in _UNITS and ch not in _DIGIT_VALUES for ch in t
+    ):
         return None
     total, digit, last_unit = 0, None, 0
     for ch in t:

@@ -21,12 +21,27 @@ def sweep(s) -> int:
     _expired, warn = proxies.sweep(s.db, s.now())
     for proxy in warn:
         until = f"{local(proxy.valid_until):%Y-%m-%d}"
-        told_proxy = s.book.render("proxy/expiring_for_proxy", name=mask_name(proxy.student.name), until=until)
-        s.effects.append(Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": told_proxy},
-                                key=f"expiring:{proxy.id}:proxy"))
+        told_proxy = s.book.render(
+            "proxy/expiring_for_proxy", name=mask_name(proxy.student.name), until=until
+        )
+        s.effects.append(
+            Effect(
+                push_accounts,
+                {"account_ids": [proxy.proxy_account_id], "text": told_proxy},
+                key=f"expiring:{proxy.id}:proxy",
+            )
+        )
         graduates = [a.id for a in proxies.graduate_accounts(s.db, proxy.student_id)]
-        told_graduate = s.book.render("proxy/expiring_for_graduate", relation=proxies.RELATION_NAMES[proxy.relation],
-                                      until=until)
-        s.effects.append(Effect(push_accounts, {"account_ids": graduates, "text": told_graduate},
-                                key=f"expiring:{proxy.id}:graduate"))
+        told_graduate = s.book.render(
+            "proxy/expiring_for_graduate",
+            relation=proxies.RELATION_NAMES[proxy.relation],
+            until=until,
+        )
+        s.effects.append(
+            Effect(
+                push_accounts,
+                {"account_ids": graduates, "text": told_graduate},
+                key=f"expiring:{proxy.id}:graduate",
+            )
+        )
     return len(closed) + len(warn)

@@ -23,8 +23,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config["GRADCERT_SECRET_KEY"]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # console cookies travel only over HTTPS when the service is published over HTTPS
-    app.config.setdefault("SESSION_COOKIE_SECURE", str(app.config["GRADCERT_PUBLIC_URL"]).startswith("https://"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.config.setdefault(
+        "SESSION_COOKIE_SECURE", str(app.config["GRADCERT_PUBLIC_URL"]).startswith("https://")
+    )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     from handlers.runtime import Runtime
 

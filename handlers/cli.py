@@ -61,7 +61,9 @@ def keys_rotate(batch: int) -> None:
 
 @cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="show what would be added, changed and rejected; write nothing")
+@click.option(
+    "--dry-run", is_flag=True, help="show what would be added, changed and rejected; write nothing"
+)
 @click.option("--strict", is_flag=True, help="import nothing if any row is rejected (exit code 1)")
 def import_command(path: str, dry_run: bool, strict: bool) -> None:
     """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
@@ -83,7 +85,11 @@ def import_command(path: str, dry_run: bool, strict: bool) -> None:
 
 @cli.command("verify-file")
 @click.argument("pdf", type=click.File("rb"))
-@click.option("--public-key", default=None, help="the school's SM2 public key (128 hex); default: this installation's")
+@click.option(
+    "--public-key",
+    default=None,
+    help="the school's SM2 public key (128 hex); default: this installation's",
+)
 def verify_file(pdf, public_key: str | None) -> None:
     """Check a downloaded certificate PDF offline against the school's public key."""
     import json
@@ -102,9 +108,13 @@ def verify_file(pdf, public_key: str | None) -> None:
         click.echo(f"NOT VERIFIED: the signature does not match (code {content.get('code')})")
         raise SystemExit(1)
     click.echo(f"VERIFIED: signed by the key with fingerprint {signer.fingerprint}")
-    click.echo(f"code {content['code']}, {content['name']}, {content['level']} {content['major']}, "
-               f"valid until {content['valid_until']}; SM3 {sm3(carried['content'].encode()).hex()}")
-    click.echo("Check the current status (closed or revoked?) on the verification page or its QR code.")
+    click.echo(
+        f"code {content['code']}, {content['name']}, {content['level']} {content['major']}, "
+        f"valid until {content['valid_until']}; SM3 {sm3(carried['content'].encode()).hex()}"
+    )
+    click.echo(
+        "Check the current status (closed or revoked?) on the verification page or its QR code."
+    )
 
 
 @cli.group("ledger")
@@ -113,8 +123,13 @@ def ledger_group() -> None:
 
 
 @ledger_group.command("verify")
-@click.option("--head", "published", default=None, metavar="SEQ:HASH",
-              help="a head printed by `ledger export` earlier (and published): it must still be there")
+@click.option(
+    "--head",
+    "published",
+    default=None,
+    metavar="SEQ:HASH",
+    help="a head printed by `ledger export` earlier (and published): it must still be there",
+)
 def ledger_verify(published: str | None) -> None:
     """Walk the chain and report the first broken entry."""
     from sqlalchemy import func, select
@@ -126,7 +141,9 @@ def ledger_verify(published: str | None) -> None:
     if published:
         seq, _, digest = published.partition(":")
         if not seq.isascii() or not seq.isdigit() or len(digest) != 64:
-            raise click.BadParameter("expected SEQ:HASH, as `ledger export` prints (seq=N head=HASH)")
+            raise click.BadParameter(
+                "expected SEQ:HASH, as `ledger export` prints (seq=N head=HASH)"
+            )
         head = (int(seq), digest.lower())
     with runtime().sessions() as db:
         broken = ledger.verify(db, certificates.checked_digest, head)
@@ -157,7 +174,9 @@ def ledger_export(day: str | None) -> None:
 @cli.command("create-staff")
 @click.option("--username", required=True, help="login name (lower case letters, digits, . _ -)")
 @click.option("--name", "display_name", required=True, help="the name shown in the console")
-@click.option("--role", type=click.Choice(["clerk", "director"]), default="clerk", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["clerk", "director"]), default="clerk", show_default=True
+)
 @click.option("--phone", default=None, help="mobile number; required for a director (export codes)")
 def create_staff_command(username: str, display_name: str, role: str, phone: str | None) -> None:
     """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
@@ -168,14 +187,21 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
     rt = runtime()
     upgrade(current_app.config["DATABASE_URL"])
     password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True)
+        "Password", hide_input=True, confirmation_prompt=True
+    )
     with rt.sessions() as db:
         try:
             user = create_staff(db, rt.domain.cipher, username, display_name, role, password, phone)
         except StaffInputError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(2) from None
-        audit(db, None, "staff_create", detail=f"{user.username} role={user.role} via cli", actor_staff="cli")
+        audit(
+            db,
+            None,
+            "staff_create",
+            detail=f"{user.username} role={user.role} via cli",
+            actor_staff="cli",
+        )
         db.commit()
     click.echo(f"created {role} {user.username} ({user.display_name}); sign in at /console/login")
 
@@ -204,9 +230,22 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
         subprocess.Popen([sys.executable, "-m", "handlers.cli", "worker"], env=env),
         subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--worker-class", "gthread", "--threads", str(threads), "--timeout", "60",
-                "--access-logfile", "-", "handlers:create_app()",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--timeout",
+                "60",
+                "--access-logfile",
+                "-",
+                "handlers:create_app()",
             ],
             env=env,
         ),
@@ -264,9 +303,13 @@ def worker(burst: bool) -> None:
 
 
 @cli.command("chat")
-@click.option("--url", default=None, help="a running server, e.g. http://127.0.0.1:8000; default: in-process")
+@click.option(
+    "--url", default=None, help="a running server, e.g. http://127.0.0.1:8000; default: in-process"
+)
 @click.option("--user", default="chat-user", show_default=True, help="the simulated openid")
-@click.option("--script", type=click.File("r", encoding="utf-8"), default=None, help="one message per line")
+@click.option(
+    "--script", type=click.File("r", encoding="utf-8"), default=None, help="one message per line"
+)
 def chat(url: str | None, user: str, script) -> None:
     """Talk to the bot through the real (signed, encrypted when configured) WeChat callback path."""
     from handlers.tools.chat import run_chat

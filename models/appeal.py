@@ -33,7 +33,9 @@ class Appeal(Base):
     ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
-    acting_for_student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))  # filed by a proxy
+    acting_for_student_id: Mapped[int | None] = mapped_column(
+        ForeignKey("students.id")
+    )  # filed by a proxy
     claimed_name: Mapped[str | None] = mapped_column(String(64))
     claimed_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     claimed_student_no: Mapped[str | None] = mapped_column(String(32))
@@ -45,17 +47,25 @@ class Appeal(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     urgent_reason: Mapped[str | None] = mapped_column(String(64))
     urgent_deadline: Mapped[date | None] = mapped_column()
-    status: Mapped[AppealStatus] = mapped_column(enum_type(AppealStatus, "status"), default=AppealStatus.SUBMITTED)
+    status: Mapped[AppealStatus] = mapped_column(
+        enum_type(AppealStatus, "status"), default=AppealStatus.SUBMITTED
+    )
     due_date: Mapped[date] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolution: Mapped[str | None] = mapped_column(Text)
     next_route: Mapped[str | None] = mapped_column(String(32))  # chsi (学信网学历认证) / window
-    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # one filing per summary
+    submission_key: Mapped[str | None] = mapped_column(
+        String(64), unique=True
+    )  # one filing per summary
 
-    events: Mapped[list[AppealEvent]] = relationship(back_populates="appeal", order_by="AppealEvent.id")
-    attachments: Mapped[list[Attachment]] = relationship(back_populates="appeal", order_by="Attachment.id")
+    events: Mapped[list[AppealEvent]] = relationship(
+        back_populates="appeal", order_by="AppealEvent.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="appeal", order_by="Attachment.id"
+    )
 
 
 class AppealEvent(Base):
@@ -92,7 +102,9 @@ class Attachment(Base):
     appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"), index=True)
     proxy_id: Mapped[int | None] = mapped_column(ForeignKey("proxies.id"), index=True)
     media_id: Mapped[str] = mapped_column(String(128))
-    state: Mapped[AttachmentState] = mapped_column(enum_type(AttachmentState, "state"), default=AttachmentState.PENDING)
+    state: Mapped[AttachmentState] = mapped_column(
+        enum_type(AttachmentState, "state"), default=AttachmentState.PENDING
+    )
     storage_key: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str | None] = mapped_column(String(32))
     size: Mapped[int | None] = mapped_column()

@@ -18,7 +18,9 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    actor_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
     actor_staff: Mapped[str | None] = mapped_column(String(64))
     subject_student_id: Mapped[int | None] = mapped_column()
     action: Mapped[str] = mapped_column(String(48))

@@ -34,7 +34,9 @@ class Diploma(Base):
     enrol_date: Mapped[date | None] = mapped_column()
     grad_date: Mapped[date | None] = mapped_column()
     leave_date: Mapped[date | None] = mapped_column()
-    status: Mapped[DiplomaStatus] = mapped_column(enum_type(DiplomaStatus, "status"), default=DiplomaStatus.VALID)
+    status: Mapped[DiplomaStatus] = mapped_column(
+        enum_type(DiplomaStatus, "status"), default=DiplomaStatus.VALID
+    )
     source: Mapped[str] = mapped_column(String(32), default="main")  # "main" or a campus code
     source_updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -62,7 +64,9 @@ class Certificate(Base):
     digest: Mapped[str] = mapped_column(String(64))  # SM3 of content, hex
     signature: Mapped[str] = mapped_column(String(256))  # SM2 over content, hex
     pdf_ready_at: Mapped[datetime | None] = mapped_column()
-    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # one certificate per request
+    submission_key: Mapped[str | None] = mapped_column(
+        String(64), unique=True
+    )  # one certificate per request
 
     diploma: Mapped[Diploma] = relationship(lazy="joined")
 

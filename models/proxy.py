@@ -51,7 +51,9 @@ class Proxy(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
     relation: Mapped[Relationship] = mapped_column(enum_type(Relationship, "relation"))
     scope: Mapped[str] = mapped_column(String(64), default=ALL_SCOPES)
-    state: Mapped[ProxyState] = mapped_column(enum_type(ProxyState, "state", 20), default=ProxyState.REQUESTED)
+    state: Mapped[ProxyState] = mapped_column(
+        enum_type(ProxyState, "state", 20), default=ProxyState.REQUESTED
+    )
     confirmed_by: Mapped[str | None] = mapped_column(String(16))  # sms_code / graduate_account
     graduate_confirmed_at: Mapped[datetime | None] = mapped_column()
     notarised_no: Mapped[str | None] = mapped_column(String(64))

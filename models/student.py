@@ -42,12 +42,19 @@ class Binding(Base):
     __tablename__ = "bindings"
     __table_args__ = (
         Index(
-            "uq_bindings_active_student", "student_id", "channel", unique=True,
-            sqlite_where=text("state = 'active'"), postgresql_where=text("state = 'active'"),
+            "uq_bindings_active_student",
+            "student_id",
+            "channel",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
         ),
         Index(
-            "uq_bindings_active_account", "account_id", unique=True,
-            sqlite_where=text("state = 'active'"), postgresql_where=text("state = 'active'"),
+            "uq_bindings_active_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
         ),
     )
 
@@ -55,7 +62,9 @@ class Binding(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    state: Mapped[BindingState] = mapped_column(enum_type(BindingState, "state"), default=BindingState.ACTIVE)
+    state: Mapped[BindingState] = mapped_column(
+        enum_type(BindingState, "state"), default=BindingState.ACTIVE
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column()  # last successful SMS code
     removed_at: Mapped[datetime | None] = mapped_column()
@@ -97,6 +106,3 @@ class OtpEvent(Base):
     kind: Mapped[OtpEventKind] = mapped_column(enum_type(OtpEventKind, "kind"))
     purpose: Mapped[str] = mapped_column(String(16), default="bind")
     at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-

@@ -20,7 +20,10 @@ from tests.stubs import HttpStub
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WXA_APP_ID, WXA_SECRET = "wxminiapp0000001", "wxa-s3cret"
-OA_APP_ID, OA_SECRET = "wxtestapp0000001", "oa-s3cret"  # the Official Account of tests.conftest, same API host
+OA_APP_ID, OA_SECRET = (
+    "wxtestapp0000001",
+    "oa-s3cret",
+)  # the Official Account of tests.conftest, same API host
 ALIPAY_APP_ID = "2021000000000001"
 
 
@@ -36,18 +39,28 @@ class KeyPair:
 
     @property
     def private_pem(self) -> str:
-        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()).decode()
+        return self.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
 
     @property
     def public_pem(self) -> str:
-        return self.private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return (
+            self.private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
 
     @property
     def public_bare(self) -> str:
         """The public key as Alipay's console shows it: base64 without PEM lines."""
-        return "".join(line for line in self.public_pem.splitlines() if not line.startswith("-----"))
+        return "".join(
+            line for line in self.public_pem.splitlines() if not line.startswith("-----")
+        )
 
     def sign(self, text: str) -> str:
         signature = self.private.sign(text.encode(), rsa_padding.PKCS1v15(), hashes.SHA256())
@@ -55,8 +68,9 @@ class KeyPair:
 
     def verify(self, text: str, sign: str) -> bool:
         try:
-            self.private.public_key().verify(base64.b64decode(sign), text.encode(), rsa_padding.PKCS1v15(),
-                                             hashes.SHA256())
+            self.private.public_key().verify(
+                base64.b64decode(sign), text.encode(), rsa_padding.PKCS1v15(), hashes.SHA256()
+            )
             return True
         except Exception:
             return False
@@ -64,8 +78,13 @@ class KeyPair:
 
 def signed_notification(gateway: KeyPair, **fields) -> dict:
     """A gateway notification form signed as Alipay signs it (all fields but sign and sign_type)."""
-    form = {"app_id": ALIPAY_APP_ID, "charset": "utf-8", "version": "1.0",
-            "notify_time": datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"), **fields}
+    form = {
+        "app_id": ALIPAY_APP_ID,
+        "charset": "utf-8",
+        "version": "1.0",
+        "notify_time": datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+        **fields,
+    }
     form["sign"] = gateway.sign("&".join(f"{k}={v}" for k, v in sorted(form.items())))
     form["sign_type"] = "RSA2"
     return form
@@ -78,8 +97,15 @@ def encrypted_phone(gateway: KeyPair, aes_key: str, mobile: str) -> str:
     padded = padder.update(plain) + padder.finalize()
     enc = Cipher(algorithms.AES(base64.b64decode(aes_key)), modes.CBC(b"\0" * 16)).encryptor()
     content = base64.b64encode(enc.update(padded) + enc.finalize()).decode()
-    return json.dumps({"response": content, "sign": gateway.sign(f'"{content}"'), "sign_type": "RSA2",
-                       "encrypt_type": "AES", "charset": "UTF-8"})
+    return json.dumps(
+        {
+            "response": content,
+            "sign": gateway.sign(f'"{content}"'),
+            "sign_type": "RSA2",
+            "encrypt_type": "AES",
+            "charset": "UTF-8",
+        }
+    )
 
 
 def new_aes_key() -> str:
@@ -115,19 +141,39 @@ class AlipayGateway(HttpStub):
         sign = params.pop("sign", "")
         unsigned = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         assert self.app_key.verify(unsigned, sign), "request not signed with the app's key"
-        assert params["app_id"] == ALIPAY_APP_ID and params["sign_type"] == "RSA2" and params["charset"] == "utf-8"
+        assert (
+            params["app_id"] == ALIPAY_APP_ID
+            and params["sign_type"] == "RSA2"
+            and params["charset"] == "utf-8"
+        )
         sent = datetime.strptime(params["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
-        assert abs(datetime.now(SHANGHAI) - sent) < timedelta(minutes=5), "timestamp is not Beijing time"
+        assert abs(datetime.now(SHANGHAI) - sent) < timedelta(minutes=5), (
+            "timestamp is not Beijing time"
+        )
         method = params["method"]
         answer_key = method.replace(".", "_") + "_response"
         if method == "alipay.system.oauth.token":
             assert params["grant_type"] == "authorization_code"
             user = self.auth_codes.get(params.get("code", ""))
             if user is None:
-                return self._signed("error_response", {"code": "40002", "msg": "Invalid Arguments",
-                                                       "sub_code": "isv.code-invalid", "sub_msg": "授权码code无效"})
-            return self._signed(answer_key, {"user_id": user, "access_token": "ALIPAY-ACCESS-TOKEN",
-                                             "refresh_token": "ALIPAY-REFRESH-TOKEN", "expires_in": 1296000})
+                return self._signed(
+                    "error_response",
+                    {
+                        "code": "40002",
+                        "msg": "Invalid Arguments",
+                        "sub_code": "isv.code-invalid",
+                        "sub_msg": "授权码code无效",
+                    },
+                )
+            return self._signed(
+                answer_key,
+                {
+                    "user_id": user,
+                    "access_token": "ALIPAY-ACCESS-TOKEN",
+                    "refresh_token": "ALIPAY-REFRESH-TOKEN",
+                    "expires_in": 1296000,
+                },
+            )
         if method == "alipay.open.app.mini.templatemessage.send":
             biz = json.loads(params["biz_content"])
             self.sent.append(biz)
@@ -152,18 +198,33 @@ class WxaApi(HttpStub):
         self.phone_codes: dict[str, str] = {}  # phone code -> number
         self.failures: list[str] = []
         self.custom: list[dict] = []  # customer-service messages of the Official Account
-        self.routes.update({path: checked(self, fn) for path, fn in {
-            "/cgi-bin/stable_token": self._token, "/sns/jscode2session": self._login,
-            "/wxa/business/getuserphonenumber": self._phone, "/cgi-bin/message/subscribe/send": self._subscribe,
-            "/cgi-bin/message/custom/send": self._custom,
-        }.items()})
+        self.routes.update(
+            {
+                path: checked(self, fn)
+                for path, fn in {
+                    "/cgi-bin/stable_token": self._token,
+                    "/sns/jscode2session": self._login,
+                    "/wxa/business/getuserphonenumber": self._phone,
+                    "/cgi-bin/message/subscribe/send": self._subscribe,
+                    "/cgi-bin/message/custom/send": self._custom,
+                }.items()
+            }
+        )
 
     def _token(self, rec):
         data = rec.json()
         if data.get("appid") == OA_APP_ID:
-            assert data == {"grant_type": "client_credential", "appid": OA_APP_ID, "secret": OA_SECRET}
+            assert data == {
+                "grant_type": "client_credential",
+                "appid": OA_APP_ID,
+                "secret": OA_SECRET,
+            }
             return 200, {"access_token": self.OA_TOKEN, "expires_in": 7200}
-        assert data == {"grant_type": "client_credential", "appid": WXA_APP_ID, "secret": WXA_SECRET}
+        assert data == {
+            "grant_type": "client_credential",
+            "appid": WXA_APP_ID,
+            "secret": WXA_SECRET,
+        }
         return 200, {"access_token": self.TOKEN, "expires_in": 7200}
 
     def _custom(self, rec):
@@ -173,11 +234,19 @@ class WxaApi(HttpStub):
 
     def texts_to(self, openid: str) -> list[str]:
         """The customer-service texts the Official Account sent to `openid`, in order."""
-        return [m["text"]["content"] for m in self.custom if m["touser"] == openid and m["msgtype"] == "text"]
+        return [
+            m["text"]["content"]
+            for m in self.custom
+            if m["touser"] == openid and m["msgtype"] == "text"
+        ]
 
     def _login(self, rec):
         q = rec.query
-        assert (q["appid"], q["secret"], q["grant_type"]) == (WXA_APP_ID, WXA_SECRET, "authorization_code")
+        assert (q["appid"], q["secret"], q["grant_type"]) == (
+            WXA_APP_ID,
+            WXA_SECRET,
+            "authorization_code",
+        )
         openid = self.login_codes.pop(q.get("js_code", ""), None)  # a code works once
         if openid is None:
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
@@ -189,9 +258,16 @@ class WxaApi(HttpStub):
         number = self.phone_codes.pop(rec.json().get("code", ""), None)
         if number is None:
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
-        return 200, {"errcode": 0, "errmsg": "ok", "phone_info": {
-            "phoneNumber": number, "purePhoneNumber": number, "countryCode": "86",
-            "watermark": {"timestamp": 1700000000, "appid": WXA_APP_ID}}}
+        return 200, {
+            "errcode": 0,
+            "errmsg": "ok",
+            "phone_info": {
+                "phoneNumber": number,
+                "purePhoneNumber": number,
+                "countryCode": "86",
+                "watermark": {"timestamp": 1700000000, "appid": WXA_APP_ID},
+            },
+        }
 
     def _subscribe(self, rec):
         if rec.query.get("access_token") != self.TOKEN:

@@ -47,7 +47,9 @@ def redis_url(tmp_path_factory):
 def database_url(tmp_path_factory):
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     engine = make_engine(url)
-    with engine.begin() as conn:  # start from nothing, then migrate: the migrations are under test too
+    with (
+        engine.begin() as conn
+    ):  # start from nothing, then migrate: the migrations are under test too
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
@@ -151,7 +153,9 @@ def outbox(app) -> list[dict]:
     path = Path(app.config["SMS_OUTBOX"])
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 @pytest.fixture

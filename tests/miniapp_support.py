@@ -34,13 +34,19 @@ class MiniClient:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
 
     def get(self, path: str, **kw):
-        return self.client.get(f"/api/v1{path}", headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.client.get(
+            f"/api/v1{path}", headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def post(self, path: str, json=None, **kw):
-        return self.client.post(f"/api/v1{path}", json=json, headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.client.post(
+            f"/api/v1{path}", json=json, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def delete(self, path: str, **kw):
-        return self.client.delete(f"/api/v1{path}", headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.client.delete(
+            f"/api/v1{path}", headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def run_jobs(self) -> None:
         from rq import SimpleWorker
@@ -56,9 +62,17 @@ def add_diploma(app, student_no: str, **fields) -> None:
 
     from models import Diploma, Student
 
-    values = dict(certificate_no="139321202105001234", level="专科", major="计算机应用技术", study_mode="全日制",
-                  campus="main", enrol_date=date(2018, 9, 1), grad_date=date(2021, 6, 30),
-                  leave_date=date(2021, 7, 1), source="main")
+    values = dict(
+        certificate_no="139321202105001234",
+        level="专科",
+        major="计算机应用技术",
+        study_mode="全日制",
+        campus="main",
+        enrol_date=date(2018, 9, 1),
+        grad_date=date(2021, 6, 30),
+        leave_date=date(2021, 7, 1),
+        source="main",
+    )
     values.update(fields)
     with app.extensions["gradcert"].sessions() as db:
         student = db.scalar(select(Student).where(Student.student_no == student_no))

@@ -40,14 +40,22 @@ class HttpStub:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                rec = Recorded(self.command, parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()},
-                               {k.lower(): v for k, v in self.headers.items()}, body)
+                rec = Recorded(
+                    self.command,
+                    parts.path,
+                    {k: v[0] for k, v in parse_qs(parts.query).items()},
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 stub.requests.append(rec)
                 route = stub.routes.get(parts.path)
                 status, payload = route(rec) if route else (404, {"error": "no route"})
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "image/png" if isinstance(payload, bytes) else "application/json")
+                self.send_header(
+                    "Content-Type",
+                    "image/png" if isinstance(payload, bytes) else "application/json",
+                )
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

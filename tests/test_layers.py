@@ -36,14 +36,22 @@ def _sources(package: str) -> list[Path]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_does_not_import_what_lies_above_it(package):
-    bad = [(p.relative_to(ROOT).as_posix(), name) for p in _sources(package) for name, _ in _imports(p)
-           if name.split(".")[0] in FORBIDDEN[package]]
+    bad = [
+        (p.relative_to(ROOT).as_posix(), name)
+        for p in _sources(package)
+        for name, _ in _imports(p)
+        if name.split(".")[0] in FORBIDDEN[package]
+    ]
     assert bad == []
 
 
 def test_bot_has_no_late_imports_of_project_modules():
-    late = [(p.relative_to(ROOT).as_posix(), name) for p in _sources("bot") for name, at_top in _imports(p)
-            if not at_top and name.split(".")[0] in ("bot", "models", "handlers")]
+    late = [
+        (p.relative_to(ROOT).as_posix(), name)
+        for p in _sources("bot")
+        for name, at_top in _imports(p)
+        if not at_top and name.split(".")[0] in ("bot", "models", "handlers")
+    ]
     assert late == []
 
 

@@ -34,7 +34,13 @@ class Intent(StrEnum):
     MY_PROXIES = "my_proxies"
 
 
-NUMBERED = {1: Intent.BIND, 2: Intent.DIPLOMA, 3: Intent.APPEAL, 4: Intent.MY_APPEALS, 5: Intent.PROXY}
+NUMBERED = {
+    1: Intent.BIND,
+    2: Intent.DIPLOMA,
+    3: Intent.APPEAL,
+    4: Intent.MY_APPEALS,
+    5: Intent.PROXY,
+}
 
 KEYWORDS = {
     Intent.BIND: ("绑定", "绑定身份", "身份绑定", "认证", "实名"),
@@ -90,7 +96,9 @@ def _status(conv: Conversation, ctx: Context) -> str:
     if binding:
         lines.append(f"已绑定：{mask_name(binding.student.name)}")
     if conv.acting_for is not None:
-        for proxy in proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now()):
+        for proxy in proxies.actives_of(
+            ctx.services.db, ctx.services.account.id, ctx.services.now()
+        ):
             if proxy.student_id == conv.acting_for:
                 who = proxies.GRADUATE_AS[proxy.relation]
                 lines.append(f"现在代 {mask_name(proxy.student.name)}（{who}）办理，回复5切换")

@@ -14,6 +14,7 @@ from models import Account, Binding, Consent, OtpEvent, Proxy, utcnow
 if TYPE_CHECKING:
     from bot.core.unit import Services
 
+
 def unbind(db: Session, account: Account, reason: str = "user") -> Binding | None:
     """Remove the account's active binding; returns it (or None when there was none)."""
     current = active_binding(db, account)
@@ -31,11 +32,18 @@ def delete_personal_data(s: Services) -> None:
     held = select(Proxy).where(Proxy.proxy_account_id == account.id, Proxy.state.in_(proxies.LIVE))
     for proxy in db.scalars(held.with_for_update(of=Proxy)):
         proxies.revoke(proxy, "proxy", now)
-        s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} (proxy deleted their data)")
+        s.audit(
+            "proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} (proxy deleted their data)"
+        )
     db.execute(
-        update(Consent).where(Consent.account_id == account.id, Consent.withdrawn_at.is_(None)).values(withdrawn_at=now)
+        update(Consent)
+        .where(Consent.account_id == account.id, Consent.withdrawn_at.is_(None))
+        .values(withdrawn_at=now)
     )
     db.execute(OtpEvent.__table__.delete().where(OtpEvent.account_id == account.id))
     account.unionid = None
-    s.audit("delete_personal_data", removed.student_id if removed else None, detail=f"via {account.channel}")
-
+    s.audit(
+        "delete_personal_data",
+        removed.student_id if removed else None,
+        detail=f"via {account.channel}",
+    )

@@ -28,15 +28,24 @@ def start_unbind(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.reply(conv, "account/not_bound")
     student = binding.student
     return ctx.reply(
-        conv.at(FLOW, AccountStep.CONFIRM_UNBIND), "account/unbind_confirm", "1", "0",
-        name=idcard.mask_name(student.name), student_no=idcard.mask_student_no(student.student_no),
+        conv.at(FLOW, AccountStep.CONFIRM_UNBIND),
+        "account/unbind_confirm",
+        "1",
+        "0",
+        name=idcard.mask_name(student.name),
+        student_no=idcard.mask_student_no(student.student_no),
     )
 
 
 def start_delete(conv: Conversation, ctx: Context) -> Outcome:
     """Ask before deleting."""
-    return ctx.reply(conv.at(FLOW, AccountStep.CONFIRM_DELETE), "account/delete_confirm", "1", "0",
-                     mini=_on_mini_program(ctx))
+    return ctx.reply(
+        conv.at(FLOW, AccountStep.CONFIRM_DELETE),
+        "account/delete_confirm",
+        "1",
+        "0",
+        mini=_on_mini_program(ctx),
+    )
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
@@ -58,5 +67,3 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
 def _on_mini_program(ctx: Context) -> bool:
     """Mini-program accounts are other accounts than the Official Account's (another openid)."""
     return ctx.msg.channel in ("wxa", "alipay")
-
-

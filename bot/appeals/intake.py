@@ -29,7 +29,9 @@ MIN_DESCRIPTION = 4
 UNKNOWN_CATEGORY = Refused("unknown_category", "appeal/unknown_category")
 IDENTITY_REQUIRED = Refused("identity_required", "appeal/identity_required")
 DEADLINE_PASSED = Refused("deadline_passed", "appeal/deadline_passed")
-BAD_PHONE = Refused("bad_phone", "appeal/bad_phone")  # what text.read_phone did not read as a mobile
+BAD_PHONE = Refused(
+    "bad_phone", "appeal/bad_phone"
+)  # what text.read_phone did not read as a mobile
 CLOSED = Refused("appeal_closed", "appeal/closed")
 
 
@@ -69,7 +71,11 @@ def too_many_open(s) -> Refused | None:
 def photos_missing(category: str, count: int) -> Refused | None:
     """The category needs a document as photos and none were given."""
     needs = appeals.BY_KEY[category].needs
-    return Refused("photos_required", "appeal/photos_required", {"needs": needs}) if needs and not count else None
+    return (
+        Refused("photos_required", "appeal/photos_required", {"needs": needs})
+        if needs and not count
+        else None
+    )
 
 
 def needs_identity(s, acting: Proxy | None) -> bool:
@@ -82,8 +88,11 @@ def description_problem(said: str) -> Refused | None:
     if len(said) < MIN_DESCRIPTION:
         return Refused("description_short", "appeal/description_short")
     if len(said) > appeals.DESCRIPTION_LIMIT:
-        return Refused("description_long", "appeal/description_long",
-                       {"limit": appeals.DESCRIPTION_LIMIT, "length": len(said)})
+        return Refused(
+            "description_long",
+            "appeal/description_long",
+            {"limit": appeals.DESCRIPTION_LIMIT, "length": len(said)},
+        )
     return None
 
 
@@ -109,7 +118,9 @@ def check_photo(data: bytes) -> str | None:
     return None
 
 
-def file_form(s, form: AppealForm, acting: Proxy | None = None, submission_key: str | None = None) -> Filed:
+def file_form(
+    s, form: AppealForm, acting: Proxy | None = None, submission_key: str | None = None
+) -> Filed:
     """File the ticket with its photos, for the graduate an active proxy acts for when given (the
     graduate is told); the same ticket again for a submission filed already (its reply was lost)."""
     if submission_key is not None:
@@ -120,7 +131,9 @@ def file_form(s, form: AppealForm, acting: Proxy | None = None, submission_key: 
     if refused is not None:
         return Filed(refused=refused)
     bound = active_binding(s.db, s.account)
-    student = acting.student if acting is not None else (bound.student if bound is not None else None)
+    student = (
+        acting.student if acting is not None else (bound.student if bound is not None else None)
+    )
     appeal = new_appeal(s, form, student, acting_for=acting is not None)
     appeal.submission_key = submission_key
     appeals.file_appeal(s.db, appeal, s.now())
@@ -134,7 +147,9 @@ def file_form(s, form: AppealForm, acting: Proxy | None = None, submission_key: 
 def _refusal(s, form: AppealForm, acting: Proxy | None) -> Refused | None:
     if form.category not in appeals.BY_KEY:
         return UNKNOWN_CATEGORY
-    refused = too_many_open(s) or photos_missing(form.category, len(form.photos) + len(form.media_ids))
+    refused = too_many_open(s) or photos_missing(
+        form.category, len(form.photos) + len(form.media_ids)
+    )
     if refused is None and needs_identity(s, acting) and not form.claimed_id:
         return IDENTITY_REQUIRED
     return refused
@@ -144,9 +159,15 @@ def new_appeal(s, form: AppealForm, student: Student | None, acting_for: bool = 
     """An unsaved ticket from a finished form, for `student` (the filer's own record, or the
     graduate a proxy acts for), with the claimed identity and the contact phone sealed."""
     phone_enc, version = s.cipher.seal(form.contact_phone, b"phone")
-    appeal = Appeal(account_id=s.account.id, category=form.category, description=form.description,
-                    contact_phone_enc=phone_enc, pii_key_version=version, urgent=form.urgent_deadline is not None,
-                    urgent_deadline=form.urgent_deadline)
+    appeal = Appeal(
+        account_id=s.account.id,
+        category=form.category,
+        description=form.description,
+        contact_phone_enc=phone_enc,
+        pii_key_version=version,
+        urgent=form.urgent_deadline is not None,
+        urgent_deadline=form.urgent_deadline,
+    )
     if student is not None:
         appeal.student_id, appeal.campus = student.id, student.campus
         if acting_for:
@@ -159,15 +180,20 @@ def new_appeal(s, form: AppealForm, student: Student | None, acting_for: bool = 
 
 def add_photo(s, appeal: Appeal | None, data: bytes, proxy: Proxy | None = None) -> Attachment:
     """Store an uploaded photo on a ticket, or on a proxy request (checked as chat photos are)."""
-    attachment = Attachment(appeal_id=appeal.id if appeal else None, proxy_id=proxy.id if proxy else None,
-                            media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}")
+    attachment = Attachment(
+        appeal_id=appeal.id if appeal else None,
+        proxy_id=proxy.id if proxy else None,
+        media_id=f"upload:{hashlib.sha256(data).hexdigest()[:32]}",
+    )
     s.db.add(attachment)
     s.db.flush()
     store(attachment, data, s.domain.attachments)
     return attachment
 
 
-def add_information(s, appeal: Appeal, note: str, photos: list[bytes] = (), media_ids: list[str] = ()) -> list[Effect]:
+def add_information(
+    s, appeal: Appeal, note: str, photos: list[bytes] = (), media_ids: list[str] = ()
+) -> list[Effect]:
     """Text and/or photos added by whoever follows the ticket; a ticket waiting for them goes back
     to review. Raises appeals.TransitionNotAllowed when the ticket closed meanwhile (nothing added)."""
     appeals.lock_open(s.db, appeal)

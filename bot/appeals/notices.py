@@ -33,8 +33,11 @@ class AppealNotice:
 def appeal_notice(appeal: Appeal, note: str | None) -> AppealNotice:
     """The notice of the ticket's current status."""
     return AppealNotice(
-        appeal_id=appeal.id, ticket_no=appeal.ticket_no, status=appeal.status,
-        status_name=STATUS_NAMES.get(appeal.status, appeal.status), note=(note or "").strip(),
+        appeal_id=appeal.id,
+        ticket_no=appeal.ticket_no,
+        status=appeal.status,
+        status_name=STATUS_NAMES.get(appeal.status, appeal.status),
+        note=(note or "").strip(),
         changed_at_text=f"{local(as_utc(appeal.status_changed_at)):%Y-%m-%d %H:%M}",
     )
 
@@ -55,5 +58,8 @@ def tell_followers(s, payload: dict) -> None:
 
 def ticket_changed(appeal_id: int, note: str | None = None, event_id: int | None = None) -> Effect:
     """The effect that tells a ticket's followers of one change (queued: it pushes)."""
-    return Effect(tell_followers, {"appeal_id": appeal_id, "note": note, "event_id": event_id},
-                  key=f"appeal:{appeal_id}:{event_id or ''}")
+    return Effect(
+        tell_followers,
+        {"appeal_id": appeal_id, "note": note, "event_id": event_id},
+        key=f"appeal:{appeal_id}:{event_id or ''}",
+    )

@@ -44,9 +44,22 @@ BY_KEY = {c.key: c for c in CATEGORIES}
 
 # Every status a staff action may lead to, from each status.
 TRANSITIONS = {
-    AppealStatus.SUBMITTED: {AppealStatus.UNDER_REVIEW, AppealStatus.NEED_MORE_INFO, AppealStatus.RESOLVED, AppealStatus.REJECTED},
-    AppealStatus.UNDER_REVIEW: {AppealStatus.NEED_MORE_INFO, AppealStatus.RESOLVED, AppealStatus.REJECTED},
-    AppealStatus.NEED_MORE_INFO: {AppealStatus.UNDER_REVIEW, AppealStatus.RESOLVED, AppealStatus.REJECTED},
+    AppealStatus.SUBMITTED: {
+        AppealStatus.UNDER_REVIEW,
+        AppealStatus.NEED_MORE_INFO,
+        AppealStatus.RESOLVED,
+        AppealStatus.REJECTED,
+    },
+    AppealStatus.UNDER_REVIEW: {
+        AppealStatus.NEED_MORE_INFO,
+        AppealStatus.RESOLVED,
+        AppealStatus.REJECTED,
+    },
+    AppealStatus.NEED_MORE_INFO: {
+        AppealStatus.UNDER_REVIEW,
+        AppealStatus.RESOLVED,
+        AppealStatus.REJECTED,
+    },
     AppealStatus.RESOLVED: {AppealStatus.UNDER_REVIEW, AppealStatus.CLOSED},
     AppealStatus.REJECTED: {AppealStatus.UNDER_REVIEW, AppealStatus.CLOSED},
     AppealStatus.CLOSED: set(),
@@ -56,8 +69,12 @@ NEXT_ROUTES = {
     "window": "带身份证和相关材料到行政楼一楼学籍窗口（工作日 8:30-11:30，14:00-17:00）",
 }
 STATUS_NAMES = {
-    "submitted": "已提交", "under_review": "处理中", "need_more_info": "需要补充材料",
-    "resolved": "已解决", "rejected": "未通过", "closed": "已关闭",
+    "submitted": "已提交",
+    "under_review": "处理中",
+    "need_more_info": "需要补充材料",
+    "resolved": "已解决",
+    "rejected": "未通过",
+    "closed": "已关闭",
 }
 
 
@@ -78,7 +95,9 @@ def due_date(filed: date, urgent: bool) -> date:
 def open_count(db: Session, account_id: int, now: datetime | None = None) -> int:
     """How many open tickets this account filed and still follows (a revoked proxy's tickets are
     the graduate's now, and do not count against the proxy)."""
-    rows = db.scalars(select(Appeal).where(Appeal.account_id == account_id, Appeal.status.in_(OPEN_STATUSES))).all()
+    rows = db.scalars(
+        select(Appeal).where(Appeal.account_id == account_id, Appeal.status.in_(OPEN_STATUSES))
+    ).all()
     return sum(1 for a in rows if filer_may_follow(db, a, now))
 
 
@@ -91,7 +110,9 @@ def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> App
     appeal.due_date = due_date(filed, appeal.urgent)
     prefix = f"GA{filed:%Y%m%d}-"
     for _ in range(5):
-        last = db.scalar(select(func.max(Appeal.ticket_no)).where(Appeal.ticket_no.like(prefix + "%")))
+        last = db.scalar(
+            select(func.max(Appeal.ticket_no)).where(Appeal.ticket_no.like(prefix + "%"))
+        )
         appeal.ticket_no = f"{prefix}{(int(last[-4:]) + 1) if last else 1:04d}"
         try:
             with db.begin_nested():
@@ -100,13 +121,28 @@ def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> App
             break
         except IntegrityError:  # another ticket took the number: take the next
             continue
-    db.add(AppealEvent(appeal_id=appeal.id, kind="submitted", to_status=appeal.status,
-                       actor_account_id=appeal.account_id, at=now))
+    db.add(
+        AppealEvent(
+            appeal_id=appeal.id,
+            kind="submitted",
+            to_status=appeal.status,
+            actor_account_id=appeal.account_id,
+            at=now,
+        )
+    )
     return appeal
 
 
-def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, staff_id: int | None = None,
-                  next_route: str | None = None, now: datetime | None = None) -> AppealEvent:
+def change_status(
+    db: Session,
+    appeal: Appeal,
+    to: AppealStatus,
+    note: str,
+    *,
+    staff_id: int | None = None,
+    next_route: str | None = None,
+    now: datetime | None = None,
+) -> AppealEvent:
     """Move a ticket, with the reason; raises TransitionNotAllowed."""
     current = AppealStatus(appeal.status)
     if to not in TRANSITIONS[current]:
@@ -119,8 +155,15 @@ def change_status(db: Session, appeal: Appeal, to: AppealStatus, note: str, *, s
     if to in (AppealStatus.RESOLVED, AppealStatus.REJECTED):
         appeal.resolution = note
         appeal.next_route = next_route if to is AppealStatus.REJECTED else None
-    event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=current, to_status=to,
-                        actor_staff_id=staff_id, note=note, at=now)
+    event = AppealEvent(
+        appeal_id=appeal.id,
+        kind="status",
+        from_status=current,
+        to_status=to,
+        actor_staff_id=staff_id,
+        note=note,
+        at=now,
+    )
     db.add(event)
     return event
 
@@ -133,15 +176,33 @@ def lock_open(db: Session, appeal: Appeal) -> None:
         raise TransitionNotAllowed(f"{appeal.status}: closed")
 
 
-def add_information(db: Session, appeal: Appeal, account_id: int, note: str, now: datetime | None = None) -> None:
+def add_information(
+    db: Session, appeal: Appeal, account_id: int, note: str, now: datetime | None = None
+) -> None:
     """Information added by whoever follows the ticket (after lock_open); a ticket waiting for it
     goes back to review."""
     now = now or utcnow()
-    db.add(AppealEvent(appeal_id=appeal.id, kind="info", actor_account_id=account_id, note=note[:DESCRIPTION_LIMIT], at=now))
+    db.add(
+        AppealEvent(
+            appeal_id=appeal.id,
+            kind="info",
+            actor_account_id=account_id,
+            note=note[:DESCRIPTION_LIMIT],
+            at=now,
+        )
+    )
     appeal.updated_at = now
     if appeal.status == AppealStatus.NEED_MORE_INFO:
-        db.add(AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                           to_status=AppealStatus.UNDER_REVIEW, actor_account_id=account_id, at=now))
+        db.add(
+            AppealEvent(
+                appeal_id=appeal.id,
+                kind="status",
+                from_status=appeal.status,
+                to_status=AppealStatus.UNDER_REVIEW,
+                actor_account_id=account_id,
+                at=now,
+            )
+        )
         appeal.status = AppealStatus.UNDER_REVIEW
         appeal.status_changed_at = now
 
@@ -164,8 +225,13 @@ def may_follow(db: Session, appeal: Appeal, account: Account, now: datetime | No
     return _may_follow(db, appeal, account.id, _own_student_id(db, account), now)
 
 
-def followed(db: Session, account: Account, now: datetime | None = None, limit: int = 50,
-             status: AppealStatus | None = None) -> list[Appeal]:
+def followed(
+    db: Session,
+    account: Account,
+    now: datetime | None = None,
+    limit: int = 50,
+    status: AppealStatus | None = None,
+) -> list[Appeal]:
     """The tickets an account sees and may add to (may_follow), newest first; of one status if given."""
     own = _own_student_id(db, account)
     mine = Appeal.account_id == account.id
@@ -177,8 +243,9 @@ def followed(db: Session, account: Account, now: datetime | None = None, limit: 
     return [a for a in db.scalars(query) if _may_follow(db, a, account.id, own, now)][:limit]
 
 
-def _may_follow(db: Session, appeal: Appeal, account_id: int, own_student_id: int | None,
-                now: datetime | None) -> bool:
+def _may_follow(
+    db: Session, appeal: Appeal, account_id: int, own_student_id: int | None, now: datetime | None
+) -> bool:
     if own_student_id is not None and appeal.acting_for_student_id == own_student_id:
         return True
     return appeal.account_id == account_id and filer_may_follow(db, appeal, now)
@@ -196,11 +263,17 @@ def followers(db: Session, appeal: Appeal, now: datetime | None = None) -> list[
     if filer is not None and filer_may_follow(db, appeal, now):
         told.append(filer)
     if appeal.acting_for_student_id is not None:
-        told += [a for a in proxies.graduate_accounts(db, appeal.acting_for_student_id) if a.id != appeal.account_id]
+        told += [
+            a
+            for a in proxies.graduate_accounts(db, appeal.acting_for_student_id)
+            if a.id != appeal.account_id
+        ]
     return told
 
 
-def waiting_for_information(db: Session, account: Account, now: datetime | None = None) -> Appeal | None:
+def waiting_for_information(
+    db: Session, account: Account, now: datetime | None = None
+) -> Appeal | None:
     """The followed ticket that most recently started waiting for more information."""
     waiting = followed(db, account, now, status=AppealStatus.NEED_MORE_INFO)
     return max(waiting, key=lambda a: as_utc(a.status_changed_at), default=None)
@@ -223,26 +296,47 @@ def as_changed(appeal: Appeal, event: AppealEvent | None) -> Appeal | TicketView
     if event is None or event.to_status is None:
         return appeal
     rejected = event.to_status == AppealStatus.REJECTED
-    return TicketView(appeal.id, appeal.ticket_no, event.to_status, appeal.next_route if rejected else None,
-                      appeal.due_date, event.at)
+    return TicketView(
+        appeal.id,
+        appeal.ticket_no,
+        event.to_status,
+        appeal.next_route if rejected else None,
+        appeal.due_date,
+        event.at,
+    )
 
 
-AUTO_CLOSE_NOTE = "7天没有回复，申请已自动关闭。如仍有问题请重新提交。"  # the event, and what followers are told
+AUTO_CLOSE_NOTE = (
+    "7天没有回复，申请已自动关闭。如仍有问题请重新提交。"  # the event, and what followers are told
+)
+
 
 def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
     """Close tickets left 7 days without a reply after they were resolved, rejected or asked for
     more; the closing events (flushed, so they have ids for the notices)."""
     now = now or utcnow()
     stale = db.scalars(
-        select(Appeal).where(
-            Appeal.status.in_([AppealStatus.RESOLVED, AppealStatus.REJECTED, AppealStatus.NEED_MORE_INFO]),
+        select(Appeal)
+        .where(
+            Appeal.status.in_(
+                [AppealStatus.RESOLVED, AppealStatus.REJECTED, AppealStatus.NEED_MORE_INFO]
+            ),
             Appeal.status_changed_at < now - CLOSE_AFTER,
-        ).with_for_update(skip_locked=True)  # a ticket a clerk or its filer is changing right now waits for the next run
+        )
+        .with_for_update(
+            skip_locked=True
+        )  # a ticket a clerk or its filer is changing right now waits for the next run
     ).all()
     events = []
     for appeal in stale:
-        event = AppealEvent(appeal_id=appeal.id, kind="status", from_status=appeal.status,
-                            to_status=AppealStatus.CLOSED, note=AUTO_CLOSE_NOTE, at=now)
+        event = AppealEvent(
+            appeal_id=appeal.id,
+            kind="status",
+            from_status=appeal.status,
+            to_status=AppealStatus.CLOSED,
+            note=AUTO_CLOSE_NOTE,
+            at=now,
+        )
         db.add(event)
         events.append(event)
         appeal.status = AppealStatus.CLOSED

@@ -58,7 +58,9 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     if refused is not None:
         return ctx.reply(conv, refused.template, **refused.values)
     carried = {k: conv.data[k] for k in ("name", "id_sealed", "student_no") if conv.data.get(k)}
-    return ctx.reply(conv.at(FLOW, AppealStep.CAUSE, **carried), "appeal/causes", categories=appeals.CATEGORIES)
+    return ctx.reply(
+        conv.at(FLOW, AppealStep.CAUSE, **carried), "appeal/causes", categories=appeals.CATEGORIES
+    )
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
@@ -72,8 +74,12 @@ def cause(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "appeal/causes", categories=appeals.CATEGORIES)
     category = appeals.CATEGORIES[picked - 1]
     conv = conv.with_data(category=category.key)
-    if category.key in SELF_FIXABLE and conv.acting_for is None:  # a proxy cannot re-bind for the graduate
-        return ctx.reply(conv.then(AppealStep.SELF_FIX), f"appeal/self_fix_{category.key}", "1", "2")
+    if (
+        category.key in SELF_FIXABLE and conv.acting_for is None
+    ):  # a proxy cannot re-bind for the graduate
+        return ctx.reply(
+            conv.then(AppealStep.SELF_FIX), f"appeal/self_fix_{category.key}", "1", "2"
+        )
     return _after_category(conv, ctx)
 
 
@@ -87,10 +93,14 @@ def self_fix(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def identity(conv: Conversation, ctx: Context) -> Outcome:
-    retry, given_name, number, student_number = binding.claimed_identity(conv, ctx, "appeal/ask_identity")
+    retry, given_name, number, student_number = binding.claimed_identity(
+        conv, ctx, "appeal/ask_identity"
+    )
     if retry is not None:
         return retry
-    conv = conv.with_data(name=given_name, id_sealed=ctx.services.cipher.seal_text(number), student_no=student_number)
+    conv = conv.with_data(
+        name=given_name, id_sealed=ctx.services.cipher.seal_text(number), student_no=student_number
+    )
     return ctx.reply(conv.then(AppealStep.DESCRIBE), "appeal/ask_description")
 
 
@@ -139,8 +149,11 @@ def contact(conv: Conversation, ctx: Context) -> Outcome:
         chosen = text.read_phone(ctx.msg.text)
     else:
         return ctx.retry(conv, intake.BAD_PHONE.template)
-    conv = conv.then(AppealStep.CONFIRM, phone_sealed=ctx.services.cipher.seal_text(chosen),
-                     submission=secrets.token_hex(12))
+    conv = conv.then(
+        AppealStep.CONFIRM,
+        phone_sealed=ctx.services.cipher.seal_text(chosen),
+        submission=secrets.token_hex(12),
+    )
     return ctx.reply(conv, "appeal/confirm", "1", "2", **_summary(conv, chosen))
 
 
@@ -150,13 +163,20 @@ def confirm(conv: Conversation, ctx: Context) -> Outcome:
         return start(conv.home(), ctx)
     if picked != 1 and not text.is_yes(ctx.msg.text):
         return ctx.retry(conv, "appeal/confirm_again", "1", "2")
-    filed = intake.file_form(ctx.services, _form(conv, ctx), _acting(conv, ctx), conv.data.get("submission"))
+    filed = intake.file_form(
+        ctx.services, _form(conv, ctx), _acting(conv, ctx), conv.data.get("submission")
+    )
     if filed.refused == intake.IDENTITY_REQUIRED:  # unbound since the identity step was skipped
         return start(conv.home(), ctx)
     if filed.refused is not None:  # e.g. tickets filed meanwhile from the mini-program
         return ctx.reply(conv.home(), filed.refused.template, **filed.refused.values)
     appeal = filed.appeal
-    reply = ctx.say("appeal/filed", ticket=appeal.ticket_no, due=f"{appeal.due_date:%Y-%m-%d}", urgent=appeal.urgent)
+    reply = ctx.say(
+        "appeal/filed",
+        ticket=appeal.ticket_no,
+        due=f"{appeal.due_date:%Y-%m-%d}",
+        urgent=appeal.urgent,
+    )
     return Outcome(conv.home(), [reply], filed.effects)
 
 
@@ -167,8 +187,16 @@ def my_appeals(conv: Conversation, ctx: Context) -> Outcome:
     rows = appeals.followed(s.db, s.account, s.now(), limit=3)
     if not rows:
         return ctx.reply(conv, "appeal/none", "3", "0")
-    listed = [(a.ticket_no, appeals.BY_KEY[a.category].label, appeals.STATUS_NAMES[a.status], a.due_date,
-               a.status in OPEN_STATUSES) for a in rows]
+    listed = [
+        (
+            a.ticket_no,
+            appeals.BY_KEY[a.category].label,
+            appeals.STATUS_NAMES[a.status],
+            a.due_date,
+            a.status in OPEN_STATUSES,
+        )
+        for a in rows
+    ]
     waiting = any(a.status == "need_more_info" for a in rows)
     return ctx.reply(conv, "appeal/list", rows=listed, waiting=waiting)
 
@@ -194,8 +222,12 @@ def more_info(conv: Conversation, ctx: Context) -> Outcome:
 def _add_to(conv: Conversation, ctx: Context, appeal: Appeal) -> Outcome:
     photo = ctx.msg.kind is MessageKind.IMAGE and ctx.msg.media_id
     try:
-        effects = intake.add_information(ctx.services, appeal, "" if photo else text.tidy(ctx.msg.text),
-                                         media_ids=[ctx.msg.media_id] if photo else [])
+        effects = intake.add_information(
+            ctx.services,
+            appeal,
+            "" if photo else text.tidy(ctx.msg.text),
+            media_ids=[ctx.msg.media_id] if photo else [],
+        )
     except appeals.TransitionNotAllowed:  # closed since it was read: back to the menu
         return menu.show(conv, ctx)
     return Outcome(conv, [ctx.say("appeal/info_added", ticket=appeal.ticket_no)], effects)
@@ -209,7 +241,9 @@ def _after_category(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def _ask_photos(conv: Conversation, ctx: Context) -> Outcome:
-    return ctx.reply(conv.then(AppealStep.PHOTOS, media=[]), "appeal/ask_photos", needs=_needs(conv))
+    return ctx.reply(
+        conv.then(AppealStep.PHOTOS, media=[]), "appeal/ask_photos", needs=_needs(conv)
+    )
 
 
 def _needs(conv: Conversation) -> str | None:
@@ -240,10 +274,12 @@ def _form(conv: Conversation, ctx: Context) -> AppealForm:
     """The finished form, from what each step kept."""
     cipher, data = ctx.services.cipher, conv.data
     return AppealForm(
-        category=data["category"], description=data["description"],
+        category=data["category"],
+        description=data["description"],
         contact_phone=cipher.open_text(data["phone_sealed"]),
         urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None,
-        claimed_name=data.get("name"), claimed_student_no=data.get("student_no"),
+        claimed_name=data.get("name"),
+        claimed_student_no=data.get("student_no"),
         claimed_id=cipher.open_text(data["id_sealed"]) if data.get("id_sealed") else None,
         media_ids=list(data.get("media", [])),
     )
@@ -260,5 +296,3 @@ STEPS = {
     AppealStep.CONFIRM: confirm,
     AppealStep.MORE_INFO: more_info,
 }
-
-

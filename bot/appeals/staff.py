@@ -44,7 +44,12 @@ NOTE_LIMIT = 500
 EXPORT_LIMIT = 50_000
 ROUTE_NAMES = {"chsi": "学信网 学历认证", "window": "线下窗口办理"}
 CAMPUS_NAMES = {"main": "主校区"}
-EVENT_NAMES = {"submitted": "提交申请", "status": "状态变更", "info": "申请人补充信息", "note": "内部备注"}
+EVENT_NAMES = {
+    "submitted": "提交申请",
+    "status": "状态变更",
+    "info": "申请人补充信息",
+    "note": "内部备注",
+}
 
 
 class ActionRefused(ValueError):
@@ -67,8 +72,12 @@ class QueueFilters:
         if status not in ("open", "all") and status not in STATUS_NAMES:
             status = "open"
         category = args.get("category") or ""
-        return cls(status=status, category=category if category in BY_KEY else "",
-                   overdue=args.get("overdue") == "yes", campus=(args.get("campus") or "").strip()[:32])
+        return cls(
+            status=status,
+            category=category if category in BY_KEY else "",
+            overdue=args.get("overdue") == "yes",
+            campus=(args.get("campus") or "").strip()[:32],
+        )
 
     def as_args(self) -> dict:
         """The non-default filters, for links and hidden fields."""
@@ -96,8 +105,12 @@ def _filtered(filters: QueueFilters, today: date) -> Select:
 
 def _sorted(query: Select) -> Select:
     """Urgent first (earliest deadline first), then by due date, then oldest first."""
-    return query.order_by(Appeal.urgent.desc(), Appeal.urgent_deadline.asc().nulls_last(),
-                          Appeal.due_date.asc(), Appeal.id.asc())
+    return query.order_by(
+        Appeal.urgent.desc(),
+        Appeal.urgent_deadline.asc().nulls_last(),
+        Appeal.due_date.asc(),
+        Appeal.id.asc(),
+    )
 
 
 @dataclass
@@ -138,7 +151,9 @@ def campus_name(campus: str | None) -> str:
     return CAMPUS_NAMES.get(campus or "", campus or "—")
 
 
-def queue_page(db: Session, filters: QueueFilters, page: int = 1, now: datetime | None = None) -> QueuePage:
+def queue_page(
+    db: Session, filters: QueueFilters, page: int = 1, now: datetime | None = None
+) -> QueuePage:
     """One page (50 rows) of the filtered, sorted queue."""
     now = now or utcnow()
     query = _filtered(filters, today_in_china(now))
@@ -146,11 +161,20 @@ def queue_page(db: Session, filters: QueueFilters, page: int = 1, now: datetime 
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
     appeals = db.scalars(_sorted(query).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    rows = [QueueRow(a, BY_KEY[a.category].label if a.category in BY_KEY else a.category,
-                     STATUS_NAMES.get(a.status, a.status), is_overdue(a, now), age_text(a.created_at, now),
-                     campus_name(a.campus)) for a in appeals]
-    campuses = db.scalars(select(Appeal.campus).where(Appeal.campus.is_not(None)).distinct()
-                          .order_by(Appeal.campus)).all()
+    rows = [
+        QueueRow(
+            a,
+            BY_KEY[a.category].label if a.category in BY_KEY else a.category,
+            STATUS_NAMES.get(a.status, a.status),
+            is_overdue(a, now),
+            age_text(a.created_at, now),
+            campus_name(a.campus),
+        )
+        for a in appeals
+    ]
+    campuses = db.scalars(
+        select(Appeal.campus).where(Appeal.campus.is_not(None)).distinct().order_by(Appeal.campus)
+    ).all()
     return QueuePage(rows, total, page, pages, list(campuses))
 
 
@@ -169,6 +193,7 @@ class Person:
 
 def person_of(db: Session, cipher: PiiCipher, appeal: Appeal, reveal: bool) -> Person:
     """The student record (or the claimed identity); personal data masked unless `reveal`."""
+
     def shown(value: str | None, masker) -> str:
         return "—" if not value else (value if reveal else masker(value))
 
@@ -176,21 +201,38 @@ def person_of(db: Session, cipher: PiiCipher, appeal: Appeal, reveal: bool) -> P
     student = db.get(Student, appeal.student_id) if appeal.student_id else None
     if student is None:
         claimed_id = cipher.open_or_none(appeal.claimed_id_enc, appeal.pii_key_version, b"id")
-        return Person("claimed", name=shown(appeal.claimed_name, mask_name), id_number=shown(claimed_id, mask),
-                      student_no=appeal.claimed_student_no or "—", contact_phone=shown(contact, mask_phone))
+        return Person(
+            "claimed",
+            name=shown(appeal.claimed_name, mask_name),
+            id_number=shown(claimed_id, mask),
+            student_no=appeal.claimed_student_no or "—",
+            contact_phone=shown(contact, mask_phone),
+        )
     diploma = db.scalar(select(Diploma).where(Diploma.student_id == student.id))
     facts = {}
     if diploma is not None:
-        facts = {"证书编号": diploma.certificate_no or "未注册", "层次": diploma.level, "专业": diploma.major,
-                 "学习形式": diploma.study_mode, "校区": campus_name(diploma.campus),
-                 "入学日期": diploma.enrol_date or "—", "毕业日期": diploma.grad_date or "—",
-                 "状态": "有效" if diploma.status == "valid" else "已撤销"}
+        facts = {
+            "证书编号": diploma.certificate_no or "未注册",
+            "层次": diploma.level,
+            "专业": diploma.major,
+            "学习形式": diploma.study_mode,
+            "校区": campus_name(diploma.campus),
+            "入学日期": diploma.enrol_date or "—",
+            "毕业日期": diploma.grad_date or "—",
+            "状态": "有效" if diploma.status == "valid" else "已撤销",
+        }
     return Person(
-        "student", name=shown(student.name, mask_name),
-        id_number=shown(cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask),
+        "student",
+        name=shown(student.name, mask_name),
+        id_number=shown(
+            cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask
+        ),
         student_no=student.student_no,
-        phone=shown(cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
-        contact_phone=shown(contact, mask_phone), diploma=facts,
+        phone=shown(
+            cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone
+        ),
+        contact_phone=shown(contact, mask_phone),
+        diploma=facts,
     )
 
 
@@ -236,8 +278,15 @@ def _checked_note(note: str) -> str:
     return note
 
 
-def move(db: Session, appeal: Appeal, to: str, note: str, staff: StaffUser, expected: str | None = None,
-         next_route: str | None = None) -> AppealEvent:
+def move(
+    db: Session,
+    appeal: Appeal,
+    to: str,
+    note: str,
+    staff: StaffUser,
+    expected: str | None = None,
+    next_route: str | None = None,
+) -> AppealEvent:
     """A staff status change with its note (sent to the filer); raises ActionRefused."""
     note = _checked_note(note)
     if expected and expected != appeal.status:
@@ -247,22 +296,44 @@ def move(db: Session, appeal: Appeal, to: str, note: str, staff: StaffUser, expe
     except ValueError:
         raise ActionRefused("请选择新的状态。") from None
     try:
-        return change_status(db, appeal, target, note, staff_id=staff.id,
-                             next_route=next_route if target is AppealStatus.REJECTED else None)
+        return change_status(
+            db,
+            appeal,
+            target,
+            note,
+            staff_id=staff.id,
+            next_route=next_route if target is AppealStatus.REJECTED else None,
+        )
     except TransitionNotAllowed as refused:  # the lifecycle decides; the console words it for staff
         if refused.needs_route:
-            raise ActionRefused("未通过时必须选择下一步办理途径（学信网学历认证或线下窗口）。") from None
-        raise ActionRefused(f"当前状态“{STATUS_NAMES[appeal.status]}”不能改为“{STATUS_NAMES[to]}”。") from None
+            raise ActionRefused(
+                "未通过时必须选择下一步办理途径（学信网学历认证或线下窗口）。"
+            ) from None
+        raise ActionRefused(
+            f"当前状态“{STATUS_NAMES[appeal.status]}”不能改为“{STATUS_NAMES[to]}”。"
+        ) from None
 
 
 def add_note(db: Session, appeal: Appeal, note: str, staff: StaffUser) -> AppealEvent:
     """An internal note: kept on the timeline, never sent to the filer."""
-    event = AppealEvent(appeal_id=appeal.id, kind="note", actor_staff_id=staff.id, note=_checked_note(note))
+    event = AppealEvent(
+        appeal_id=appeal.id, kind="note", actor_staff_id=staff.id, note=_checked_note(note)
+    )
     db.add(event)
     return event
 
 
-CSV_HEADER = ["申请编号", "类别", "状态", "加急", "加急截止日期", "处理期限", "校区", "提交时间", "更新时间"]
+CSV_HEADER = [
+    "申请编号",
+    "类别",
+    "状态",
+    "加急",
+    "加急截止日期",
+    "处理期限",
+    "校区",
+    "提交时间",
+    "更新时间",
+]
 
 
 def _cell(value: str) -> str:
@@ -280,9 +351,21 @@ def export_csv(db: Session, filters: QueueFilters, now: datetime | None = None) 
     count = 0
     for a in db.scalars(query):
         category = BY_KEY[a.category].label if a.category in BY_KEY else a.category
-        writer.writerow([_cell(str(v)) for v in (
-            a.ticket_no, category, STATUS_NAMES.get(a.status, a.status), "是" if a.urgent else "否",
-            a.urgent_deadline or "", a.due_date, campus_name(a.campus), shown_time(a.created_at),
-            shown_time(a.updated_at))])
+        writer.writerow(
+            [
+                _cell(str(v))
+                for v in (
+                    a.ticket_no,
+                    category,
+                    STATUS_NAMES.get(a.status, a.status),
+                    "是" if a.urgent else "否",
+                    a.urgent_deadline or "",
+                    a.due_date,
+                    campus_name(a.campus),
+                    shown_time(a.created_at),
+                    shown_time(a.updated_at),
+                )
+            ]
+        )
         count += 1
     return out.getvalue(), count

@@ -15,7 +15,13 @@ from models import Student
 RESEND_WORDS = {"重发", "再发", "重新发送", "再发一次", "没收到", "收不到", "重发验证码"}
 
 
-def send(conv: Conversation, ctx: Context, student: Student, purpose: str, template: str = "binding/code_sent") -> Outcome:
+def send(
+    conv: Conversation,
+    ctx: Context,
+    student: Student,
+    purpose: str,
+    template: str = "binding/code_sent",
+) -> Outcome:
     """Send a code to the student's phone on file (or say why not, and how long to wait)."""
     sent = send_code(ctx.services, student, purpose)
     if sent.phone_masked is None or sent.refusal is not None:

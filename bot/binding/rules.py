@@ -47,9 +47,13 @@ def normalise_name(name: str) -> str:
     return name.upper()
 
 
-def find_student(db: Session, cipher: PiiCipher, name: str, id_number: str, student_no: str | None) -> Student | None:
+def find_student(
+    db: Session, cipher: PiiCipher, name: str, id_number: str, student_no: str | None
+) -> Student | None:
     """The one student with this name and ID number (and student number, when given)."""
-    candidates = db.scalars(select(Student).where(Student.id_number_index == cipher.index("id", id_number))).all()
+    candidates = db.scalars(
+        select(Student).where(Student.id_number_index == cipher.index("id", id_number))
+    ).all()
     wanted = normalise_name(name)
     matches = [s for s in candidates if normalise_name(s.name) == wanted]
     if student_no:
@@ -67,7 +71,9 @@ def phone_of(cipher: PiiCipher, student: Student) -> str | None:
 def active_binding(db: Session, account: Account) -> Binding | None:
     """The account's active binding, if any."""
     return db.scalar(
-        select(Binding).where(Binding.account_id == account.id, Binding.state == BindingState.ACTIVE)
+        select(Binding).where(
+            Binding.account_id == account.id, Binding.state == BindingState.ACTIVE
+        )
     )
 
 
@@ -97,16 +103,22 @@ def bind(db: Session, account: Account, student: Student) -> BindResult:
     for other in others:
         end_binding(other, "taken_over", now)
     db.flush()  # free the partial unique indexes before the new row
-    binding = Binding(account_id=account.id, student_id=student.id, channel=account.channel, verified_at=now)
+    binding = Binding(
+        account_id=account.id, student_id=student.id, channel=account.channel, verified_at=now
+    )
     db.add(binding)
     db.flush()
     return BindResult(binding, already=False, displaced=[o.account_id for o in others])
 
 
-
 def record_consent(db: Session, account: Account, notice: str = "binding") -> Consent:
     """The account agreed to the current version of a notice."""
-    consent = Consent(account_id=account.id, notice=notice, notice_version=CONSENT_VERSION, channel=account.channel)
+    consent = Consent(
+        account_id=account.id,
+        notice=notice,
+        notice_version=CONSENT_VERSION,
+        channel=account.channel,
+    )
     db.add(consent)
     return consent
 
@@ -153,7 +165,9 @@ class Bound:
     effects: list[Effect] = field(default_factory=list)
 
 
-def match_identity(s, name: str, id_number: str, student_no: str | None, action: str = "bind_match") -> Match:
+def match_identity(
+    s, name: str, id_number: str, student_no: str | None, action: str = "bind_match"
+) -> Match:
     """The one student with these details; a miss counts against the account (5 an hour). Audited
     as `action` (bind_match, proxy_match)."""
     wait = mismatch_wait(s.redis, s.msg.user_tag)
@@ -220,20 +234,25 @@ def complete_binding(s, student: Student) -> Bound:
     s.audit("bind", student.id, result="already" if result.already else "bound")
     effects = []
     if result.displaced:
-        effects.append(Effect(notify_displaced, {"account_ids": result.displaced, "student_id": student.id}))
+        effects.append(
+            Effect(notify_displaced, {"account_ids": result.displaced, "student_id": student.id})
+        )
     return Bound(result, effects)
 
 
 def has_consent(db: Session, account: Account) -> bool:
     """The account agreed to the current binding notice and has not withdrawn."""
-    return db.scalar(
-        select(Consent.id).where(
-            Consent.account_id == account.id,
-            Consent.notice == "binding",
-            Consent.notice_version == CONSENT_VERSION,
-            Consent.withdrawn_at.is_(None),
+    return (
+        db.scalar(
+            select(Consent.id).where(
+                Consent.account_id == account.id,
+                Consent.notice == "binding",
+                Consent.notice_version == CONSENT_VERSION,
+                Consent.withdrawn_at.is_(None),
+            )
         )
-    ) is not None
+        is not None
+    )
 
 
 # -- the SMS second factor -------------------------------------------------------------------
@@ -256,7 +275,11 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     issued = s.otp.issue(s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index))
     if issued.refusal is not None:
         return CodeSend(mask_phone(phone), issued.refusal, issued.wait)
-    payload = {"student_id": student.id, "code": s.cipher.seal_text(issued.code), "purpose": purpose}
+    payload = {
+        "student_id": student.id,
+        "code": s.cipher.seal_text(issued.code),
+        "purpose": purpose,
+    }
     return CodeSend(mask_phone(phone), effect=Effect(send_otp_sms, payload))
 
 
@@ -264,7 +287,9 @@ def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
     """Check six digits; the outcome is recorded (and a lock audited)."""
     phone_index = s.cipher.index("phone", phone_of(s.cipher, student) or "")
     verdict = s.otp.verify(s.msg.user_tag, subject(purpose, student.id, phone_index), digits)
-    kind = {Check.OK: OtpEventKind.VERIFIED, Check.LOCKED: OtpEventKind.LOCKED}.get(verdict.check, OtpEventKind.FAILED)
+    kind = {Check.OK: OtpEventKind.VERIFIED, Check.LOCKED: OtpEventKind.LOCKED}.get(
+        verdict.check, OtpEventKind.FAILED
+    )
     s.db.add(OtpEvent(account_id=s.account.id, student_id=student.id, kind=kind, purpose=purpose))
     if verdict.check is Check.LOCKED:
         s.audit("otp_locked", student.id, result="locked")
@@ -273,12 +298,15 @@ def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
 
 # -- effects of binding (after the commit) ----------------------------------------------------
 
+
 def send_otp_sms(services, payload: dict) -> None:
     """Send a code through the SMS provider; a failed send is refunded and the user told."""
     student = services.db.get(Student, payload["student_id"])
     phone = phone_of(services.cipher, student)
     code = services.cipher.open_text(payload["code"])
-    event = OtpEvent(account_id=services.account.id, student_id=student.id, purpose=payload["purpose"])
+    event = OtpEvent(
+        account_id=services.account.id, student_id=student.id, purpose=payload["purpose"]
+    )
     try:
         services.sms.send_code(phone, code, CODE_TTL // 60)
         event.kind = OtpEventKind.SENT
@@ -287,7 +315,9 @@ def send_otp_sms(services, payload: dict) -> None:
         event.kind = OtpEventKind.SEND_FAILED
         services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
         msg = services.msg
-        services.push(msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))])
+        services.push(
+            msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))]
+        )
     services.db.add(event)
 
 
@@ -295,10 +325,11 @@ def notify_displaced(services, payload: dict) -> None:
     """Tell accounts that lost a student to a newer binding."""
     student = services.db.get(Student, payload["student_id"])
     text = services.book.render(
-        "binding/displaced", name=mask_name(student.name), student_no=mask_student_no(student.student_no)
+        "binding/displaced",
+        name=mask_name(student.name),
+        student_no=mask_student_no(student.student_no),
     )
     for account_id in payload["account_ids"]:
         account = services.db.get(Account, account_id)
         if account is not None:
             services.push(account.channel, account.app_id, account.user_key, [Reply(text)])
-

@@ -1,11 +1,11 @@
 """Identity binding: consent, name, ID number, student number, SMS code, bound.
 
-    consent     1/同意 to continue (recorded with the notice version), 0 to stop
-    name        the name alone, or "姓名 身份证号 学号" in one message
-    id_number   18 characters, GB 11643; each kind of mistake has its own reply
-    student_no  or 跳过
-    no_match    1 try again, 2 appeal, 0 menu (never says which field was wrong)
-    code        the six digits from the SMS, or 重发
+consent     1/同意 to continue (recorded with the notice version), 0 to stop
+name        the name alone, or "姓名 身份证号 学号" in one message
+id_number   18 characters, GB 11643; each kind of mistake has its own reply
+student_no  or 跳过
+no_match    1 try again, 2 appeal, 0 menu (never says which field was wrong)
+code        the six digits from the SMS, or 重发
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.reply(conv, "binding/already_bound", **shown(binding.student))
     if _has_consent(ctx):
         return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
-    return ctx.reply(conv.at(FLOW, BindStep.CONSENT), "binding/consent", "1", "0", version=CONSENT_VERSION)
+    return ctx.reply(
+        conv.at(FLOW, BindStep.CONSENT), "binding/consent", "1", "0", version=CONSENT_VERSION
+    )
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
@@ -142,7 +144,9 @@ def _has_consent(ctx: Context) -> bool:
     return has_consent(ctx.services.db, ctx.services.account)
 
 
-def claimed_identity(conv: Conversation, ctx: Context, ask: str) -> tuple[Outcome | None, str, str, str | None]:
+def claimed_identity(
+    conv: Conversation, ctx: Context, ask: str
+) -> tuple[Outcome | None, str, str, str | None]:
     """(retry, name, ID number, student number) from "姓名 身份证号 [学号]" at a step that needs
     both (an appeal without a binding, a proxy naming the graduate): `retry` is the reply when one
     is missing or the ID number is wrong. After a wrong number the name stands, so the corrected
@@ -158,7 +162,9 @@ def claimed_identity(conv: Conversation, ctx: Context, ask: str) -> tuple[Outcom
 
 
 def _id_problem(conv: Conversation, ctx: Context, bad: Refused) -> Outcome:
-    conv = conv.at(FLOW, BindStep.ID_NUMBER, **{k: v for k, v in conv.data.items() if k != "id_sealed"})
+    conv = conv.at(
+        FLOW, BindStep.ID_NUMBER, **{k: v for k, v in conv.data.items() if k != "id_sealed"}
+    )
     return ctx.retry(conv, bad.template, **bad.values)
 
 
@@ -171,16 +177,26 @@ def _ask_student_no(conv: Conversation, ctx: Context, number: str) -> Outcome:
     return ctx.reply(_at_student_no(conv, ctx, number), "binding/ask_student_no")
 
 
-def _claim(conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None) -> Outcome:
+def _claim(
+    conv: Conversation, ctx: Context, given_name: str, number: str, student_number: str | None
+) -> Outcome:
     """The rules' decision on the claimed identity, told: the code is sent only for MATCHED."""
     s = ctx.services
     claim = claim_identity(s, given_name, number, student_number)
     if claim.kind is ClaimKind.MATCHED:
-        return sms_code.send(conv.at(FLOW, BindStep.CODE, student_id=claim.student.id), ctx, claim.student, "bind")
+        return sms_code.send(
+            conv.at(FLOW, BindStep.CODE, student_id=claim.student.id), ctx, claim.student, "bind"
+        )
     refused = claim_refused(claim)
     if claim.kind is ClaimKind.NO_MATCH:
-        claimed = {"name": given_name, "id_sealed": s.cipher.seal_text(number), "student_no": student_number}
-        return ctx.reply(conv.at(FLOW, BindStep.NO_MATCH, **claimed), refused.template, "1", "2", "0")
+        claimed = {
+            "name": given_name,
+            "id_sealed": s.cipher.seal_text(number),
+            "student_no": student_number,
+        }
+        return ctx.reply(
+            conv.at(FLOW, BindStep.NO_MATCH, **claimed), refused.template, "1", "2", "0"
+        )
     return ctx.reply(conv.home(), refused.template, **refused.values)
 
 

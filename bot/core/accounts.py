@@ -15,7 +15,9 @@ def account_for(db: Session, msg: Inbound) -> Account:
     """The account of the sender of `msg`, created on first contact; touches last_seen_at."""
     account = db.scalar(
         select(Account).where(
-            Account.channel == msg.channel, Account.app_id == msg.app_id, Account.user_key == msg.user_key
+            Account.channel == msg.channel,
+            Account.app_id == msg.app_id,
+            Account.user_key == msg.user_key,
         )
     )
     if account is None:

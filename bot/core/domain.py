@@ -23,7 +23,9 @@ class Domain:
     otp: OtpService
     sms: SmsProvider
     push: Any  # (channel, app_id, user_key, replies) -> None
-    forget_user: Any  # (user tag, msg id to keep) -> None: what Redis holds of the user (删除我的信息)
+    forget_user: (
+        Any  # (user tag, msg id to keep) -> None: what Redis holds of the user (删除我的信息)
+    )
     signer: Sm2Signer
     school: str
     public_url: str
@@ -39,11 +41,18 @@ class Domain:
         """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings."""
         cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
-        return cls(cipher=cipher, otp=OtpService(redis, otp_secret), sms=make_provider(config), push=push,
-                   forget_user=forget_user,
-                   signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
-                   school=config["GRADCERT_SCHOOL_NAME"], public_url=config["GRADCERT_PUBLIC_URL"],
-                   link_secret=config["GRADCERT_SECRET_KEY"], certificate_dir=config["GRADCERT_CERT_DIR"],
-                   attachment_dir=config["GRADCERT_ATTACHMENT_DIR"], attachments=make_store(config),
-                   fetch_media=fetch_media)
-
+        return cls(
+            cipher=cipher,
+            otp=OtpService(redis, otp_secret),
+            sms=make_provider(config),
+            push=push,
+            forget_user=forget_user,
+            signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
+            school=config["GRADCERT_SCHOOL_NAME"],
+            public_url=config["GRADCERT_PUBLIC_URL"],
+            link_secret=config["GRADCERT_SECRET_KEY"],
+            certificate_dir=config["GRADCERT_CERT_DIR"],
+            attachment_dir=config["GRADCERT_ATTACHMENT_DIR"],
+            attachments=make_store(config),
+            fetch_media=fetch_media,
+        )

@@ -40,9 +40,13 @@ def push_accounts(services: Services, payload: dict) -> None:
     for account_id in payload["account_ids"]:
         account = services.db.get(Account, account_id)
         if account is not None:
-            services.push(account.channel, account.app_id, account.user_key, [Reply(payload["text"])])
+            services.push(
+                account.channel, account.app_id, account.user_key, [Reply(payload["text"])]
+            )
 
 
 def push_text(services: Services, payload: dict) -> None:
     """One text to one user of a channel (staff decisions about proxies)."""
-    services.push(payload["channel"], payload["app_id"], payload["user_key"], [Reply(payload["text"])])
+    services.push(
+        payload["channel"], payload["app_id"], payload["user_key"], [Reply(payload["text"])]
+    )

@@ -35,8 +35,12 @@ Router = Callable[[Conversation, Inbound, Context], Outcome]
 class EngineHooks:
     """What the engine needs from the outside world, injected by the app factory."""
 
-    open_unit: Callable[[Inbound], object]  # a unit of work (bot.core.unit) with an open SQL session
-    run_effects: Callable[[Inbound, list[Effect]], None]  # each once per (message, effect): run or queue
+    open_unit: Callable[
+        [Inbound], object
+    ]  # a unit of work (bot.core.unit) with an open SQL session
+    run_effects: Callable[
+        [Inbound, list[Effect]], None
+    ]  # each once per (message, effect): run or queue
     deliver_later: Callable[[Inbound, list[Reply]], None]  # the channel-neutral push, queued
 
 
@@ -98,7 +102,9 @@ class Engine:
             if expired:
                 replies = [Reply(self.book.render("system/expired"))] + replies
             try:  # compare-and-set, reply cache and unlock in one round trip
-                self.storage.commit(tag, outcome.conversation, conv.version, msg.msg_id, replies, token)
+                self.storage.commit(
+                    tag, outcome.conversation, conv.version, msg.msg_id, replies, token
+                )
                 released = True
             except Exception:
                 # The SQL work is committed: keep the claim so that a retry cannot do it twice, and
@@ -117,7 +123,9 @@ class Engine:
         try:
             outcome = self.router(conv, msg, ctx)
             services.commit()
-            outcome.effects.extend(e for e in services.effects if e not in outcome.effects)  # from rules
+            outcome.effects.extend(
+                e for e in services.effects if e not in outcome.effects
+            )  # from rules
             return outcome
         except Exception:
             log.exception("flow %s:%s failed; conversation reset", conv.flow, conv.step)

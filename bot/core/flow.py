@@ -27,7 +27,9 @@ class Context:
     msg: Inbound
     services: Any  # bot.core.unit.Services; Any keeps flows testable with lighter fakes
     book: ReplyBook
-    start: Callable[..., Outcome] | None = None  # bot.router.start: enter another flow (given by the router)
+    start: Callable[..., Outcome] | None = (
+        None  # bot.router.start: enter another flow (given by the router)
+    )
 
     def say(self, template: str, /, *buttons: str, **variables) -> Reply:
         """A reply rendered from templates/replies/<name>.txt."""
@@ -43,7 +45,9 @@ class Context:
         mistakes = int(conv.data.get("mistakes", 0)) + 1
         if mistakes >= 2 and self.book.exists(f"{template}_simple"):
             template = f"{template}_simple"
-        outcome = Outcome(conv.with_data(mistakes=mistakes), [self.say(template, *buttons, **variables)])
+        outcome = Outcome(
+            conv.with_data(mistakes=mistakes), [self.say(template, *buttons, **variables)]
+        )
         if mistakes >= 3:
             outcome.replies.append(self.say("system/offline_route"))
         return outcome

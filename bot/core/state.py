@@ -73,7 +73,12 @@ class Conversation:
     def dumps(self) -> str:
         """JSON for storage (the version is stored beside it)."""
         return json.dumps(
-            {"flow": self.flow, "step": self.step, "data": self.data, "acting_for": self.acting_for},
+            {
+                "flow": self.flow,
+                "step": self.step,
+                "data": self.data,
+                "acting_for": self.acting_for,
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -136,7 +141,6 @@ class RedisStorage:
         self._delete_unless_pending = redis.register_script(_DELETE_UNLESS_PENDING)
         self._acquire_and_load = redis.register_script(_ACQUIRE_AND_LOAD)
 
-
     # -- state -----------------------------------------------------------------
     def load(self, tag: str) -> tuple[Conversation, bool]:
         """The user's conversation, and whether an unfinished one expired since last time."""
@@ -153,7 +157,12 @@ class RedisStorage:
         return conv
 
     def commit(
-        self, tag: str, conv: Conversation, expected_version: int, msg_id: str, replies: list[Reply],
+        self,
+        tag: str,
+        conv: Conversation,
+        expected_version: int,
+        msg_id: str,
+        replies: list[Reply],
         release_token: str | None = None,
     ) -> Conversation:
         """Compare-and-set the new state and cache the replies for retries, atomically; with
@@ -188,7 +197,9 @@ class RedisStorage:
         self.redis.delete(keys.state(tag), keys.active(tag), keys.lock(tag))
         keep = keys.message(tag, keep_msg_id).encode() if keep_msg_id else None
         for key in self.redis.scan_iter(match=keys.user_pattern(tag, "msg"), count=500):
-            if key != keep:  # a message still being processed keeps its claim (its retry must not run it twice)
+            if (
+                key != keep
+            ):  # a message still being processed keeps its claim (its retry must not run it twice)
                 self._delete_unless_pending(keys=[key], args=[PENDING])
 
     # -- per-user lock ---------------------------------------------------------
@@ -204,7 +215,9 @@ class RedisStorage:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def acquire_and_load(self, tag: str, token: str, wait_until: float) -> tuple[Conversation, bool] | None:
+    def acquire_and_load(
+        self, tag: str, token: str, wait_until: float
+    ) -> tuple[Conversation, bool] | None:
         """Take the lock and read the state in one round trip (polling until `wait_until`); None
         when the lock stayed taken."""
         names = [keys.lock(tag), keys.state(tag), keys.active(tag)]
@@ -228,7 +241,9 @@ class RedisStorage:
     # -- delivery dedup --------------------------------------------------------
     def claim(self, tag: str, msg_id: str) -> bool:
         """True for the first delivery of a message; retries get False."""
-        return bool(self.redis.set(keys.message(tag, msg_id), PENDING, nx=True, ex=self.pending_ttl))
+        return bool(
+            self.redis.set(keys.message(tag, msg_id), PENDING, nx=True, ex=self.pending_ttl)
+        )
 
     def unclaim(self, tag: str, msg_id: str) -> None:
         """Let a later retry process the message again (the first attempt failed)."""
@@ -257,4 +272,3 @@ class RedisStorage:
     def claim_effect(self, tag: str, msg_id: str, effect: str) -> bool:
         """True exactly once per (message, effect), whatever the number of deliveries."""
         return bool(self.redis.set(keys.effect(tag, msg_id, effect), "1", nx=True, ex=86400))
-

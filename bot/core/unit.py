@@ -70,7 +70,13 @@ class Services:
         appeal notice for channels that only send templates."""
         self.domain.push(channel, app_id, user_key, replies, notice=notice)
 
-    def audit(self, action: str, subject_student_id: int | None = None, result: str = "ok", detail: str | None = None) -> None:
+    def audit(
+        self,
+        action: str,
+        subject_student_id: int | None = None,
+        result: str = "ok",
+        detail: str | None = None,
+    ) -> None:
         """Append an audit row (acting account, message id) in the current transaction."""
         audit(self.db, self.account.id, action, subject_student_id, result, self.msg.msg_id, detail)
 

@@ -93,15 +93,31 @@ def checked_digest(cert: Certificate) -> str:
     return content_digest(cert)
 
 
-def issue(db: Session, signer: Sm2Signer, student: Student, diploma: Diploma, account_id: int | None,
-          days: int, school: str, now: datetime | None = None, submission_key: str | None = None) -> Certificate:
+def issue(
+    db: Session,
+    signer: Sm2Signer,
+    student: Student,
+    diploma: Diploma,
+    account_id: int | None,
+    days: int,
+    school: str,
+    now: datetime | None = None,
+    submission_key: str | None = None,
+) -> Certificate:
     """A new certificate valid for `days` (30-180), signed and entered in the ledger."""
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise ValueError("validity must be 30 to 180 days")
     now = now or utcnow()
-    cert = Certificate(code=new_code(), student_id=student.id, diploma_id=diploma.id, issued_by_account_id=account_id,
-                       issued_at=now, valid_from=now, valid_until=now + timedelta(days=days),
-                       submission_key=submission_key)
+    cert = Certificate(
+        code=new_code(),
+        student_id=student.id,
+        diploma_id=diploma.id,
+        issued_by_account_id=account_id,
+        issued_at=now,
+        valid_from=now,
+        valid_until=now + timedelta(days=days),
+        submission_key=submission_key,
+    )
     _sign(cert, signer, student, diploma, school)
     db.add(cert)
     db.flush()
@@ -109,8 +125,14 @@ def issue(db: Session, signer: Sm2Signer, student: Student, diploma: Diploma, ac
     return cert
 
 
-def extend(db: Session, signer: Sm2Signer, cert: Certificate, days: int, school: str,
-           now: datetime | None = None) -> Certificate:
+def extend(
+    db: Session,
+    signer: Sm2Signer,
+    cert: Certificate,
+    days: int,
+    school: str,
+    now: datetime | None = None,
+) -> Certificate:
     """Valid `days` from now (30-180), re-signed; a new ledger entry. CertificateFinal when it
     is closed or revoked."""
     if not MIN_DAYS <= days <= MAX_DAYS:
@@ -145,9 +167,13 @@ def revoke_for_revoked_diplomas(db: Session, now: datetime | None = None) -> int
     """Revoke the live certificates of diplomas the registrar revoked (call in the import's
     transaction); returns how many."""
     live = db.scalars(
-        select(Certificate).join(Diploma, Certificate.diploma_id == Diploma.id)
-        .where(Diploma.status == DiplomaStatus.REVOKED, Certificate.revoked_at.is_(None),
-               Certificate.closed_at.is_(None))  # closed by its holder stays closed: it shows nothing
+        select(Certificate)
+        .join(Diploma, Certificate.diploma_id == Diploma.id)
+        .where(
+            Diploma.status == DiplomaStatus.REVOKED,
+            Certificate.revoked_at.is_(None),
+            Certificate.closed_at.is_(None),
+        )  # closed by its holder stays closed: it shows nothing
     ).all()
     for cert in live:
         revoke(db, cert, "学历已被学校撤销 diploma revoked by the registrar", now)
@@ -158,7 +184,9 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
     """What a verifier is told."""
     if cert is None:
         return CertStatus.UNKNOWN
-    if cert.closed_at is not None:  # the holder's choice to show nothing outlasts a later revocation
+    if (
+        cert.closed_at is not None
+    ):  # the holder's choice to show nothing outlasts a later revocation
         return CertStatus.CLOSED
     if cert.revoked_at is not None or cert.diploma.status == DiplomaStatus.REVOKED:
         return CertStatus.REVOKED
@@ -169,7 +197,9 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
 
 def is_genuine(cert: Certificate, signer: Sm2Signer) -> bool:
     """The stored content matches its digest and carries the school's signature."""
-    return content_digest(cert) == cert.digest and signer.verify(cert.content.encode(), cert.signature)
+    return content_digest(cert) == cert.digest and signer.verify(
+        cert.content.encode(), cert.signature
+    )
 
 
 def download_link(public_url: str, secret: str, code: str, now: float | None = None) -> str:
@@ -178,13 +208,17 @@ def download_link(public_url: str, secret: str, code: str, now: float | None = N
     return f"{public_url.rstrip('/')}/c/{code}.pdf?e={expires}&s={_link_mac(secret, code, expires)}"
 
 
-def check_download(secret: str, code: str, expires: str, mac: str, now: float | None = None) -> bool:
+def check_download(
+    secret: str, code: str, expires: str, mac: str, now: float | None = None
+) -> bool:
     """True for an unexpired link that we signed."""
     try:
         expiry = int(expires)
     except (TypeError, ValueError):
         return False
-    return expiry >= (now or time.time()) and hmac.compare_digest(_link_mac(secret, code, expiry).encode(), (mac or "").encode())
+    return expiry >= (now or time.time()) and hmac.compare_digest(
+        _link_mac(secret, code, expiry).encode(), (mac or "").encode()
+    )
 
 
 def _link_mac(secret: str, code: str, expires: int) -> str:
@@ -200,7 +234,9 @@ def _changeable(db: Session, cert: Certificate, now: datetime) -> None:
         raise CertificateFinal(f"certificate {cert.code} is {state.value}")
 
 
-def _sign(cert: Certificate, signer: Sm2Signer, student: Student, diploma: Diploma, school: str) -> None:
+def _sign(
+    cert: Certificate, signer: Sm2Signer, student: Student, diploma: Diploma, school: str
+) -> None:
     cert.content = canonical_content(cert, student, diploma, school)
     cert.digest = content_digest(cert)
     cert.signature = signer.sign(cert.content.encode())

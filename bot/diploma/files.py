@@ -22,11 +22,14 @@ def store_pdf(domain, cert: Certificate) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         data = render(cert, domain.public_url, domain.signer.fingerprint)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # one per thread: gthread workers
+        handle, tmp = tempfile.mkstemp(
+            dir=path.parent, suffix=".tmp"
+        )  # one per thread: gthread workers
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
     return path
+
 
 def render_certificate(services, payload: dict) -> None:
     """Render a certificate's PDF ahead of its first download."""
@@ -34,4 +37,3 @@ def render_certificate(services, payload: dict) -> None:
     if cert is not None:
         store_pdf(services.domain, cert)
         cert.pdf_ready_at = services.now()
-

@@ -35,8 +35,13 @@ def append(db: Session, certificate: Certificate, event: str) -> LedgerEntry:
         seq = (last.seq + 1) if last else 1
         prev = last.entry_hash if last else GENESIS
         entry = LedgerEntry(
-            seq=seq, certificate_id=certificate.id, event=event, certificate_digest=certificate.digest,
-            prev_hash=prev, entry_hash=entry_hash(prev, seq, event, certificate.digest), at=utcnow(),
+            seq=seq,
+            certificate_id=certificate.id,
+            event=event,
+            certificate_digest=certificate.digest,
+            prev_hash=prev,
+            entry_hash=entry_hash(prev, seq, event, certificate.digest),
+            at=utcnow(),
         )
         try:
             with db.begin_nested():
@@ -54,7 +59,9 @@ class Break:
     reason: str
 
 
-def verify(db: Session, content_digest=None, published: tuple[int, str] | None = None) -> Break | None:
+def verify(
+    db: Session, content_digest=None, published: tuple[int, str] | None = None
+) -> Break | None:
     """Walk the chain; the first broken entry, or None when all is intact.
 
     With `content_digest` (certificate -> SM3 of its stored content, see
@@ -86,10 +93,14 @@ def verify(db: Session, content_digest=None, published: tuple[int, str] | None =
         for cert in db.scalars(select(Certificate).where(Certificate.id.in_(latest))):
             marks = {"revoked": cert.revoked_at is not None, "closed": cert.closed_at is not None}
             if any(marked != (event in events[cert.id]) for event, marked in marks.items()):
-                return Break(last_seq[cert.id], f"certificate {cert.code} is not in the state its events say")
+                return Break(
+                    last_seq[cert.id], f"certificate {cert.code} is not in the state its events say"
+                )
             if content_digest(cert) != latest[cert.id] or cert.digest != latest[cert.id]:
                 seq = db.scalar(
-                    select(LedgerEntry.seq).where(LedgerEntry.certificate_id == cert.id).order_by(LedgerEntry.seq.desc())
+                    select(LedgerEntry.seq)
+                    .where(LedgerEntry.certificate_id == cert.id)
+                    .order_by(LedgerEntry.seq.desc())
                 )
                 return Break(seq, f"certificate {cert.code} differs from its ledger digest")
     return None

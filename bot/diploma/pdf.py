@@ -51,9 +51,14 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
     width, height = A4
     pdf.setTitle(f"电子学历证明 {cert.code}")
     pdf.setAuthor(data["school"])
-    pdf.setSubject(META_PREFIX + base64.b64encode(
-        json.dumps({"content": cert.content, "signature": cert.signature}, ensure_ascii=False).encode()
-    ).decode())
+    pdf.setSubject(
+        META_PREFIX
+        + base64.b64encode(
+            json.dumps(
+                {"content": cert.content, "signature": cert.signature}, ensure_ascii=False
+            ).encode()
+        ).decode()
+    )
 
     pdf.setFont(CJK, 22)
     pdf.drawCentredString(width / 2, height - 35 * mm, "电子学历证明")
@@ -69,7 +74,11 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
         ("学习形式", "Study mode", data["study_mode"]),
         ("毕业日期", "Graduation", data["grad_date"] or "-"),
         ("证书编号", "Certificate no.", data["certificate_no"] or "-"),
-        ("有效期", "Valid", f"{local(cert.valid_from):%Y-%m-%d} - {local(cert.valid_until):%Y-%m-%d}"),
+        (
+            "有效期",
+            "Valid",
+            f"{local(cert.valid_from):%Y-%m-%d} - {local(cert.valid_until):%Y-%m-%d}",
+        ),
     ]
     y = height - 72 * mm
     for chinese, english, value in rows:
@@ -81,7 +90,9 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
         font = "Helvetica" if value.isascii() else CJK
         size = 12.0 if pdfmetrics.stringWidth(value, font, 12) <= VALUE_ROOM else 10.0
         pdf.setFont(font, size)
-        lines = _wrapped(value, font, size)  # a long major (up to 64 characters) wraps, never runs off
+        lines = _wrapped(
+            value, font, size
+        )  # a long major (up to 64 characters) wraps, never runs off
         for i, line in enumerate(lines):
             pdf.drawString(80 * mm, y - i * size * 1.25, line)
         y -= 9 * mm + (len(lines) - 1) * size * 1.25
@@ -102,8 +113,13 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
     pdf.drawString(25 * mm, qr_y + size - 17 * mm, f"Verification code: {cert.code}")
 
     pdf.setFont("Courier", 7)
-    footer = [f"SM3 digest: {cert.digest}", "SM2 signature:", cert.signature[:64], cert.signature[64:],
-              f"School public key fingerprint (SM3): {fingerprint}"]
+    footer = [
+        f"SM3 digest: {cert.digest}",
+        "SM2 signature:",
+        cert.signature[:64],
+        cert.signature[64:],
+        f"School public key fingerprint (SM3): {fingerprint}",
+    ]
     y = 40 * mm
     for line in footer:
         pdf.drawString(25 * mm, y, line)
@@ -124,7 +140,7 @@ def embedded(pdf_bytes: bytes) -> dict | None:
     if not subject.startswith(META_PREFIX):
         return None
     try:
-        return json.loads(base64.b64decode(subject[len(META_PREFIX):]))
+        return json.loads(base64.b64decode(subject[len(META_PREFIX) :]))
     except ValueError:
         return None
 
@@ -142,4 +158,3 @@ def _wrapped(value: str, font: str, size: float) -> list[str]:
             line = ""
         line += ch
     return [*lines, line]
-

@@ -84,7 +84,9 @@ def expected_sync_date(diploma: Diploma) -> date | None:
     """Leave date + 3 working days, campus records 2 days later (holiday calendar applies)."""
     if diploma.leave_date is None:
         return None
-    start = diploma.leave_date + timedelta(days=0 if diploma.source == "main" else CAMPUS_DELAY_DAYS)
+    start = diploma.leave_date + timedelta(
+        days=0 if diploma.source == "main" else CAMPUS_DELAY_DAYS
+    )
     return add_working_days(start, SYNC_WORKING_DAYS)
 
 
@@ -114,7 +116,11 @@ def not_shown(view: RecordView, for_proxy: bool) -> Refused:
     if view.state is RecordState.REVOKED:
         values = {"certificate_no": d.certificate_no}
     elif view.state not in (RecordState.NO_RECORD, RecordState.NOT_LEFT):
-        values.update(leave=day_text(d.leave_date), expected=day_text(view.expected), campus=d.source != "main")
+        values.update(
+            leave=day_text(d.leave_date),
+            expected=day_text(view.expected),
+            campus=d.source != "main",
+        )
     return Refused("diploma_unavailable", f"diploma/{view.state}", values, view.state.value)
 
 
@@ -126,8 +132,12 @@ def whose(for_proxy: bool) -> dict:
 def look_up(s, student: Student, acting: Proxy | None, via: str | None = None) -> Lookup:
     """The record as it may be shown today; audited; a proxy's look-up is told to the graduate."""
     view = record_view(s.db, student, s.now())
-    s.audit("view_diploma", student.id, result="shown" if view.state is RecordState.RECORD else "not_yet",
-            detail=audit_detail(acting, via))
+    s.audit(
+        "view_diploma",
+        student.id,
+        result="shown" if view.state is RecordState.RECORD else "not_yet",
+        detail=audit_detail(acting, via),
+    )
     return Lookup(view, told_graduate(s, acting, "查询了毕业证书"))
 
 
@@ -141,22 +151,36 @@ def certificate_of(db: Session, student_id: int, code: str) -> Certificate | Non
     code = certificates.normalise_code(code)
     if not certificates.looks_like_code(code):
         return None
-    return db.scalar(select(Certificate).where(Certificate.code == code, Certificate.student_id == student_id))
+    return db.scalar(
+        select(Certificate).where(Certificate.code == code, Certificate.student_id == student_id)
+    )
 
 
-def issue_certificate(s, student: Student, days: int, acting: Proxy | None,
-                      submission_key: str | None = None) -> CertificateResult:
+def issue_certificate(
+    s, student: Student, days: int, acting: Proxy | None, submission_key: str | None = None
+) -> CertificateResult:
     """A new certificate valid for `days`, while the record may be shown; the same one again for a
     submission issued already (its reply was lost)."""
     if submission_key is not None:
-        issued = s.db.scalar(select(Certificate).where(Certificate.submission_key == submission_key))
+        issued = s.db.scalar(
+            select(Certificate).where(Certificate.submission_key == submission_key)
+        )
         if issued is not None:
             return CertificateResult(issued, _link(s, issued))
     view = record_view(s.db, student, s.now())
     if view.state is not RecordState.RECORD:  # e.g. revoked since the record was shown
         return CertificateResult(refused=not_shown(view, acting is not None))
-    cert = certificates.issue(s.db, s.domain.signer, student, view.diploma, s.account.id, days, s.domain.school,
-                              s.now(), submission_key=submission_key)
+    cert = certificates.issue(
+        s.db,
+        s.domain.signer,
+        student,
+        view.diploma,
+        s.account.id,
+        days,
+        s.domain.school,
+        s.now(),
+        submission_key=submission_key,
+    )
     return _done(s, cert, acting, "issue_certificate", "开具了电子证明", rendered=True)
 
 
@@ -164,8 +188,12 @@ def download_certificate(s, cert: Certificate, acting: Proxy | None) -> Certific
     """A signed link to the PDF, while the certificate is valid (not expired, closed or revoked)."""
     status = certificates.status(cert, s.now())
     if status is not certificates.CertStatus.VALID:
-        refused = Refused("certificate_not_valid", "diploma/cert_not_valid", {"code": cert.code, "state": status},
-                          status.value)
+        refused = Refused(
+            "certificate_not_valid",
+            "diploma/cert_not_valid",
+            {"code": cert.code, "state": status},
+            status.value,
+        )
         return CertificateResult(cert, refused=refused)
     return _done(s, cert, acting, "certificate_link", "下载了电子证明")
 
@@ -188,13 +216,23 @@ def close_certificate(s, cert: Certificate, acting: Proxy | None) -> Certificate
     return _done(s, cert, acting, "close_certificate", "关闭了电子证明", linked=False)
 
 
-def _done(s, cert: Certificate, acting: Proxy | None, audited: str, told: str, *, rendered: bool = False,
-          linked: bool = True) -> CertificateResult:
+def _done(
+    s,
+    cert: Certificate,
+    acting: Proxy | None,
+    audited: str,
+    told: str,
+    *,
+    rendered: bool = False,
+    linked: bool = True,
+) -> CertificateResult:
     """Audited (naming the proxy), with a download link; the PDF rendered anew when its content
     changed; the graduate told of what their proxy did."""
     s.audit(audited, cert.student_id, detail=audit_detail(acting, cert.code))
     effects = [Effect(render_certificate, {"certificate_id": cert.id})] if rendered else []
-    return CertificateResult(cert, _link(s, cert) if linked else None, effects=effects + told_graduate(s, acting, told))
+    return CertificateResult(
+        cert, _link(s, cert) if linked else None, effects=effects + told_graduate(s, acting, told)
+    )
 
 
 def _final(cert: Certificate) -> Refused:

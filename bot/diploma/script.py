@@ -1,12 +1,12 @@
 """Diploma lookup and electronic certificates.
 
-    (code)      a fresh SMS code when the last check is older than 10 minutes
-    menu        the record; 1 new e-certificate, 2 my e-certificates
-    days        validity of a new certificate, 30-180 days
-    list        pick one of my certificates
-    manage      1 link again, 2 extend, 3 close
-    extend      new validity, 30-180 days from today
-    close       confirm closing (verification then says "closed by its holder")
+(code)      a fresh SMS code when the last check is older than 10 minutes
+menu        the record; 1 new e-certificate, 2 my e-certificates
+days        validity of a new certificate, 30-180 days
+list        pick one of my certificates
+manage      1 link again, 2 extend, 3 close
+extend      new validity, 30-180 days from today
+close       confirm closing (verification then says "closed by its holder")
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     if binding is None:
         return ctx.reply(conv, "diploma/not_bound", "1", "0")
     if not diplomas.code_is_fresh(binding, s.now()):
-        return sms_code.send(conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent")
+        return sms_code.send(
+            conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent"
+        )
     return show(conv, ctx, binding.student)
 
 
@@ -72,7 +74,10 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
 def _still_allowed(conv: Conversation, ctx: Context) -> bool:
     student_id = conv.data.get("student_id")
     if conv.acting_for is not None:
-        return student_id == conv.acting_for and proxy.acting_proxy(conv, ctx, Scope.LOOKUP) is not None
+        return (
+            student_id == conv.acting_for
+            and proxy.acting_proxy(conv, ctx, Scope.LOOKUP) is not None
+        )
     binding = active_binding(ctx.services.db, ctx.services.account)
     return binding is not None and binding.student_id == student_id
 
@@ -89,7 +94,9 @@ def code(conv: Conversation, ctx: Context) -> Outcome:
     return show(conv, ctx, binding.student)
 
 
-def show(conv: Conversation, ctx: Context, student: Student, acting: Proxy | None = None) -> Outcome:
+def show(
+    conv: Conversation, ctx: Context, student: Student, acting: Proxy | None = None
+) -> Outcome:
     """The diploma record, or when it will appear, or why it cannot be shown."""
     lookup = diplomas.look_up(ctx.services, student, acting)
     outcome = _show(conv, ctx, student, lookup.view)
@@ -101,9 +108,17 @@ def _show(conv: Conversation, ctx: Context, student: Student, view: diplomas.Rec
     diploma = view.diploma
     if view.state is RecordState.RECORD:
         return ctx.reply(
-            conv.at(FLOW, DiplomaStep.MENU, student_id=student.id), "diploma/record", "1", "2", "0",
-            name=idcard.mask_name(student.name), school=ctx.services.domain.school, d=diploma,
-            enrol=diplomas.day_text(diploma.enrol_date), grad=diplomas.day_text(diploma.grad_date), **_whose(conv),
+            conv.at(FLOW, DiplomaStep.MENU, student_id=student.id),
+            "diploma/record",
+            "1",
+            "2",
+            "0",
+            name=idcard.mask_name(student.name),
+            school=ctx.services.domain.school,
+            d=diploma,
+            enrol=diplomas.day_text(diploma.enrol_date),
+            grad=diplomas.day_text(diploma.grad_date),
+            **_whose(conv),
         )
     refused = diplomas.not_shown(view, for_proxy=conv.acting_for is not None)
     return ctx.reply(conv.home(), refused.template, **refused.values)
@@ -111,10 +126,16 @@ def _show(conv: Conversation, ctx: Context, student: Student, view: diplomas.Rec
 
 def menu_choice(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 2)
-    if picked and conv.acting_for is not None and proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) is None:
+    if (
+        picked
+        and conv.acting_for is not None
+        and proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) is None
+    ):
         return ctx.reply(conv, "proxy/out_of_scope")
     if picked == 1:
-        return ctx.reply(conv.then(DiplomaStep.DAYS, submission=secrets.token_hex(12)), "diploma/ask_days")
+        return ctx.reply(
+            conv.then(DiplomaStep.DAYS, submission=secrets.token_hex(12)), "diploma/ask_days"
+        )
     if picked == 2:
         return _list(conv, ctx)
     return ctx.retry(conv, "diploma/menu_again", "1", "2", "0")
@@ -126,7 +147,9 @@ def days(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.retry(conv, "diploma/bad_days")
     s = ctx.services
     student = s.db.get(Student, conv.data["student_id"])
-    result = diplomas.issue_certificate(s, student, wanted, _acting(conv, ctx), conv.data.get("submission"))
+    result = diplomas.issue_certificate(
+        s, student, wanted, _acting(conv, ctx), conv.data.get("submission")
+    )
     if result.refused:  # revoked (or withdrawn) since the record was shown: say how it stands now
         return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
     return Outcome(conv.home(), [_link(ctx, result, "diploma/issued")], result.effects)
@@ -138,7 +161,15 @@ def pick(conv: Conversation, ctx: Context) -> Outcome:
     if picked is None:
         return ctx.retry(conv, "diploma/pick_again", count=len(codes))
     data = {"student_id": conv.data["student_id"], "code": codes[picked - 1]}
-    return ctx.reply(conv.at(FLOW, DiplomaStep.MANAGE, **data), "diploma/manage", "1", "2", "3", "0", code=data["code"])
+    return ctx.reply(
+        conv.at(FLOW, DiplomaStep.MANAGE, **data),
+        "diploma/manage",
+        "1",
+        "2",
+        "3",
+        "0",
+        code=data["code"],
+    )
 
 
 def manage(conv: Conversation, ctx: Context) -> Outcome:
@@ -150,12 +181,16 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
         result = diplomas.download_certificate(ctx.services, cert, _acting(conv, ctx))
-        if result.refused:  # expired: no link to a PDF that would not open; it may still be extended
+        if (
+            result.refused
+        ):  # expired: no link to a PDF that would not open; it may still be extended
             return ctx.reply(conv, result.refused.template, **result.refused.values)
         return Outcome(conv.home(), [_link(ctx, result, "diploma/link_again")], result.effects)
     if picked == 2:
         return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
-    return ctx.reply(conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code)
+    return ctx.reply(
+        conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code
+    )
 
 
 def extend(conv: Conversation, ctx: Context) -> Outcome:
@@ -197,14 +232,22 @@ STEPS = {
 def _list(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     certs = s.db.scalars(
-        select(Certificate).where(Certificate.student_id == conv.data["student_id"]).order_by(Certificate.issued_at.desc()).limit(5)
+        select(Certificate)
+        .where(Certificate.student_id == conv.data["student_id"])
+        .order_by(Certificate.issued_at.desc())
+        .limit(5)
     ).all()
     if not certs:
         return ctx.reply(conv, "diploma/no_certs", "1", "0", **_whose(conv))
     now = s.now()
-    rows = [(c.code, f"{local(c.valid_until):%Y-%m-%d}", certificates.status(c, now).value) for c in certs]
+    rows = [
+        (c.code, f"{local(c.valid_until):%Y-%m-%d}", certificates.status(c, now).value)
+        for c in certs
+    ]
     data = {"student_id": conv.data["student_id"], "codes": [c.code for c in certs]}
-    return ctx.reply(conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows, **_whose(conv))
+    return ctx.reply(
+        conv.at(FLOW, DiplomaStep.LIST, **data), "diploma/cert_list", rows=rows, **_whose(conv)
+    )
 
 
 def _whose(conv: Conversation) -> dict:

@@ -52,8 +52,16 @@ class LocalStore:
         return path.read_bytes()
 
 
-def sigv4_headers(method: str, url: str, payload: bytes, access_key: str, secret_key: str, region: str,
-                  now: dt.datetime, extra: dict[str, str] | None = None) -> dict[str, str]:
+def sigv4_headers(
+    method: str,
+    url: str,
+    payload: bytes,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: dt.datetime,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Headers that sign a request with AWS Signature Version 4 (service s3, unsigned query)."""
     parts = urlsplit(url)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -62,35 +70,69 @@ def sigv4_headers(method: str, url: str, payload: bytes, access_key: str, secret
     headers = {"host": parts.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
     headers.update({k.lower(): v.strip() for k, v in (extra or {}).items()})
     signed = ";".join(sorted(headers))
-    canonical = "\n".join([
-        method, quote(parts.path or "/", safe="/-_.~"), parts.query,
-        "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)), signed, payload_hash,
-    ])
+    canonical = "\n".join(
+        [
+            method,
+            quote(parts.path or "/", safe="/-_.~"),
+            parts.query,
+            "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)),
+            signed,
+            payload_hash,
+        ]
+    )
     scope = f"{day}/{region}/s3/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = f"AWS4{secret_key}".encode()
     for part in (day, region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    )
     return headers
 
 
 class S3Store:
     """Objects in a bucket of an S3-compatible store (path-style URLs)."""
 
-    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1",
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+        timeout: float = 10.0,
+    ) -> None:
         self.endpoint, self.bucket = endpoint.rstrip("/"), bucket
-        self.access_key, self.secret_key, self.region, self.timeout = access_key, secret_key, region, timeout
+        self.access_key, self.secret_key, self.region, self.timeout = (
+            access_key,
+            secret_key,
+            region,
+            timeout,
+        )
 
-    def _call(self, method: str, key: str, payload: bytes = b"", extra: dict | None = None) -> requests.Response:
+    def _call(
+        self, method: str, key: str, payload: bytes = b"", extra: dict | None = None
+    ) -> requests.Response:
         url = f"{self.endpoint}/{self.bucket}/{quote(key, safe='/-_.~')}"
-        headers = sigv4_headers(method, url, payload, self.access_key, self.secret_key, self.region,
-                                dt.datetime.now(dt.UTC), extra)
+        headers = sigv4_headers(
+            method,
+            url,
+            payload,
+            self.access_key,
+            self.secret_key,
+            self.region,
+            dt.datetime.now(dt.UTC),
+            extra,
+        )
         headers.pop("host")
         try:
-            res = requests.request(method, url, data=payload or None, headers=headers, timeout=self.timeout)
+            res = requests.request(
+                method, url, data=payload or None, headers=headers, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise StoreError(f"object store unreachable ({type(exc).__name__})") from None
         if res.status_code >= 300:
@@ -112,6 +154,11 @@ def make_store(config: dict) -> AttachmentStore:
     if kind in ("", "local"):
         return LocalStore(config["GRADCERT_ATTACHMENT_DIR"])
     if kind == "s3":
-        return S3Store(config["S3_ENDPOINT"], config["S3_BUCKET"], config["S3_ACCESS_KEY"], config["S3_SECRET_KEY"],
-                       config.get("S3_REGION") or "us-east-1")
+        return S3Store(
+            config["S3_ENDPOINT"],
+            config["S3_BUCKET"],
+            config["S3_ACCESS_KEY"],
+            config["S3_SECRET_KEY"],
+            config.get("S3_REGION") or "us-east-1",
+        )
     raise ValueError(f"GRADCERT_ATTACHMENT_STORE must be empty, local or s3, not {kind!r}")

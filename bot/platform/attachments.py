@@ -32,7 +32,9 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
         attachment.state, attachment.error = AttachmentState.REJECTED, "not a JPEG or PNG"
         return
     digest = hashlib.sha256(data).hexdigest()
-    owner = f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
+    owner = (
+        f"appeal-{attachment.appeal_id}" if attachment.appeal_id else f"proxy-{attachment.proxy_id}"
+    )
     key = f"{owner}/{attachment.id}-{digest[:12]}.{kind[1]}"
     try:
         target.put(key, data, kind[0])
@@ -43,6 +45,7 @@ def store(attachment: Attachment, data: bytes, target: AttachmentStore) -> None:
     attachment.state = AttachmentState.STORED
     attachment.storage_key, attachment.content_type = key, kind[0]
     attachment.size, attachment.sha256 = len(data), digest
+
 
 def fetch_attachment(services, payload: dict) -> None:
     """Download a photo sent for an appeal and store it (or record why it was refused)."""
@@ -56,5 +59,6 @@ def fetch_attachment(services, payload: dict) -> None:
         log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
         attachment.state, attachment.error = AttachmentState.REJECTED, "download failed"
         return
-    store(attachment, data, services.domain.attachments)  # refused or failed: the attachment says why
-
+    store(
+        attachment, data, services.domain.attachments
+    )  # refused or failed: the attachment says why

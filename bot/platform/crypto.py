@@ -68,7 +68,9 @@ class PiiCipher:
     @classmethod
     def from_config(cls, pii_keys: str, index_secret: str) -> PiiCipher:
         """Keys from GRADCERT_PII_KEYS; the index key is derived from the app secret."""
-        return cls(parse_keys(pii_keys), hmac_sm3(index_secret.encode(), b"gradcert blind index v1"))
+        return cls(
+            parse_keys(pii_keys), hmac_sm3(index_secret.encode(), b"gradcert blind index v1")
+        )
 
     @property
     def current_version(self) -> int:
@@ -97,7 +99,9 @@ class PiiCipher:
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
 
-    def open_or_none(self, sealed: bytes | None, version: int, associated: bytes = b"") -> str | None:
+    def open_or_none(
+        self, sealed: bytes | None, version: int, associated: bytes = b""
+    ) -> str | None:
         """The plaintext, or None when there is nothing sealed or it cannot be opened (shown as "—")."""
         if not sealed:
             return None

@@ -19,7 +19,10 @@ DEMO = [
 
 def demo_students() -> list[tuple[str, str, str, str, str]]:
     """The demo rows with their full, valid ID numbers."""
-    return [(no, name, id17 + check_character(id17), phone, campus) for no, name, id17, phone, campus in DEMO]
+    return [
+        (no, name, id17 + check_character(id17), phone, campus)
+        for no, name, id17, phone, campus in DEMO
+    ]
 
 
 def seed_demo(runtime) -> list[str]:
@@ -31,12 +34,21 @@ def seed_demo(runtime) -> list[str]:
             if db.scalar(select(Student).where(Student.student_no == no)) is None:
                 id_enc, version = cipher.seal(id_number, b"id")
                 phone_enc, _ = cipher.seal(phone, b"phone")
-                db.add(Student(
-                    student_no=no, name=name, campus=campus, pii_key_version=version,
-                    id_number_enc=id_enc, id_number_index=cipher.index("id", id_number),
-                    phone_enc=phone_enc, phone_index=cipher.index("phone", phone),
-                ))
+                db.add(
+                    Student(
+                        student_no=no,
+                        name=name,
+                        campus=campus,
+                        pii_key_version=version,
+                        id_number_enc=id_enc,
+                        id_number_index=cipher.index("id", id_number),
+                        phone_enc=phone_enc,
+                        phone_index=cipher.index("phone", phone),
+                    )
+                )
             lines.append(f"  {no}  {name}  {id_number}  {phone} ({mask_phone(phone)})")
         db.commit()
-    lines.append("codes from the console SMS provider go to SMS_OUTBOX (and show up in `gradcert chat`)")
+    lines.append(
+        "codes from the console SMS provider go to SMS_OUTBOX (and show up in `gradcert chat`)"
+    )
     return lines

@@ -30,7 +30,9 @@ def rotate(sessions: sessionmaker, cipher: PiiCipher, batch: int = 200) -> Itera
             yield done
 
 
-def _rotate_table(sessions: sessionmaker, cipher: PiiCipher, model, columns, batch: int) -> Iterator[int]:
+def _rotate_table(
+    sessions: sessionmaker, cipher: PiiCipher, model, columns, batch: int
+) -> Iterator[int]:
     target = cipher.current_version
     done = 0
     last_id = 0

@@ -121,7 +121,10 @@ class OtpService:
         code = f"{secrets.randbelow(10**6):06d}"
         pipe = self.redis.pipeline()
         pipe.delete(self._k(tag, "code"))
-        pipe.hset(self._k(tag, "code"), mapping={"digest": self._digest(tag, purpose, code), "tries": MAX_TRIES})
+        pipe.hset(
+            self._k(tag, "code"),
+            mapping={"digest": self._digest(tag, purpose, code), "tries": MAX_TRIES},
+        )
         pipe.expire(self._k(tag, "code"), CODE_TTL)
         pipe.set(self._k(tag, "cool"), "1", ex=COOLDOWN)
         pipe.execute()
@@ -143,7 +146,9 @@ class OtpService:
         tries = int(stored[b"tries"])
         if tries <= 0:
             return Verdict(Check.DEAD)
-        if std_hmac.compare_digest(stored[b"digest"].decode(), self._digest(tag, purpose, candidate)):
+        if std_hmac.compare_digest(
+            stored[b"digest"].decode(), self._digest(tag, purpose, candidate)
+        ):
             self.redis.delete(self._k(tag, "code"), self._k(tag, "fails"))
             return Verdict(Check.OK)
         left = self.redis.hincrby(self._k(tag, "code"), "tries", -1)

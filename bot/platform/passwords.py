@@ -13,7 +13,9 @@ SALT_CHARS = string.ascii_letters + string.digits
 
 
 def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> str:
-    return hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p).hex()
+    return hashlib.scrypt(
+        password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p
+    ).hex()
 
 
 def hash_password(password: str) -> str:

@@ -29,32 +29,74 @@ from bot.platform.crypto import PiiCipher
 from bot.understand import read_id_number
 from models import Diploma, Student, utcnow
 
-COLUMNS = ("student_no", "name", "id_number", "phone", "campus", "level", "major", "study_mode",
-           "enrol_date", "grad_date", "leave_date", "certificate_no", "status", "updated_at", "source")
+COLUMNS = (
+    "student_no",
+    "name",
+    "id_number",
+    "phone",
+    "campus",
+    "level",
+    "major",
+    "study_mode",
+    "enrol_date",
+    "grad_date",
+    "leave_date",
+    "certificate_no",
+    "status",
+    "updated_at",
+    "source",
+)
 LEVELS = ("专科", "本科", "中职")
 STATUSES = ("valid", "revoked")
 MAIN = "main"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # naive updated_at values are the registrar's local time
 REQUIRED = ("student_no", "name", "campus", "major", "study_mode", "source", "updated_at")
-MAX_LENGTH = {"student_no": 32, "name": 64, "campus": 32, "major": 64, "study_mode": 16,
-              "certificate_no": 32, "source": 32}
+MAX_LENGTH = {
+    "student_no": 32,
+    "name": 64,
+    "campus": 32,
+    "major": 64,
+    "study_mode": 16,
+    "certificate_no": 32,
+    "source": 32,
+}
 DATES = ("enrol_date", "grad_date", "leave_date")
-DIPLOMA_FIELDS = ("level", "major", "study_mode", "campus", *DATES, "certificate_no", "status",
-                  "source", "source_updated_at")
+DIPLOMA_FIELDS = (
+    "level",
+    "major",
+    "study_mode",
+    "campus",
+    *DATES,
+    "certificate_no",
+    "status",
+    "source",
+    "source_updated_at",
+)
 CHUNK = 2000  # rows per IN (...) lookup and per bulk statement
 ID_PROBLEMS = {
-    "empty": ("为空", "empty"), "fifteen": ("为旧15位号码", "old 15-digit number"),
-    "length": ("位数不对", "length"), "characters": ("含非法字符", "characters"),
-    "region": ("地区码错误", "region"), "birth_date": ("出生日期错误", "birth date"),
+    "empty": ("为空", "empty"),
+    "fifteen": ("为旧15位号码", "old 15-digit number"),
+    "length": ("位数不对", "length"),
+    "characters": ("含非法字符", "characters"),
+    "region": ("地区码错误", "region"),
+    "birth_date": ("出生日期错误", "birth date"),
     "checksum": ("校验位错误", "checksum"),
 }
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{4})/(\d{1,2})/(\d{1,2})|(\d{4})(\d{2})(\d{2})")
 _PHONE = re.compile(r"1\d{10}")
 _PLAIN_ID = re.compile(r"\d{17}[\dXx]")
 _STUDENT_NO = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]*")
-_STORED = (Student.id, Student.student_no, Student.name, Student.campus.label("student_campus"),
-           Student.id_number_index, Student.phone_index, Student.pii_key_version,
-           Diploma.id.label("diploma_id"), *(getattr(Diploma, name) for name in DIPLOMA_FIELDS))
+_STORED = (
+    Student.id,
+    Student.student_no,
+    Student.name,
+    Student.campus.label("student_campus"),
+    Student.id_number_index,
+    Student.phone_index,
+    Student.pii_key_version,
+    Diploma.id.label("diploma_id"),
+    *(getattr(Diploma, name) for name in DIPLOMA_FIELDS),
+)
 
 Value = str | date | datetime
 Row = dict[str, Value]
@@ -101,8 +143,10 @@ class ImportReport:
         out = [f"line {line}: {reason}" for line, reason in sorted(self.rejected)]
         if self.dry_run:
             out += [f"line {line}: would change {', '.join(names)}" for line, names in self.changes]
-        summary = (f"added {self.added}, changed {self.changed}, unchanged {self.unchanged}, "
-                   f"superseded {self.superseded}, rejected {len(self.rejected)} ({self.seconds:.1f} s)")
+        summary = (
+            f"added {self.added}, changed {self.changed}, unchanged {self.unchanged}, "
+            f"superseded {self.superseded}, rejected {len(self.rejected)} ({self.seconds:.1f} s)"
+        )
         if self.dry_run:
             summary = "dry run, nothing written: " + summary
         elif not self.written:
@@ -121,7 +165,9 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:
-            raise ImportFormatError(f"无法读取 cannot read the workbook ({type(exc).__name__})") from None
+            raise ImportFormatError(
+                f"无法读取 cannot read the workbook ({type(exc).__name__})"
+            ) from None
         cells, clean, close = book.worksheets[0].iter_rows(values_only=True), _cell, book.close
     else:
         cells, clean = csv.reader(io.StringIO(_decode(path.read_bytes()))), str.strip
@@ -134,8 +180,14 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, Row]]:
     return _data_rows(cells, {name: header.index(name) for name in COLUMNS}, clean, close, reader)
 
 
-def import_file(sessions: sessionmaker, cipher: PiiCipher, path: str | Path, *,
-                dry_run: bool = False, strict: bool = False) -> ImportReport:
+def import_file(
+    sessions: sessionmaker,
+    cipher: PiiCipher,
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    strict: bool = False,
+) -> ImportReport:
     """Validate, resolve conflicts, upsert students and diplomas (see the module docstring)."""
     started = time.perf_counter()
     report = ImportReport(dry_run=dry_run)
@@ -154,9 +206,12 @@ def import_file(sessions: sessionmaker, cipher: PiiCipher, path: str | Path, *,
             elif row and row.diploma_id is not None and rec.rank <= _stored_rank(row):
                 report.superseded += 1
             elif (cert := rec.diploma["certificate_no"]) and (
-                    cert in claimed or owners.get(cert, rec.student_no) != rec.student_no):
+                cert in claimed or owners.get(cert, rec.student_no) != rec.student_no
+            ):
                 where = f"line {claimed[cert]}" if cert in claimed else "the database"
-                report.rejected.append((rec.line, f"证书编号已被占用 certificate_no already used ({where})"))
+                report.rejected.append(
+                    (rec.line, f"证书编号已被占用 certificate_no already used ({where})")
+                )
             else:
                 if cert:
                     claimed[cert] = rec.line
@@ -176,7 +231,10 @@ def import_file(sessions: sessionmaker, cipher: PiiCipher, path: str | Path, *,
 
 
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):  # gb18030: GBK's superset, what Excel on Chinese Windows saves
+    for encoding in (
+        "utf-8-sig",
+        "gb18030",
+    ):  # gb18030: GBK's superset, what Excel on Chinese Windows saves
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
@@ -200,7 +258,9 @@ def _cell(value: object) -> Value:
     return "" if value is None else str(value).strip()
 
 
-def _data_rows(cells, columns: dict[str, int], clean, close, reader=None) -> Iterator[tuple[int, Row]]:
+def _data_rows(
+    cells, columns: dict[str, int], clean, close, reader=None
+) -> Iterator[tuple[int, Row]]:
     """(line, row): the line a row starts on in the file (a CSV reader counts physical lines)."""
     try:
         last = reader.line_num if reader is not None else 1
@@ -209,7 +269,10 @@ def _data_rows(cells, columns: dict[str, int], clean, close, reader=None) -> Ite
             last = reader.line_num if reader is not None else index
             values = [clean(value) for value in values]
             if any(value != "" for value in values):
-                yield line, {name: values[i] if i < len(values) else "" for name, i in columns.items()}
+                yield (
+                    line,
+                    {name: values[i] if i < len(values) else "" for name, i in columns.items()},
+                )
     finally:
         if close:
             close()
@@ -232,37 +295,65 @@ def _record(line: int, row: Row) -> tuple[Record | None, list[str]]:
     text = {name: value if isinstance(value, str) else str(value) for name, value in row.items()}
     text["source"] = text["source"].lower()  # MAIN and main are the main campus
     errors = [f"{name} 为空 empty {name}" for name in REQUIRED if not text[name]]
-    errors += [f"{name} 是数字格式的单元格，请把这一列设为文本后重新导出 number-formatted cell (Excel drops digits): "
-               f"set the column to text" for name in ("id_number", "certificate_no") if isinstance(row[name], NumberCell)]
+    errors += [
+        f"{name} 是数字格式的单元格，请把这一列设为文本后重新导出 number-formatted cell (Excel drops digits): "
+        f"set the column to text"
+        for name in ("id_number", "certificate_no")
+        if isinstance(row[name], NumberCell)
+    ]
     if text["student_no"] and not _STUDENT_NO.fullmatch(text["student_no"]):
-        errors.append(f"学号格式不对 bad student_no {_shown(text['student_no'])} (letters, digits and -)")
-    errors += [f"{name} 不能以 = + - @ 开头 must not start like a formula" for name in ("name", "major", "campus")
-               if text[name][:1] in ("=", "+", "-", "@")]
-    errors += [f"{name} 过长 too long (max {n})" for name, n in MAX_LENGTH.items() if len(text[name]) > n]
+        errors.append(
+            f"学号格式不对 bad student_no {_shown(text['student_no'])} (letters, digits and -)"
+        )
+    errors += [
+        f"{name} 不能以 = + - @ 开头 must not start like a formula"
+        for name in ("name", "major", "campus")
+        if text[name][:1] in ("=", "+", "-", "@")
+    ]
+    errors += [
+        f"{name} 过长 too long (max {n})" for name, n in MAX_LENGTH.items() if len(text[name]) > n
+    ]
     id_number = _normalised(text["id_number"], _PLAIN_ID)
     if problem := idcard.problem(id_number):
         zh, en = ID_PROBLEMS[problem.value]
         errors.append(f"身份证号{zh} invalid ID number ({en}) {idcard.mask(id_number)}")
     phone = _normalised(text["phone"], _PHONE) or None
     if phone and not _PHONE.fullmatch(phone):
-        errors.append(f"手机号无效 invalid phone (11 digits starting with 1) {idcard.mask_phone(phone)}")
+        errors.append(
+            f"手机号无效 invalid phone (11 digits starting with 1) {idcard.mask_phone(phone)}"
+        )
     if text["level"] not in LEVELS:
-        errors.append(f"未知层次 unknown level {_shown(text['level'])} (allowed: {', '.join(LEVELS)})")
+        errors.append(
+            f"未知层次 unknown level {_shown(text['level'])} (allowed: {', '.join(LEVELS)})"
+        )
     if (status := text["status"].lower() or STATUSES[0]) not in STATUSES:
-        errors.append(f"未知状态 unknown status {_shown(text['status'])} (allowed: {', '.join(STATUSES)})")
+        errors.append(
+            f"未知状态 unknown status {_shown(text['status'])} (allowed: {', '.join(STATUSES)})"
+        )
     values: dict[str, object] = {}
     for name in (*DATES, "updated_at"):
         try:
             values[name] = _timestamp(row[name]) if name == "updated_at" else _date(row[name])
-        except (ValueError, OverflowError):  # OverflowError: a year like 0001 moved across time zones
+        except (
+            ValueError,
+            OverflowError,
+        ):  # OverflowError: a year like 0001 moved across time zones
             if text[name]:
-                hint = "YYYY-MM-DD HH:MM:SS" if name == "updated_at" else "YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD"
+                hint = (
+                    "YYYY-MM-DD HH:MM:SS"
+                    if name == "updated_at"
+                    else "YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD"
+                )
                 errors.append(f"日期错误 bad date in {name}: {_shown(text[name])} ({hint})")
     if errors:
         return None, errors
     diploma = {name: text[name] for name in ("level", "major", "study_mode", "campus", "source")}
-    diploma.update({name: values[name] for name in DATES}, certificate_no=text["certificate_no"] or None,
-                   status=status, source_updated_at=values["updated_at"])
+    diploma.update(
+        {name: values[name] for name in DATES},
+        certificate_no=text["certificate_no"] or None,
+        status=status,
+        source_updated_at=values["updated_at"],
+    )
     return Record(line, text["student_no"], text["name"], id_number, phone, diploma), []
 
 
@@ -332,7 +423,7 @@ def _winners(records: list[Record], report: ImportReport) -> dict[str, Record]:
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _stored(db: Session, student_nos: list[str]) -> dict[str, StoredRow]:
@@ -340,7 +431,9 @@ def _stored(db: Session, student_nos: list[str]) -> dict[str, StoredRow]:
     found = {}
     for chunk in _chunks(student_nos):
         query = select(*_STORED).outerjoin(Diploma, Diploma.student_id == Student.id)
-        found.update((row.student_no, row) for row in db.execute(query.where(Student.student_no.in_(chunk))))
+        found.update(
+            (row.student_no, row) for row in db.execute(query.where(Student.student_no.in_(chunk)))
+        )
     return found
 
 
@@ -348,8 +441,11 @@ def _certificate_owners(db: Session, numbers: list) -> dict[str, str]:
     """certificate_no -> student_no for the numbers already in the database."""
     owners = {}
     for chunk in _chunks([n for n in numbers if n]):
-        query = (select(Diploma.certificate_no, Student.student_no)
-                 .join(Student, Student.id == Diploma.student_id).where(Diploma.certificate_no.in_(chunk)))
+        query = (
+            select(Diploma.certificate_no, Student.student_no)
+            .join(Student, Student.id == Diploma.student_id)
+            .where(Diploma.certificate_no.in_(chunk))
+        )
         owners.update((number, no) for number, no in db.execute(query))
     return owners
 
@@ -373,7 +469,9 @@ def _changed_fields(cipher: PiiCipher, rec: Record, row: StoredRow) -> list[str]
     return names
 
 
-def _sealed(cipher: PiiCipher, rec: Record, version: int | None = None, names: Sequence[str] = ()) -> dict:
+def _sealed(
+    cipher: PiiCipher, rec: Record, version: int | None = None, names: Sequence[str] = ()
+) -> dict:
     """Sealed ID number and phone with indexes: for a stored student only what changed, unless it is
     under an older key (then both move, so that its one key-version column stays true)."""
     fresh = version != cipher.current_version
@@ -387,12 +485,21 @@ def _sealed(cipher: PiiCipher, rec: Record, version: int | None = None, names: S
     return values
 
 
-def _write(db: Session, cipher: PiiCipher, new: list[Record],
-           updates: list[tuple[Record, StoredRow, list[str]]]) -> None:
+def _write(
+    db: Session,
+    cipher: PiiCipher,
+    new: list[Record],
+    updates: list[tuple[Record, StoredRow, list[str]]],
+) -> None:
     """Bulk statements in chunks: updates by primary key, then new students, then new diplomas."""
     now, students, diplomas, new_diplomas = utcnow(), [], [], []
     for rec, row, names in updates:
-        values = {"id": row.id, "name": rec.name, "campus": rec.diploma["campus"], "updated_at": now}
+        values = {
+            "id": row.id,
+            "name": rec.name,
+            "campus": rec.diploma["campus"],
+            "updated_at": now,
+        }
         if "id_number" in names or "phone" in names:
             values.update(_sealed(cipher, rec, row.pii_key_version, names))
         students.append(values)
@@ -405,10 +512,19 @@ def _write(db: Session, cipher: PiiCipher, new: list[Record],
     for chunk in _chunks(diplomas):
         db.execute(update(Diploma), chunk)
     for chunk in _chunks(new):
-        rows = [{"student_no": r.student_no, "name": r.name, "campus": r.diploma["campus"],
-                 **_sealed(cipher, r)} for r in chunk]
+        rows = [
+            {
+                "student_no": r.student_no,
+                "name": r.name,
+                "campus": r.diploma["campus"],
+                **_sealed(cipher, r),
+            }
+            for r in chunk
+        ]
         db.execute(insert(Student.__table__), rows)  # Core executemany: one statement, every key
-        query = select(Student.student_no, Student.id).where(Student.student_no.in_([r.student_no for r in chunk]))
+        query = select(Student.student_no, Student.id).where(
+            Student.student_no.in_([r.student_no for r in chunk])
+        )
         ids = dict(db.execute(query).tuples().all())
         new_diplomas += [{"student_id": ids[r.student_no], **r.diploma} for r in chunk]
     for chunk in _chunks(new_diplomas):

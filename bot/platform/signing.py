@@ -22,7 +22,9 @@ def generate_private_key() -> str:
 
 def public_key_of(private_hex: str) -> str:
     """The public key (x || y, 128 hex digits) of a private key."""
-    return sm2.CryptSM2(private_key=private_hex, public_key="")._kg(int(private_hex, 16), sm2.default_ecc_table["g"])
+    return sm2.CryptSM2(private_key=private_hex, public_key="")._kg(
+        int(private_hex, 16), sm2.default_ecc_table["g"]
+    )
 
 
 def fingerprint(public_hex: str) -> str:

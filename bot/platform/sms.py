@@ -72,30 +72,44 @@ class ConsoleProvider:
 
 
 def tc3_authorization(
-    secret_id: str, secret_key: str, service: str, timestamp: int,
-    headers: Mapping[str, str], payload: bytes,
+    secret_id: str,
+    secret_key: str,
+    service: str,
+    timestamp: int,
+    headers: Mapping[str, str],
+    payload: bytes,
 ) -> str:
     """The TC3-HMAC-SHA256 Authorization header of a POST / with these signed headers and body."""
     signed = {k.strip().lower(): v.strip().lower() for k, v in headers.items()}
     names = sorted(signed)
-    canonical = "\n".join([
-        "POST", "/", "",
-        "".join(f"{name}:{signed[name]}\n" for name in names),
-        ";".join(names),
-        hashlib.sha256(payload).hexdigest(),
-    ])
+    canonical = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            hashlib.sha256(payload).hexdigest(),
+        ]
+    )
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     scope = f"{date}/{service}/tc3_request"
-    to_sign = "\n".join([
-        "TC3-HMAC-SHA256", str(timestamp), scope,
-        hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-    ])
+    to_sign = "\n".join(
+        [
+            "TC3-HMAC-SHA256",
+            str(timestamp),
+            scope,
+            hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        ]
+    )
     key = ("TC3" + secret_key).encode("utf-8")
     for part in (date, service, "tc3_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    return (f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, "
-            f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    return (
+        f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
 
 
 def _safe_code(value: object) -> str:
@@ -109,8 +123,15 @@ class TencentProvider:
     CONTENT_TYPE = "application/json; charset=utf-8"
 
     def __init__(
-        self, api_base: str, secret_id: str, secret_key: str, sdk_app_id: str, sign_name: str,
-        template_id: str, region: str = "ap-guangzhou", timeout: float = 5.0,
+        self,
+        api_base: str,
+        secret_id: str,
+        secret_key: str,
+        sdk_app_id: str,
+        sign_name: str,
+        template_id: str,
+        region: str = "ap-guangzhou",
+        timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = api_base.rstrip("/") + "/"
@@ -121,19 +142,23 @@ class TencentProvider:
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send through SendSms; SmsError unless the status of the one number is `Ok`."""
-        body = json.dumps({
-            "PhoneNumberSet": [f"+86{phone}"],
-            "SmsSdkAppId": self.sdk_app_id,
-            "SignName": self.sign_name,
-            "TemplateId": self.template_id,
-            "TemplateParamSet": [code, str(minutes)],
-        }, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(
+            {
+                "PhoneNumberSet": [f"+86{phone}"],
+                "SmsSdkAppId": self.sdk_app_id,
+                "SignName": self.sign_name,
+                "TemplateId": self.template_id,
+                "TemplateParamSet": [code, str(minutes)],
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
         timestamp = int(self.clock())
         signed = {"Content-Type": self.CONTENT_TYPE, "Host": self.host, "X-TC-Action": "SendSms"}
         headers = {
             **signed,
             "Authorization": tc3_authorization(
-                self.secret_id, self.secret_key, "sms", timestamp, signed, body),
+                self.secret_id, self.secret_key, "sms", timestamp, signed, body
+            ),
             "X-TC-Timestamp": str(timestamp),
             "X-TC-Version": "2021-01-11",
             "X-TC-Region": self.region,
@@ -166,12 +191,16 @@ def make_provider(config: Mapping[str, object]) -> SmsProvider:
     """The provider named by SMS_PROVIDER (`console` or `tencent`), built from the settings."""
     name = config.get("SMS_PROVIDER")
     if name == "console":
-        return ConsoleProvider(str(config["SMS_OUTBOX"]),
-                               str(config.get("GRADCERT_SCHOOL_NAME") or DEFAULT_SIGN))
+        return ConsoleProvider(
+            str(config["SMS_OUTBOX"]), str(config.get("GRADCERT_SCHOOL_NAME") or DEFAULT_SIGN)
+        )
     if name == "tencent":
         return TencentProvider(
-            str(config["SMS_API_BASE"]), str(config["SMS_SECRET_ID"]),
-            str(config["SMS_SECRET_KEY"]), str(config["SMS_SDK_APP_ID"]),
-            str(config["SMS_SIGN_NAME"]), str(config["SMS_TEMPLATE_ID"]),
+            str(config["SMS_API_BASE"]),
+            str(config["SMS_SECRET_ID"]),
+            str(config["SMS_SECRET_KEY"]),
+            str(config["SMS_SDK_APP_ID"]),
+            str(config["SMS_SIGN_NAME"]),
+            str(config["SMS_TEMPLATE_ID"]),
         )
     raise ValueError(f"SMS_PROVIDER must be 'console' or 'tencent', not {name!r}")

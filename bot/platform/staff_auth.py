@@ -85,8 +85,15 @@ def normalise_phone(phone: str) -> str:
     return digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
 
 
-def create_staff(db: Session, cipher: PiiCipher, username: str, display_name: str, role: str,
-                 password: str, phone: str | None = None) -> StaffUser:
+def create_staff(
+    db: Session,
+    cipher: PiiCipher,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    phone: str | None = None,
+) -> StaffUser:
     """Validate and add a staff user (not committed); raises StaffInputError."""
     username = normalise_username(username)
     display_name = (display_name or "").strip()
@@ -105,9 +112,13 @@ def create_staff(db: Session, cipher: PiiCipher, username: str, display_name: st
         raise StaffInputError("主任账号需要手机号（导出时接收验证码）。")
     if db.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
         raise StaffInputError("该用户名已存在。")
-    user = StaffUser(username=username, display_name=display_name, role=role,
-                     password_hash=hash_password(password),
-                     pii_key_version=cipher.current_version)
+    user = StaffUser(
+        username=username,
+        display_name=display_name,
+        role=role,
+        password_hash=hash_password(password),
+        pii_key_version=cipher.current_version,
+    )
     if phone:
         user.phone_enc, user.pii_key_version = cipher.seal(phone, b"phone")
     db.add(user)
@@ -165,7 +176,9 @@ def _otp_tag(user: StaffUser) -> str:
     return f"{{staff:{user.id}}}"
 
 
-def send_export_code(cipher: PiiCipher, otp: OtpService, sms: SmsProvider, user: StaffUser) -> CodeSent:
+def send_export_code(
+    cipher: PiiCipher, otp: OtpService, sms: SmsProvider, user: StaffUser
+) -> CodeSent:
     """Text a one-time export code to the director's phone (limits of OtpService apply)."""
     phone = staff_phone(cipher, user)
     if not phone:

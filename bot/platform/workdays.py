@@ -70,7 +70,9 @@ def load(path: str | Path = BUNDLED) -> Calendar:
     if not years:
         raise ValueError(f"{path}: no year in the calendar")
     if holidays & workdays:
-        raise ValueError(f"{path}: both a holiday and a working day: {sorted(holidays & workdays)[0]}")
+        raise ValueError(
+            f"{path}: both a holiday and a working day: {sorted(holidays & workdays)[0]}"
+        )
     return Calendar(str(path), frozenset(holidays), frozenset(workdays), date(max(years), 12, 31))
 
 
@@ -107,8 +109,12 @@ def add_working_days(start: date, days: int) -> date:
             days -= 1
     if current > calendar.covered_until and calendar.path not in _warned:
         _warned.add(calendar.path)
-        log.warning("holiday calendar %s ends %s: dates after it count weekends and 元旦/劳动节/国庆节 only; "
-                    "add next year's State Council arrangement", calendar.path, calendar.covered_until)
+        log.warning(
+            "holiday calendar %s ends %s: dates after it count weekends and 元旦/劳动节/国庆节 only; "
+            "add next year's State Council arrangement",
+            calendar.path,
+            calendar.covered_until,
+        )
     return current
 
 

@@ -19,11 +19,25 @@ from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_
 
 VALIDITY = timedelta(days=365)
 WARN_BEFORE = timedelta(days=7)
-RELATION_NAMES = {"parent": "父母", "spouse": "配偶", "child": "子女", "service_point": "村级事务中心"}
+RELATION_NAMES = {
+    "parent": "父母",
+    "spouse": "配偶",
+    "child": "子女",
+    "service_point": "村级事务中心",
+}
 # how the graduate is named to the proxy ("for 张** (your child)")
-GRADUATE_AS = {"parent": "你的孩子", "spouse": "你的配偶", "child": "你的父母", "service_point": "服务对象"}
-PENDING = (ProxyState.REQUESTED, ProxyState.AWAITING_GRADUATE, ProxyState.AWAITING_DOCUMENT,
-           ProxyState.AWAITING_REVIEW)
+GRADUATE_AS = {
+    "parent": "你的孩子",
+    "spouse": "你的配偶",
+    "child": "你的父母",
+    "service_point": "服务对象",
+}
+PENDING = (
+    ProxyState.REQUESTED,
+    ProxyState.AWAITING_GRADUATE,
+    ProxyState.AWAITING_DOCUMENT,
+    ProxyState.AWAITING_REVIEW,
+)
 LIVE = (*PENDING, ProxyState.ACTIVE)  # not yet refused, revoked or expired
 
 
@@ -42,11 +56,21 @@ def locked(db: Session, proxy_id: int) -> Proxy | None:
     return db.get(Proxy, proxy_id, with_for_update={"of": Proxy}, populate_existing=True)
 
 
-def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | None = None,
-                 now: datetime | None = None) -> Proxy:
+def active_proxy(
+    db: Session,
+    account_id: int,
+    student_id: int,
+    scope: Scope | None = None,
+    now: datetime | None = None,
+) -> Proxy:
     """The account's active proxy for the student, or ProxyNotAllowed (expired ones are expired here)."""
-    proxy = db.scalar(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.student_id == student_id,
-                                          Proxy.state == ProxyState.ACTIVE))
+    proxy = db.scalar(
+        select(Proxy).where(
+            Proxy.proxy_account_id == account_id,
+            Proxy.student_id == student_id,
+            Proxy.state == ProxyState.ACTIVE,
+        )
+    )
     if proxy is None:
         raise ProxyNotAllowed("no active proxy")
     if proxy.valid_until is not None and as_utc(proxy.valid_until) < (now or utcnow()):
@@ -60,22 +84,31 @@ def active_proxy(db: Session, account_id: int, student_id: int, scope: Scope | N
 def actives_of(db: Session, account_id: int, now: datetime | None = None) -> list[Proxy]:
     """The account's active, unexpired proxies."""
     now = now or utcnow()
-    rows = db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id,
-                                          Proxy.state == ProxyState.ACTIVE).order_by(Proxy.id)).all()
+    rows = db.scalars(
+        select(Proxy)
+        .where(Proxy.proxy_account_id == account_id, Proxy.state == ProxyState.ACTIVE)
+        .order_by(Proxy.id)
+    ).all()
     return [p for p in rows if p.valid_until is None or as_utc(p.valid_until) >= now]
 
 
 def pending_of(db: Session, account_id: int) -> Proxy | None:
     """The account's request in progress, if any."""
-    return db.scalar(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))
-                     .order_by(Proxy.id.desc()).limit(1))
+    return db.scalar(
+        select(Proxy)
+        .where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))
+        .order_by(Proxy.id.desc())
+        .limit(1)
+    )
 
 
 def of_graduate(db: Session, student_id: int) -> list[Proxy]:
     """Everyone who acts, or asked to act, for the graduate (newest first)."""
-    return db.scalars(select(Proxy).where(Proxy.student_id == student_id,
-                                          Proxy.state.in_(LIVE))
-                      .order_by(Proxy.id.desc())).all()
+    return db.scalars(
+        select(Proxy)
+        .where(Proxy.student_id == student_id, Proxy.state.in_(LIVE))
+        .order_by(Proxy.id.desc())
+    ).all()
 
 
 def request(db: Session, account_id: int, student_id: int, relation: str) -> Proxy:
@@ -88,16 +121,24 @@ def request(db: Session, account_id: int, student_id: int, relation: str) -> Pro
         pass
     else:
         raise ProxyNotAllowed("already active")
-    for old in db.scalars(select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))):
+    for old in db.scalars(
+        select(Proxy).where(Proxy.proxy_account_id == account_id, Proxy.state.in_(PENDING))
+    ):
         old.state, old.revoked_at, old.revoked_by = ProxyState.REVOKED, utcnow(), "proxy"
-    proxy = Proxy(proxy_account_id=account_id, student_id=student_id, relation=relation,
-                  state=ProxyState.AWAITING_GRADUATE)
+    proxy = Proxy(
+        proxy_account_id=account_id,
+        student_id=student_id,
+        relation=relation,
+        state=ProxyState.AWAITING_GRADUATE,
+    )
     db.add(proxy)
     db.flush()
     return proxy
 
 
-def graduate_confirmed(proxy: Proxy, how: str, document_required: bool, now: datetime | None = None) -> None:
+def graduate_confirmed(
+    proxy: Proxy, how: str, document_required: bool, now: datetime | None = None
+) -> None:
     """The graduate agreed (by code or from their own account): next the document, or active."""
     _expect(proxy, ProxyState.AWAITING_GRADUATE)
     now = now or utcnow()
@@ -121,7 +162,9 @@ def activate(proxy: Proxy, now: datetime | None = None) -> None:
     proxy.state, proxy.activated_at, proxy.valid_until = ProxyState.ACTIVE, now, now + VALIDITY
 
 
-def review(proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime | None = None) -> None:
+def review(
+    proxy: Proxy, approve: bool, staff_id: int, note: str, now: datetime | None = None
+) -> None:
     """Staff accept or refuse the notarised authorisation."""
     _expect(proxy, ProxyState.AWAITING_REVIEW)
     proxy.reviewed_by_staff_id, proxy.review_note = staff_id, note
@@ -147,14 +190,22 @@ def revoked_by_graduate(s, book, proxy: Proxy) -> Effect:
     revoke(proxy, "graduate", s.now())
     s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id}")
     told = book.render("proxy/revoked_for_proxy", name=idcard.mask_name(proxy.student.name))
-    return Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id))
+    return Effect(
+        push_accounts, {"account_ids": [proxy.proxy_account_id], "text": told}, key=str(proxy.id)
+    )
 
 
 def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
     """Tell the graduate's own accounts what their proxy just did ("查询了毕业证书")."""
     accounts = graduate_accounts(db, proxy.student_id)
-    note = book.render("proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action)
-    return Effect(push_accounts, {"account_ids": [a.id for a in accounts], "text": note}, key=f"graduate:{action}")
+    note = book.render(
+        "proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action
+    )
+    return Effect(
+        push_accounts,
+        {"account_ids": [a.id for a in accounts], "text": note},
+        key=f"graduate:{action}",
+    )
 
 
 def told_graduate(s, proxy: Proxy | None, action: str) -> list[Effect]:
@@ -177,8 +228,11 @@ def document_number(raw: str) -> str | None:
 
 def graduate_accounts(db: Session, student_id: int) -> list[Account]:
     """The graduate's own bound accounts (to notify them)."""
-    return db.scalars(select(Account).join(Binding, Binding.account_id == Account.id)
-                      .where(Binding.student_id == student_id, Binding.state == BindingState.ACTIVE)).all()
+    return db.scalars(
+        select(Account)
+        .join(Binding, Binding.account_id == Account.id)
+        .where(Binding.student_id == student_id, Binding.state == BindingState.ACTIVE)
+    ).all()
 
 
 def sweep(db: Session, now: datetime | None = None) -> tuple[list[Proxy], list[Proxy]]:

@@ -62,8 +62,18 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     """The hub, or straight to where an unfinished request stands."""
     pending = proxies.pending_of(ctx.services.db, ctx.services.account.id)
     if pending is not None and pending.state == ProxyState.AWAITING_DOCUMENT:
-        return ctx.reply(conv.at(FLOW, ProxyStep.DOCUMENT_NO, proxy_id=pending.id), "proxy/ask_document_no")
-    return ctx.reply(conv.at(FLOW, ProxyStep.HUB), "proxy/hub", "1", "2", "3", "0", acting=_acting_label(conv, ctx))
+        return ctx.reply(
+            conv.at(FLOW, ProxyStep.DOCUMENT_NO, proxy_id=pending.id), "proxy/ask_document_no"
+        )
+    return ctx.reply(
+        conv.at(FLOW, ProxyStep.HUB),
+        "proxy/hub",
+        "1",
+        "2",
+        "3",
+        "0",
+        acting=_acting_label(conv, ctx),
+    )
 
 
 def handle(conv: Conversation, ctx: Context) -> Outcome:
@@ -74,7 +84,9 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
 def hub(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 3)
     if picked == 1:
-        return ctx.reply(conv.at(FLOW, ProxyStep.RELATION), "proxy/ask_relation", "1", "2", "3", "4")
+        return ctx.reply(
+            conv.at(FLOW, ProxyStep.RELATION), "proxy/ask_relation", "1", "2", "3", "4"
+        )
     if picked == 2:
         return _switch_menu(conv, ctx)
     if picked == 3:
@@ -86,7 +98,9 @@ def relation(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, len(RELATIONS))
     if picked is None:
         return ctx.retry(conv, "proxy/relation_again", "1", "2", "3", "4")
-    return ctx.reply(conv.then(ProxyStep.GRADUATE, relation=RELATIONS[picked - 1]), "proxy/ask_graduate")
+    return ctx.reply(
+        conv.then(ProxyStep.GRADUATE, relation=RELATIONS[picked - 1]), "proxy/ask_graduate"
+    )
 
 
 def graduate(conv: Conversation, ctx: Context) -> Outcome:
@@ -94,7 +108,9 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
     retry, given_name, number, _ = claimed_identity(conv, ctx, "proxy/ask_graduate")
     if retry is not None:
         return retry
-    found = match_identity(s, given_name, number, None, action="proxy_match")  # the binding's limit and audit
+    found = match_identity(
+        s, given_name, number, None, action="proxy_match"
+    )  # the binding's limit and audit
     if found.wait:
         refused = too_many_mismatches(found.wait)
         return ctx.reply(conv.home(), refused.template, **refused.values)
@@ -106,8 +122,13 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
         return ctx.reply(conv.home(), "proxy/not_yourself")
     if any(p.student_id == student.id for p in proxies.actives_of(s.db, s.account.id, s.now())):
         return ctx.reply(conv.home(), "proxy/already_active", name=idcard.mask_name(student.name))
-    return ctx.reply(conv.then(ProxyStep.CONSENT, student_id=student.id), "proxy/consent", "1", "0",
-                     version=CONSENT_VERSION)
+    return ctx.reply(
+        conv.then(ProxyStep.CONSENT, student_id=student.id),
+        "proxy/consent",
+        "1",
+        "0",
+        version=CONSENT_VERSION,
+    )
 
 
 def consent(conv: Conversation, ctx: Context) -> Outcome:
@@ -133,13 +154,19 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
         return _where_it_stands(conv, ctx)
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
-        return sms_code.send(conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", "proxy/code_sent")
+        return sms_code.send(
+            conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", "proxy/code_sent"
+        )
     if picked == 2:
         accounts = proxies.graduate_accounts(s.db, proxy.student_id)
         if not accounts:
             return ctx.reply(conv, "proxy/graduate_not_bound", "1")
-        ask = ctx.book.render("proxy/ask_graduate_consent", relation=proxies.RELATION_NAMES[proxy.relation],
-                              number=proxy.id, when=f"{local(proxy.created_at):%m-%d %H:%M}")
+        ask = ctx.book.render(
+            "proxy/ask_graduate_consent",
+            relation=proxies.RELATION_NAMES[proxy.relation],
+            number=proxy.id,
+            when=f"{local(proxy.created_at):%m-%d %H:%M}",
+        )
         effect = Effect(push_accounts, {"account_ids": [a.id for a in accounts], "text": ask})
         return Outcome(conv.then(ProxyStep.WAITING), [ctx.say("proxy/waiting")], [effect])
     return ctx.retry(conv, "proxy/ask_method", "1", "2")
@@ -147,7 +174,9 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
 
 def grad_code(conv: Conversation, ctx: Context) -> Outcome:
     proxy = _open_request(conv, ctx, ProxyState.AWAITING_GRADUATE)
-    if proxy is None:  # refused from the graduate's own account meanwhile: the code must not revive it
+    if (
+        proxy is None
+    ):  # refused from the graduate's own account meanwhile: the code must not revive it
         return _where_it_stands(conv, ctx)
     problem = sms_code.check(conv, ctx, proxy.student, "proxy")
     if problem is not None:
@@ -167,7 +196,9 @@ def waiting(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def document_no(conv: Conversation, ctx: Context) -> Outcome:
-    if _open_request(conv, ctx, ProxyState.AWAITING_DOCUMENT) is None:  # e.g. sent from the mini-program
+    if (
+        _open_request(conv, ctx, ProxyState.AWAITING_DOCUMENT) is None
+    ):  # e.g. sent from the mini-program
         return _where_it_stands(conv, ctx)
     number = proxies.document_number(ctx.msg.text)
     if number is None:
@@ -188,8 +219,7 @@ def document(conv: Conversation, ctx: Context) -> Outcome:
     proxies.document_submitted(proxy, conv.data["document_no"])
     s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id}")
     effect = Effect(fetch_attachment, {"attachment_id": attachment.id}, key=str(attachment.id))
-    return Outcome(conv.home(),
-                   [ctx.say("proxy/under_review")], [effect])
+    return Outcome(conv.home(), [ctx.say("proxy/under_review")], [effect])
 
 
 def switch(conv: Conversation, ctx: Context) -> Outcome:
@@ -197,7 +227,9 @@ def switch(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, len(actives) + 1)
     if picked is None:
         return _switch_menu(conv, ctx)
-    home = Conversation(version=conv.version, acting_for=None if picked == 1 else actives[picked - 2].student_id)
+    home = Conversation(
+        version=conv.version, acting_for=None if picked == 1 else actives[picked - 2].student_id
+    )
     return menu.show(home, ctx)
 
 
@@ -244,26 +276,49 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
     """同意代办 / 拒绝代办 from the graduate's own bound account."""
     s = ctx.services
     own = active_binding(s.db, s.account)
-    waiting_for = [p for p in proxies.of_graduate(s.db, own.student_id)
-                   if p.state == ProxyState.AWAITING_GRADUATE] if own else []
+    waiting_for = (
+        [
+            p
+            for p in proxies.of_graduate(s.db, own.student_id)
+            if p.state == ProxyState.AWAITING_GRADUATE
+        ]
+        if own
+        else []
+    )
     if not waiting_for:
         return ctx.reply(conv, "proxy/nothing_to_answer")
     number = re.sub(r"\D", "", text.number_token(ctx.msg.text))
     chosen = [p for p in waiting_for if str(p.id) == number]
     if not chosen:  # the request's number must be given: the newest is not always the real parent's
-        rows = [(p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}") for p in waiting_for]
+        rows = [
+            (p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}")
+            for p in waiting_for
+        ]
         return ctx.reply(conv, "proxy/which_request", rows=rows, agree=agree)
     proxy = proxies.locked(s.db, chosen[0].id)
-    if proxy.state != ProxyState.AWAITING_GRADUATE:  # the code was typed meanwhile, or it was withdrawn
+    if (
+        proxy.state != ProxyState.AWAITING_GRADUATE
+    ):  # the code was typed meanwhile, or it was withdrawn
         return ctx.reply(conv, "proxy/nothing_to_answer")
     if agree:
-        proxies.graduate_confirmed(proxy, "graduate_account", _document_required(ctx, proxy), s.now())
+        proxies.graduate_confirmed(
+            proxy, "graduate_account", _document_required(ctx, proxy), s.now()
+        )
         note = "proxy/graduate_agreed_for_proxy"
     else:
         proxies.revoke(proxy, "graduate", s.now())
         note = "proxy/graduate_refused_for_proxy"
-    s.audit("proxy_graduate_answer", proxy.student_id, result="agreed" if agree else "refused", detail=f"proxy:{proxy.id}")
-    effect = Effect(push_accounts, {"account_ids": [proxy.proxy_account_id], "text": ctx.book.render(note)}, key=str(proxy.id))
+    s.audit(
+        "proxy_graduate_answer",
+        proxy.student_id,
+        result="agreed" if agree else "refused",
+        detail=f"proxy:{proxy.id}",
+    )
+    effect = Effect(
+        push_accounts,
+        {"account_ids": [proxy.proxy_account_id], "text": ctx.book.render(note)},
+        key=str(proxy.id),
+    )
     return Outcome(conv, [ctx.say("proxy/answer_recorded", agree=agree)], [effect])
 
 
@@ -271,7 +326,9 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
 def acting_proxy(conv: Conversation, ctx: Context, scope: Scope) -> Proxy | None:
     """The active proxy this conversation acts through, if it covers `scope`."""
     try:
-        return proxies.active_proxy(ctx.services.db, ctx.services.account.id, conv.acting_for, scope, ctx.services.now())
+        return proxies.active_proxy(
+            ctx.services.db, ctx.services.account.id, conv.acting_for, scope, ctx.services.now()
+        )
     except proxies.ProxyNotAllowed:
         return None
 
@@ -280,7 +337,11 @@ def acting_proxy(conv: Conversation, ctx: Context, scope: Scope) -> Proxy | None
 def _where_it_stands(conv: Conversation, ctx: Context) -> Outcome:
     """The request moved on elsewhere (the graduate's own chat, the mini-program, staff): say where."""
     proxy = ctx.services.db.get(Proxy, conv.data["proxy_id"])
-    state = proxy.state if proxy is not None and proxy.proxy_account_id == ctx.services.account.id else None
+    state = (
+        proxy.state
+        if proxy is not None and proxy.proxy_account_id == ctx.services.account.id
+        else None
+    )
     if state == ProxyState.AWAITING_DOCUMENT:
         return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
     if state == ProxyState.AWAITING_REVIEW:
@@ -329,15 +390,29 @@ def _mine(conv: Conversation, ctx: Context) -> Outcome:
     listed = proxies.of_graduate(s.db, own.student_id)
     if not listed:
         return ctx.reply(conv.home(), "proxy/mine_none")
-    rows = [(proxies.RELATION_NAMES[p.relation], _state_name(p), local(p.valid_until) if p.valid_until else None)
-            for p in listed]
-    return ctx.reply(conv.at(FLOW, ProxyStep.MINE, student_id=own.student_id, listed=[p.id for p in listed]),
-                     "proxy/mine", rows=rows)
+    rows = [
+        (
+            proxies.RELATION_NAMES[p.relation],
+            _state_name(p),
+            local(p.valid_until) if p.valid_until else None,
+        )
+        for p in listed
+    ]
+    return ctx.reply(
+        conv.at(FLOW, ProxyStep.MINE, student_id=own.student_id, listed=[p.id for p in listed]),
+        "proxy/mine",
+        rows=rows,
+    )
 
 
 def _state_name(proxy: Proxy) -> str:
-    return {"active": "代办中", "awaiting_review": "学校审核中", "awaiting_document": "等待公证书",
-            "awaiting_graduate": "等你同意", "requested": "申请中"}.get(proxy.state, proxy.state)
+    return {
+        "active": "代办中",
+        "awaiting_review": "学校审核中",
+        "awaiting_document": "等待公证书",
+        "awaiting_graduate": "等你同意",
+        "requested": "申请中",
+    }.get(proxy.state, proxy.state)
 
 
 def _acting_label(conv: Conversation, ctx: Context) -> str:
@@ -345,5 +420,3 @@ def _acting_label(conv: Conversation, ctx: Context) -> str:
         return "为自己办理"
     student = ctx.services.db.get(Student, conv.acting_for)
     return f"代 {idcard.mask_name(student.name)} 办理" if student else "为自己办理"
-
-

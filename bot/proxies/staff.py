@@ -45,12 +45,23 @@ STATE_NAMES = {
     ProxyState.REVOKED: "已撤销",
     ProxyState.EXPIRED: "已过期",
 }
-SCOPE_NAMES = {Scope.LOOKUP: "查询毕业证书", Scope.CERTIFICATE: "开电子证明", Scope.APPEAL: "提交异议"}
+SCOPE_NAMES = {
+    Scope.LOOKUP: "查询毕业证书",
+    Scope.CERTIFICATE: "开电子证明",
+    Scope.APPEAL: "提交异议",
+}
 CHANNEL_NAMES = {"wx": "微信公众号", "wxa": "微信小程序", "alipay": "支付宝小程序"}
-CONFIRMED_BY = {"sms_code": "验证码发到毕业生登记的手机，由代办人转告", "graduate_account": "毕业生在自己的账号里回复“同意代办”"}
+CONFIRMED_BY = {
+    "sms_code": "验证码发到毕业生登记的手机，由代办人转告",
+    "graduate_account": "毕业生在自己的账号里回复“同意代办”",
+}
 REVOKED_BY = {"graduate": "毕业生", "proxy": "代办人", "staff": "工作人员"}
-ATTACHMENT_NAMES = {AttachmentState.STORED: "已收到", AttachmentState.PENDING: "下载中",
-                    AttachmentState.REJECTED: "无法使用", "": "无照片"}
+ATTACHMENT_NAMES = {
+    AttachmentState.STORED: "已收到",
+    AttachmentState.PENDING: "下载中",
+    AttachmentState.REJECTED: "无法使用",
+    "": "无照片",
+}
 
 
 class ReviewRefused(ValueError):
@@ -95,8 +106,12 @@ def mask_notarised(number: str | None) -> str:
 
 def _submitted_at():
     """When the authorisation reached review: its first photo (or the request, without one)."""
-    first_photo = (select(func.min(Attachment.created_at)).where(Attachment.proxy_id == Proxy.id)
-                   .correlate(Proxy).scalar_subquery())
+    first_photo = (
+        select(func.min(Attachment.created_at))
+        .where(Attachment.proxy_id == Proxy.id)
+        .correlate(Proxy)
+        .scalar_subquery()
+    )
     return func.coalesce(first_photo, Proxy.created_at)
 
 
@@ -150,25 +165,53 @@ def queue_page(db: Session, filters: ProxyFilters, page: int = 1) -> ProxyPage:
     page = min(max(1, page), pages)
     awaiting = Proxy.state == ProxyState.AWAITING_REVIEW
     submitted = _submitted_at()
-    rows = db.execute(query.add_columns(submitted).order_by(
-        case((awaiting, 0), else_=1), case((awaiting, submitted)).asc(), Proxy.id.desc(),
-    ).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    rows = db.execute(
+        query.add_columns(submitted)
+        .order_by(
+            case((awaiting, 0), else_=1),
+            case((awaiting, submitted)).asc(),
+            Proxy.id.desc(),
+        )
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
     ids = [proxy.id for proxy, _ in rows]
     photos: dict[int, list[Attachment]] = {i: [] for i in ids}
-    for attachment in db.scalars(select(Attachment).where(Attachment.proxy_id.in_(ids)).order_by(Attachment.id)):
+    for attachment in db.scalars(
+        select(Attachment).where(Attachment.proxy_id.in_(ids)).order_by(Attachment.id)
+    ):
         photos[attachment.proxy_id].append(attachment)
-    channels = dict(db.execute(select(Account.id, Account.channel).where(
-        Account.id.in_([p.proxy_account_id for p, _ in rows]))).all())
-    out = [ProxyRow(p, proxies.RELATION_NAMES.get(p.relation, p.relation), STATE_NAMES.get(p.state, p.state),
-                    mask_name(p.student.name), CHANNEL_NAMES.get(channels.get(p.proxy_account_id, ""), "—"),
-                    at, mask_notarised(p.notarised_no), photo_state(photos[p.id])) for p, at in rows]
+    channels = dict(
+        db.execute(
+            select(Account.id, Account.channel).where(
+                Account.id.in_([p.proxy_account_id for p, _ in rows])
+            )
+        ).all()
+    )
+    out = [
+        ProxyRow(
+            p,
+            proxies.RELATION_NAMES.get(p.relation, p.relation),
+            STATE_NAMES.get(p.state, p.state),
+            mask_name(p.student.name),
+            CHANNEL_NAMES.get(channels.get(p.proxy_account_id, ""), "—"),
+            at,
+            mask_notarised(p.notarised_no),
+            photo_state(photos[p.id]),
+        )
+        for p, at in rows
+    ]
     count = db.scalar(select(func.count()).select_from(Proxy).where(awaiting)) or 0
     return ProxyPage(out, total, page, pages, count)
 
 
 def attachments_of(db: Session, proxy: Proxy) -> list[Attachment]:
     """The photos sent for the request, oldest first."""
-    return list(db.scalars(select(Attachment).where(Attachment.proxy_id == proxy.id).order_by(Attachment.id)))
+    return list(
+        db.scalars(
+            select(Attachment).where(Attachment.proxy_id == proxy.id).order_by(Attachment.id)
+        )
+    )
 
 
 @dataclass
@@ -191,9 +234,13 @@ def graduate_of(db: Session, cipher: PiiCipher, proxy: Proxy, reveal: bool) -> G
 
     return Graduate(
         name=shown(student.name, mask_name),
-        id_number=shown(cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask),
+        id_number=shown(
+            cipher.open_or_none(student.id_number_enc, student.pii_key_version, b"id"), mask
+        ),
         student_no=student.student_no or "—",
-        phone=shown(cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone),
+        phone=shown(
+            cipher.open_or_none(student.phone_enc, student.pii_key_version, b"phone"), mask_phone
+        ),
         bound_accounts=len(proxies.graduate_accounts(db, student.id)),
     )
 
@@ -202,19 +249,28 @@ def reviewer_name(db: Session, proxy: Proxy) -> str | None:
     """The display name of the staff member who decided, if any."""
     if proxy.reviewed_by_staff_id is None:
         return None
-    return db.scalar(select(StaffUser.display_name).where(StaffUser.id == proxy.reviewed_by_staff_id))
+    return db.scalar(
+        select(StaffUser.display_name).where(StaffUser.id == proxy.reviewed_by_staff_id)
+    )
 
 
 def staff_revocation(db: Session, proxy: Proxy) -> tuple[str, str] | None:
     """(staff username, note) of a revocation by staff, from the audit trail."""
     if proxy.revoked_by != "staff":
         return None
-    row = db.scalar(select(AuditEvent).where(AuditEvent.action == "proxy_revoke", AuditEvent.result == "ok",
-                                             AuditEvent.detail.like(f"{revoke_detail(proxy, '')}%"))
-                    .order_by(AuditEvent.id.desc()).limit(1))
+    row = db.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == "proxy_revoke",
+            AuditEvent.result == "ok",
+            AuditEvent.detail.like(f"{revoke_detail(proxy, '')}%"),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     if row is None:
         return None
-    return row.actor_staff or "—", (row.detail or "")[len(revoke_detail(proxy, "")):]
+    return row.actor_staff or "—", (row.detail or "")[len(revoke_detail(proxy, "")) :]
 
 
 def revoke_detail(proxy: Proxy, note: str) -> str:
@@ -242,7 +298,7 @@ def checked_scope(values: list[str]) -> str:
 
 
 def scope_text(scope: str) -> str:
-    """"查询毕业证书、提交异议"."""
+    """ "查询毕业证书、提交异议"."""
     return "、".join(SCOPE_NAMES[s] for s in scope.split(",") if s in SCOPE_NAMES)
 
 
@@ -264,29 +320,58 @@ def _pushes(accounts: list[Account | None], text: str) -> list[Push]:
 
 def _expect(proxy: Proxy, state: ProxyState) -> None:
     if proxy.state != state:
-        raise ReviewRefused(f"该申请当前状态是“{STATE_NAMES.get(proxy.state, proxy.state)}”，不能这样操作。请刷新后查看。")
+        raise ReviewRefused(
+            f"该申请当前状态是“{STATE_NAMES.get(proxy.state, proxy.state)}”，不能这样操作。请刷新后查看。"
+        )
 
 
-def approve(db: Session, proxy: Proxy, staff: StaffUser, note: str, scopes: list[str], book: ReplyBook,
-            now: datetime | None = None) -> Decision:
+def approve(
+    db: Session,
+    proxy: Proxy,
+    staff: StaffUser,
+    note: str,
+    scopes: list[str],
+    book: ReplyBook,
+    now: datetime | None = None,
+) -> Decision:
     """Accept the notarised authorisation within the ticked scope; the proxy and the graduate are told."""
     _expect(proxy, ProxyState.AWAITING_REVIEW)
     note, scope = checked_note(note), checked_scope(scopes)
     if not any(a.state == AttachmentState.STORED for a in attachments_of(db, proxy)):
-        raise ReviewRefused("还没有收到能查看的公证书照片，不能通过。可以选择不通过，请对方重新拍照提交。")
+        raise ReviewRefused(
+            "还没有收到能查看的公证书照片，不能通过。可以选择不通过，请对方重新拍照提交。"
+        )
     proxies.review(proxy, True, staff.id, note, now or utcnow())
     proxy.scope = scope
     until = f"{local(proxy.valid_until):%Y-%m-%d}"
-    to_proxy = book.render("proxy/review_approved", name=mask_name(proxy.student.name),
-                           who=proxies.GRADUATE_AS[proxy.relation], scopes=scope_text(scope), until=until)
-    to_graduate = book.render("proxy/review_graduate_notice", service_point=proxy.relation == "service_point",
-                              relation=proxies.RELATION_NAMES[proxy.relation], scopes=scope_text(scope), until=until)
-    return Decision(_pushes([db.get(Account, proxy.proxy_account_id)], to_proxy),
-                    _pushes(proxies.graduate_accounts(db, proxy.student_id), to_graduate))
+    to_proxy = book.render(
+        "proxy/review_approved",
+        name=mask_name(proxy.student.name),
+        who=proxies.GRADUATE_AS[proxy.relation],
+        scopes=scope_text(scope),
+        until=until,
+    )
+    to_graduate = book.render(
+        "proxy/review_graduate_notice",
+        service_point=proxy.relation == "service_point",
+        relation=proxies.RELATION_NAMES[proxy.relation],
+        scopes=scope_text(scope),
+        until=until,
+    )
+    return Decision(
+        _pushes([db.get(Account, proxy.proxy_account_id)], to_proxy),
+        _pushes(proxies.graduate_accounts(db, proxy.student_id), to_graduate),
+    )
 
 
-def refuse(db: Session, proxy: Proxy, staff: StaffUser, note: str, book: ReplyBook,
-           now: datetime | None = None) -> Decision:
+def refuse(
+    db: Session,
+    proxy: Proxy,
+    staff: StaffUser,
+    note: str,
+    book: ReplyBook,
+    now: datetime | None = None,
+) -> Decision:
     """Refuse the authorisation; the proxy is told why."""
     _expect(proxy, ProxyState.AWAITING_REVIEW)
     note = checked_note(note)
@@ -295,13 +380,23 @@ def refuse(db: Session, proxy: Proxy, staff: StaffUser, note: str, book: ReplyBo
     return Decision(_pushes([db.get(Account, proxy.proxy_account_id)], text), [])
 
 
-def revoke(db: Session, proxy: Proxy, note: str, book: ReplyBook, now: datetime | None = None) -> Decision:
+def revoke(
+    db: Session, proxy: Proxy, note: str, book: ReplyBook, now: datetime | None = None
+) -> Decision:
     """Staff end an active proxy at once; both sides are told why."""
     _expect(proxy, ProxyState.ACTIVE)
     note = checked_note(note)
     proxies.revoke(proxy, "staff", now or utcnow())
-    to_proxy = book.render("proxy/staff_revoked_for_proxy", name=mask_name(proxy.student.name), note=note)
-    to_graduate = book.render("proxy/staff_revoked_for_graduate", service_point=proxy.relation == "service_point",
-                              relation=proxies.RELATION_NAMES[proxy.relation], note=note)
-    return Decision(_pushes([db.get(Account, proxy.proxy_account_id)], to_proxy),
-                    _pushes(proxies.graduate_accounts(db, proxy.student_id), to_graduate))
+    to_proxy = book.render(
+        "proxy/staff_revoked_for_proxy", name=mask_name(proxy.student.name), note=note
+    )
+    to_graduate = book.render(
+        "proxy/staff_revoked_for_graduate",
+        service_point=proxy.relation == "service_point",
+        relation=proxies.RELATION_NAMES[proxy.relation],
+        note=note,
+    )
+    return Decision(
+        _pushes([db.get(Account, proxy.proxy_account_id)], to_proxy),
+        _pushes(proxies.graduate_accounts(db, proxy.student_id), to_graduate),
+    )

@@ -50,11 +50,19 @@ def notify():
         log.warning("alipay notification refused: %s", problem)
         return _answer("fail", 400)
     with rt.sessions() as db:
-        if db.scalar(select(AlipayNotification.id).where(AlipayNotification.notify_id == fields["notify_id"])):
+        if db.scalar(
+            select(AlipayNotification.id).where(AlipayNotification.notify_id == fields["notify_id"])
+        ):
             return _answer("success")
-        db.add(AlipayNotification(notify_id=fields["notify_id"], notify_type=fields.get("notify_type", "")[:128],
-                                  app_id=fields["app_id"], notify_time=fields.get("notify_time"),
-                                  payload=json.dumps(fields, ensure_ascii=False, sort_keys=True)))
+        db.add(
+            AlipayNotification(
+                notify_id=fields["notify_id"],
+                notify_type=fields.get("notify_type", "")[:128],
+                app_id=fields["app_id"],
+                notify_time=fields.get("notify_time"),
+                payload=json.dumps(fields, ensure_ascii=False, sort_keys=True),
+            )
+        )
         try:
             db.commit()
         except IntegrityError:  # a concurrent retry stored it first
@@ -71,7 +79,9 @@ def _problem(fields: dict[str, str]) -> str | None:
     if not notify_id or len(notify_id) > 128:
         return "no notify_id"
     try:
-        sent = datetime.strptime(fields.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+        sent = datetime.strptime(fields.get("notify_time", ""), "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=SHANGHAI
+        )
     except ValueError:
         return "no notify_time"
     if abs(datetime.now(SHANGHAI) - sent) > MAX_AGE:

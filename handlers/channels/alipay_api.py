@@ -46,10 +46,16 @@ def pem(key: str, kind: str) -> str:
 class GatewayAliPay(AliPay):
     """The SDK's client with a configurable gateway and Beijing-time request timestamps."""
 
-    def __init__(self, app_id: str, private_key: str, public_key: str, gateway: str, timeout: float = 5.0) -> None:
-        super().__init__(appid=app_id, app_private_key_string=pem(private_key, "PRIVATE"),
-                         alipay_public_key_string=pem(public_key, "PUBLIC"), sign_type="RSA2",
-                         config=AliPayConfig(timeout=timeout))
+    def __init__(
+        self, app_id: str, private_key: str, public_key: str, gateway: str, timeout: float = 5.0
+    ) -> None:
+        super().__init__(
+            appid=app_id,
+            app_private_key_string=pem(private_key, "PRIVATE"),
+            alipay_public_key_string=pem(public_key, "PUBLIC"),
+            sign_type="RSA2",
+            config=AliPayConfig(timeout=timeout),
+        )
         self._gateway = gateway
 
     def build_body(self, method, biz_content=None, **kwargs):  # noqa: D102 - the SDK's hook
@@ -66,7 +72,13 @@ class GatewayAliPay(AliPay):
             raise ChannelRefused(f"{method}: {_error_code(exc)}") from None
         except AliPayValidationError:
             raise ChannelUnavailable(f"{method}: the answer's signature is not Alipay's") from None
-        except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:  # network, JSON, shape
+        except (
+            OSError,
+            ValueError,
+            AttributeError,
+            KeyError,
+            TypeError,
+        ) as exc:  # network, JSON, shape
             raise ChannelUnavailable(f"{method}: {type(exc).__name__}") from None
         if not isinstance(answer, dict):
             raise ChannelUnavailable(f"{method}: unreadable answer")
@@ -89,7 +101,9 @@ def _error_code(exc: AliPayException) -> str:
 
 def login(client: GatewayAliPay, auth_code: str) -> str:
     """The user id (or, for newer apps, the open id) behind an `my.getAuthCode` code."""
-    answer = client.call("alipay.system.oauth.token", grant_type="authorization_code", code=auth_code)
+    answer = client.call(
+        "alipay.system.oauth.token", grant_type="authorization_code", code=auth_code
+    )
     user = answer.get("user_id") or answer.get("open_id")
     if not user:
         raise ChannelUnavailable("oauth.token answered without a user")
@@ -98,9 +112,15 @@ def login(client: GatewayAliPay, auth_code: str) -> str:
 
 def phone_number(client: GatewayAliPay, aes_key: str, answer: str | dict) -> str:
     """The mobile number in `my.getPhoneNumber`'s answer: signature first, then AES-CBC."""
-    fields = _json_object(answer, "getPhoneNumber answer") if isinstance(answer, str) else dict(answer)
+    fields = (
+        _json_object(answer, "getPhoneNumber answer") if isinstance(answer, str) else dict(answer)
+    )
     content, sign = fields.get("response"), fields.get("sign")
-    if not isinstance(content, str) or not isinstance(sign, str) or fields.get("sign_type", "RSA2") != "RSA2":
+    if (
+        not isinstance(content, str)
+        or not isinstance(sign, str)
+        or fields.get("sign_type", "RSA2") != "RSA2"
+    ):
         raise ChannelRefused("getPhoneNumber answer is incomplete")
     if not client.verify_quoted(content, sign):
         raise ChannelRefused("getPhoneNumber answer is not signed by Alipay")
@@ -168,8 +188,14 @@ def take_form_id(redis: Redis, tag: str, appeal_id: int) -> str | None:
     return form_id.decode()
 
 
-def send_appeal_notice(client: GatewayAliPay, user_id: str, form_id: str, template_id: str, page: str,
-                       notice: AppealNotice) -> None:
+def send_appeal_notice(
+    client: GatewayAliPay,
+    user_id: str,
+    form_id: str,
+    template_id: str,
+    page: str,
+    notice: AppealNotice,
+) -> None:
     """One template message about an appeal (keyword1..4: ticket, status, note, time)."""
     data = {
         "keyword1": {"value": notice.ticket_no},
@@ -177,10 +203,16 @@ def send_appeal_notice(client: GatewayAliPay, user_id: str, form_id: str, templa
         "keyword3": {"value": notice.summary(40)},
         "keyword4": {"value": notice.changed_at_text},
     }
-    client.call("alipay.open.app.mini.templatemessage.send", {
-        "to_user_id": user_id, "form_id": form_id, "user_template_id": template_id,
-        "page": f"{page}?ticket={notice.ticket_no}", "data": json.dumps(data, ensure_ascii=False),
-    })
+    client.call(
+        "alipay.open.app.mini.templatemessage.send",
+        {
+            "to_user_id": user_id,
+            "form_id": form_id,
+            "user_template_id": template_id,
+            "page": f"{page}?ticket={notice.ticket_no}",
+            "data": json.dumps(data, ensure_ascii=False),
+        },
+    )
 
 
 class AlipayChannel:
@@ -195,16 +227,28 @@ class AlipayChannel:
     def client(self) -> GatewayAliPay | None:
         """The gateway client, or None while the Alipay channel is not configured."""
         cfg = self.config
-        if self._client is None and cfg.get("ALIPAY_APP_ID") and cfg.get("ALIPAY_APP_PRIVATE_KEY") \
-                and cfg.get("ALIPAY_PUBLIC_KEY"):
+        if (
+            self._client is None
+            and cfg.get("ALIPAY_APP_ID")
+            and cfg.get("ALIPAY_APP_PRIVATE_KEY")
+            and cfg.get("ALIPAY_PUBLIC_KEY")
+        ):
             try:
-                self._client = GatewayAliPay(cfg["ALIPAY_APP_ID"], cfg["ALIPAY_APP_PRIVATE_KEY"],
-                                             cfg["ALIPAY_PUBLIC_KEY"], cfg["ALIPAY_GATEWAY"])
+                self._client = GatewayAliPay(
+                    cfg["ALIPAY_APP_ID"],
+                    cfg["ALIPAY_APP_PRIVATE_KEY"],
+                    cfg["ALIPAY_PUBLIC_KEY"],
+                    cfg["ALIPAY_GATEWAY"],
+                )
             except (ValueError, IndexError, TypeError):
-                log.error("ALIPAY_APP_PRIVATE_KEY or ALIPAY_PUBLIC_KEY is not an RSA key: the alipay channel is off")
+                log.error(
+                    "ALIPAY_APP_PRIVATE_KEY or ALIPAY_PUBLIC_KEY is not an RSA key: the alipay channel is off"
+                )
         return self._client
 
-    def push(self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None) -> None:
+    def push(
+        self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None
+    ) -> None:
         """The appeal `notice` as a template message while a form id of that appeal has uses left."""
         template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
         if notice is None:
@@ -216,4 +260,6 @@ class AlipayChannel:
         if form_id is None:
             log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
             return
-        send_appeal_notice(self.client(), user_key, form_id, template, self.config["MINIAPP_APPEAL_PAGE"], notice)
+        send_appeal_notice(
+            self.client(), user_key, form_id, template, self.config["MINIAPP_APPEAL_PAGE"], notice
+        )

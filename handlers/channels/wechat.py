@@ -43,7 +43,9 @@ def _check_query() -> tuple[str, str]:
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     try:
-        verify_signature(current_app.config["WECHAT_TOKEN"], args.get("signature", ""), timestamp, nonce)
+        verify_signature(
+            current_app.config["WECHAT_TOKEN"], args.get("signature", ""), timestamp, nonce
+        )
         verify_timestamp(timestamp)
     except InvalidSignature as exc:
         log.warning("wechat callback refused: %s", exc)
@@ -74,12 +76,18 @@ def callback():
     body = request.get_data(cache=False)
     safe = _safe_mode()
     if safe is not None and request.args.get("encrypt_type", "raw").lower() != "aes":
-        log.warning("wechat callback refused: plain message while safe/compatible mode is configured")
-        abort(403)  # with an AES key, only sealed messages: a plain body is not covered by the signature
+        log.warning(
+            "wechat callback refused: plain message while safe/compatible mode is configured"
+        )
+        abort(
+            403
+        )  # with an AES key, only sealed messages: a plain body is not covered by the signature
     try:
         fields = parse_xml(body)
         if safe is not None:
-            fields = parse_xml(safe.open(fields, request.args.get("msg_signature", ""), timestamp, nonce))
+            fields = parse_xml(
+                safe.open(fields, request.args.get("msg_signature", ""), timestamp, nonce)
+            )
         msg = to_inbound(fields, current_app.config["WECHAT_APP_ID"], received_at)
     except InvalidSignature as exc:
         log.warning("wechat callback refused: %s", exc)
@@ -104,7 +112,9 @@ def callback():
     return _respond(rt, msg, account, replies or [], safe, nonce)
 
 
-def _respond(rt, msg: Inbound, account: str, replies: list[Reply], safe: SafeMode | None, nonce: str):
+def _respond(
+    rt, msg: Inbound, account: str, replies: list[Reply], safe: SafeMode | None, nonce: str
+):
     passive, rest = split_passive(replies)
     if rest:
         try:  # a retry gets the cached replies again: its follow-ups went out with the first delivery

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 class SharedTokenClient(WeChatClient):
     """wechatpy's client, with the access token in Redis instead of per process."""
 
-    def __init__(self, appid: str, secret: str, *, redis: Redis, api_base: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, appid: str, secret: str, *, redis: Redis, api_base: str, timeout: float = 5.0
+    ) -> None:
         super().__init__(appid, secret, timeout=timeout, auto_retry=False)
         self.redis = redis
         self.api_base = api_base.rstrip("/")
@@ -44,7 +46,11 @@ class SharedTokenClient(WeChatClient):
                 return {}
             res = requests.post(
                 f"{self.api_base}/cgi-bin/stable_token",
-                json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+                json={
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self.secret,
+                },
                 timeout=self.timeout,
             )
             res.raise_for_status()
@@ -75,7 +81,12 @@ def send_replies(client: SharedTokenClient, openid: str, replies: list[Reply]) -
 
 def _send(client: SharedTokenClient, openid: str, reply: Reply) -> None:
     if reply.link_url:
-        article = {"title": reply.link_title or "链接", "description": reply.text, "url": reply.link_url, "image": ""}
+        article = {
+            "title": reply.link_title or "链接",
+            "description": reply.text,
+            "url": reply.link_url,
+            "image": "",
+        }
         client.message.send_articles(openid, [article])
     else:
         client.message.send_text(openid, reply.text)
@@ -118,8 +129,12 @@ class WeChatChannel:
         """The API client, built on first use."""
         if self._client is None:
             cfg = self.config
-            self._client = SharedTokenClient(cfg["WECHAT_APP_ID"], cfg["WECHAT_APP_SECRET"], redis=self.redis,
-                                             api_base=cfg["WECHAT_API_BASE"])
+            self._client = SharedTokenClient(
+                cfg["WECHAT_APP_ID"],
+                cfg["WECHAT_APP_SECRET"],
+                redis=self.redis,
+                api_base=cfg["WECHAT_API_BASE"],
+            )
         return self._client
 
     def push(self, app_id: str, user_key: str, replies: list[Reply], notice=None) -> None:

@@ -53,7 +53,9 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     if _FORBIDDEN.search(raw):
         raise BadPayload("DTD or entity declaration")
     try:
-        root: Element = SafeET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = SafeET.fromstring(
+            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
         raise BadPayload(f"malformed XML: {type(exc).__name__}") from None
     return {child.tag: (child.text or "") for child in root}
@@ -89,7 +91,12 @@ def to_inbound(fields: dict[str, str], app_id: str, received_at: float) -> Inbou
     if not openid:
         raise BadPayload("no FromUserName")
     msg_type = fields.get("MsgType", "").lower()
-    kinds = {"text": MessageKind.TEXT, "voice": MessageKind.VOICE, "image": MessageKind.IMAGE, "event": MessageKind.EVENT}
+    kinds = {
+        "text": MessageKind.TEXT,
+        "voice": MessageKind.VOICE,
+        "image": MessageKind.IMAGE,
+        "event": MessageKind.EVENT,
+    }
     kind = kinds.get(msg_type, MessageKind.OTHER)
     msg_id = fields.get("MsgId") or ":".join(
         (openid, fields.get("CreateTime", ""), fields.get("Event", ""), fields.get("EventKey", ""))
@@ -132,6 +139,11 @@ def split_passive(replies: list[Reply]) -> tuple[Reply | None, list[Reply]]:
 def render_reply(reply: Reply, openid: str, account: str) -> str:
     """Passive reply XML: text, or a one-article news message for links."""
     if reply.link_url:
-        article = {"title": reply.link_title or "链接", "description": reply.text, "image": "", "url": reply.link_url}
+        article = {
+            "title": reply.link_title or "链接",
+            "description": reply.text,
+            "image": "",
+            "url": reply.link_url,
+        }
         return ArticlesReply(target=openid, source=account, articles=[article]).render()
     return TextReply(target=openid, source=account, content=reply.text).render()

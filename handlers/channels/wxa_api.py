@@ -18,7 +18,13 @@ from handlers.channels.wechat_api import TOKEN_ERRORS, SharedTokenClient
 
 log = logging.getLogger(__name__)
 
-CODE_REFUSED = {40029, 40163, 40226, 45011, 40013}  # invalid/used code, risky user, rate limit, bad appid
+CODE_REFUSED = {
+    40029,
+    40163,
+    40226,
+    45011,
+    40013,
+}  # invalid/used code, risky user, rate limit, bad appid
 USER_REFUSED = {43101}  # the user did not accept the subscribe message
 
 
@@ -51,7 +57,9 @@ def phone_number(client: SharedTokenClient, code: str) -> str:
         try:
             res = requests.post(
                 f"{client.api_base}/wxa/business/getuserphonenumber",
-                params={"access_token": client.access_token}, json={"code": code}, timeout=client.timeout,
+                params={"access_token": client.access_token},
+                json={"code": code},
+                timeout=client.timeout,
             )
             res.raise_for_status()
             data = res.json()
@@ -79,8 +87,9 @@ def _mainland_number(info: dict, app_id: str) -> str:
     return number
 
 
-def send_appeal_notice(client: SharedTokenClient, openid: str, template_id: str, page: str,
-                       notice: AppealNotice) -> bool:
+def send_appeal_notice(
+    client: SharedTokenClient, openid: str, template_id: str, page: str, notice: AppealNotice
+) -> bool:
     """A subscribe message about an appeal; False when the user has not subscribed to it."""
     data = {
         "character_string1": {"value": notice.ticket_no},
@@ -90,7 +99,9 @@ def send_appeal_notice(client: SharedTokenClient, openid: str, template_id: str,
     }
     for attempt in (1, 2):
         try:
-            client.wxa.send_subscribe_message(openid, template_id, data, page=f"{page}?ticket={notice.ticket_no}")
+            client.wxa.send_subscribe_message(
+                openid, template_id, data, page=f"{page}?ticket={notice.ticket_no}"
+            )
             return True
         except WeChatClientException as exc:
             if exc.errcode in TOKEN_ERRORS and attempt == 1:
@@ -117,13 +128,19 @@ class MiniProgramChannel:
         """The API client of the mini-program's own app id, built on first use."""
         if self._client is None:
             cfg = self.config
-            self._client = make_client(cfg["WXA_APP_ID"], cfg["WXA_APP_SECRET"], self.redis, cfg["WECHAT_API_BASE"])
+            self._client = make_client(
+                cfg["WXA_APP_ID"], cfg["WXA_APP_SECRET"], self.redis, cfg["WECHAT_API_BASE"]
+            )
         return self._client
 
-    def push(self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None) -> None:
+    def push(
+        self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None
+    ) -> None:
         """The appeal `notice` as a subscribe message, when the template is configured."""
         template = self.config.get("WXA_TEMPLATE_APPEAL")
         if notice is None:
             log.info("%d replies for a wxa user wait for the app to fetch them", len(replies))
         elif template and self.config.get("WXA_APP_ID"):
-            send_appeal_notice(self.client(), user_key, template, self.config["MINIAPP_APPEAL_PAGE"], notice)
+            send_appeal_notice(
+                self.client(), user_key, template, self.config["MINIAPP_APPEAL_PAGE"], notice
+            )

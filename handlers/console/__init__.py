@@ -56,14 +56,22 @@ bp.register_blueprint(console_proxies.bp)
 def _cookie_settings(state) -> None:
     """The session cookie: HttpOnly and SameSite=Lax (Secure when SESSION_COOKIE_SECURE is set)."""
     state.app.config["SESSION_COOKIE_HTTPONLY"] = True
-    state.app.config["SESSION_COOKIE_SAMESITE"] = state.app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    state.app.config["SESSION_COOKIE_SAMESITE"] = (
+        state.app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    )
 
 
 @bp.app_template_global()
 def console_labels() -> dict:
     """Labels shared by the console templates."""
-    return {"status": STATUS_NAMES, "categories": BY_KEY, "routes": worklist.ROUTE_NAMES,
-            "roles": ROLE_NAMES, "campus": worklist.campus_name, "time": shown_time}
+    return {
+        "status": STATUS_NAMES,
+        "categories": BY_KEY,
+        "routes": worklist.ROUTE_NAMES,
+        "roles": ROLE_NAMES,
+        "campus": worklist.campus_name,
+        "time": shown_time,
+    }
 
 
 @bp.app_template_global()
@@ -73,8 +81,10 @@ def calendar_notice() -> str | None:
     if not calendar.needs_update(workdays.today_in_china(runtime().domain.clock())):
         return None
     year = calendar.covered_until.year + 1
-    return (f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
-            f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。")
+    return (
+        f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
+        f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。"
+    )
 
 
 @bp.errorhandler(400)
@@ -93,18 +103,32 @@ def login():
         username = request.form.get("username", "")[:64]
         with runtime().unit() as work:
             db = work.db
-            result = authenticate(db, runtime().redis, username, request.form.get("password", "")[:MAX_PASSWORD])
+            result = authenticate(
+                db, runtime().redis, username, request.form.get("password", "")[:MAX_PASSWORD]
+            )
             g.staff = result.user
             outcome = "ok" if result.user else ("throttled" if result.wait else "failed")
-            typed = normalise_username(username) if USERNAME.fullmatch(normalise_username(username)) else "(invalid)"
-            record(db, "staff_login", result=outcome, detail=None if result.user else f"username={typed}")
+            typed = (
+                normalise_username(username)
+                if USERNAME.fullmatch(normalise_username(username))
+                else "(invalid)"
+            )
+            record(
+                db,
+                "staff_login",
+                result=outcome,
+                detail=None if result.user else f"username={typed}",
+            )
             db.commit()
         if result.user:
             start_session(result.user)
             return redirect(_safe_next(request.args.get("next")))
         g.staff = None
-        error = (f"尝试次数过多，请 {minutes(result.wait)} 分钟后再试。" if result.wait
-                 else "用户名或密码不正确。")
+        error = (
+            f"尝试次数过多，请 {minutes(result.wait)} 分钟后再试。"
+            if result.wait
+            else "用户名或密码不正确。"
+        )
     return render("login.html", 401 if error else 200, error=error, username=username)
 
 
@@ -149,5 +173,7 @@ def attachment(attachment_id: int):
             subject, owner = (proxy.student_id, f"proxy:{proxy.id}") if proxy else (None, "—")
         record(db, "view_attachment", subject, detail=f"{owner} #{item.id}")
         db.commit()
-        mimetype = item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
+        mimetype = (
+            item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
+        )
     return send_file(io.BytesIO(data), mimetype=mimetype, max_age=0, conditional=False)

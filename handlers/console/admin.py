@@ -14,14 +14,34 @@ from models import AuditEvent, StaffUser
 
 bp = Blueprint("admin", __name__)
 AUDIT_ROWS = 200
-AUDIT_ACTIONS = ("view_ticket", "reveal_pii", "appeal_status", "appeal_note", "view_attachment", "view_proxy",
-                 "proxy_review", "proxy_revoke", "export_code", "export_csv", "staff_login", "staff_logout",
-                 "staff_create", "staff_disable", "view_audit")
+AUDIT_ACTIONS = (
+    "view_ticket",
+    "reveal_pii",
+    "appeal_status",
+    "appeal_note",
+    "view_attachment",
+    "view_proxy",
+    "proxy_review",
+    "proxy_revoke",
+    "export_code",
+    "export_csv",
+    "staff_login",
+    "staff_logout",
+    "staff_create",
+    "staff_disable",
+    "view_audit",
+)
 
 
 def _export_page(filters: worklist.QueueFilters, error: str | None = None, status: int = 200):
     phone = staff_service.staff_phone(runtime().domain.cipher, g.staff)
-    return render("export.html", status, filters=filters, error=error, phone_tail=phone[-4:] if phone else None)
+    return render(
+        "export.html",
+        status,
+        filters=filters,
+        error=error,
+        phone_tail=phone[-4:] if phone else None,
+    )
 
 
 @bp.get("/export")
@@ -53,7 +73,9 @@ def export_code():
 def export_download():
     """The CSV (UTF-8 with BOM) of the filtered tickets, once the code checks out."""
     filters = worklist.QueueFilters.from_args(request.form)
-    check = staff_service.check_export_code(runtime().domain.otp, g.staff, request.form.get("code", ""))
+    check = staff_service.check_export_code(
+        runtime().domain.otp, g.staff, request.form.get("code", "")
+    )
     with runtime().unit() as work:
         db = work.db
         if check is not Check.OK:
@@ -64,8 +86,11 @@ def export_download():
         record(db, "export_csv", detail=f"rows={count} filters={filters.as_args()}")
         db.commit()
     stamp = runtime().domain.clock().strftime("%Y%m%d-%H%M")
-    return Response(body.encode("utf-8"), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="gradcert-appeals-{stamp}.csv"'})
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="gradcert-appeals-{stamp}.csv"'},
+    )
 
 
 @bp.get("/users")
@@ -74,7 +99,9 @@ def users(error: str | None = None, form=None, status: int = 200):
     """Staff accounts, with the form to add one."""
     with runtime().unit() as work:
         db = work.db
-        people = db.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)).all()
+        people = db.scalars(
+            select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)
+        ).all()
     return render("users.html", status, people=people, error=error, form=form or {})
 
 
@@ -86,9 +113,15 @@ def create_user():
     with runtime().unit() as work:
         db = work.db
         try:
-            user = staff_service.create_staff(db, runtime().domain.cipher, form.get("username", ""),
-                                              form.get("display_name", ""), form.get("role", ""),
-                                              form.get("password", ""), form.get("phone") or None)
+            user = staff_service.create_staff(
+                db,
+                runtime().domain.cipher,
+                form.get("username", ""),
+                form.get("display_name", ""),
+                form.get("role", ""),
+                form.get("password", ""),
+                form.get("phone") or None,
+            )
         except staff_service.StaffInputError as problem:
             db.rollback()
             return users(str(problem), {k: v for k, v in form.items() if k != "password"}, 400)

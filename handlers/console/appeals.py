@@ -31,19 +31,37 @@ def queue():
     return render("queue.html", listing=listing, filters=filters, categories=list(BY_KEY.values()))
 
 
-def _ticket_page(ticket_id: int, reveal: bool = False, error: str | None = None, form=None, status: int = 200):
+def _ticket_page(
+    ticket_id: int, reveal: bool = False, error: str | None = None, form=None, status: int = 200
+):
     with runtime().unit() as work:
         db = work.db
         appeal = db.get(Appeal, ticket_id)
         if appeal is None:
             abort(404)
         person = worklist.person_of(db, runtime().domain.cipher, appeal, reveal)
-        record(db, "reveal_pii" if reveal else "view_ticket", appeal.student_id, detail=appeal.ticket_no)
+        record(
+            db,
+            "reveal_pii" if reveal else "view_ticket",
+            appeal.student_id,
+            detail=appeal.ticket_no,
+        )
         db.commit()
-        return render("ticket.html", status, appeal=appeal, person=person, revealed=reveal,
-                      events=worklist.timeline(db, appeal), moves=worklist.allowed_moves(appeal),
-                      overdue=is_overdue(appeal, runtime().domain.clock()), category=BY_KEY.get(appeal.category),
-                      routes=NEXT_ROUTES, error=error, form=form or {}, attachments=list(appeal.attachments))
+        return render(
+            "ticket.html",
+            status,
+            appeal=appeal,
+            person=person,
+            revealed=reveal,
+            events=worklist.timeline(db, appeal),
+            moves=worklist.allowed_moves(appeal),
+            overdue=is_overdue(appeal, runtime().domain.clock()),
+            category=BY_KEY.get(appeal.category),
+            routes=NEXT_ROUTES,
+            error=error,
+            form=form or {},
+            attachments=list(appeal.attachments),
+        )
 
 
 @bp.get("/tickets/<int(max=2147483647):ticket_id>")
@@ -71,15 +89,32 @@ def change_status(ticket_id: int):
         if appeal is None:
             abort(404)
         try:
-            event = worklist.move(db, appeal, form.get("to", ""), form.get("note", ""), g.staff,
-                                  expected=form.get("from"), next_route=form.get("next_route") or None)
+            event = worklist.move(
+                db,
+                appeal,
+                form.get("to", ""),
+                form.get("note", ""),
+                g.staff,
+                expected=form.get("from"),
+                next_route=form.get("next_route") or None,
+            )
         except worklist.ActionRefused as refused:
             db.rollback()
-            record(db, "appeal_status", appeal.student_id, result="refused",
-                   detail=f"{appeal.ticket_no} -> {form.get('to', '')[:16]}")
+            record(
+                db,
+                "appeal_status",
+                appeal.student_id,
+                result="refused",
+                detail=f"{appeal.ticket_no} -> {form.get('to', '')[:16]}",
+            )
             db.commit()
             return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
-        record(db, "appeal_status", appeal.student_id, detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}")
+        record(
+            db,
+            "appeal_status",
+            appeal.student_id,
+            detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}",
+        )
         db.commit()
         work.effects.append(ticket_changed(ticket_id, event.note, event.id))
     flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")

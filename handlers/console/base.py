@@ -77,7 +77,12 @@ def guard():
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if "staff_id" not in session:
-        return redirect(url_for("console.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
+        return redirect(
+            url_for(
+                "console.login",
+                next=request.full_path.rstrip("?") if request.method == "GET" else None,
+            )
+        )
     redis = runtime().redis
     if _expired() or redis.get(_sid_key(session.get("sid", ""))) is None:
         end_session()
@@ -113,20 +118,30 @@ def security_headers(response):
 
 def requires(permission: Permission):
     """A view decorator: 403 unless the signed-in user's role grants `permission`."""
+
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if g.staff is None or not can(g.staff, permission):
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorator
 
 
 def render(template: str, status: int = 200, **context):
     """Render a console template with the user, CSRF token and CSP nonce."""
-    html = render_template(f"console/{template}", staff=g.get("staff"), csrf_token=csrf_token(),
-                           nonce=g.get("csp_nonce", ""), Permission=Permission, can=can, **context)
+    html = render_template(
+        f"console/{template}",
+        staff=g.get("staff"),
+        csrf_token=csrf_token(),
+        nonce=g.get("csp_nonce", ""),
+        Permission=Permission,
+        can=can,
+        **context,
+    )
     return html, status
 
 
@@ -135,9 +150,22 @@ def page_number(raw: str | None) -> int:
     return int(raw) if raw and re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) > 0 else 1
 
 
-def record(db, action: str, subject_student_id: int | None = None, result: str = "ok",
-           detail: str | None = None) -> None:
+def record(
+    db,
+    action: str,
+    subject_student_id: int | None = None,
+    result: str = "ok",
+    detail: str | None = None,
+) -> None:
     """Add an audit row for the signed-in user's action to `db` (committed by the caller)."""
     staff = g.get("staff")
-    audit(db, None, action, subject_student_id, result=result, request_id=g.get("request_id"),
-          detail=(detail or "")[:255] or None, actor_staff=staff.username if staff else None)
+    audit(
+        db,
+        None,
+        action,
+        subject_student_id,
+        result=result,
+        request_id=g.get("request_id"),
+        detail=(detail or "")[:255] or None,
+        actor_staff=staff.username if staff else None,
+    )

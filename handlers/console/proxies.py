@@ -33,26 +33,58 @@ def queue():
     with runtime().unit() as work:
         db = work.db
         listing = review.queue_page(db, filters, page_number(page))
-        return render("proxies.html", listing=listing, filters=filters, states=review.STATE_NAMES, time=shown_time)
+        return render(
+            "proxies.html",
+            listing=listing,
+            filters=filters,
+            states=review.STATE_NAMES,
+            time=shown_time,
+        )
 
 
-def _proxy_page(proxy_id: int, reveal: bool = False, error: str | None = None, form=None, failed: str = "",
-                status: int = 200):
+def _proxy_page(
+    proxy_id: int,
+    reveal: bool = False,
+    error: str | None = None,
+    form=None,
+    failed: str = "",
+    status: int = 200,
+):
     with runtime().unit() as work:
         db = work.db
         proxy = db.get(Proxy, proxy_id)
         if proxy is None:
             abort(404)
         graduate = review.graduate_of(db, runtime().domain.cipher, proxy, reveal)
-        record(db, "reveal_pii" if reveal else "view_proxy", proxy.student_id, detail=f"proxy:{proxy.id}")
+        record(
+            db,
+            "reveal_pii" if reveal else "view_proxy",
+            proxy.student_id,
+            detail=f"proxy:{proxy.id}",
+        )
         db.commit()
-        return render("proxy.html", status, proxy=proxy, graduate=graduate, revealed=reveal, error=error,
-                      form=form or {}, failed=failed, attachments=review.attachments_of(db, proxy), time=shown_time,
-                      states=review.STATE_NAMES, scopes=review.SCOPE_NAMES, relation=proxies.RELATION_NAMES,
-                      confirmed_by=review.CONFIRMED_BY, revoked_by=review.REVOKED_BY,
-                      channel=review.CHANNEL_NAMES, account=db.get(Account, proxy.proxy_account_id),
-                      reviewer=review.reviewer_name(db, proxy), revocation=review.staff_revocation(db, proxy),
-                      note_limit=review.NOTE_LIMIT)
+        return render(
+            "proxy.html",
+            status,
+            proxy=proxy,
+            graduate=graduate,
+            revealed=reveal,
+            error=error,
+            form=form or {},
+            failed=failed,
+            attachments=review.attachments_of(db, proxy),
+            time=shown_time,
+            states=review.STATE_NAMES,
+            scopes=review.SCOPE_NAMES,
+            relation=proxies.RELATION_NAMES,
+            confirmed_by=review.CONFIRMED_BY,
+            revoked_by=review.REVOKED_BY,
+            channel=review.CHANNEL_NAMES,
+            account=db.get(Account, proxy.proxy_account_id),
+            reviewer=review.reviewer_name(db, proxy),
+            revocation=review.staff_revocation(db, proxy),
+            note_limit=review.NOTE_LIMIT,
+        )
 
 
 @bp.get("/proxies/<int(max=2147483647):proxy_id>")
@@ -90,11 +122,15 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
             decision, detail = decide(db, proxy, form)
         except review.ReviewRefused as refused:
             db.rollback()
-            record(db, action, proxy.student_id, result="refused", detail=f"proxy:{proxy_id} {refused}")
+            record(
+                db, action, proxy.student_id, result="refused", detail=f"proxy:{proxy_id} {refused}"
+            )
             db.commit()
             return _proxy_page(proxy_id, error=str(refused), form=form, failed=failed, status=400)
         record(db, action, proxy.student_id, detail=detail)
-        work.effects.extend(Effect(push_text, asdict(push), key=str(i)) for i, push in enumerate(decision.pushes))
+        work.effects.extend(
+            Effect(push_text, asdict(push), key=str(i)) for i, push in enumerate(decision.pushes)
+        )
     flash(done + _told(decision, graduate_too))
     return redirect(url_for("console.proxies.detail", proxy_id=proxy_id), 303)
 
@@ -103,10 +139,19 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
 @requires(Permission.WORK_TICKETS)
 def approve(proxy_id: int):
     """Accept the notarised authorisation (note required, scope at least one); both sides are told."""
+
     def decide(db, proxy, form):
-        decision = review.approve(db, proxy, g.staff, form.get("note", ""), form.getlist("scope"), BOOK,
-                                  runtime().domain.clock())
+        decision = review.approve(
+            db,
+            proxy,
+            g.staff,
+            form.get("note", ""),
+            form.getlist("scope"),
+            BOOK,
+            runtime().domain.clock(),
+        )
         return decision, f"proxy:{proxy.id} approved scope={proxy.scope}"
+
     return _decide(proxy_id, "proxy_review", decide, "已通过，代办已生效。", "approve")
 
 
@@ -114,9 +159,13 @@ def approve(proxy_id: int):
 @requires(Permission.WORK_TICKETS)
 def refuse(proxy_id: int):
     """Refuse the authorisation (note required, sent to the proxy)."""
+
     def decide(db, proxy, form):
-        decision = review.refuse(db, proxy, g.staff, form.get("note", ""), BOOK, runtime().domain.clock())
+        decision = review.refuse(
+            db, proxy, g.staff, form.get("note", ""), BOOK, runtime().domain.clock()
+        )
         return decision, f"proxy:{proxy.id} refused"
+
     return _decide(proxy_id, "proxy_review", decide, "已设为不通过。", "refuse", graduate_too=False)
 
 
@@ -124,7 +173,9 @@ def refuse(proxy_id: int):
 @requires(Permission.WORK_TICKETS)
 def revoke(proxy_id: int):
     """End an active proxy at once (note required, sent to both sides)."""
+
     def decide(db, proxy, form):
         decision = review.revoke(db, proxy, form.get("note", ""), BOOK, runtime().domain.clock())
         return decision, review.revoke_detail(proxy, review.checked_note(form.get("note", "")))
+
     return _decide(proxy_id, "proxy_revoke", decide, "已撤销代办。", "revoke")

@@ -26,7 +26,14 @@ PREFIX = "/api/v1"
 bp = Blueprint("miniapp", __name__, url_prefix=PREFIX)
 log = logging.getLogger(__name__)
 
-for child in (api_session.bp, api_chat.bp, api_binding.bp, api_certificates.bp, api_appeals.bp, api_proxies.bp):
+for child in (
+    api_session.bp,
+    api_chat.bp,
+    api_binding.bp,
+    api_certificates.bp,
+    api_appeals.bp,
+    api_proxies.bp,
+):
     bp.register_blueprint(child)
 
 HTTP_CODES = {

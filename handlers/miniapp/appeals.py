@@ -34,7 +34,12 @@ from models import Appeal, Scope
 
 bp = Blueprint("api_appeals", __name__)
 UPLOAD_LIMIT = 30 * 1024 * 1024
-STATUS = {"unknown_category": 400, "too_many_open": 409, "photos_required": 422, "identity_required": 400}
+STATUS = {
+    "unknown_category": 400,
+    "too_many_open": 409,
+    "photos_required": 422,
+    "identity_required": 400,
+}
 
 
 @bp.before_request
@@ -47,8 +52,11 @@ def _allow_uploads() -> None:
 @bp.get("/appeals/categories")
 def categories():
     """The categories, with the document each needs as photos."""
-    return jsonify(categories=[{"key": c.key, "label": c.label, "needs": c.needs} for c in appeals.CATEGORIES],
-                   max_open=appeals.MAX_OPEN, max_photos=MAX_PHOTOS)
+    return jsonify(
+        categories=[{"key": c.key, "label": c.label, "needs": c.needs} for c in appeals.CATEGORIES],
+        max_open=appeals.MAX_OPEN,
+        max_photos=MAX_PHOTOS,
+    )
 
 
 @bp.get("/appeals")
@@ -141,8 +149,12 @@ def _mine(s, ticket_no: str) -> Appeal:
 
 
 def _description(data: dict, required: bool) -> str | None:
-    value = text_field(data, "description" if required else "text", max_length=appeals.DESCRIPTION_LIMIT,
-                       required=required)
+    value = text_field(
+        data,
+        "description" if required else "text",
+        max_length=appeals.DESCRIPTION_LIMIT,
+        required=required,
+    )
     value = text.tidy(value or "")
     refused = intake.description_problem(value) if required else None
     if refused is not None:
@@ -166,7 +178,9 @@ def _contact_phone(s, data: dict, acting) -> str:
 
 
 def _deadline(s, data: dict) -> date | None:
-    raw = text_field(data, "urgent_deadline", max_length=10, required=False, pattern=r"\d{4}-\d{2}-\d{2}")
+    raw = text_field(
+        data, "urgent_deadline", max_length=10, required=False, pattern=r"\d{4}-\d{2}-\d{2}"
+    )
     if raw is None:
         return None
     try:

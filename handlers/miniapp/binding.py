@@ -86,8 +86,12 @@ def bind():
     """Match the identity; bind at once with a matching proven phone, else send an SMS code."""
     data = json_body()
     if data.get("consent") is not True:
-        raise ApiError(400, "consent_required", f"请先阅读并同意个人信息告知（版本 {CONSENT_VERSION}）。",
-                       consent_version=CONSENT_VERSION)
+        raise ApiError(
+            400,
+            "consent_required",
+            f"请先阅读并同意个人信息告知（版本 {CONSENT_VERSION}）。",
+            consent_version=CONSENT_VERSION,
+        )
     name, number, student_no = _identity(data)
     session = current_session()
     with user_lock(session), services_for(session) as s:
@@ -96,9 +100,13 @@ def bind():
             s.audit("consent", detail=f"binding {CONSENT_VERSION} via {session.channel}")
         claim = claim_identity(s, name, number, student_no)
         if claim.kind is ClaimKind.ALREADY_SAME:
-            return jsonify(status="bound", verified_by=None, binding=binding_json(claim.binding, s.now()))
+            return jsonify(
+                status="bound", verified_by=None, binding=binding_json(claim.binding, s.now())
+            )
         if claim.kind is not ClaimKind.MATCHED:
-            raise refusal(claim_refused(claim), CLAIM_STATUS[claim.kind], retry_after=claim.wait or None)
+            raise refusal(
+                claim_refused(claim), CLAIM_STATUS[claim.kind], retry_after=claim.wait or None
+            )
         answer, effects = _second_factor(s, session, claim.student, "bind")
     run_effects(s.msg, effects)
     return answer
@@ -127,7 +135,9 @@ def delete_me():
     session = current_session()
     with user_lock(session), services_for(session) as s:
         delete_personal_data(s)
-    run_effects(s.msg, [Effect(forget_user, queued=False)])  # also a binding in progress (its Redis key)
+    run_effects(
+        s.msg, [Effect(forget_user, queued=False)]
+    )  # also a binding in progress (its Redis key)
     return jsonify(status="deleted")
 
 
@@ -206,7 +216,9 @@ def _second_factor(s, session, student: Student, purpose: str):
         raise refusal(refused, 429, retry_after=max(1, sent.wait), reason=refused.reason)
     if purpose == "bind":
         set_pending_student(s, student)
-    body = jsonify(status="code_sent", purpose=purpose, phone_masked=sent.phone_masked, expires_in=CODE_TTL)
+    body = jsonify(
+        status="code_sent", purpose=purpose, phone_masked=sent.phone_masked, expires_in=CODE_TTL
+    )
     return (body, 202), [sent.effect]
 
 
@@ -215,13 +227,19 @@ def _verified(s, student: Student, purpose: str, how: str):
     if purpose == "bind":
         if not has_consent(s.db, s.account):  # withdrawn (删除我的信息) since the binding began
             set_pending_student(s, None)
-            raise ApiError(409, "consent_required", "个人信息告知的同意已撤回，请重新开始绑定并同意告知"
-                           f"（版本 {CONSENT_VERSION}）。", consent_version=CONSENT_VERSION)
+            raise ApiError(
+                409,
+                "consent_required",
+                f"个人信息告知的同意已撤回，请重新开始绑定并同意告知（版本 {CONSENT_VERSION}）。",
+                consent_version=CONSENT_VERSION,
+            )
         bound = complete_binding(s, student)
         set_pending_student(s, None)
         binding = bound.result.binding
         binding.verified_at = s.now()
-        return jsonify(status="bound", verified_by=how, binding=binding_json(binding, s.now())), bound.effects
+        return jsonify(
+            status="bound", verified_by=how, binding=binding_json(binding, s.now())
+        ), bound.effects
     binding = active_binding(s.db, s.account)
     if binding is None or binding.student_id != student.id:  # unbound or taken over meanwhile
         raise ApiError(409, "nothing_to_verify", "现在没有需要验证的操作，请先绑定身份。")
@@ -234,5 +252,6 @@ def _code_problem(verdict) -> ApiError:
     """A code that did not check out, told as the chat tells it."""
     extra = {"tries_left": verdict.tries_left} if verdict.check is Check.WRONG else {}
     retry_after = (verdict.wait or LOCK_SECONDS) if verdict.check is Check.LOCKED else None
-    return refusal(code_refused(verdict), CODE_STATUS[verdict.check], retry_after=retry_after, **extra)
-
+    return refusal(
+        code_refused(verdict), CODE_STATUS[verdict.check], retry_after=retry_after, **extra
+    )

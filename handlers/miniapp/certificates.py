@@ -45,14 +45,25 @@ def diploma():
         view, d = lookup.view, lookup.view.diploma
         record = None
         if view.state is RecordState.RECORD:
-            record = {"school": s.domain.school, "name_masked": idcard.mask_name(student.name), "level": d.level,
-                      "major": d.major, "study_mode": d.study_mode, "campus": d.campus,
-                      "enrol_date": day(d.enrol_date), "grad_date": day(d.grad_date),
-                      "certificate_no": d.certificate_no}
-        body = dict(state=view.state.value, record=record, expected_date=day(view.expected),
-                    leave_date=day(d.leave_date) if d else None,
-                    certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None,
-                    acting_for=acting_json(acting))
+            record = {
+                "school": s.domain.school,
+                "name_masked": idcard.mask_name(student.name),
+                "level": d.level,
+                "major": d.major,
+                "study_mode": d.study_mode,
+                "campus": d.campus,
+                "enrol_date": day(d.enrol_date),
+                "grad_date": day(d.grad_date),
+                "certificate_no": d.certificate_no,
+            }
+        body = dict(
+            state=view.state.value,
+            record=record,
+            expected_date=day(view.expected),
+            leave_date=day(d.leave_date) if d else None,
+            certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None,
+            acting_for=acting_json(acting),
+        )
     run_effects(s.msg, lookup.effects)
     return jsonify(body)
 
@@ -65,9 +76,16 @@ def list_certificates():
     session = current_session()
     with services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
-        rows = s.db.scalars(select(Certificate).where(Certificate.student_id == student.id)
-                            .order_by(Certificate.issued_at.desc()).limit(50)).all()
-        return jsonify(certificates=[certificate_json(c, s.now()) for c in rows], acting_for=acting_json(acting))
+        rows = s.db.scalars(
+            select(Certificate)
+            .where(Certificate.student_id == student.id)
+            .order_by(Certificate.issued_at.desc())
+            .limit(50)
+        ).all()
+        return jsonify(
+            certificates=[certificate_json(c, s.now()) for c in rows],
+            acting_for=acting_json(acting),
+        )
 
 
 @bp.post("/certificates")
@@ -158,7 +176,9 @@ def _verified_student(s, session) -> Student:
         raise refusal(NOT_BOUND, 403)
     if not code_is_fresh(binding, s.now()):
         if not phone_matches(binding.student, session.proven_phone_index):
-            raise ApiError(403, "verification_required", "为了保护你的信息，请先完成短信验证（POST /code）。")
+            raise ApiError(
+                403, "verification_required", "为了保护你的信息，请先完成短信验证（POST /code）。"
+            )
         binding.verified_at = s.now()
         s.audit("lookup_verified", binding.student_id, detail="phone")
     return binding.student

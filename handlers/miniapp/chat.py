@@ -24,8 +24,12 @@ TEXT_LIMIT = 600
 
 def reply_json(reply: Reply) -> dict:
     """A reply as the API shows it."""
-    return {"text": reply.text, "buttons": list(reply.buttons), "link_url": reply.link_url,
-            "link_title": reply.link_title}
+    return {
+        "text": reply.text,
+        "buttons": list(reply.buttons),
+        "link_url": reply.link_url,
+        "link_title": reply.link_title,
+    }
 
 
 @bp.post("/chat")
@@ -35,7 +39,9 @@ def say():
     """One message of the user; the bot's replies."""
     data = json_body()
     text = text_field(data, "text", max_length=TEXT_LIMIT)
-    given = idempotency_key() or text_field(data, "client_msg_id", max_length=64, required=False, pattern=MSG_ID)
+    given = idempotency_key() or text_field(
+        data, "client_msg_id", max_length=64, required=False, pattern=MSG_ID
+    )
     msg_id = f"c:{given}" if given else f"s:{uuid.uuid4().hex}"
     msg = current_session().inbound(msg_id, text)
     replies = runtime().engine.handle(msg)

@@ -11,7 +11,9 @@ from flask import jsonify, request
 class ApiError(Exception):
     """An answer other than success: HTTP status, stable code, Chinese message, extra fields."""
 
-    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None, **extra) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None, **extra
+    ) -> None:
         super().__init__(code)
         self.status, self.code, self.message = status, code, message
         self.retry_after = retry_after
@@ -54,8 +56,15 @@ def form_or_json() -> dict:
     return json_body()
 
 
-def text_field(data: dict, name: str, *, max_length: int, required: bool = True, min_length: int = 1,
-               pattern: str | None = None) -> str | None:
+def text_field(
+    data: dict,
+    name: str,
+    *,
+    max_length: int,
+    required: bool = True,
+    min_length: int = 1,
+    pattern: str | None = None,
+) -> str | None:
     """A string field, stripped; 400 when missing, of another type, too short or too long."""
     value = data.get(name)
     if value is None or (value == "" and not required):
@@ -75,7 +84,9 @@ def text_field(data: dict, name: str, *, max_length: int, required: bool = True,
 def int_field(data: dict, name: str, low: int, high: int) -> int:
     """An integer field within [low, high] (a numeric string is accepted from forms)."""
     value = data.get(name)
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip()):  # not "²": isdigit() is too wide
+    if isinstance(value, str) and re.fullmatch(
+        r"[0-9]{1,6}", value.strip()
+    ):  # not "²": isdigit() is too wide
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise bad_request(f"{name} 应为 {low} 到 {high} 之间的整数。", "bad_field")

@@ -57,7 +57,9 @@ def authenticated(view: Callable) -> Callable:
     return wrapper
 
 
-def limited(name: str, per_session: tuple[int, int] = (60, 60), per_address: tuple[int, int] = (300, 60)):
+def limited(
+    name: str, per_session: tuple[int, int] = (60, 60), per_address: tuple[int, int] = (300, 60)
+):
     """At most n requests per window seconds per account and per client address (429 beyond)."""
 
     def decorate(view: Callable) -> Callable:
@@ -71,7 +73,9 @@ def limited(name: str, per_session: tuple[int, int] = (60, 60), per_address: tup
             for (limit, window), key in checks:
                 wait = RateLimit(redis, limit, window).hit(key)
                 if wait:
-                    raise ApiError(429, "rate_limited", "操作太频繁了，请稍后再试。", retry_after=max(1, wait))
+                    raise ApiError(
+                        429, "rate_limited", "操作太频繁了，请稍后再试。", retry_after=max(1, wait)
+                    )
             return view(*args, **kwargs)
 
         return wrapper
@@ -85,7 +89,9 @@ def idempotency_key() -> str | None:
     if key is None:
         return None
     if not IDEMPOTENCY_KEY.fullmatch(key):
-        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key 应为 1 到 64 个字母、数字或 ._:- 。")
+        raise ApiError(
+            400, "bad_idempotency_key", "Idempotency-Key 应为 1 到 64 个字母、数字或 ._:- 。"
+        )
     return key
 
 
@@ -118,8 +124,17 @@ def idempotent(view: Callable) -> Callable:
         if response.status_code >= 500 or response.status_code in (409, 429):
             redis.delete(slot)
         else:
-            redis.set(slot, json.dumps({"fp": fingerprint, "status": response.status_code,
-                                        "body": response.get_data(as_text=True)}), ex=IDEMPOTENCY_TTL)
+            redis.set(
+                slot,
+                json.dumps(
+                    {
+                        "fp": fingerprint,
+                        "status": response.status_code,
+                        "body": response.get_data(as_text=True),
+                    }
+                ),
+                ex=IDEMPOTENCY_TTL,
+            )
         return response
 
     return wrapper
@@ -130,7 +145,9 @@ def _replay(raw: bytes | None, fingerprint: str) -> Response:
     if stored is None or "status" not in stored:
         if stored is not None and stored["fp"] != fingerprint:
             raise ApiError(422, "idempotency_key_reused", "这个 Idempotency-Key 已用于另一个请求。")
-        raise ApiError(409, "request_in_progress", "同一个请求正在处理，请稍后再试。", retry_after=1)
+        raise ApiError(
+            409, "request_in_progress", "同一个请求正在处理，请稍后再试。", retry_after=1
+        )
     if stored["fp"] != fingerprint:
         raise ApiError(422, "idempotency_key_reused", "这个 Idempotency-Key 已用于另一个请求。")
     response = Response(stored["body"], status=stored["status"], mimetype="application/json")
@@ -148,7 +165,10 @@ def _fingerprint() -> str:
         for name, value in sorted((str(k), str(v)) for k, v in request.form.items(multi=True)):
             digest.update(f"\0{name}={value}".encode("utf-8", "surrogatepass"))
         for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
-            digest.update(f"\0{name}:".encode("utf-8", "surrogatepass") + hashlib.sha256(upload.read()).digest())
+            digest.update(
+                f"\0{name}:".encode("utf-8", "surrogatepass")
+                + hashlib.sha256(upload.read()).digest()
+            )
             upload.seek(0)
     else:
         digest.update(b"\0" + request.get_data(cache=True))
@@ -177,7 +197,9 @@ def services_for(session: MiniSession, msg_id: str | None = None):
     An ApiError is an answer, not a failure: what was written before it (audit rows, code
     events) is committed too, and the effects it collected run. Anything else rolls back.
     """
-    return runtime().unit(session.inbound(msg_id or idempotency_key_or_none()), commit_on=(ApiError,))
+    return runtime().unit(
+        session.inbound(msg_id or idempotency_key_or_none()), commit_on=(ApiError,)
+    )
 
 
 def idempotency_key_or_none() -> str | None:

@@ -53,7 +53,9 @@ def login():
         account_id = account.id
     token = sessions().create(account_id, channel, app_id, user_key)
     ttl = int(current_app.config["MINIAPP_SESSION_TTL"])
-    return jsonify(token=token, token_type="Bearer", expires_in=ttl, channel=channel, bound=bound), 201
+    return jsonify(
+        token=token, token_type="Bearer", expires_in=ttl, channel=channel, bound=bound
+    ), 201
 
 
 @bp.get("/session")
@@ -64,8 +66,11 @@ def show():
     session = current_session()
     with services_for(session) as s:
         bound = active_binding(s.db, s.account) is not None
-    return jsonify(channel=session.channel, bound=bound,
-                   phone_masked=session.phone_masked if session.proven_phone_index else None)
+    return jsonify(
+        channel=session.channel,
+        bound=bound,
+        phone_masked=session.phone_masked if session.proven_phone_index else None,
+    )
 
 
 @bp.delete("/session")
@@ -94,10 +99,14 @@ def prove_phone():
             phone = alipay_api.phone_number(_alipay(), current_app.config["ALIPAY_AES_KEY"], answer)
     except ChannelRefused as exc:
         log.info("phone proof refused: %s", exc)
-        raise ApiError(422, "phone_not_proven", "无法确认这个手机号，请重新授权，或用短信验证码。") from None
+        raise ApiError(
+            422, "phone_not_proven", "无法确认这个手机号，请重新授权，或用短信验证码。"
+        ) from None
     except ChannelUnavailable as exc:
         log.warning("phone proof unavailable: %s", exc)
-        raise ApiError(502, "channel_unavailable", "暂时无法获取手机号，请稍后再试，或用短信验证码。") from None
+        raise ApiError(
+            502, "channel_unavailable", "暂时无法获取手机号，请稍后再试，或用短信验证码。"
+        ) from None
     masked = mask_phone(phone)
     seconds = sessions().remember_phone(session, rt.domain.cipher.index("phone", phone), masked)
     if not seconds:  # the session ended while the channel answered (logout, 删除我的信息, expiry)

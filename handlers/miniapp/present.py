@@ -31,38 +31,68 @@ def day(value: date | None) -> str | None:
 def binding_json(binding: Binding, now: datetime) -> dict:
     """The binding as its owner sees it (masked)."""
     student = binding.student
-    return {"name_masked": idcard.mask_name(student.name), "student_no_masked": idcard.mask_student_no(student.student_no),
-            "bound_at": when(binding.created_at), "verified_at": when(binding.verified_at),
-            "verification_fresh": code_is_fresh(binding, now)}
+    return {
+        "name_masked": idcard.mask_name(student.name),
+        "student_no_masked": idcard.mask_student_no(student.student_no),
+        "bound_at": when(binding.created_at),
+        "verified_at": when(binding.verified_at),
+        "verification_fresh": code_is_fresh(binding, now),
+    }
 
 
 def certificate_json(cert: Certificate, now: datetime) -> dict:
     """A certificate as its holder sees it."""
-    return {"code": cert.code, "status": certificates.status(cert, now).value, "issued_at": when(cert.issued_at),
-            "valid_until": when(cert.valid_until), "closed_at": when(cert.closed_at),
-            "verify_url_path": f"/v/{cert.code}"}
+    return {
+        "code": cert.code,
+        "status": certificates.status(cert, now).value,
+        "issued_at": when(cert.issued_at),
+        "valid_until": when(cert.valid_until),
+        "closed_at": when(cert.closed_at),
+        "verify_url_path": f"/v/{cert.code}",
+    }
 
 
 def appeal_summary(appeal: Appeal) -> dict:
     """One line of the appeal list."""
     category = appeals.BY_KEY.get(appeal.category)
-    return {"ticket_no": appeal.ticket_no, "category": appeal.category,
-            "category_label": category.label if category else appeal.category,
-            "status": appeal.status, "status_label": appeals.STATUS_NAMES.get(appeal.status, appeal.status),
-            "open": appeal.status in OPEN_STATUSES, "due_date": day(appeal.due_date),
-            "created_at": when(appeal.created_at)}
+    return {
+        "ticket_no": appeal.ticket_no,
+        "category": appeal.category,
+        "category_label": category.label if category else appeal.category,
+        "status": appeal.status,
+        "status_label": appeals.STATUS_NAMES.get(appeal.status, appeal.status),
+        "open": appeal.status in OPEN_STATUSES,
+        "due_date": day(appeal.due_date),
+        "created_at": when(appeal.created_at),
+    }
 
 
 def appeal_detail(appeal: Appeal) -> dict:
     """A ticket with its history (staff-internal notes left out) and its photos' states."""
-    events = [{"at": when(e.at), "kind": e.kind, "status": e.to_status,
-               "status_label": appeals.STATUS_NAMES.get(e.to_status) if e.to_status else None,
-               "note": e.note if e.kind in ("info", "status") else None}
-              for e in appeal.events if e.kind != "note"]
-    route = appeals.NEXT_ROUTES.get(appeal.next_route or "") if appeal.status == "rejected" else None
-    return {**appeal_summary(appeal), "description": appeal.description, "urgent": appeal.urgent,
-            "urgent_deadline": day(appeal.urgent_deadline), "resolution": appeal.resolution, "next_route": route,
-            "events": events, "photos": [{"id": a.id, "state": a.state} for a in appeal.attachments]}
+    events = [
+        {
+            "at": when(e.at),
+            "kind": e.kind,
+            "status": e.to_status,
+            "status_label": appeals.STATUS_NAMES.get(e.to_status) if e.to_status else None,
+            "note": e.note if e.kind in ("info", "status") else None,
+        }
+        for e in appeal.events
+        if e.kind != "note"
+    ]
+    route = (
+        appeals.NEXT_ROUTES.get(appeal.next_route or "") if appeal.status == "rejected" else None
+    )
+    return {
+        **appeal_summary(appeal),
+        "description": appeal.description,
+        "urgent": appeal.urgent,
+        "urgent_deadline": day(appeal.urgent_deadline),
+        "resolution": appeal.resolution,
+        "next_route": route,
+        "events": events,
+        "photos": [{"id": a.id, "state": a.state} for a in appeal.attachments],
+    }
 
 
 def refusal(refused: Refused, status: int, *, retry_after: int | None = None, **extra) -> ApiError:

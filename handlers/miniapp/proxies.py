@@ -73,9 +73,11 @@ def overview():
         pending = proxies.pending_of(s.db, s.account.id)
         own = active_binding(s.db, s.account)
         for_me = proxies.of_graduate(s.db, own.student_id) if own is not None else []
-        return jsonify(acting=[_acting_json(p) for p in acting],
-                       request=_request_json(pending) if pending is not None else None,
-                       for_me=[_for_me_json(p) for p in for_me])
+        return jsonify(
+            acting=[_acting_json(p) for p in acting],
+            request=_request_json(pending) if pending is not None else None,
+            for_me=[_for_me_json(p) for p in for_me],
+        )
 
 
 @bp.post("/proxies/<int(max=2147483647):proxy_id>/document")
@@ -96,13 +98,21 @@ def document(proxy_id: int):
         if proxy is None or proxy.proxy_account_id != s.account.id:
             raise ApiError(404, "proxy_not_found", "没有这个代办申请。")
         if proxy.state != ProxyState.AWAITING_DOCUMENT:
-            raise ApiError(409, "proxy_not_awaiting_document", "这个申请现在不需要公证书（还在等毕业生同意，或已提交、已结束）。",
-                           state=proxy.state)
+            raise ApiError(
+                409,
+                "proxy_not_awaiting_document",
+                "这个申请现在不需要公证书（还在等毕业生同意，或已提交、已结束）。",
+                state=proxy.state,
+            )
         kept = [add_photo(s, None, data, proxy=proxy) for data in photos]
         if not any(a.state == AttachmentState.STORED for a in kept):  # staff could not review it
-            raise ApiError(503, "storage_unavailable", "照片暂时保存不了，请稍后再上传一次。", retry_after=60)
+            raise ApiError(
+                503, "storage_unavailable", "照片暂时保存不了，请稍后再上传一次。", retry_after=60
+            )
         proxies.document_submitted(proxy, number)
-        s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id} via {session.channel}")
+        s.audit(
+            "proxy_document", proxy.student_id, detail=f"proxy:{proxy.id} via {session.channel}"
+        )
         return jsonify(_request_json(proxy))
 
 
@@ -124,7 +134,9 @@ def end(proxy_id: int):
             effects = [proxies.revoked_by_graduate(s, runtime().book, proxy)]
         else:
             proxies.revoke(proxy, "proxy", s.now())
-            s.audit("proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} withdrawn by the proxy")
+            s.audit(
+                "proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} withdrawn by the proxy"
+            )
             effects = []
     run_effects(s.msg, effects)
     return jsonify(id=proxy_id, state=ProxyState.REVOKED)
@@ -136,19 +148,34 @@ def _scopes(proxy: Proxy) -> list[str]:
 
 
 def _acting_json(proxy: Proxy) -> dict:
-    return {"id": proxy.id, "name_masked": idcard.mask_name(proxy.student.name), **_relation(proxy),
-            "graduate_as": proxies.GRADUATE_AS[proxy.relation], "scopes": _scopes(proxy),
-            "valid_until": when(proxy.valid_until)}
+    return {
+        "id": proxy.id,
+        "name_masked": idcard.mask_name(proxy.student.name),
+        **_relation(proxy),
+        "graduate_as": proxies.GRADUATE_AS[proxy.relation],
+        "scopes": _scopes(proxy),
+        "valid_until": when(proxy.valid_until),
+    }
 
 
 def _request_json(proxy: Proxy) -> dict:
-    return {"id": proxy.id, "name_masked": idcard.mask_name(proxy.student.name), **_relation(proxy),
-            "state": proxy.state, "created_at": when(proxy.created_at)}
+    return {
+        "id": proxy.id,
+        "name_masked": idcard.mask_name(proxy.student.name),
+        **_relation(proxy),
+        "state": proxy.state,
+        "created_at": when(proxy.created_at),
+    }
 
 
 def _for_me_json(proxy: Proxy) -> dict:
-    return {"id": proxy.id, **_relation(proxy), "state": proxy.state, "scopes": _scopes(proxy),
-            "valid_until": when(proxy.valid_until)}
+    return {
+        "id": proxy.id,
+        **_relation(proxy),
+        "state": proxy.state,
+        "scopes": _scopes(proxy),
+        "valid_until": when(proxy.valid_until),
+    }
 
 
 def _relation(proxy: Proxy) -> dict:

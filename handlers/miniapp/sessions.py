@@ -53,7 +53,14 @@ class MiniSession:
     def inbound(self, msg_id: str | None = None, text: str = "") -> Inbound:
         """This user as a message's sender (a request id when there is no message id)."""
         kind = MessageKind.TEXT if text else MessageKind.OTHER
-        return Inbound(self.channel, self.app_id, self.user_key, msg_id or f"api:{uuid.uuid4().hex}", kind, text)
+        return Inbound(
+            self.channel,
+            self.app_id,
+            self.user_key,
+            msg_id or f"api:{uuid.uuid4().hex}",
+            kind,
+            text,
+        )
 
 
 class SessionStore:
@@ -78,8 +85,16 @@ class SessionStore:
         key = self._key(token)
         index = self._index(Inbound(channel, app_id, user_key, "-", MessageKind.OTHER).user_tag)
         pipe = self.redis.pipeline(transaction=False)  # the keys live in different hash slots
-        pipe.hset(key, mapping={"account_id": account_id, "channel": channel, "app_id": app_id,
-                                "user_key": user_key, "created_at": time.time()})
+        pipe.hset(
+            key,
+            mapping={
+                "account_id": account_id,
+                "channel": channel,
+                "app_id": app_id,
+                "user_key": user_key,
+                "created_at": time.time(),
+            },
+        )
         pipe.expire(key, self.ttl)
         pipe.sadd(index, key)
         pipe.expire(index, MAX_AGE)
@@ -101,8 +116,17 @@ class SessionStore:
             self.redis.delete(key)
             return None
         self.redis.expire(key, self.ttl)
-        return MiniSession(key, int(raw["account_id"]), raw["channel"], raw["app_id"], raw["user_key"], created,
-                           raw.get("phone_index"), raw.get("phone_masked"), float(raw.get("phone_until") or 0))
+        return MiniSession(
+            key,
+            int(raw["account_id"]),
+            raw["channel"],
+            raw["app_id"],
+            raw["user_key"],
+            created,
+            raw.get("phone_index"),
+            raw.get("phone_masked"),
+            float(raw.get("phone_until") or 0),
+        )
 
     def revoke(self, session: MiniSession) -> None:
         """Log out: the token stops working at once."""
@@ -113,7 +137,9 @@ class SessionStore:
         """End every session of the user (删除我的信息)."""
         index = self._index(tag)
         pipe = self.redis.pipeline(transaction=False)  # the keys live in different hash slots
-        for key in self.redis.smembers(index):  # one key per DEL: the sessions are not in the user's slot
+        for key in self.redis.smembers(
+            index
+        ):  # one key per DEL: the sessions are not in the user's slot
             pipe.delete(key)
         pipe.delete(index)
         pipe.execute()
@@ -121,7 +147,13 @@ class SessionStore:
     def remember_phone(self, session: MiniSession, phone_index: str, phone_masked: str) -> int:
         """Keep a proven phone's blind index for a few minutes; returns the seconds (0 when the
         session ended meanwhile: nothing is written then)."""
-        fields = ["phone_index", phone_index, "phone_masked", phone_masked,
-                  "phone_until", time.time() + PHONE_PROOF_SECONDS]
+        fields = [
+            "phone_index",
+            phone_index,
+            "phone_masked",
+            phone_masked,
+            "phone_until",
+            time.time() + PHONE_PROOF_SECONDS,
+        ]
         written = self._hset_if_exists(keys=[session.key], args=fields)
         return PHONE_PROOF_SECONDS if written else 0

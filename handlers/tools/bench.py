@@ -30,9 +30,25 @@ def _free_port() -> int:
 
 def _gunicorn(target: str, port: int, workers: int, env: dict, log: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "gthread", "--threads", "8", "--log-level", "warning", target],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            target,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
     )
 
 
@@ -51,7 +67,9 @@ def _wait_up(port: int, path: str, log: str, timeout: float = 120) -> None:
     raise RuntimeError(f"server on port {port} did not come up; its log ends:\n{tail}")
 
 
-def _drive(port: int, sim: WeChatSimulator, users: int, seconds: float, check) -> tuple[list[float], int]:
+def _drive(
+    port: int, sim: WeChatSimulator, users: int, seconds: float, check
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -66,7 +84,9 @@ def _drive(port: int, sim: WeChatSimulator, users: int, seconds: float, check) -
             i += 1
             t0 = time.perf_counter()
             try:
-                conn.request("POST", "/wechat?" + urlencode(query), body, {"Content-Type": "text/xml"})
+                conn.request(
+                    "POST", "/wechat?" + urlencode(query), body, {"Content-Type": "text/xml"}
+                )
                 res = conn.getresponse()
                 data = res.read()
                 ok = res.status == 200 and check(data)
@@ -91,7 +111,12 @@ def _drive(port: int, sim: WeChatSimulator, users: int, seconds: float, check) -
 def _summary(latencies: list[float], seconds: float) -> dict:
     latencies = sorted(latencies)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
-    return {"n": len(latencies), "rps": len(latencies) / seconds, "p50": q[49] * 1000, "p99": q[98] * 1000}
+    return {
+        "n": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+    }
 
 
 def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, echo=print) -> dict:
@@ -101,10 +126,19 @@ def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, e
     app_id = "wxbench000000001"
     from bot.platform.signing import generate_private_key
 
-    env = dict(os.environ, GRADCERT_INSTANCE=workdir, WECHAT_TOKEN=token, WECHAT_APP_ID=app_id,
-               GRADCERT_SECRET_KEY=secrets.token_urlsafe(32), GRADCERT_PII_KEYS=f"1:{secrets.token_hex(16)}",
-               GRADCERT_INDEX_KEY=secrets.token_hex(32), GRADCERT_SM2_PRIVATE_KEY=generate_private_key(),
-               WECHAT_ENCODING_AES_KEY=aes, DATABASE_URL=f"sqlite:///{workdir}/bench.db", TZ="Asia/Shanghai")
+    env = dict(
+        os.environ,
+        GRADCERT_INSTANCE=workdir,
+        WECHAT_TOKEN=token,
+        WECHAT_APP_ID=app_id,
+        GRADCERT_SECRET_KEY=secrets.token_urlsafe(32),
+        GRADCERT_PII_KEYS=f"1:{secrets.token_hex(16)}",
+        GRADCERT_INDEX_KEY=secrets.token_hex(32),
+        GRADCERT_SM2_PRIVATE_KEY=generate_private_key(),
+        WECHAT_ENCODING_AES_KEY=aes,
+        DATABASE_URL=f"sqlite:///{workdir}/bench.db",
+        TZ="Asia/Shanghai",
+    )
     embedded = None
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -120,14 +154,19 @@ def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, e
     ports = {"gradcert": _free_port(), "bare": _free_port()}
     logs = {name: os.path.join(workdir, f"{name}.log") for name in ports}
     procs = {
-        "gradcert": _gunicorn("handlers:create_app()", ports["gradcert"], workers, env, logs["gradcert"]),
+        "gradcert": _gunicorn(
+            "handlers:create_app()", ports["gradcert"], workers, env, logs["gradcert"]
+        ),
         "bare": _gunicorn("handlers.tools.bare:app", ports["bare"], workers, env, logs["bare"]),
     }
     results = {}
     try:
         _wait_up(ports["gradcert"], "/healthz", logs["gradcert"])
         _wait_up(ports["bare"], "/", logs["bare"])
-        checks = {"gradcert": lambda data: bool(sim.reply_text(data)), "bare": lambda data: data == b"success"}
+        checks = {
+            "gradcert": lambda data: bool(sim.reply_text(data)),
+            "bare": lambda data: data == b"success",
+        }
         for name in ("bare", "gradcert"):
             _drive(ports[name], sim, users, min(2.0, seconds / 5), checks[name])  # warm-up
             latencies, errors = _drive(ports[name], sim, users, seconds, checks[name])
@@ -140,14 +179,20 @@ def run_bench(users: int, seconds: float, workers: int, redis_url: str | None, e
         if embedded is not None:
             embedded.shutdown()
     g, b = results["gradcert"], results["bare"]
-    echo(f"gradcert bench: {users} users, {seconds:.0f} s per phase, {workers} gunicorn workers (gthread x8), "
-         f"safe-mode callbacks, redis={'given' if redis_url else 'embedded'}, sqlite")
+    echo(
+        f"gradcert bench: {users} users, {seconds:.0f} s per phase, {workers} gunicorn workers (gthread x8), "
+        f"safe-mode callbacks, redis={'given' if redis_url else 'embedded'}, sqlite"
+    )
     echo(f"{'endpoint':<22}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name, label in (("bare", "bare Flask /wechat"), ("gradcert", "gradcert /wechat")):
         r = results[name]
-        echo(f"{label:<22}{r['n']:>10}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['errors']:>8}")
-    echo(f"ratio gradcert/bare: throughput {g['rps'] / b['rps']:.2f}x, p50 {g['p50'] / b['p50']:.1f}x, "
-         f"p99 {g['p99'] / b['p99']:.1f}x")
+        echo(
+            f"{label:<22}{r['n']:>10}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['errors']:>8}"
+        )
+    echo(
+        f"ratio gradcert/bare: throughput {g['rps'] / b['rps']:.2f}x, p50 {g['p50'] / b['p50']:.1f}x, "
+        f"p99 {g['p99'] / b['p99']:.1f}x"
+    )
     if g["errors"]:
         raise SystemExit(f"bench saw {g['errors']} failed callbacks")
     return results

@@ -18,7 +18,9 @@ from handlers.tools.wechat_sim import WeChatSimulator
 def run_chat(app, url: str | None, user: str, script) -> None:
     """Read messages from the terminal (or a script) and print the bot's replies."""
     cfg = app.config
-    sim = WeChatSimulator(cfg["WECHAT_TOKEN"], cfg["WECHAT_APP_ID"], cfg.get("WECHAT_ENCODING_AES_KEY") or "")
+    sim = WeChatSimulator(
+        cfg["WECHAT_TOKEN"], cfg["WECHAT_APP_ID"], cfg.get("WECHAT_ENCODING_AES_KEY") or ""
+    )
     outbox = Path(cfg["SMS_OUTBOX"])
     seen = outbox.stat().st_size if outbox.exists() else 0
     if url is None:
@@ -27,7 +29,9 @@ def run_chat(app, url: str | None, user: str, script) -> None:
         upgrade(cfg["DATABASE_URL"])
         client = app.test_client()
     mode = "safe (AES)" if sim.crypto else "plain"
-    click.echo(f"gradcert chat as {user!r}, {mode} mode. 输入消息回车发送；/voice 文字 发送语音；/quit 退出。")
+    click.echo(
+        f"gradcert chat as {user!r}, {mode} mode. 输入消息回车发送；/voice 文字 发送语音；/quit 退出。"
+    )
 
     def post(query: dict, body: bytes) -> tuple[int, bytes]:
         if url is None:
@@ -36,7 +40,9 @@ def run_chat(app, url: str | None, user: str, script) -> None:
                 from rq import SimpleWorker
 
                 rt = app.extensions["gradcert"]
-                SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, logging_level="WARNING")
+                SimpleWorker([rt.queue], connection=rt.redis).work(
+                    burst=True, logging_level="WARNING"
+                )
             return res.status_code, res.data
         res = requests.post(url.rstrip("/") + "/wechat", params=query, data=body, timeout=15)
         return res.status_code, res.content
@@ -51,7 +57,7 @@ def run_chat(app, url: str | None, user: str, script) -> None:
         if script is not None:
             click.echo(f"> {line}")
         if line.startswith("/voice "):
-            query, body = sim.voice(user, line[len("/voice "):])
+            query, body = sim.voice(user, line[len("/voice ") :])
         elif line.startswith("/image"):
             query, body = sim.image(user)
         else:

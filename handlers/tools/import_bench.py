@@ -21,16 +21,27 @@ CAMPUSES = ("gy", "cd", "zg")
 
 
 def _row(rng: random.Random, i: int, source: str, updated_at: str) -> dict[str, str]:
-    first17 = f"{rng.choice(('110105', '510821', '440306', '650102'))}{rng.randint(1985, 2005)}" \
-              f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    first17 = (
+        f"{rng.choice(('110105', '510821', '440306', '650102'))}{rng.randint(1985, 2005)}"
+        f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    )
     enrol = 2010 + i % 12
     return {
-        "student_no": f"{enrol}{i:07d}", "name": f"学生{i}", "id_number": first17 + check_character(first17),
-        "phone": "" if i % 17 == 0 else f"13{i:09d}", "campus": source, "level": LEVELS[i % 3],
-        "major": f"专业{i % 40}", "study_mode": "全日制" if i % 5 else "非全日制",
-        "enrol_date": f"{enrol}-09-01", "grad_date": f"{enrol + 3}/06/30" if i % 7 else "",
-        "leave_date": "", "certificate_no": "" if i % 11 == 0 else f"GC{i:09d}",
-        "status": "revoked" if i % 997 == 0 else "valid", "updated_at": updated_at, "source": source,
+        "student_no": f"{enrol}{i:07d}",
+        "name": f"学生{i}",
+        "id_number": first17 + check_character(first17),
+        "phone": "" if i % 17 == 0 else f"13{i:09d}",
+        "campus": source,
+        "level": LEVELS[i % 3],
+        "major": f"专业{i % 40}",
+        "study_mode": "全日制" if i % 5 else "非全日制",
+        "enrol_date": f"{enrol}-09-01",
+        "grad_date": f"{enrol + 3}/06/30" if i % 7 else "",
+        "leave_date": "",
+        "certificate_no": "" if i % 11 == 0 else f"GC{i:09d}",
+        "status": "revoked" if i % 997 == 0 else "valid",
+        "updated_at": updated_at,
+        "source": source,
     }
 
 
@@ -48,7 +59,9 @@ def generate(path: Path, rows: int, seed: int = 11643) -> None:
         for j in range(extra):  # the same student from the other side: main wins either way
             i = j * 10
             other = CAMPUSES[j % len(CAMPUSES)] if i % 3 else "main"
-            writer.writerow(_row(random.Random(i), i, other, "2025-01-01 08:00:00" if i % 3 else "2023-01-01"))
+            writer.writerow(
+                _row(random.Random(i), i, other, "2025-01-01 08:00:00" if i % 3 else "2023-01-01")
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         for label in ("first import", "re-import"):
             report = import_file(sessions, cipher, path)
             reports.append(report)
-            print(f"{label:>12}: {args.rows} rows in {report.seconds:.2f} s "
-                  f"({args.rows / report.seconds:,.0f} rows/s) -- {report.lines()[-1]}")
+            print(
+                f"{label:>12}: {args.rows} rows in {report.seconds:.2f} s "
+                f"({args.rows / report.seconds:,.0f} rows/s) -- {report.lines()[-1]}"
+            )
         engine.dispose()
     again = reports[-1]
     if again.added or again.changed or again.rejected:

@@ -22,13 +22,17 @@ def _cdata(value: str) -> str:
 class WeChatSimulator:
     """Signs callbacks the way WeChat does for one Official Account."""
 
-    def __init__(self, token: str, app_id: str, aes_key: str = "", account: str = "gh_gradcert") -> None:
+    def __init__(
+        self, token: str, app_id: str, aes_key: str = "", account: str = "gh_gradcert"
+    ) -> None:
         self.token = token
         self.app_id = app_id
         self.account = account
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
 
-    def message(self, openid: str, msg_type: str, msg_id: str | None = None, **fields: str) -> tuple[dict, bytes]:
+    def message(
+        self, openid: str, msg_type: str, msg_id: str | None = None, **fields: str
+    ) -> tuple[dict, bytes]:
         """(query string, body) for one callback; `fields` are extra XML elements."""
         now = str(int(time.time()))
         parts = {
@@ -40,12 +44,23 @@ class WeChatSimulator:
         }
         if msg_type != "event":
             parts["MsgId"] = msg_id or str(next(_ids))
-        inner = "<xml>" + "".join(
-            f"<{k}>{v}</{k}>" if k in ("CreateTime", "MsgId") else f"<{k}>{_cdata(v)}</{k}>" for k, v in parts.items()
-        ) + "</xml>"
+        inner = (
+            "<xml>"
+            + "".join(
+                f"<{k}>{v}</{k}>" if k in ("CreateTime", "MsgId") else f"<{k}>{_cdata(v)}</{k}>"
+                for k, v in parts.items()
+            )
+            + "</xml>"
+        )
         return self.sign(inner, openid)
 
-    def sign(self, inner_xml: str, openid: str = "", timestamp: str | None = None, nonce: str | None = None) -> tuple[dict, bytes]:
+    def sign(
+        self,
+        inner_xml: str,
+        openid: str = "",
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[dict, bytes]:
         """Sign (and seal, in safe mode) a raw inner XML body."""
         timestamp = timestamp or str(int(time.time()))
         nonce = nonce or str(secrets.randbelow(10**10))
@@ -94,7 +109,9 @@ class WeChatSimulator:
         if self.crypto is None:
             return raw
         fields = parse_xml(raw)
-        return self.crypto.decrypt_message(raw, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+        return self.crypto.decrypt_message(
+            raw, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
+        )
 
     def read(self, body: bytes | str) -> dict[str, str]:
         """The top-level fields of a passive reply ({} when there is none)."""

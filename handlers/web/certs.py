@@ -24,7 +24,9 @@ def download(code: str):
     """The PDF, when the link is ours and unexpired and the certificate still valid."""
     rt = runtime()
     domain = rt.domain
-    if not certificates.check_download(domain.link_secret, code, request.args.get("e"), request.args.get("s")):
+    if not certificates.check_download(
+        domain.link_secret, code, request.args.get("e"), request.args.get("s")
+    ):
         abort(403)
     with rt.sessions() as db:
         cert = db.scalar(select(Certificate).where(Certificate.code == code))

@@ -33,10 +33,22 @@ IP_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60
 PREFIX_LENGTH = 4
 MIN_SECONDS = 0.15
 SHOWN_STATES = {"valid", "expired", "revoked"}  # a certificate closed by its holder shows only that
-FIELDS = ("school", "name", "level", "major", "study_mode", "grad_date", "certificate_no", "valid_until")
+FIELDS = (
+    "school",
+    "name",
+    "level",
+    "major",
+    "study_mode",
+    "grad_date",
+    "certificate_no",
+    "valid_until",
+)
 ENGLISH_VALUES = {
-    "专科": "Associate degree (zhuanke)", "本科": "Bachelor's degree", "中职": "Secondary vocational",
-    "全日制": "Full-time", "非全日制": "Part-time",
+    "专科": "Associate degree (zhuanke)",
+    "本科": "Bachelor's degree",
+    "中职": "Secondary vocational",
+    "全日制": "Full-time",
+    "非全日制": "Part-time",
 }
 
 
@@ -65,11 +77,14 @@ def form():
     """The form: type a code (spaces, dashes, lower case are fine), go to its page."""
     typed = request.args.get("code")
     if typed is None:
-        return render_template("verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed="", error=False)
+        return render_template(
+            "verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed="", error=False
+        )
     code = _normalise(typed)
     if not certificates.looks_like_code(code):
-        return render_template("verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed=typed,
-                               error=True), 400
+        return render_template(
+            "verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed=typed, error=True
+        ), 400
     return redirect(url_for("verify.page", code=code, **_lang_arg()))
 
 
@@ -83,10 +98,18 @@ def page(code: str):
         return redirect(url_for("verify.page", code=clean, **_lang_arg()))
     view = _limited_lookup(clean)
     if "wait" in view:
-        html = render_template("verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=view["wait"])
+        html = render_template(
+            "verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=view["wait"]
+        )
         return html, 429, {"Retry-After": str(view["wait"])}
-    html = render_template("verify.html", lang=_lang(), nonce=g.verify_nonce, english=ENGLISH_VALUES,
-                           checked_at=local(utcnow()), **view)
+    html = render_template(
+        "verify.html",
+        lang=_lang(),
+        nonce=g.verify_nonce,
+        english=ENGLISH_VALUES,
+        checked_at=local(utcnow()),
+        **view,
+    )
     return _padded((html, 404 if view["state"] == "unknown" else 200))
 
 
@@ -96,22 +119,39 @@ def lookup_json(code: str):
     clean = _normalise(code)
     view = _limited_lookup(clean)
     if "wait" in view:
-        body = jsonify(error="rate_limited", retry_after=view["wait"],
-                       message="查询过于频繁，请稍后再试 / Too many lookups, try again later")
+        body = jsonify(
+            error="rate_limited",
+            retry_after=view["wait"],
+            message="查询过于频繁，请稍后再试 / Too many lookups, try again later",
+        )
         return body, 429, {"Retry-After": str(view["wait"])}
     fields = view["fields"] or {}
-    body = {"code": clean, "status": view["state"], "genuine": view["genuine"],
-            **{name: fields.get(name) for name in FIELDS},
-            "signature": view["signature"], "digest": view["digest"],
-            "public_key": view["public_key"], "fingerprint": view["fingerprint"]}
+    body = {
+        "code": clean,
+        "status": view["state"],
+        "genuine": view["genuine"],
+        **{name: fields.get(name) for name in FIELDS},
+        "signature": view["signature"],
+        "digest": view["digest"],
+        "public_key": view["public_key"],
+        "fingerprint": view["fingerprint"],
+    }
     return _padded((jsonify(body), 404 if view["state"] == "unknown" else 200))
 
 
 def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code."""
     signer = runtime().domain.signer
-    view = {"code": code, "state": "unknown", "genuine": None, "fields": None, "signature": None,
-            "digest": None, "public_key": signer.public_hex, "fingerprint": signer.fingerprint}
+    view = {
+        "code": code,
+        "state": "unknown",
+        "genuine": None,
+        "fields": None,
+        "signature": None,
+        "digest": None,
+        "public_key": signer.public_hex,
+        "fingerprint": signer.fingerprint,
+    }
     if not certificates.looks_like_code(code):
         return view
     with runtime().sessions() as db:

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -22,7 +29,9 @@ def pytest_collection_modifyitems(config, items):
     except ImportError:
         missing = True
     if missing:
-        skip = pytest.mark.skip(reason="Debian's chromium (/usr/bin/chromium) or Playwright is not installed")
+        skip = pytest.mark.skip(
+            reason="Debian's chromium (/usr/bin/chromium) or Playwright is not installed"
+        )
         for item in items:
             if "tests/e2e/" in str(item.fspath).replace("\\", "/"):
                 item.add_marker(skip)

@@ -59,19 +59,39 @@ def served(make_app, demo, tmp_path, wechat_api):
     """The app on a real loopback port with a clerk, a director and one ticket of 张三 with a photo;
     the WeChat API is a local stub."""
     folder = tmp_path / "attachments"
-    app = make_app(GRADCERT_ATTACHMENT_DIR=str(folder), WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=wechat_api.url)
+    app = make_app(
+        GRADCERT_ATTACHMENT_DIR=str(folder),
+        WECHAT_APP_SECRET="s3cret",
+        WECHAT_API_BASE=wechat_api.url,
+    )
     rt = app.extensions["gradcert"]
     make_staff(app)
     make_staff(app, username="director1", role="director", phone="13700000009", name="李主任")
     contact, version = rt.domain.cipher.seal("13912345678", b"phone")
-    appeal_id, ticket_no = file_ticket(app, student_no=demo["张三"][0], urgent=True, category="name_change",
-                                       contact_phone_enc=contact, pii_key_version=version, user_key="filer-1")
+    appeal_id, ticket_no = file_ticket(
+        app,
+        student_no=demo["张三"][0],
+        urgent=True,
+        category="name_change",
+        contact_phone_enc=contact,
+        pii_key_version=version,
+        user_key="filer-1",
+    )
     (folder / str(appeal_id)).mkdir(parents=True)
     (folder / str(appeal_id) / "a.png").write_bytes(_photo())
     with rt.sessions() as db:
-        db.add_all([Attachment(appeal_id=appeal_id, media_id="m1", state="stored", storage_key=f"{appeal_id}/a.png",
-                               content_type="image/png"),
-                    Attachment(appeal_id=appeal_id, media_id="m2", state="pending")])
+        db.add_all(
+            [
+                Attachment(
+                    appeal_id=appeal_id,
+                    media_id="m1",
+                    state="stored",
+                    storage_key=f"{appeal_id}/a.png",
+                    content_type="image/png",
+                ),
+                Attachment(appeal_id=appeal_id, media_id="m2", state="pending"),
+            ]
+        )
         assert db.scalar(select(Student).where(Student.student_no == demo["张三"][0]))
         db.commit()
     with serve(app) as base:
@@ -120,7 +140,9 @@ def test_clerk_works_a_ticket_end_to_end(served, page, demo, tmp_path):
     expect(page.locator("#revealed-note")).to_be_visible()
 
     page.get_by_label("需要补充材料").check()
-    page.get_by_label("说明（必填，会发送给申请人，不超过 500 字）").fill("请补充派出所出具的姓名变更证明照片")
+    page.get_by_label("说明（必填，会发送给申请人，不超过 500 字）").fill(
+        "请补充派出所出具的姓名变更证明照片"
+    )
     page.get_by_role("button", name="提交并通知申请人").click()
     expect(page.locator(".flash")).to_contain_text("已改为“需要补充材料”")
     expect(page.locator("#ticket-status")).to_have_text("需要补充材料")
@@ -137,7 +159,9 @@ def test_clerk_works_a_ticket_end_to_end(served, page, demo, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
-def test_the_filer_is_told_answers_in_the_chat_and_the_ticket_returns_to_review(served, page, wechat_api):
+def test_the_filer_is_told_answers_in_the_chat_and_the_ticket_returns_to_review(
+    served, page, wechat_api
+):
     app, base, ticket_no = served
     _sign_in(page, base, "clerk1")
     page.get_by_role("link", name=ticket_no).click()
@@ -148,7 +172,10 @@ def test_the_filer_is_told_answers_in_the_chat_and_the_ticket_returns_to_review(
     chat = Chat(app)
     chat.run_jobs()  # the RQ job pushes the status message through the (stubbed) WeChat API
     [sent] = wechat_api.calls("/cgi-bin/message/custom/send")
-    assert sent.json()["touser"] == "filer-1" and "请补充姓名变更证明" in sent.json()["text"]["content"]
+    assert (
+        sent.json()["touser"] == "filer-1"
+        and "请补充姓名变更证明" in sent.json()["text"]["content"]
+    )
     assert "已补充到异议申请" in chat.say("filer-1", "证明已经办好了，明天拍照发来")
     page.reload()
     expect(page.locator("#ticket-status")).to_have_text("处理中")
@@ -181,7 +208,9 @@ def _sign_in(page, base, username):
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("link", name="退出").or_(page.get_by_role("button", name="退出"))).to_be_visible()
+    expect(
+        page.get_by_role("link", name="退出").or_(page.get_by_role("button", name="退出"))
+    ).to_be_visible()
 
 
 def test_queue_on_a_tablet_needs_no_sideways_scrolling_of_the_page(served, browser):
@@ -221,8 +250,12 @@ def test_clerk_approves_a_parents_authorisation(served, page, demo, tmp_path):
     expect(page.get_by_label("查询毕业证书")).to_be_checked()
     page.get_by_label("通过说明（必填，仅内部记录）").fill("已与公证处电话核实")
     page.get_by_role("button", name="通过，代办生效").click()
-    expect(page.locator(".flash")).to_contain_text("已通过，代办已生效。已通知代办人（毕业生没有绑定账号，未通知）")
+    expect(page.locator(".flash")).to_contain_text(
+        "已通过，代办已生效。已通知代办人（毕业生没有绑定账号，未通知）"
+    )
     expect(page.locator("#proxy-state")).to_have_text("代办中")
     expect(page.locator("#result")).to_contain_text("已与公证处电话核实")
     page.screenshot(path="/tmp/console-proxy-approved-1280.png", full_page=True)
-    assert app.extensions["gradcert"].queue.count == 1  # the parent is told (the graduate has no account)
+    assert (
+        app.extensions["gradcert"].queue.count == 1
+    )  # the parent is told (the graduate has no account)

@@ -13,8 +13,13 @@ from tests.e2e.conftest import serve  # noqa: E402
 from tests.handlers.web.test_verify import UNKNOWN_CODE, make_certificate  # noqa: E402
 
 PHONE = {"width": 360, "height": 740}
-BADGES = {"valid": ("有效", "Valid"), "expired": ("已过期", "Expired"), "closed": ("已关闭", "Closed"),
-          "revoked": ("已撤销", "Revoked"), "unknown": ("查无此证明", "Not found")}
+BADGES = {
+    "valid": ("有效", "Valid"),
+    "expired": ("已过期", "Expired"),
+    "closed": ("已关闭", "Closed"),
+    "revoked": ("已撤销", "Revoked"),
+    "unknown": ("查无此证明", "Not found"),
+}
 
 
 @pytest.fixture
@@ -30,7 +35,9 @@ def page(browser, served):
     """A phone-sized page that fails the test on a script or CSP error, or on any request for
     something other than the verification pages themselves (no external assets, no favicon)."""
     _app, base = served
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     errors: list[str] = []
     fetched: list[str] = []
@@ -40,7 +47,9 @@ def page(browser, served):
     yield page
     context.close()
     # an unknown code answers 404 and a malformed one 400, which chromium reports on the console
-    assert not [e for e in errors if not e.startswith("Failed to load resource: the server responded")], errors
+    assert not [
+        e for e in errors if not e.startswith("Failed to load resource: the server responded")
+    ], errors
     assert fetched and all(url.startswith(f"{base}/v") for url in fetched), fetched
 
 
@@ -56,7 +65,9 @@ def test_each_state_shows_its_status(served, page, state):
     zh, en = BADGES[state]
     expect(page.locator("#status")).to_be_visible()
     assert zh in status_text(page) and en not in status_text(page)
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= window.innerWidth"
+    )  # no sideways scroll
     if state in ("unknown", "closed"):
         expect(page.locator("#f-name")).to_have_count(0)
     else:
@@ -86,7 +97,7 @@ def test_form_takes_a_typed_code(served, page):
     app, base = served
     code = make_certificate(app)
     page.goto(f"{base}/v")
-    page.locator("#code").fill(" " + "-".join(code[i:i + 4] for i in range(0, 16, 4)).lower())
+    page.locator("#code").fill(" " + "-".join(code[i : i + 4] for i in range(0, 16, 4)).lower())
     page.get_by_role("button").click()
     page.wait_for_url(f"{base}/v/{code}")
     assert "有效" in status_text(page)

@@ -36,11 +36,17 @@ def stubs(keys):
 @pytest.fixture
 def mini_app(make_app, stubs, keys):
     return make_app(
-        WXA_APP_ID=WXA_APP_ID, WXA_APP_SECRET=WXA_SECRET, WECHAT_API_BASE=stubs["wxa"].url, WECHAT_APP_SECRET=OA_SECRET,
+        WXA_APP_ID=WXA_APP_ID,
+        WXA_APP_SECRET=WXA_SECRET,
+        WECHAT_API_BASE=stubs["wxa"].url,
+        WECHAT_APP_SECRET=OA_SECRET,
         WXA_TEMPLATE_APPEAL="TPL-WXA-APPEAL",
-        ALIPAY_APP_ID=ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY=keys["app"].private_pem,
-        ALIPAY_PUBLIC_KEY=keys["gateway"].public_bare, ALIPAY_GATEWAY=stubs["alipay"].url + "/gateway.do",
-        ALIPAY_AES_KEY=keys["aes"], ALIPAY_TEMPLATE_APPEAL="TPL-ALIPAY-APPEAL",
+        ALIPAY_APP_ID=ALIPAY_APP_ID,
+        ALIPAY_APP_PRIVATE_KEY=keys["app"].private_pem,
+        ALIPAY_PUBLIC_KEY=keys["gateway"].public_bare,
+        ALIPAY_GATEWAY=stubs["alipay"].url + "/gateway.do",
+        ALIPAY_AES_KEY=keys["aes"],
+        ALIPAY_TEMPLATE_APPEAL="TPL-ALIPAY-APPEAL",
     )
 
 

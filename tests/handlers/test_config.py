@@ -20,10 +20,16 @@ def test_workers_starting_together_share_one_set_of_generated_secrets(tmp_path):
     results = [queue.get(timeout=30) for _ in procs]
     for p in procs:
         p.join()
-    keys = {(r["GRADCERT_SECRET_KEY"], r["WECHAT_TOKEN"], r["GRADCERT_SM2_PRIVATE_KEY"]) for r in results}
+    keys = {
+        (r["GRADCERT_SECRET_KEY"], r["WECHAT_TOKEN"], r["GRADCERT_SM2_PRIVATE_KEY"])
+        for r in results
+    }
     assert len(keys) == 1
     assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
-    assert json.loads((tmp_path / "secrets.json").read_text())["WECHAT_TOKEN"] == results[0]["WECHAT_TOKEN"]
+    assert (
+        json.loads((tmp_path / "secrets.json").read_text())["WECHAT_TOKEN"]
+        == results[0]["WECHAT_TOKEN"]
+    )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".secrets")]
 
 
@@ -40,8 +46,14 @@ def test_readme_lists_every_setting(root):
 
 
 # Flask's own keys, set by the factory from our settings, not read from the environment
-FLASK_KEYS = {"SECRET_KEY", "MAX_CONTENT_LENGTH", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
-              "SESSION_COOKIE_SAMESITE", "TESTING"}
+FLASK_KEYS = {
+    "SECRET_KEY",
+    "MAX_CONTENT_LENGTH",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
+    "TESTING",
+}
 SETTING_READ = re.compile(
     r"""(?:config|cfg|environ|settings)(?:\.get\(|\[|\.setdefault\()\s*["']([A-Z][A-Z0-9_]+)["']"""
 )
@@ -53,7 +65,14 @@ def test_every_setting_read_anywhere_is_declared(root):
     read = set()
     for package in ("bot", "handlers", "models"):
         for path in (root / package).rglob("*.py"):
-            read |= {(name, path.relative_to(root).as_posix()) for name in SETTING_READ.findall(path.read_text())}
-    undeclared = sorted((name, where) for name, where in read if name not in config.SETTINGS and name not in FLASK_KEYS)
+            read |= {
+                (name, path.relative_to(root).as_posix())
+                for name in SETTING_READ.findall(path.read_text())
+            }
+    undeclared = sorted(
+        (name, where)
+        for name, where in read
+        if name not in config.SETTINGS and name not in FLASK_KEYS
+    )
     assert undeclared == []
     assert len({name for name, _ in read}) > 30  # the scan finds the settings it should

@@ -31,10 +31,16 @@ def test_enum_columns_load_members_and_refuse_strangers(make_app):
     if not rt.db_engine.dialect.name == "postgresql":
         return
     with rt.sessions() as db:
-        db.add(StaffUser(username="clerk1", display_name="Clerk", password_hash="x", role=StaffRole.CLERK))
+        db.add(
+            StaffUser(
+                username="clerk1", display_name="Clerk", password_hash="x", role=StaffRole.CLERK
+            )
+        )
         db.commit()
     with rt.db_engine.connect() as conn:
-        with pytest.raises(IntegrityError, match="ck_staff_users_role"):  # and by the CHECK constraint
+        with pytest.raises(
+            IntegrityError, match="ck_staff_users_role"
+        ):  # and by the CHECK constraint
             conn.execute(text("UPDATE staff_users SET role = 'boss'"))
         conn.rollback()
         conn.execute(text("UPDATE staff_users SET role = 'director'"))  # a member passes

@@ -65,7 +65,9 @@ def test_unmatched_user_files_with_photos_and_gets_a_ticket(wx):
     [appeal] = _appeals(app)
     assert appeal.ticket_no.startswith("GA") and appeal.ticket_no.endswith("-0001")
     assert appeal.urgent and appeal.claimed_name == "王小芳" and appeal.student_id is None
-    assert appeal.due_date == appeals.due_date(today_in_china(as_utc(appeal.created_at)), True)  # China's date, not UTC's
+    assert appeal.due_date == appeals.due_date(
+        today_in_china(as_utc(appeal.created_at)), True
+    )  # China's date, not UTC's
     assert b"440306200001011231" not in appeal.claimed_id_enc
     chat.run_jobs()
     with app.extensions["gradcert"].sessions() as db:
@@ -161,7 +163,9 @@ def test_status_changes_are_pushed_and_replies_attach_to_a_ticket_waiting_for_in
         assert appeal.status == "under_review"
         assert [e.kind for e in appeal.events][-3:] == ["info", "status", "info"]
         assert [a.state for a in appeal.attachments] == ["stored"]
-        appeals.change_status(db, appeal, AppealStatus.REJECTED, "没有找到你的学籍", next_route="chsi")
+        appeals.change_status(
+            db, appeal, AppealStatus.REJECTED, "没有找到你的学籍", next_route="chsi"
+        )
         db.commit()
         rt.run_effects(None, [ticket_changed(appeal.id, "没有找到你的学籍")])
     chat.run_jobs()
@@ -196,7 +200,9 @@ def test_tickets_left_seven_days_close_and_the_filer_is_told(wx):
     rt = app.extensions["gradcert"]
     with rt.sessions() as db:
         appeal = db.scalar(select(Appeal))
-        appeals.change_status(db, appeal, AppealStatus.RESOLVED, "已更正姓名", now=utcnow() - timedelta(days=8))
+        appeals.change_status(
+            db, appeal, AppealStatus.RESOLVED, "已更正姓名", now=utcnow() - timedelta(days=8)
+        )
         db.commit()
     with app.app_context():
         assert sweep() == 1
@@ -204,14 +210,18 @@ def test_tickets_left_seven_days_close_and_the_filer_is_told(wx):
     assert _appeals(app)[0].status == "closed"
     told = stub.calls("/cgi-bin/message/custom/send")[-1].json()["text"]["content"]
     with rt.sessions() as db:  # the timeline (API history, console) says what the filer was told
-        closing = db.scalars(select(AppealEvent).where(AppealEvent.to_status == AppealStatus.CLOSED)).one()
+        closing = db.scalars(
+            select(AppealEvent).where(AppealEvent.to_status == AppealStatus.CLOSED)
+        ).one()
     assert closing.note == appeals.AUTO_CLOSE_NOTE and closing.note in told
 
 
 def test_due_dates_count_working_days():
     from datetime import date
 
-    assert appeals.due_date(date(2026, 9, 29), urgent=False) == date(2026, 10, 12)  # over National Day
+    assert appeals.due_date(date(2026, 9, 29), urgent=False) == date(
+        2026, 10, 12
+    )  # over National Day
     assert appeals.due_date(date(2026, 9, 29), urgent=True) == date(2026, 10, 8)
 
 
@@ -236,7 +246,9 @@ def test_a_state_write_lost_after_filing_never_files_twice(wx, monkeypatch):
     monkeypatch.setattr(storage, "commit", flaky)
     first = chat.say("a9", "1", msg_id="8880001")
     assert "已提交" in first  # the truth, not "system busy"
-    assert chat.post(*chat.sim.text("a9", "1", msg_id="8880001")).status_code == 200  # WeChat's retry
+    assert (
+        chat.post(*chat.sim.text("a9", "1", msg_id="8880001")).status_code == 200
+    )  # WeChat's retry
     again = chat.say("a9", "1")  # the user, still at the summary, sends 1 again
     assert "已提交" in again and first.split("申请编号 ")[1][:15] in again
     assert len(_appeals(app)) == 1

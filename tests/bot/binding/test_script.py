@@ -55,7 +55,9 @@ def test_whole_flow_with_messy_input(app, chat, demo):
 def test_all_in_one_message_with_voice_style_digits(app, chat, demo):
     _, _, _, phone, _ = demo["张三"]
     _start(chat, "u2")
-    res = chat.post(*chat.sim.voice("u2", "张三，五一零八二一一九九八零三一二四四一八，二零一六零一零二零三。"))
+    res = chat.post(
+        *chat.sim.voice("u2", "张三，五一零八二一一九九八零三一二四四一八，二零一六零一零二零三。")
+    )
     assert "138****0001" in chat.sim.reply_text(res.data)
     assert "绑定成功" in chat.say("u2", _code(chat, phone))
 
@@ -130,7 +132,9 @@ def test_ten_failures_in_a_row_lock_sending_and_a_new_code_does_not_reset(app, c
     for _ in range(5):
         chat.say("u9", "000001")
     tag = "{wx:%s:u9}" % app.config["WECHAT_APP_ID"]
-    redis.delete(f"gc:{tag}:otp:cool", *[k for k in redis.keys("gc:{phone:*")])  # skip the cooldowns
+    redis.delete(
+        f"gc:{tag}:otp:cool", *[k for k in redis.keys("gc:{phone:*")]
+    )  # skip the cooldowns
     assert "6位数字" in chat.say("u9", "重发")
     for left in (4, 3, 2, 1):
         assert f"{left}次" in chat.say("u9", "000001")
@@ -174,7 +178,9 @@ def test_resend_cooldown_and_phone_limits(app, chat, demo, redis, monkeypatch):
 def test_same_msg_id_three_times_sends_one_sms(app, chat, demo):
     _, _, id_number, phone, _ = demo["李小红"]
     _start(chat, "u11")
-    replies = {chat.say("u11", f"李小红 {id_number} 2017020118", msg_id="777000111") for _ in range(3)}
+    replies = {
+        chat.say("u11", f"李小红 {id_number} 2017020118", msg_id="777000111") for _ in range(3)
+    }
     assert len(replies) == 1 and "验证码已发到" in replies.pop()
     chat.run_jobs()
     assert len(outbox(app)) == 1
@@ -185,13 +191,22 @@ def test_failed_provider_call_is_refunded_and_the_user_told(make_app, demo_rows=
     from tests.stubs import HttpStub
 
     sms = HttpStub()
-    sms.routes["/"] = lambda rec: (200, {"Response": {"Error": {"Code": "InternalError", "Message": "x"}, "RequestId": "r"}})
+    sms.routes["/"] = lambda rec: (
+        200,
+        {"Response": {"Error": {"Code": "InternalError", "Message": "x"}, "RequestId": "r"}},
+    )
     sms.start()
     try:
         app = make_app(
-            SMS_PROVIDER="tencent", SMS_API_BASE=sms.url, SMS_SECRET_ID="id", SMS_SECRET_KEY="key",
-            SMS_SDK_APP_ID="1400000000", SMS_SIGN_NAME="学院", SMS_TEMPLATE_ID="1",
-            WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url,
+            SMS_PROVIDER="tencent",
+            SMS_API_BASE=sms.url,
+            SMS_SECRET_ID="id",
+            SMS_SECRET_KEY="key",
+            SMS_SDK_APP_ID="1400000000",
+            SMS_SIGN_NAME="学院",
+            SMS_TEMPLATE_ID="1",
+            WECHAT_APP_SECRET="s3cret",
+            WECHAT_API_BASE=stub.url,
         )
         from bot.platform.demo import demo_students, seed_demo
 
@@ -255,11 +270,20 @@ def test_unbind_and_delete_my_data(app, chat, demo, redis):
     assert _bindings(app, state="active") == []
     assert "确定删除" in chat.say("u14", "删除我的信息")
     tag = "{wx:%s:u14}" % app.config["WECHAT_APP_ID"]
-    redis.set(f"gc:{tag}:msg:in-flight", "~pending")  # another message of the user still being processed
+    redis.set(
+        f"gc:{tag}:msg:in-flight", "~pending"
+    )  # another message of the user still being processed
     done = chat.say("u14", "确定")
-    assert "已删除" in done and "请在小程序里另外删除" in done and "重新登录" not in done  # another account there
+    assert (
+        "已删除" in done and "请在小程序里另外删除" in done and "重新登录" not in done
+    )  # another account there
     with app.extensions["gradcert"].sessions() as db:
-        assert db.scalar(select(func.count()).select_from(Consent).where(Consent.withdrawn_at.is_(None))) == 0
+        assert (
+            db.scalar(
+                select(func.count()).select_from(Consent).where(Consent.withdrawn_at.is_(None))
+            )
+            == 0
+        )
         assert db.scalar(select(func.count()).select_from(OtpEvent)) == 0
         actions = [a.action for a in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
         assert actions[-2:] == ["unbind", "delete_personal_data"]
@@ -267,7 +291,9 @@ def test_unbind_and_delete_my_data(app, chat, demo, redis):
     # effect claims, the cooldown (an abuse limit), and the reply to the deleting message itself (for a retry)
     assert left and all(b":fx:" in k or k.endswith(b":otp:cool") or b":msg:" in k for k in left)
     kept = {k.decode().rsplit(":", 1)[1]: redis.get(k).decode() for k in left if b":msg:" in k}
-    assert kept.pop("in-flight") == "~pending"  # its claim stays, so that its retry is not run twice
+    assert (
+        kept.pop("in-flight") == "~pending"
+    )  # its claim stays, so that its retry is not run twice
     assert len(kept) == 1 and "已删除" in kept.popitem()[1]
     assert "个人信息告知" in chat.say("u14", "1")  # consent is asked again
 
@@ -292,14 +318,19 @@ def test_personal_data_never_reaches_logs_or_redis_keys(app, chat, demo, redis, 
     chat.say("u15", "1")
     chat.say("u15", "1")
     redis.delete(*redis.keys("gc:{phone:*"), *redis.keys("gc:*:otp:cool"))
-    assert "验证码已发到" in chat.say("u15", f"李小红 {id_number.lower()} 2017020118")  # queues the SMS job
+    assert "验证码已发到" in chat.say(
+        "u15", f"李小红 {id_number.lower()} 2017020118"
+    )  # queues the SMS job
     assert redis.keys("rq:job:*")
     for key in redis.keys("*"):  # job arguments (RQ keeps them in Redis), states, caches
         kind = redis.type(key)
         values = (
-            [redis.get(key) or b""] if kind == b"string"
-            else redis.hvals(key) if kind == b"hash"
-            else redis.lrange(key, 0, -1) if kind == b"list"
+            [redis.get(key) or b""]
+            if kind == b"string"
+            else redis.hvals(key)
+            if kind == b"hash"
+            else redis.lrange(key, 0, -1)
+            if kind == b"list"
             else []
         )
         if key.startswith(b"rq:job:") and redis.hget(key, "data"):

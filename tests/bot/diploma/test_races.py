@@ -82,6 +82,13 @@ def test_the_service_refuses_to_change_a_final_certificate(app, chat):
         with pytest.raises(certificates.CertificateFinal):
             certificates.close(db, cert)
         with pytest.raises(certificates.CertificateFinal):
-            certificates.extend(db, rt.domain.signer, cert, 60, rt.domain.school, as_utc(cert.issued_at) + timedelta(days=1))
+            certificates.extend(
+                db,
+                rt.domain.signer,
+                cert,
+                60,
+                rt.domain.school,
+                as_utc(cert.issued_at) + timedelta(days=1),
+            )
         db.commit()
     assert _events(app) == ["issued", "closed"]

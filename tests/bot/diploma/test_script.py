@@ -22,9 +22,17 @@ def _code(chat, phone):
 
 def _diploma(app, student_no, **fields):
     rt = app.extensions["gradcert"]
-    values = dict(certificate_no="139321202105001234", level="专科", major="计算机应用技术", study_mode="全日制",
-                  campus="main", enrol_date=date(2018, 9, 1), grad_date=date(2021, 6, 30),
-                  leave_date=date(2021, 7, 1), source="main")
+    values = dict(
+        certificate_no="139321202105001234",
+        level="专科",
+        major="计算机应用技术",
+        study_mode="全日制",
+        campus="main",
+        enrol_date=date(2018, 9, 1),
+        grad_date=date(2021, 6, 30),
+        leave_date=date(2021, 7, 1),
+        source="main",
+    )
     values.update(fields)
     with rt.sessions() as db:
         student = db.scalar(select(Student).where(Student.student_no == student_no))
@@ -57,7 +65,15 @@ def _clock(app, moment):
 def test_lookup_after_binding_shows_the_record(app, chat, bound):
     _diploma(app, "2017020118")
     reply = chat.say("g1", "2")
-    for part in ("139321202105001234", "专科", "计算机应用技术", "全日制", "2018-09-01", "2021-06-30", "示范职业技术学院"):
+    for part in (
+        "139321202105001234",
+        "专科",
+        "计算机应用技术",
+        "全日制",
+        "2018-09-01",
+        "2021-06-30",
+        "示范职业技术学院",
+    ):
         assert part in reply
     assert "李**" in reply
 
@@ -78,7 +94,13 @@ def test_a_stale_code_check_asks_for_a_new_code(app, chat, bound):
 @pytest.mark.parametrize(
     "source, leave, today, expected, template",
     [
-        ("main", date(2026, 9, 30), date(2026, 10, 1), "2026-10-10", "预计 2026-10-10"),  # across National Day
+        (
+            "main",
+            date(2026, 9, 30),
+            date(2026, 10, 1),
+            "2026-10-10",
+            "预计 2026-10-10",
+        ),  # across National Day
         ("gy", date(2026, 9, 28), date(2026, 9, 29), "2026-10-10", "分校数据"),
         ("main", date(2026, 11, 20), date(2026, 11, 30), "2026-11-25", "应在 2026-11-25 前"),
         ("main", date(2026, 12, 10), date(2026, 11, 30), "2026-12-15", "离校日期是 2026-12-10"),
@@ -136,7 +158,10 @@ def test_certificate_pdf_has_the_code_and_a_qr_code_to_the_verification_page(app
 
     decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(image.data)))]
     assert decoded == [f"https://verify.example.edu.cn/v/{code}"]
-    assert app.test_client().get(parts.path + "?" + parts.query.replace("s=", "s=0")).status_code == 403
+    assert (
+        app.test_client().get(parts.path + "?" + parts.query.replace("s=", "s=0")).status_code
+        == 403
+    )
     assert app.test_client().get(parts.path).status_code == 403
 
 
@@ -157,7 +182,11 @@ def test_list_extend_and_close_from_the_chat(app, chat, bound):
     parts = urlsplit(url)
     assert app.test_client().get(parts.path + "?" + parts.query).status_code == 410
     with app.extensions["gradcert"].sessions() as db:
-        assert [e.event for e in db.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))] == ["issued", "extended", "closed"]
+        assert [e.event for e in db.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))] == [
+            "issued",
+            "extended",
+            "closed",
+        ]
         assert ledger.verify(db, certificates.checked_digest) is None
 
 
@@ -224,7 +253,9 @@ def test_verify_file_offline(app, chat, bound, tmp_path):
 
     carried = embedded(pdf.read_bytes())
     carried["content"] = carried["content"].replace("专科", "本科")
-    writer.add_metadata({"/Subject": META_PREFIX + base64.b64encode(json.dumps(carried).encode()).decode()})
+    writer.add_metadata(
+        {"/Subject": META_PREFIX + base64.b64encode(json.dumps(carried).encode()).decode()}
+    )
     bad = tmp_path / "bad.pdf"
     with bad.open("wb") as f:
         writer.write(f)
@@ -248,7 +279,9 @@ def test_an_account_that_lost_its_binding_cannot_go_on(app, chat, bound, demo):
         assert db.scalar(select(Certificate)) is None
 
 
-def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(app, chat, bound, tmp_path):
+def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(
+    app, chat, bound, tmp_path
+):
     """Review finding: e-certificates stayed valid after the registrar revoked the diploma."""
     from bot.platform.registrar import import_file
 
@@ -270,7 +303,10 @@ def test_revoking_a_diploma_in_the_registrar_import_revokes_its_certificates(app
     assert app.test_client().get(parts.path + "?" + parts.query).status_code == 410
     with rt.sessions() as db:
         assert ledger.verify(db, certificates.checked_digest) is None
-        assert db.scalars(select(LedgerEntry.event).order_by(LedgerEntry.seq)).all() == ["issued", "revoked"]
+        assert db.scalars(select(LedgerEntry.event).order_by(LedgerEntry.seq)).all() == [
+            "issued",
+            "revoked",
+        ]
 
 
 def test_non_ascii_download_signature_is_refused(app):
@@ -294,7 +330,9 @@ def test_a_state_write_lost_after_issuing_never_issues_twice(app, chat, bound, m
 
     monkeypatch.setattr(storage, "commit", flaky)
     first = chat.sim.reply_text(chat.post(*chat.sim.text("g1", "90")).data)
-    again = chat.sim.reply_text(chat.post(*chat.sim.text("g1", "90")).data)  # still at the days step
+    again = chat.sim.reply_text(
+        chat.post(*chat.sim.text("g1", "90")).data
+    )  # still at the days step
     code = re.search(r"验证码 ([0-9A-Z]{16})", first).group(1)
     assert code in again
     with app.extensions["gradcert"].sessions() as db:
@@ -318,9 +356,14 @@ def test_ledger_verify_finds_an_unrevoked_row_and_a_cut_off_tail(app, chat, boun
         db.delete(db.scalar(select(LedgerEntry).where(LedgerEntry.seq == int(seq))))
         db.scalar(select(Certificate).order_by(Certificate.id)).revoked_at = None
         db.commit()
-    assert _ledger_cli(app, "verify").exit_code == 0  # a clean cut is invisible without a published head
+    assert (
+        _ledger_cli(app, "verify").exit_code == 0
+    )  # a clean cut is invisible without a published head
     result = _ledger_cli(app, "verify", "--head", f"{seq}:{head}")
-    assert result.exit_code == 1 and f"entries up to the published head {seq} are missing" in result.output
+    assert (
+        result.exit_code == 1
+        and f"entries up to the published head {seq} are missing" in result.output
+    )
 
     with rt.sessions() as db:  # the row alone un-revoked, the chain whole
         entry = db.scalar(select(Certificate).order_by(Certificate.id))

@@ -11,9 +11,14 @@ from tests.stubs import PNG_BYTES, HttpStub
 def test_sigv4_matches_the_published_s3_get_example():
     # AWS documentation, "Signature Calculations for the Authorization Header", GET Object example
     headers = sigv4_headers(
-        "GET", "https://examplebucket.s3.amazonaws.com/test.txt", b"", "AKIAIOSFODNN7EXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1",
-        dt.datetime(2013, 5, 24, tzinfo=dt.UTC), {"Range": "bytes=0-9"},
+        "GET",
+        "https://examplebucket.s3.amazonaws.com/test.txt",
+        b"",
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "us-east-1",
+        dt.datetime(2013, 5, 24, tzinfo=dt.UTC),
+        {"Range": "bytes=0-9"},
     )
     assert headers["authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
@@ -27,10 +32,18 @@ def _s3_stub(secret="s3-secret"):
     stub, objects = HttpStub(), {}
 
     def handle(rec):
-        expected = sigv4_headers(rec.method, f"http://{rec.headers['host']}{rec.path}", rec.body, "AKID", secret,
-                                 "cn-south-1", dt.datetime.strptime(rec.headers["x-amz-date"], "%Y%m%dT%H%M%SZ"),
-                                 {"content-type": rec.headers["content-type"]} if "content-type" in rec.headers
-                                 and rec.method == "PUT" else None)
+        expected = sigv4_headers(
+            rec.method,
+            f"http://{rec.headers['host']}{rec.path}",
+            rec.body,
+            "AKID",
+            secret,
+            "cn-south-1",
+            dt.datetime.strptime(rec.headers["x-amz-date"], "%Y%m%dT%H%M%SZ"),
+            {"content-type": rec.headers["content-type"]}
+            if "content-type" in rec.headers and rec.method == "PUT"
+            else None,
+        )
         if rec.headers.get("authorization") != expected["authorization"]:
             return 403, {"error": "SignatureDoesNotMatch"}
         if rec.method == "PUT":
@@ -61,7 +74,9 @@ def test_s3_store_puts_and_gets_signed_objects():
         with pytest.raises(StoreError):
             store.get("appeal-1/missing.png")
         with pytest.raises(StoreError) as refused:
-            S3Store(stub.url, "gradcert", "AKID", "wrong-secret", "cn-south-1").put("k.png", PNG_BYTES, "image/png")
+            S3Store(stub.url, "gradcert", "AKID", "wrong-secret", "cn-south-1").put(
+                "k.png", PNG_BYTES, "image/png"
+            )
         assert "403" in str(refused.value)
     finally:
         stub.stop()
@@ -77,8 +92,16 @@ def test_local_store_keeps_keys_inside_its_folder(tmp_path):
 
 def test_store_from_config(tmp_path):
     assert isinstance(make_store({"GRADCERT_ATTACHMENT_DIR": str(tmp_path)}), LocalStore)
-    s3 = make_store({"GRADCERT_ATTACHMENT_STORE": "s3", "S3_ENDPOINT": "http://127.0.0.1:9", "S3_BUCKET": "b",
-                     "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s", "GRADCERT_ATTACHMENT_DIR": str(tmp_path)})
+    s3 = make_store(
+        {
+            "GRADCERT_ATTACHMENT_STORE": "s3",
+            "S3_ENDPOINT": "http://127.0.0.1:9",
+            "S3_BUCKET": "b",
+            "S3_ACCESS_KEY": "a",
+            "S3_SECRET_KEY": "s",
+            "GRADCERT_ATTACHMENT_DIR": str(tmp_path),
+        }
+    )
     assert isinstance(s3, S3Store)
     with pytest.raises(ValueError):
         make_store({"GRADCERT_ATTACHMENT_STORE": "ftp", "GRADCERT_ATTACHMENT_DIR": str(tmp_path)})
@@ -97,9 +120,16 @@ def test_chat_photos_go_to_the_object_store_and_staff_see_them(make_app):
     wechat = wechat_api_stub("wxtestapp0000001", "s3cret")
     add_media(wechat, {"m-1": PNG_BYTES})
     try:
-        app = make_app(WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=wechat.url, GRADCERT_ATTACHMENT_STORE="s3",
-                       S3_ENDPOINT=s3.url, S3_BUCKET="gradcert", S3_ACCESS_KEY="AKID", S3_SECRET_KEY="s3-secret",
-                       S3_REGION="cn-south-1")
+        app = make_app(
+            WECHAT_APP_SECRET="s3cret",
+            WECHAT_API_BASE=wechat.url,
+            GRADCERT_ATTACHMENT_STORE="s3",
+            S3_ENDPOINT=s3.url,
+            S3_BUCKET="gradcert",
+            S3_ACCESS_KEY="AKID",
+            S3_SECRET_KEY="s3-secret",
+            S3_REGION="cn-south-1",
+        )
         chat = Chat(app)
         _to_photos(chat, "s3-user", cause="9")
         chat.post(*chat.sim.image("s3-user", "m-1"))

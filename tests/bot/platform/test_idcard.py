@@ -37,7 +37,7 @@ def test_every_single_character_change_fails(number):
         for ch in "0123456789X":
             if ch == number[pos] or (ch == "X" and pos < 17):
                 continue
-            changed = number[:pos] + ch + number[pos + 1:]
+            changed = number[:pos] + ch + number[pos + 1 :]
             assert not is_valid(changed), (pos, ch)
 
 

@@ -25,9 +25,17 @@ def _seed(sessions, cipher, n):
             phone = f"139{i:08d}"
             id_enc, v = cipher.seal(id_number, b"id")
             phone_enc, _ = cipher.seal(phone, b"phone")
-            db.add(Student(student_no=f"S{i:06d}", name=f"学生{i}", id_number_enc=id_enc,
-                           id_number_index=cipher.index("id", id_number), phone_enc=phone_enc,
-                           phone_index=cipher.index("phone", phone), pii_key_version=v))
+            db.add(
+                Student(
+                    student_no=f"S{i:06d}",
+                    name=f"学生{i}",
+                    id_number_enc=id_enc,
+                    id_number_index=cipher.index("id", id_number),
+                    phone_enc=phone_enc,
+                    phone_index=cipher.index("phone", phone),
+                    pii_key_version=v,
+                )
+            )
             people.append((f"学生{i}", id_number, phone))
         db.commit()
     return people
@@ -62,7 +70,10 @@ def test_rotation_of_1000_students_while_lookups_keep_working(make_app):
     assert progress[-1] == 1000 and len(progress) == 10
     assert failures == [] and lookups[0] >= 200
     with rt.sessions() as db:
-        assert db.scalar(select(func.count()).select_from(Student).where(Student.pii_key_version != 2)) == 0
+        assert (
+            db.scalar(select(func.count()).select_from(Student).where(Student.pii_key_version != 2))
+            == 0
+        )
     only_new = PiiCipher({2: parse_keys(BOTH)[2]}, index_key)  # v1 can now be retired
     with rt.sessions() as db:
         name, id_number, phone = people[500]
@@ -95,10 +106,21 @@ def test_appeals_and_staff_phones_are_rotated_too(make_app):
         db.flush()
         phone_enc, v = old.seal("13912345678", b"phone")
         claimed_enc, _ = old.seal("11010519491231002X", b"id")
-        db.add(Appeal(ticket_no="GA20261125-0001", account_id=filer.id, category="other", description="查不到证书",
-                      contact_phone_enc=phone_enc, claimed_id_enc=claimed_enc, pii_key_version=v,
-                      due_date=date(2026, 12, 2)))
-        create_staff(db, old, "boss", "李主任", "director", "correct horse battery", phone="13900000009")
+        db.add(
+            Appeal(
+                ticket_no="GA20261125-0001",
+                account_id=filer.id,
+                category="other",
+                description="查不到证书",
+                contact_phone_enc=phone_enc,
+                claimed_id_enc=claimed_enc,
+                pii_key_version=v,
+                due_date=date(2026, 12, 2),
+            )
+        )
+        create_staff(
+            db, old, "boss", "李主任", "director", "correct horse battery", phone="13900000009"
+        )
         db.commit()
     new = PiiCipher(parse_keys(BOTH), old.index_key)
     assert list(rotate(rt.sessions, new))[-1] == 2
@@ -109,4 +131,3 @@ def test_appeals_and_staff_phones_are_rotated_too(make_app):
         assert only_new.open(appeal.contact_phone_enc, 2, b"phone") == "13912345678"
         assert only_new.open(appeal.claimed_id_enc, 2, b"id") == "11010519491231002X"
         assert only_new.open(staff.phone_enc, 2, b"phone") == "13900000009"
-

@@ -14,7 +14,9 @@ def test_a_hash_written_by_werkzeug_checks_out():
 def test_our_hash_is_one_werkzeug_reads():
     stored = hash_password("s3cret-Passw0rd")
     assert stored.startswith("scrypt:32768:8:1$")
-    assert check_password_hash(stored, "s3cret-Passw0rd") and check_password(stored, "s3cret-Passw0rd")
+    assert check_password_hash(stored, "s3cret-Passw0rd") and check_password(
+        stored, "s3cret-Passw0rd"
+    )
     assert hash_password("s3cret-Passw0rd") != stored  # salted
 
 

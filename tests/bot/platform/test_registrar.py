@@ -20,10 +20,21 @@ def ident(i: int) -> str:
 
 def row(no: str, i: int = 1, **values) -> dict:
     base = {
-        "student_no": no, "name": f"学生{i}", "id_number": ident(i), "phone": f"1380000{i:04d}",
-        "campus": "main", "level": "本科", "major": "计算机科学与技术", "study_mode": "全日制",
-        "enrol_date": "2016-09-01", "grad_date": "2020-06-30", "leave_date": "",
-        "certificate_no": f"C{no}", "status": "valid", "updated_at": "2024-06-01 10:00:00", "source": "main",
+        "student_no": no,
+        "name": f"学生{i}",
+        "id_number": ident(i),
+        "phone": f"1380000{i:04d}",
+        "campus": "main",
+        "level": "本科",
+        "major": "计算机科学与技术",
+        "study_mode": "全日制",
+        "enrol_date": "2016-09-01",
+        "grad_date": "2020-06-30",
+        "leave_date": "",
+        "certificate_no": f"C{no}",
+        "status": "valid",
+        "updated_at": "2024-06-01 10:00:00",
+        "source": "main",
     }
     base.update(values)
     return base
@@ -48,8 +59,11 @@ def run(rt, path, **kw):
 
 def stored(rt, no):
     with rt.sessions() as db:
-        return db.execute(select(Student, Diploma).join(Diploma, Diploma.student_id == Student.id)
-                          .where(Student.student_no == no)).one()
+        return db.execute(
+            select(Student, Diploma)
+            .join(Diploma, Diploma.student_id == Student.id)
+            .where(Student.student_no == no)
+        ).one()
 
 
 def counts(report):
@@ -57,8 +71,15 @@ def counts(report):
 
 
 def test_import_seals_personal_data_and_stores_the_diploma(rt, tmp_path):
-    path = write_csv(tmp_path / "a.csv", [row("S1", 1), row("S2", 2, phone="", certificate_no="",
-                                                             source="gy", campus="gy", grad_date="20210701")])
+    path = write_csv(
+        tmp_path / "a.csv",
+        [
+            row("S1", 1),
+            row(
+                "S2", 2, phone="", certificate_no="", source="gy", campus="gy", grad_date="20210701"
+            ),
+        ],
+    )
     report = run(rt, path)
     assert counts(report) == (2, 0, 0, 0, 0) and report.written
     cipher = rt.domain.cipher
@@ -68,9 +89,15 @@ def test_import_seals_personal_data_and_stores_the_diploma(rt, tmp_path):
     assert student.id_number_index == cipher.index("id", ident(1))
     assert student.phone_index == cipher.index("phone", "13800000001")
     assert (diploma.level, diploma.source, diploma.certificate_no) == ("本科", "main", "CS1")
-    assert (diploma.enrol_date, diploma.grad_date, diploma.leave_date) == (date(2016, 9, 1), date(2020, 6, 30), None)
+    assert (diploma.enrol_date, diploma.grad_date, diploma.leave_date) == (
+        date(2016, 9, 1),
+        date(2020, 6, 30),
+        None,
+    )
     when = diploma.source_updated_at  # 10:00 in Shanghai is 02:00 UTC
-    assert (when if when.tzinfo else when.replace(tzinfo=UTC)) == datetime(2024, 6, 1, 2, tzinfo=UTC)
+    assert (when if when.tzinfo else when.replace(tzinfo=UTC)) == datetime(
+        2024, 6, 1, 2, tzinfo=UTC
+    )
     student, diploma = stored(rt, "S2")
     assert student.phone_enc is None and student.phone_index is None and student.campus == "gy"
     assert diploma.certificate_no is None and diploma.grad_date == date(2021, 7, 1)
@@ -86,29 +113,42 @@ def test_main_beats_campus_in_the_file_whatever_the_order_and_dates(rt, tmp_path
 
 
 def test_main_beats_campus_against_the_database_both_ways(rt, tmp_path):
-    campus = write_csv(tmp_path / "c.csv", [row("S1", major="分校专业", source="gy", updated_at="2025-01-01")])
+    campus = write_csv(
+        tmp_path / "c.csv", [row("S1", major="分校专业", source="gy", updated_at="2025-01-01")]
+    )
     main = write_csv(tmp_path / "m.csv", [row("S1", major="主校区专业", updated_at="2020-01-01")])
     run(rt, campus)
     report = run(rt, main)  # an older main record still replaces the campus one
     assert counts(report) == (0, 1, 0, 0, 0) and "major" in report.changes[0][1]
     assert stored(rt, "S1")[1].source == "main"
-    newer_campus = write_csv(tmp_path / "c2.csv", [row("S1", major="分校专业", source="gy", updated_at="2026-01-01")])
+    newer_campus = write_csv(
+        tmp_path / "c2.csv", [row("S1", major="分校专业", source="gy", updated_at="2026-01-01")]
+    )
     assert counts(run(rt, newer_campus)) == (0, 0, 0, 1, 0)
     assert stored(rt, "S1")[1].major == "主校区专业"
 
 
 def test_within_a_source_the_newer_update_wins(rt, tmp_path):
-    run(rt, write_csv(tmp_path / "a.csv", [row("S1", major="旧专业", updated_at="2024-01-01 08:00")]))
-    older = write_csv(tmp_path / "b.csv", [row("S1", major="更旧", updated_at="2023-12-31 23:59:59")])
+    run(
+        rt,
+        write_csv(tmp_path / "a.csv", [row("S1", major="旧专业", updated_at="2024-01-01 08:00")]),
+    )
+    older = write_csv(
+        tmp_path / "b.csv", [row("S1", major="更旧", updated_at="2023-12-31 23:59:59")]
+    )
     assert counts(run(rt, older)) == (0, 0, 0, 1, 0)
-    newer = write_csv(tmp_path / "c.csv", [row("S1", major="新专业", updated_at="2024/01/01 08:00:01")])
+    newer = write_csv(
+        tmp_path / "c.csv", [row("S1", major="新专业", updated_at="2024/01/01 08:00:01")]
+    )
     report = run(rt, newer)
     assert counts(report) == (0, 1, 0, 0, 0)
     assert report.changes == [(2, ["major", "source_updated_at"])]
     assert stored(rt, "S1")[1].major == "新专业"
     # two campuses in one file: the newer one wins
-    rows = [row("S2", 2, major="甲", source="gy", updated_at="2024-03-01"),
-            row("S2", 2, major="乙", source="cd", updated_at="2024-03-02")]
+    rows = [
+        row("S2", 2, major="甲", source="gy", updated_at="2024-03-01"),
+        row("S2", 2, major="乙", source="cd", updated_at="2024-03-02"),
+    ]
     assert counts(run(rt, write_csv(tmp_path / "d.csv", rows))) == (1, 0, 0, 1, 0)
     assert stored(rt, "S2")[1].major == "乙"
 
@@ -123,25 +163,38 @@ def test_reimport_changes_nothing_and_does_not_reseal(rt, tmp_path):
     report = run(rt, path)
     assert counts(report) == (0, 0, 7, 1, 0)
     with rt.sessions() as db:
-        assert {s.student_no: (s.id_number_enc, s.phone_enc) for s in db.scalars(select(Student))} == before
-    changed = write_csv(tmp_path / "b.csv", [row("S3", 3, phone="13912345678", updated_at="2024-07-01")])
+        assert {
+            s.student_no: (s.id_number_enc, s.phone_enc) for s in db.scalars(select(Student))
+        } == before
+    changed = write_csv(
+        tmp_path / "b.csv", [row("S3", 3, phone="13912345678", updated_at="2024-07-01")]
+    )
     report = run(rt, changed)
-    assert counts(report) == (0, 1, 0, 0, 0) and report.changes == [(2, ["source_updated_at", "phone"])]
+    assert counts(report) == (0, 1, 0, 0, 0) and report.changes == [
+        (2, ["source_updated_at", "phone"])
+    ]
     student, _ = stored(rt, "S3")
     assert student.id_number_enc == before["S3"][0] and student.phone_enc != before["S3"][1]
-    assert rt.domain.cipher.open(student.phone_enc, student.pii_key_version, b"phone") == "13912345678"
+    assert (
+        rt.domain.cipher.open(student.phone_enc, student.pii_key_version, b"phone") == "13912345678"
+    )
 
 
 def test_dry_run_writes_nothing_and_reports_field_names(rt, tmp_path):
     run(rt, write_csv(tmp_path / "a.csv", [row("S1", 1)]))
-    rows = [row("S1", 1, major="新专业", phone="13911112222", updated_at="2025-01-01"),
-            row("S2", 2), row("S3", 3, level="硕士")]
+    rows = [
+        row("S1", 1, major="新专业", phone="13911112222", updated_at="2025-01-01"),
+        row("S2", 2),
+        row("S3", 3, level="硕士"),
+    ]
     report = run(rt, write_csv(tmp_path / "b.csv", rows), dry_run=True)
     assert counts(report) == (1, 1, 0, 0, 1) and not report.written
     text = "\n".join(report.lines())
     assert "line 2: would change major, source_updated_at, phone" in text
     assert "line 4: 未知层次 unknown level '硕士'" in text
-    assert text.splitlines()[-1].startswith("dry run, nothing written: added 1, changed 1, unchanged 0")
+    assert text.splitlines()[-1].startswith(
+        "dry run, nothing written: added 1, changed 1, unchanged 0"
+    )
     assert "13911112222" not in text and ident(2) not in text
     with rt.sessions() as db:
         assert db.scalars(select(Student.student_no)).all() == ["S1"]
@@ -158,8 +211,16 @@ def bad_rows():
         row("S5", 5, grad_date="2020-13-01"),  # line 6
         row("S6", 6, phone="2380000000"),  # line 7
         row("", 7, name=""),  # line 8
-        row("S1", 1, status="lost", updated_at="yesterday"),  # line 9: duplicate, bad status and time
-        row("S9", 9, enrol_date="2016/9/1", grad_date="20200630", updated_at="2024-06-01T10:00:00+08:00"),
+        row(
+            "S1", 1, status="lost", updated_at="yesterday"
+        ),  # line 9: duplicate, bad status and time
+        row(
+            "S9",
+            9,
+            enrol_date="2016/9/1",
+            grad_date="20200630",
+            updated_at="2024-06-01T10:00:00+08:00",
+        ),
     ]
 
 
@@ -168,13 +229,21 @@ def test_bad_rows_are_rejected_with_line_numbers_and_masked_values(rt, tmp_path)
     report = run(rt, write_csv(tmp_path / "a.csv", rows))
     assert counts(report) == (2, 0, 0, 0, 7) and report.written
     reasons = dict(report.rejected)
-    assert reasons[3] == "身份证号为旧15位号码 invalid ID number (old 15-digit number) 1101*******1002"
-    assert reasons[4] == f"身份证号校验位错误 invalid ID number (checksum) {mask(rows[2]['id_number'])}"
+    assert (
+        reasons[3] == "身份证号为旧15位号码 invalid ID number (old 15-digit number) 1101*******1002"
+    )
+    assert (
+        reasons[4]
+        == f"身份证号校验位错误 invalid ID number (checksum) {mask(rows[2]['id_number'])}"
+    )
     assert "unknown level '硕士'" in reasons[5]
     assert reasons[6].startswith("日期错误 bad date in grad_date: '2020-13-01'")
     assert reasons[7] == "手机号无效 invalid phone (11 digits starting with 1) 238****0000"
     assert "empty student_no" in reasons[8] and "empty name" in reasons[8]
-    assert "unknown status 'lost'" in reasons[9] and "bad date in updated_at: 'yesterday'" in reasons[9]
+    assert (
+        "unknown status 'lost'" in reasons[9]
+        and "bad date in updated_at: 'yesterday'" in reasons[9]
+    )
     text = "\n".join(report.lines())
     for r in rows:
         assert r["id_number"] not in text and (not r["phone"] or r["phone"] not in text)
@@ -191,12 +260,17 @@ def test_strict_imports_nothing_when_a_row_is_rejected(rt, tmp_path):
 
 def test_certificate_numbers_stay_unique(rt, tmp_path):
     run(rt, write_csv(tmp_path / "a.csv", [row("S1", 1, certificate_no="C100")]))
-    rows = [row("S2", 2, certificate_no="C100"), row("S3", 3, certificate_no="C300"),
-            row("S4", 4, certificate_no="C300")]
+    rows = [
+        row("S2", 2, certificate_no="C100"),
+        row("S3", 3, certificate_no="C300"),
+        row("S4", 4, certificate_no="C300"),
+    ]
     report = run(rt, write_csv(tmp_path / "b.csv", rows))
     assert counts(report) == (1, 0, 0, 0, 2)
-    assert report.rejected == [(2, "证书编号已被占用 certificate_no already used (the database)"),
-                               (4, "证书编号已被占用 certificate_no already used (line 3)")]
+    assert report.rejected == [
+        (2, "证书编号已被占用 certificate_no already used (the database)"),
+        (4, "证书编号已被占用 certificate_no already used (line 3)"),
+    ]
 
 
 def test_gbk_csv_without_bom_and_blank_lines(rt, tmp_path):
@@ -207,7 +281,11 @@ def test_gbk_csv_without_bom_and_blank_lines(rt, tmp_path):
 
 
 def test_missing_column_is_named(rt, tmp_path):
-    path = write_csv(tmp_path / "a.csv", [row("S1")], columns=[c for c in COLUMNS if c not in ("phone", "source")])
+    path = write_csv(
+        tmp_path / "a.csv",
+        [row("S1")],
+        columns=[c for c in COLUMNS if c not in ("phone", "source")],
+    )
     with pytest.raises(ImportFormatError, match="missing column\\(s\\): phone, source"):
         run(rt, path)
 
@@ -219,8 +297,15 @@ def test_xlsx_with_date_cells_and_numeric_cells(rt, tmp_path):
     sheet = book.active
     order = list(reversed(COLUMNS))  # column order is free
     sheet.append(order)
-    values = row("2016010203", 1, phone=13800000001, enrol_date=datetime(2016, 9, 1),
-                 grad_date=date(2020, 6, 30), updated_at=datetime(2024, 6, 1, 10, 0), leave_date=None)
+    values = row(
+        "2016010203",
+        1,
+        phone=13800000001,
+        enrol_date=datetime(2016, 9, 1),
+        grad_date=date(2020, 6, 30),
+        updated_at=datetime(2024, 6, 1, 10, 0),
+        leave_date=None,
+    )
     sheet.append([values[c] for c in order])
     sheet.append([None] * len(order))
     sheet.append([row("S2", 2, level="博士")[c] for c in order])
@@ -229,18 +314,36 @@ def test_xlsx_with_date_cells_and_numeric_cells(rt, tmp_path):
     assert counts(report) == (1, 0, 0, 0, 1) and report.rejected[0][0] == 4
     student, diploma = stored(rt, "2016010203")
     assert diploma.enrol_date == date(2016, 9, 1) and diploma.grad_date == date(2020, 6, 30)
-    assert rt.domain.cipher.open(student.phone_enc, student.pii_key_version, b"phone") == "13800000001"
+    assert (
+        rt.domain.cipher.open(student.phone_enc, student.pii_key_version, b"phone") == "13800000001"
+    )
     assert counts(run(rt, tmp_path / "a.xlsx")) == (0, 0, 1, 0, 1)
 
 
 def test_within_one_file_and_source_the_newer_row_wins_and_main_is_main_in_any_case(rt, tmp_path):
-    rows = [row("S1", 1, major="旧专业", updated_at="2024-01-01 10:00:00"),
-            row("S1", 1, major="新专业", updated_at="2024-06-01 10:00:00", source="MAIN")]
+    rows = [
+        row("S1", 1, major="旧专业", updated_at="2024-01-01 10:00:00"),
+        row("S1", 1, major="新专业", updated_at="2024-06-01 10:00:00", source="MAIN"),
+    ]
     report = run(rt, write_csv(tmp_path / "a.csv", rows))
     assert counts(report) == (1, 0, 0, 1, 0)
     assert stored(rt, "S1")[1].major == "新专业" and stored(rt, "S1")[1].source == "main"
-    later = run(rt, write_csv(tmp_path / "b.csv", [row("S1", 1, major="分校写法", source="gy", campus="gy",
-                                                       updated_at="2025-01-01 10:00:00")]))
+    later = run(
+        rt,
+        write_csv(
+            tmp_path / "b.csv",
+            [
+                row(
+                    "S1",
+                    1,
+                    major="分校写法",
+                    source="gy",
+                    campus="gy",
+                    updated_at="2025-01-01 10:00:00",
+                )
+            ],
+        ),
+    )
     assert counts(later) == (0, 0, 0, 1, 0)  # a campus record never beats the main one
 
 
@@ -251,18 +354,27 @@ def test_excel_numbers_formulas_odd_dates_and_multiline_fields_are_reported(rt, 
     sheet = book.active
     sheet.append(list(COLUMNS))
     mangled = row("S1", 1)
-    mangled["id_number"] = float(mangled["id_number"][:17] + "0")  # what Excel keeps of an 18-digit number
+    mangled["id_number"] = float(
+        mangled["id_number"][:17] + "0"
+    )  # what Excel keeps of an 18-digit number
     sheet.append([mangled[c] for c in COLUMNS])
     book.save(tmp_path / "a.xlsx")
     report = run(rt, tmp_path / "a.xlsx")
     assert report.rejected[0][0] == 2 and "number-formatted cell" in report.rejected[0][1]
 
-    rows = [row("S2", 2, major="计算机\n科学"),  # a quoted field over two physical lines
-            row("=cmd|' /C calc'!A0", 3), row("S4", 4, name="=HYPERLINK(\"x\")"),
-            row("S5", 5, updated_at="0001-01-01 00:00")]
+    rows = [
+        row("S2", 2, major="计算机\n科学"),  # a quoted field over two physical lines
+        row("=cmd|' /C calc'!A0", 3),
+        row("S4", 4, name='=HYPERLINK("x")'),
+        row("S5", 5, updated_at="0001-01-01 00:00"),
+    ]
     reasons = dict(run(rt, write_csv(tmp_path / "b.csv", rows)).rejected)
     assert set(reasons) == {4, 5, 6}  # physical lines: line 2 spans two
-    assert "bad student_no" in reasons[4] and "formula" in reasons[5] and "bad date in updated_at" in reasons[6]
+    assert (
+        "bad student_no" in reasons[4]
+        and "formula" in reasons[5]
+        and "bad date in updated_at" in reasons[6]
+    )
 
 
 def test_import_command(app, tmp_path):
@@ -281,8 +393,12 @@ def test_import_command(app, tmp_path):
     assert dry.exit_code == 0 and "dry run, nothing written: added 2" in dry.output
     assert result.exit_code == 0, result.output
     assert "line 4: 身份证号校验位错误 invalid ID number (checksum)" in result.output
-    assert result.output.splitlines()[-1].startswith("added 2, changed 0, unchanged 0, superseded 0, rejected 7 (")
-    assert again.output.splitlines()[-1].startswith("added 0, changed 0, unchanged 2, superseded 0, rejected 7 (")
+    assert result.output.splitlines()[-1].startswith(
+        "added 2, changed 0, unchanged 0, superseded 0, rejected 7 ("
+    )
+    assert again.output.splitlines()[-1].startswith(
+        "added 0, changed 0, unchanged 2, superseded 0, rejected 7 ("
+    )
     assert bad.exit_code == 2 and "missing column(s): source" in bad.output
     for output in (strict.output, dry.output, result.output, again.output):
         for r in rows:

@@ -31,6 +31,7 @@ NOW = 1551113065  # 2019-02-26 00:44:25 in UTC+8, still 2019-02-25 in UTC
 
 # --- an independent TC3 verifier, written from Tencent's documentation, not from bot.platform.sms
 
+
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
@@ -52,8 +53,10 @@ def verify_tc3(headers: dict, body: bytes, secret_id: str, secret_key: str, serv
     if names != sorted(names) or not {"content-type", "host"} <= set(names):
         return False
     canonical_headers = "".join(f"{n}:{headers[n].strip().lower()}\n" for n in names)
-    canonical = (f"POST\n/\n\n{canonical_headers}\n{fields['SignedHeaders']}\n"
-                 f"{hashlib.sha256(body).hexdigest()}")
+    canonical = (
+        f"POST\n/\n\n{canonical_headers}\n{fields['SignedHeaders']}\n"
+        f"{hashlib.sha256(body).hexdigest()}"
+    )
     scope = f"{date}/{service}/tc3_request"
     hashed = hashlib.sha256(canonical.encode()).hexdigest()
     to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashed}"
@@ -65,8 +68,10 @@ def verify_tc3(headers: dict, body: bytes, secret_id: str, secret_key: str, serv
 # Tencent's worked example ("Signature v3", CVM DescribeInstances), as published in the API docs.
 DOC_SECRET_ID = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE"
 DOC_SECRET_KEY = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"
-DOC_PAYLOAD = (rb'{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], '
-               rb'"Name": "instance-name"}]}')
+DOC_PAYLOAD = (
+    rb'{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], '
+    rb'"Name": "instance-name"}]}'
+)
 DOC_HEADERS = {"content-type": "application/json; charset=utf-8", "host": "cvm.tencentcloudapi.com"}
 DOC_AUTHORIZATION = (
     "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, "
@@ -77,7 +82,8 @@ DOC_AUTHORIZATION = (
 
 def test_tc3_matches_tencents_published_example():
     assert hashlib.sha256(DOC_PAYLOAD).hexdigest() == (
-        "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064")
+        "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
+    )
     got = tc3_authorization(DOC_SECRET_ID, DOC_SECRET_KEY, "cvm", NOW, DOC_HEADERS, DOC_PAYLOAD)
     assert got == DOC_AUTHORIZATION
 
@@ -90,6 +96,7 @@ def test_the_stubs_verifier_matches_tencents_published_example():
 
 
 # --- console provider ---------------------------------------------------------------------------
+
 
 def test_mask_phone():
     assert mask_phone(PHONE) == "138****5678"
@@ -130,33 +137,66 @@ def test_console_concurrent_writers_do_not_interleave(tmp_path):
 
 # --- Tencent provider against a stub ------------------------------------------------------------
 
+
 def _ok(rec):
     phone = rec.json()["PhoneNumberSet"][0]
-    return 200, {"Response": {"SendStatusSet": [{
-        "SerialNo": "2028:f825e6b16e23f73f4123", "PhoneNumber": phone, "Fee": 1,
-        "SessionContext": "", "Code": "Ok", "Message": "send success", "IsoCode": "CN",
-    }], "RequestId": "req-1"}}
+    return 200, {
+        "Response": {
+            "SendStatusSet": [
+                {
+                    "SerialNo": "2028:f825e6b16e23f73f4123",
+                    "PhoneNumber": phone,
+                    "Fee": 1,
+                    "SessionContext": "",
+                    "Code": "Ok",
+                    "Message": "send success",
+                    "IsoCode": "CN",
+                }
+            ],
+            "RequestId": "req-1",
+        }
+    }
 
 
 def _status(code):
     def route(rec):
         phone = rec.json()["PhoneNumberSet"][0]
-        return 200, {"Response": {"SendStatusSet": [{
-            "SerialNo": "", "PhoneNumber": phone, "Fee": 0, "SessionContext": "", "Code": code,
-            "Message": f"{phone} exceeded the daily limit", "IsoCode": "CN",
-        }], "RequestId": "req-2"}}
+        return 200, {
+            "Response": {
+                "SendStatusSet": [
+                    {
+                        "SerialNo": "",
+                        "PhoneNumber": phone,
+                        "Fee": 0,
+                        "SessionContext": "",
+                        "Code": code,
+                        "Message": f"{phone} exceeded the daily limit",
+                        "IsoCode": "CN",
+                    }
+                ],
+                "RequestId": "req-2",
+            }
+        }
+
     return route
 
 
 def _signed(route):
     """Wrap a route so that it answers like Tencent when the signature does not check out."""
+
     def checked(rec):
         if not verify_tc3(rec.headers, rec.body, SECRET_ID, SECRET_KEY, "sms"):
-            return 200, {"Response": {"Error": {
-                "Code": "AuthFailure.SignatureFailure",
-                "Message": "The provided credentials could not be validated.",
-            }, "RequestId": "x"}}
+            return 200, {
+                "Response": {
+                    "Error": {
+                        "Code": "AuthFailure.SignatureFailure",
+                        "Message": "The provided credentials could not be validated.",
+                    },
+                    "RequestId": "x",
+                }
+            }
         return route(rec)
+
     return checked
 
 
@@ -168,8 +208,16 @@ def stub():
 
 
 def _provider(stub, secret_key=SECRET_KEY, timeout=5.0):
-    return TencentProvider(stub.url, SECRET_ID, secret_key, "1400000001", "示范职业技术学院",
-                           "1234567", timeout=timeout, clock=lambda: NOW + 0.9)
+    return TencentProvider(
+        stub.url,
+        SECRET_ID,
+        secret_key,
+        "1400000001",
+        "示范职业技术学院",
+        "1234567",
+        timeout=timeout,
+        clock=lambda: NOW + 0.9,
+    )
 
 
 def test_tencent_sends_a_correctly_signed_sendsms(stub):
@@ -180,8 +228,11 @@ def test_tencent_sends_a_correctly_signed_sendsms(stub):
     assert rec.method == "POST"
     assert verify_tc3(rec.headers, rec.body, SECRET_ID, SECRET_KEY, "sms")
     assert rec.json() == {
-        "PhoneNumberSet": ["+8613812345678"], "SmsSdkAppId": "1400000001",
-        "SignName": "示范职业技术学院", "TemplateId": "1234567", "TemplateParamSet": [CODE, "5"],
+        "PhoneNumberSet": ["+8613812345678"],
+        "SmsSdkAppId": "1400000001",
+        "SignName": "示范职业技术学院",
+        "TemplateId": "1234567",
+        "TemplateParamSet": [CODE, "5"],
     }
     h = rec.headers
     assert h["x-tc-action"] == "SendSms" and h["x-tc-version"] == "2021-01-11"
@@ -190,7 +241,8 @@ def test_tencent_sends_a_correctly_signed_sendsms(stub):
     assert h["host"] == stub.url.removeprefix("http://")
     assert h["authorization"].startswith(
         f"TC3-HMAC-SHA256 Credential={SECRET_ID}/2019-02-25/sms/tc3_request, "
-        "SignedHeaders=content-type;host;x-tc-action, Signature=")
+        "SignedHeaders=content-type;host;x-tc-action, Signature="
+    )
 
 
 def test_tencent_wrong_secret_key_is_rejected(stub):
@@ -242,14 +294,21 @@ def test_tencent_unreachable():
 
 # --- settings -----------------------------------------------------------------------------------
 
+
 def test_make_provider(tmp_path):
     console = make_provider({"SMS_PROVIDER": "console", "SMS_OUTBOX": str(tmp_path / "o.jsonl")})
     assert isinstance(console, ConsoleProvider)
-    tencent = make_provider({
-        "SMS_PROVIDER": "tencent", "SMS_API_BASE": "https://sms.tencentcloudapi.com",
-        "SMS_SECRET_ID": "id", "SMS_SECRET_KEY": "key", "SMS_SDK_APP_ID": "1400000001",
-        "SMS_SIGN_NAME": "sign", "SMS_TEMPLATE_ID": "1",
-    })
+    tencent = make_provider(
+        {
+            "SMS_PROVIDER": "tencent",
+            "SMS_API_BASE": "https://sms.tencentcloudapi.com",
+            "SMS_SECRET_ID": "id",
+            "SMS_SECRET_KEY": "key",
+            "SMS_SDK_APP_ID": "1400000001",
+            "SMS_SIGN_NAME": "sign",
+            "SMS_TEMPLATE_ID": "1",
+        }
+    )
     assert isinstance(tencent, TencentProvider) and tencent.host == "sms.tencentcloudapi.com"
     with pytest.raises(ValueError, match="SMS_PROVIDER"):
         make_provider({"SMS_PROVIDER": "carrier-pigeon"})

@@ -17,7 +17,9 @@ def _file(tmp_path, data, name="holidays.json"):
 
 
 def test_national_day_week_is_skipped_and_the_makeup_saturday_counts():
-    assert add_working_days(date(2026, 9, 30), 3) == date(2026, 10, 10)  # Oct 1-7 off, Sat Oct 10 on
+    assert add_working_days(date(2026, 9, 30), 3) == date(
+        2026, 10, 10
+    )  # Oct 1-7 off, Sat Oct 10 on
     assert not is_working_day(date(2026, 10, 5))
     assert is_working_day(date(2026, 9, 20))  # a Sunday worked for the holiday
 
@@ -39,11 +41,15 @@ def test_past_the_file_only_weekends_and_fixed_date_holidays_count_and_it_is_log
     assert "ends 2026-12-31" in caplog.text
     assert not is_working_day(date(2027, 10, 1))  # a Friday, 国庆节
     assert is_working_day(date(2027, 5, 3))  # a Monday: 2027's 劳动节 arrangement is not known yet
-    assert is_working_day(date(2027, 2, 8))  # Spring Festival 2027 is unknown until the notice: a Monday
+    assert is_working_day(
+        date(2027, 2, 8)
+    )  # Spring Festival 2027 is unknown until the notice: a Monday
 
 
 def test_the_colleges_own_file_adds_a_year(tmp_path):
-    path = _file(tmp_path, {"2027": {"holidays": ["2027-01-01", "2027-02-08"], "workdays": ["2027-02-06"]}})
+    path = _file(
+        tmp_path, {"2027": {"holidays": ["2027-01-01", "2027-02-08"], "workdays": ["2027-02-06"]}}
+    )
     calendar = use_calendar(path)
     assert calendar.covered_until == date(2027, 12, 31)
     assert is_working_day(date(2027, 2, 6))  # a Saturday worked
@@ -52,12 +58,18 @@ def test_the_colleges_own_file_adds_a_year(tmp_path):
     assert not calendar.needs_update(date(2027, 10, 1)) and calendar.needs_update(date(2027, 11, 2))
 
 
-@pytest.mark.parametrize("data, error", [
-    ({"_comment": "x"}, "no year"),
-    ({"2027": {"holidays": ["2026-10-01"]}}, "listed under 2027"),
-    ({"2027": {"holidays": ["2027-10-01"], "workdays": ["2027-10-01"]}}, "both a holiday and a working day"),
-    ({"2027": {"holidays": ["2027-02-30"]}}, "day is out of range"),
-])
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({"_comment": "x"}, "no year"),
+        ({"2027": {"holidays": ["2026-10-01"]}}, "listed under 2027"),
+        (
+            {"2027": {"holidays": ["2027-10-01"], "workdays": ["2027-10-01"]}},
+            "both a holiday and a working day",
+        ),
+        ({"2027": {"holidays": ["2027-02-30"]}}, "day is out of range"),
+    ],
+)
 def test_a_broken_file_is_refused(tmp_path, data, error):
     with pytest.raises(ValueError, match=error):
         use_calendar(_file(tmp_path, data))
@@ -65,7 +77,9 @@ def test_a_broken_file_is_refused(tmp_path, data, error):
 
 def test_a_broken_file_stops_the_app_at_start(make_app, tmp_path):
     with pytest.raises(ValueError, match="listed under"):
-        make_app(GRADCERT_HOLIDAYS_FILE=str(_file(tmp_path, {"2027": {"workdays": ["2026-01-04"]}})))
+        make_app(
+            GRADCERT_HOLIDAYS_FILE=str(_file(tmp_path, {"2027": {"workdays": ["2026-01-04"]}}))
+        )
 
 
 def test_the_app_uses_the_configured_file(make_app, tmp_path):
@@ -74,4 +88,6 @@ def test_the_app_uses_the_configured_file(make_app, tmp_path):
     assert workdays.active().path == str(path)
     make_app()
     assert workdays.active().path == str(workdays.BUNDLED)
-    assert workdays.today_in_china(datetime(2026, 11, 25, 17, tzinfo=timezone.utc)) == date(2026, 11, 26)
+    assert workdays.today_in_china(datetime(2026, 11, 25, 17, tzinfo=timezone.utc)) == date(
+        2026, 11, 26
+    )

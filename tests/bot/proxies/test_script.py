@@ -29,8 +29,18 @@ def wx(make_app):
     seed_demo(rt)
     with rt.sessions() as db:
         student = db.scalar(select(Student).where(Student.student_no == GRADUATE[2]))
-        db.add(Diploma(student_id=student.id, certificate_no="139321202105001234", level="专科", major="护理",
-                       study_mode="全日制", campus="main", grad_date=date(2021, 6, 30), source="main"))
+        db.add(
+            Diploma(
+                student_id=student.id,
+                certificate_no="139321202105001234",
+                level="专科",
+                major="护理",
+                study_mode="全日制",
+                campus="main",
+                grad_date=date(2021, 6, 30),
+                source="main",
+            )
+        )
         create_staff(db, rt.domain.cipher, "clerk", "王老师", "clerk", CLERK_PASSWORD)
         db.commit()
     yield app, Chat(app), stub
@@ -43,7 +53,11 @@ def _code(chat, phone):
 
 
 def _pushed(stub, openid):
-    return [r.json()["text"]["content"] for r in stub.calls("/cgi-bin/message/custom/send") if r.json()["touser"] == openid]
+    return [
+        r.json()["text"]["content"]
+        for r in stub.calls("/cgi-bin/message/custom/send")
+        if r.json()["touser"] == openid
+    ]
 
 
 def _bind_graduate(chat):
@@ -52,7 +66,9 @@ def _bind_graduate(chat):
     chat.say("grad", "1")
     chat.say("grad", f"{name} {id_number} {no}")
     assert "绑定成功" in chat.say("grad", _code(chat, phone))
-    chat.app.extensions["gradcert"].redis.delete(*chat.app.extensions["gradcert"].redis.keys("gc:{phone:*"))
+    chat.app.extensions["gradcert"].redis.delete(
+        *chat.app.extensions["gradcert"].redis.keys("gc:{phone:*")
+    )
 
 
 def _request(chat, openid="mom", relation="1"):
@@ -90,16 +106,23 @@ def _approve(app, scope=("lookup", "certificate", "appeal")):
     Chat(app).run_jobs()  # the photo download
     console = app.test_client()
     console.get("/console/login")
-    assert console.post("/console/login", data={"username": "clerk", "password": CLERK_PASSWORD,
-                                                "csrf_token": _csrf(console)}).status_code == 302
+    assert (
+        console.post(
+            "/console/login",
+            data={"username": "clerk", "password": CLERK_PASSWORD, "csrf_token": _csrf(console)},
+        ).status_code
+        == 302
+    )
     proxy_id = _proxy(app).id
     queue = console.get("/console/proxies").get_data(as_text=True)
     assert f'href="/console/proxies/{proxy_id}"' in queue and "待审核" in queue
     page = console.get(f"/console/proxies/{proxy_id}").get_data(as_text=True)
     [photo] = re.findall(r'src="(/console/attachments/\d+)"', page)
     assert console.get(photo).data == PNG_BYTES
-    res = console.post(f"/console/proxies/{proxy_id}/approve",
-                       data={"csrf_token": _csrf(console), "note": "公证书核对无误", "scope": list(scope)})
+    res = console.post(
+        f"/console/proxies/{proxy_id}/approve",
+        data={"csrf_token": _csrf(console), "note": "公证书核对无误", "scope": list(scope)},
+    )
     assert res.status_code == 303
     assert _proxy(app).state == "active"
 
@@ -120,8 +143,13 @@ def test_parent_acts_for_graduate_then_loses_access_when_revoked(wx):
     res = chat.post(*chat.sim.image("mom", "notary-1"))
     assert "学校审核" in chat.sim.reply_text(res.data)
     chat.run_jobs()
-    assert _proxy(app).state == "awaiting_review" and _proxy(app).notarised_no == "(2026)京东方证字第123号"
-    assert "没有生效的代办" in (chat.say("mom", "5"), chat.say("mom", "2"))[1]  # nothing before review
+    assert (
+        _proxy(app).state == "awaiting_review"
+        and _proxy(app).notarised_no == "(2026)京东方证字第123号"
+    )
+    assert (
+        "没有生效的代办" in (chat.say("mom", "5"), chat.say("mom", "2"))[1]
+    )  # nothing before review
 
     _approve(app)
     chat.run_jobs()
@@ -151,9 +179,16 @@ def test_parent_acts_for_graduate_then_loses_access_when_revoked(wx):
         appeal = db.scalar(select(Appeal))
         graduate_id = db.scalar(select(Student.id).where(Student.student_no == GRADUATE[2]))
         mom = db.scalar(select(Account).where(Account.user_key == "mom"))
-        assert appeal.student_id == appeal.acting_for_student_id == graduate_id and appeal.account_id == mom.id
-        acted = db.scalars(select(AuditEvent).where(AuditEvent.actor_account_id == mom.id,
-                                                    AuditEvent.action.in_(["view_diploma", "file_appeal"]))).all()
+        assert (
+            appeal.student_id == appeal.acting_for_student_id == graduate_id
+            and appeal.account_id == mom.id
+        )
+        acted = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.actor_account_id == mom.id,
+                AuditEvent.action.in_(["view_diploma", "file_appeal"]),
+            )
+        ).all()
         assert {a.action for a in acted} == {"view_diploma", "file_appeal"}
         assert all(a.subject_student_id == graduate_id for a in acted)
 
@@ -197,7 +232,9 @@ def test_a_refused_request_cannot_be_revived_by_the_code(wx):
     _request(chat)
     assert "138****0002" in chat.say("mom", "1")
     code = _code(chat, GRADUATE[3])
-    assert "已拒绝" in chat.say("grad", f"拒绝代办 {_proxy(app).id}")  # from their own account, meanwhile
+    assert "已拒绝" in chat.say(
+        "grad", f"拒绝代办 {_proxy(app).id}"
+    )  # from their own account, meanwhile
     assert "代办申请已经结束" in chat.say("mom", code)
     assert _proxy(app).state == "revoked" and _proxy(app).graduate_confirmed_at is None
 
@@ -283,10 +320,15 @@ def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
     assert "没有生效的代办" in (chat.say("village", "5"), chat.say("village", "2"))[1]
     with app.extensions["gradcert"].sessions() as db:
         village = db.scalar(select(Account).where(Account.user_key == "village"))
-        rows = db.scalars(select(AuditEvent).where(AuditEvent.actor_account_id == village.id)
-                          .order_by(AuditEvent.id)).all()
+        rows = db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.actor_account_id == village.id)
+            .order_by(AuditEvent.id)
+        ).all()
         assert [(a.action, a.subject_student_id) for a in rows[-2:]] == [
-            ("proxy_revoke", proxy.student_id), ("delete_personal_data", None)]
+            ("proxy_revoke", proxy.student_id),
+            ("delete_personal_data", None),
+        ]
 
 
 def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_app):
@@ -314,19 +356,27 @@ def test_after_revocation_the_proxys_appeal_belongs_to_the_graduate_alone(make_a
     chat.run_jobs()
     with rt.sessions() as db:
         appeal = db.scalar(select(Appeal))
-        asked = appeals.change_status(db, appeal, appeals.AppealStatus.NEED_MORE_INFO, "请补充李小红的身份证照片")
+        asked = appeals.change_status(
+            db, appeal, appeals.AppealStatus.NEED_MORE_INFO, "请补充李小红的身份证照片"
+        )
         db.commit()
         rt.run_effects(None, [ticket_changed(appeal.id, asked.note, asked.id)])
         ticket = appeal.ticket_no
     chat.run_jobs()
     assert any("请补充李小红的身份证照片" in t for t in _pushed(stub, "grad"))
-    assert not any("身份证照片" in t for t in _pushed(stub, "village"))  # their authorisation has ended
+    assert not any(
+        "身份证照片" in t for t in _pushed(stub, "village")
+    )  # their authorisation has ended
     assert ticket not in chat.say("village", "4")
     with rt.sessions() as db:
         village = db.scalar(select(Account).where(Account.user_key == "village"))
-        assert appeals.open_count(db, village.id) == 0  # the graduate's ticket no longer counts against them
+        assert (
+            appeals.open_count(db, village.id) == 0
+        )  # the graduate's ticket no longer counts against them
     chat.say("village", "0")
-    assert "补充" not in chat.say("village", "这是身份证")  # nothing attaches to the graduate's ticket
+    assert "补充" not in chat.say(
+        "village", "这是身份证"
+    )  # nothing attaches to the graduate's ticket
     assert "已补充" in chat.say("grad", "好的，照片稍后发")  # the graduate answers it themselves
     with rt.sessions() as db:
         appeal = db.scalar(select(Appeal))

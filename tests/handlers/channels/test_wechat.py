@@ -19,7 +19,12 @@ def _nothing_processed(app, redis) -> bool:
 
 def test_url_verification_echoes_only_for_a_good_signature(client):
     ts, nonce = str(int(time.time())), "123"
-    good = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "hello"}
+    good = {
+        "signature": sha1_signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "echostr": "hello",
+    }
     assert client.get("/wechat", query_string=good).data == b"hello"
     assert client.get("/wechat", query_string={**good, "signature": "0" * 40}).status_code == 403
 
@@ -43,8 +48,11 @@ def test_compatible_mode_envelope_is_answered_and_plain_posts_refused(make_app):
     app = make_app(WECHAT_ENCODING_AES_KEY=AES_KEY)
     chat = Chat(app, AES_KEY)
     query, body = chat.sim.text("u-compat", "帮助")
-    compatible = body.replace(b"</ToUserName>", b"</ToUserName><FromUserName><![CDATA[someone-else]]></FromUserName>"
-                              b"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[0]]></Content>")
+    compatible = body.replace(
+        b"</ToUserName>",
+        b"</ToUserName><FromUserName><![CDATA[someone-else]]></FromUserName>"
+        b"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[0]]></Content>",
+    )
     res = chat.post(query, compatible)
     assert "使用帮助" in chat.sim.reply_text(res.data)
     plain = Chat(app)  # a plain post (no encrypt_type) to an app with an AES key
@@ -83,7 +91,11 @@ def test_message_sealed_for_another_app_is_403(make_app):
 
 def test_stale_timestamp_is_403(app, chat, redis):
     old = str(int(time.time()) - 301)
-    query, body = chat.sim.sign("<xml><FromUserName>u1</FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>", "u1", timestamp=old)
+    query, body = chat.sim.sign(
+        "<xml><FromUserName>u1</FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>",
+        "u1",
+        timestamp=old,
+    )
     assert chat.post(query, body).status_code == 403
     assert _nothing_processed(app, redis)
 
@@ -175,9 +187,17 @@ def test_messy_menu_input(chat):
 def test_readiness(client):
     assert client.get("/healthz").json["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["redis"] == "ok" and ready.json["database"] == "ok"
+    assert (
+        ready.status_code == 200 and ready.json["redis"] == "ok" and ready.json["database"] == "ok"
+    )
 
 
 def test_non_ascii_signature_is_403_not_a_crash(client):
     ts = str(int(time.time()))
-    assert client.get("/wechat", query_string={"signature": "签名", "timestamp": ts, "nonce": "1", "echostr": "x"}).status_code == 403
+    assert (
+        client.get(
+            "/wechat",
+            query_string={"signature": "签名", "timestamp": ts, "nonce": "1", "echostr": "x"},
+        ).status_code
+        == 403
+    )

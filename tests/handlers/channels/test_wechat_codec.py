@@ -22,20 +22,30 @@ SAMPLE_NONCE = "461056294"
 
 def test_sample_message_decrypts_to_the_published_plaintext():
     safe = SafeMode(TOKEN, KEY, APP_ID)
-    inner = parse_xml(safe.open(parse_xml(SAMPLE_ENVELOPE), SAMPLE_SIGNATURE, SAMPLE_TIMESTAMP, SAMPLE_NONCE))
+    inner = parse_xml(
+        safe.open(parse_xml(SAMPLE_ENVELOPE), SAMPLE_SIGNATURE, SAMPLE_TIMESTAMP, SAMPLE_NONCE)
+    )
     assert inner["Content"] == "test"
     assert inner["FromUserName"] == "messense"
 
 
 def test_sample_signature_of_echostr():
-    echo = "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q=="
-    verify_signature(TOKEN, "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96", "1411443780", "437374425", echo)
+    echo = (
+        "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q=="
+    )
+    verify_signature(
+        TOKEN, "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96", "1411443780", "437374425", echo
+    )
     with pytest.raises(InvalidSignature):
-        verify_signature(TOKEN, "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96", "1411443780", "437374424", echo)
+        verify_signature(
+            TOKEN, "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96", "1411443780", "437374424", echo
+        )
 
 
 def test_sample_reply_encrypts_to_the_published_ciphertext(monkeypatch):
-    monkeypatch.setattr(crypto_base.BasePrpCrypto, "get_random_string", lambda self: "1234567890123456")
+    monkeypatch.setattr(
+        crypto_base.BasePrpCrypto, "get_random_string", lambda self: "1234567890123456"
+    )
     reply = """<xml>
 <MsgType><![CDATA[text]]></MsgType>
 <Content><![CDATA[test]]></Content>
@@ -45,7 +55,9 @@ def test_sample_reply_encrypts_to_the_published_ciphertext(monkeypatch):
 <CreateTime>1411525903</CreateTime>
 </xml>"""
     sealed = parse_xml(SafeMode(TOKEN, KEY, APP_ID).seal(reply, "461056294", "1411525903"))
-    assert sealed["Encrypt"].startswith("9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk")
+    assert sealed["Encrypt"].startswith(
+        "9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk"
+    )
     assert sealed["Encrypt"].endswith("8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3")
     assert sealed["MsgSignature"] == "407518b7649e86ef23978113f92d27afa9296533"
 

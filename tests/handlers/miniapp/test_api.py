@@ -45,24 +45,38 @@ def test_wechat_login_keeps_the_session_key_on_the_server(mini, stubs, mini_app)
     [call] = stubs["wxa"].calls("/sns/jscode2session")
     assert call.query["js_code"].startswith("code-")
     res = mini.get("/session")
-    assert res.status_code == 200 and res.json == {"channel": "wxa", "bound": False, "phone_masked": None}
+    assert res.status_code == 200 and res.json == {
+        "channel": "wxa",
+        "bound": False,
+        "phone_masked": None,
+    }
     rt = mini_app.extensions["gradcert"]
     assert not any(b"WXA-SESSION-KEY" in (rt.redis.dump(k) or b"") for k in rt.redis.keys("*"))
     assert "WXA-SESSION-KEY" not in json.dumps(answer)
     with rt.sessions() as db:
         account = db.scalar(select(Account))
-        assert (account.channel, account.app_id, account.user_key) == ("wxa", WXA_APP_ID, "o-wxa-user-1")
+        assert (account.channel, account.app_id, account.user_key) == (
+            "wxa",
+            WXA_APP_ID,
+            "o-wxa-user-1",
+        )
 
 
 def test_alipay_login_signs_the_request_and_checks_the_answer(mini, stubs, mini_app, keys):
     answer = mini.login("alipay", "2088000000000001")
     assert answer["channel"] == "alipay"
     [call] = stubs["alipay"].calls("/gateway.do")
-    assert call.query["method"] == "alipay.system.oauth.token"  # the stub verified its RSA2 signature
+    assert (
+        call.query["method"] == "alipay.system.oauth.token"
+    )  # the stub verified its RSA2 signature
     assert "ALIPAY-ACCESS-TOKEN" not in json.dumps(answer)
     with mini_app.extensions["gradcert"].sessions() as db:
         account = db.scalar(select(Account))
-        assert (account.channel, account.app_id, account.user_key) == ("alipay", ALIPAY_APP_ID, "2088000000000001")
+        assert (account.channel, account.app_id, account.user_key) == (
+            "alipay",
+            ALIPAY_APP_ID,
+            "2088000000000001",
+        )
 
 
 def test_bad_login_codes_and_a_forged_gateway_answer(mini, stubs, keys):
@@ -95,25 +109,53 @@ def test_alipay_user_binds_looks_up_issues_and_appeals(mini, mini_app, mini_demo
     mini.login("alipay", "2088000000000010")
     status = mini.get("/binding").json
     assert status["bound"] is False and status["consented"] is False
-    res = mini.post("/binding", {"name": "李小红", "id_number": id_number.lower(), "student_no": "2017020118",
-                                 "consent": True})
+    res = mini.post(
+        "/binding",
+        {
+            "name": "李小红",
+            "id_number": id_number.lower(),
+            "student_no": "2017020118",
+            "consent": True,
+        },
+    )
     assert res.status_code == 202, res.json
-    assert res.json == {"status": "code_sent", "purpose": "bind", "phone_masked": "138****0002", "expires_in": 300}
+    assert res.json == {
+        "status": "code_sent",
+        "purpose": "bind",
+        "phone_masked": "138****0002",
+        "expires_in": 300,
+    }
     res = mini.post("/code/verify", {"code": _sms_code(mini, phone)})
-    assert res.status_code == 200 and res.json["status"] == "bound" and res.json["verified_by"] == "sms"
-    assert res.json["binding"]["name_masked"] == "李**" and res.json["binding"]["verification_fresh"] is True
+    assert (
+        res.status_code == 200
+        and res.json["status"] == "bound"
+        and res.json["verified_by"] == "sms"
+    )
+    assert (
+        res.json["binding"]["name_masked"] == "李**"
+        and res.json["binding"]["verification_fresh"] is True
+    )
 
     add_diploma(mini_app, "2017020118")
     record = mini.get("/diploma").json
-    assert record["state"] == "record" and record["record"]["certificate_no"] == "139321202105001234"
+    assert (
+        record["state"] == "record" and record["record"]["certificate_no"] == "139321202105001234"
+    )
     assert record["record"]["major"] == "计算机应用技术"
 
     key = {"Idempotency-Key": "issue-1"}
     first = mini.post("/certificates", {"days": 90}, headers=key)
     assert first.status_code == 201, first.json
     again = mini.post("/certificates", {"days": 90}, headers=key)
-    assert again.status_code == 201 and again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
-    assert mini.post("/certificates", {"days": 30}, headers=key).json["error"]["code"] == "idempotency_key_reused"
+    assert (
+        again.status_code == 201
+        and again.json == first.json
+        and again.headers["Idempotent-Replayed"] == "true"
+    )
+    assert (
+        mini.post("/certificates", {"days": 30}, headers=key).json["error"]["code"]
+        == "idempotency_key_reused"
+    )
     assert _count(mini_app, Certificate) == 1
     code = first.json["code"]
     assert mini.post("/certificates", {"days": 10}).json["error"]["code"] == "bad_field"
@@ -125,36 +167,61 @@ def test_alipay_user_binds_looks_up_issues_and_appeals(mini, mini_app, mini_demo
     pdf = mini.client.get(path)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert mini.post(f"/certificates/{code}/close").json["status"] == "closed"
-    assert mini.get(f"/certificates/{code}/download").json["error"]["code"] == "certificate_not_valid"
+    assert (
+        mini.get(f"/certificates/{code}/download").json["error"]["code"] == "certificate_not_valid"
+    )
     assert mini.post(f"/certificates/{code}/close").status_code == 409
 
-    res = mini.post("/appeals", data={"category": "migration_loss", "description": "毕业证书查不到，早年的数据",
-                                      "form_id": "FORM-1", "photos": [(io.BytesIO(PNG_BYTES), "d.png")]},
-                    json=None, headers={"Idempotency-Key": "appeal-1"}, content_type="multipart/form-data")
+    res = mini.post(
+        "/appeals",
+        data={
+            "category": "migration_loss",
+            "description": "毕业证书查不到，早年的数据",
+            "form_id": "FORM-1",
+            "photos": [(io.BytesIO(PNG_BYTES), "d.png")],
+        },
+        json=None,
+        headers={"Idempotency-Key": "appeal-1"},
+        content_type="multipart/form-data",
+    )
     assert res.status_code == 201, res.json
     ticket = res.json["ticket_no"]
     assert res.json["status"] == "submitted" and res.json["photos"][0]["state"] == "stored"
     assert mini.get("/appeals").json["appeals"][0]["ticket_no"] == ticket
     with mini_app.extensions["gradcert"].sessions() as db:
         appeal = db.scalar(select(Appeal))
-        assert appeal.student_id is not None and db.scalar(select(Attachment)).content_type == "image/png"
+        assert (
+            appeal.student_id is not None
+            and db.scalar(select(Attachment)).content_type == "image/png"
+        )
         from bot.appeals.rules import change_status
 
         change_status(db, appeal, AppealStatus.NEED_MORE_INFO, "请补充毕业证书背面的照片")
         db.commit()
         appeal_id = appeal.id
-    mini_app.extensions["gradcert"].run_effects(None, [ticket_changed(appeal_id, "请补充毕业证书背面的照片")])
+    mini_app.extensions["gradcert"].run_effects(
+        None, [ticket_changed(appeal_id, "请补充毕业证书背面的照片")]
+    )
     mini.run_jobs()
     [sent] = stubs["alipay"].sent
     assert sent["to_user_id"] == "2088000000000010" and sent["form_id"] == "FORM-1"
-    assert sent["user_template_id"] == "TPL-ALIPAY-APPEAL" and sent["page"].endswith(f"ticket={ticket}")
+    assert sent["user_template_id"] == "TPL-ALIPAY-APPEAL" and sent["page"].endswith(
+        f"ticket={ticket}"
+    )
     assert json.loads(sent["data"])["keyword1"]["value"] == ticket
     res = mini.post(f"/appeals/{ticket}/information", {"text": "背面照片稍后补上"})
     assert res.status_code == 200 and res.json["status"] == "under_review"
-    assert [e["kind"] for e in mini.get(f"/appeals/{ticket}").json["events"]] == ["submitted", "status", "info", "status"]
+    assert [e["kind"] for e in mini.get(f"/appeals/{ticket}").json["events"]] == [
+        "submitted",
+        "status",
+        "info",
+        "status",
+    ]
     for secret in (id_number, id_number.lower(), phone):
         assert secret not in caplog.text
-        assert not any(secret.encode() in key for key in mini_app.extensions["gradcert"].redis.keys("*"))
+        assert not any(
+            secret.encode() in key for key in mini_app.extensions["gradcert"].redis.keys("*")
+        )
 
 
 # -- the phone shortcut ---------------------------------------------------------------------------
@@ -163,16 +230,25 @@ def test_a_proven_phone_that_is_the_registrars_replaces_the_code(mini, mini_app,
     mini.login("wxa", "o-wxa-phone-1")
     stubs["wxa"].phone_codes["pc-1"] = phone
     proof = mini.post("/session/phone", {"code": "pc-1"})
-    assert proof.status_code == 200 and proof.json == {"phone_masked": "138****0002", "valid_for": 600}
+    assert proof.status_code == 200 and proof.json == {
+        "phone_masked": "138****0002",
+        "valid_for": 600,
+    }
     res = mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True})
-    assert res.status_code == 200 and res.json["status"] == "bound" and res.json["verified_by"] == "phone"
+    assert (
+        res.status_code == 200
+        and res.json["status"] == "bound"
+        and res.json["verified_by"] == "phone"
+    )
     mini.run_jobs()
     assert outbox(mini_app) == []
     add_diploma(mini_app, "2017020118")
     assert mini.get("/diploma").json["state"] == "record"
 
 
-def test_a_proven_phone_that_is_not_the_registrars_still_needs_the_code(mini, mini_app, mini_demo, stubs):
+def test_a_proven_phone_that_is_not_the_registrars_still_needs_the_code(
+    mini, mini_app, mini_demo, stubs
+):
     _, _, id_number, phone, _ = mini_demo["李小红"]
     mini.login("wxa", "o-wxa-phone-2")
     stubs["wxa"].phone_codes["pc-2"] = "13911112222"
@@ -186,12 +262,19 @@ def test_a_proven_phone_that_is_not_the_registrars_still_needs_the_code(mini, mi
 def test_alipay_phone_is_verified_then_decrypted(mini, mini_app, mini_demo, keys):
     _, _, id_number, phone, _ = mini_demo["张三"]
     mini.login("alipay", "2088000000000020")
-    forged = encrypted_phone(keys["app"], keys["aes"], phone)  # signed with a key that is not Alipay's
+    forged = encrypted_phone(
+        keys["app"], keys["aes"], phone
+    )  # signed with a key that is not Alipay's
     res = mini.post("/session/phone", {"response": forged})
     assert res.status_code == 422 and res.json["error"]["code"] == "phone_not_proven"
-    res = mini.post("/session/phone", {"response": encrypted_phone(keys["gateway"], keys["aes"], phone)})
+    res = mini.post(
+        "/session/phone", {"response": encrypted_phone(keys["gateway"], keys["aes"], phone)}
+    )
     assert res.status_code == 200 and res.json["phone_masked"] == "138****0001"
-    res = mini.post("/binding", {"name": "张三", "id_number": id_number, "student_no": "2016010203", "consent": True})
+    res = mini.post(
+        "/binding",
+        {"name": "张三", "id_number": id_number, "student_no": "2016010203", "consent": True},
+    )
     assert res.json["verified_by"] == "phone"
 
 
@@ -205,7 +288,10 @@ def test_chat_runs_the_same_flows_with_buttons_and_dedup(mini, mini_app):
     again = mini.post("/chat", {"text": "1"}, headers={"Idempotency-Key": "m-1"})
     assert again.json == res.json
     assert mini.get(f"/chat/{res.json['msg_id']}").json["replies"] == res.json["replies"]
-    assert "请发送你的姓名" in mini.post("/chat", {"text": "同意", "client_msg_id": "m-2"}).json["replies"][0]["text"]
+    assert (
+        "请发送你的姓名"
+        in mini.post("/chat", {"text": "同意", "client_msg_id": "m-2"}).json["replies"][0]["text"]
+    )
     assert mini.get("/chat/c:unknown").status_code == 404
 
 
@@ -218,7 +304,12 @@ def test_delete_my_data_ends_every_session_of_that_user_only(mini, mini_app, min
     someone_else.login("wxa", "o-wxa-staying")
     stubs["wxa"].phone_codes["pc-del"] = phone
     assert mini.post("/session/phone", {"code": "pc-del"}).status_code == 200
-    assert mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True}).json["status"] == "bound"
+    assert (
+        mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True}).json[
+            "status"
+        ]
+        == "bound"
+    )
 
     rt = mini_app.extensions["gradcert"]
     index = "gc:{wxa:*:o-wxa-leaving}:mini:sessions"
@@ -234,17 +325,29 @@ def test_delete_my_data_ends_every_session_of_that_user_only(mini, mini_app, min
         account = db.scalar(select(Account).where(Account.user_key == "o-wxa-leaving"))
         binding = db.scalar(select(Binding).where(Binding.account_id == account.id))
         assert binding.state == "removed" and binding.removed_reason == "deleted"
-        assert db.scalar(select(func.count()).select_from(Consent).where(Consent.account_id == account.id,
-                                                                           Consent.withdrawn_at.is_(None))) == 0
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(Consent)
+                .where(Consent.account_id == account.id, Consent.withdrawn_at.is_(None))
+            )
+            == 0
+        )
         audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "delete_personal_data"))
         assert audit.actor_account_id == account.id and audit.detail == "via wxa"
     mini.login("wxa", "o-wxa-leaving")
-    assert mini.get("/binding").json["bound"] is False and mini.get("/binding").json["consented"] is False
+    assert (
+        mini.get("/binding").json["bound"] is False
+        and mini.get("/binding").json["consented"] is False
+    )
 
 
 def test_delete_my_data_in_the_chat_logs_the_mini_program_out(mini):
     mini.login("alipay", "2088000000000031")
-    assert "个人信息告知" in mini.post("/chat", {"text": "1", "client_msg_id": "before-1"}).json["replies"][0]["text"]
+    assert (
+        "个人信息告知"
+        in mini.post("/chat", {"text": "1", "client_msg_id": "before-1"}).json["replies"][0]["text"]
+    )
     mini.post("/chat", {"text": "0"})
     assert "确定删除" in mini.post("/chat", {"text": "删除我的信息"}).json["replies"][0]["text"]
     assert "小程序需要重新登录" in mini.post("/chat", {"text": "1"}).json["replies"][0]["text"]
@@ -267,13 +370,24 @@ def test_deleting_my_data_does_not_reset_the_limit_on_guessing_identities(mini, 
 def test_an_appeal_is_filed_even_when_the_photo_store_is_down(mini, mini_app, mini_demo):
     from bot.platform.attachment_store import S3Store
 
-    mini_app.extensions["gradcert"].domain.attachments = S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")
+    mini_app.extensions["gradcert"].domain.attachments = S3Store(
+        "http://127.0.0.1:9", "b", "AKID", "k", "r"
+    )
     _, _, id_number, _, _ = mini_demo["张三"]
     mini.login("wxa", "o-wxa-store-down")
-    res = mini.post("/appeals", data={"category": "migration_loss", "description": "毕业证书查不到，早年的数据",
-                                      "name": "张三", "id_number": id_number, "contact_phone": "13900002222",
-                                      "photos": [(io.BytesIO(PNG_BYTES), "d.png")]},
-                    json=None, content_type="multipart/form-data")
+    res = mini.post(
+        "/appeals",
+        data={
+            "category": "migration_loss",
+            "description": "毕业证书查不到，早年的数据",
+            "name": "张三",
+            "id_number": id_number,
+            "contact_phone": "13900002222",
+            "photos": [(io.BytesIO(PNG_BYTES), "d.png")],
+        },
+        json=None,
+        content_type="multipart/form-data",
+    )
     assert res.status_code == 201, res.json
     assert res.json["photos"] == [{"id": res.json["photos"][0]["id"], "state": "rejected"}]
     with mini_app.extensions["gradcert"].sessions() as db:
@@ -285,9 +399,14 @@ def test_mismatch_is_refused_without_saying_which_field(mini, mini_demo):
     mini.login("wxa", "o-wxa-mismatch")
     res = mini.post("/binding", {"name": "李小虹", "id_number": id_number, "consent": True})
     assert res.status_code == 422 and res.json["error"]["code"] == "identity_mismatch"
-    res = mini.post("/binding", {"name": "李小红", "id_number": "110105199912311051", "consent": True})
+    res = mini.post(
+        "/binding", {"name": "李小红", "id_number": "110105199912311051", "consent": True}
+    )
     assert res.status_code == 422 and res.json["error"]["problem"] == "checksum"
-    assert mini.post("/binding", {"name": "李小红", "id_number": id_number}).json["error"]["code"] == "consent_required"
+    assert (
+        mini.post("/binding", {"name": "李小红", "id_number": id_number}).json["error"]["code"]
+        == "consent_required"
+    )
     for _ in range(4):
         mini.post("/binding", {"name": "李小虹", "id_number": id_number, "consent": True})
     res = mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True})
@@ -300,9 +419,15 @@ def test_reveal_and_send_endpoints_are_rate_limited(mini, mini_app):
     for i in range(10):
         assert mini.post("/session/phone", {"code": f"none-{i}"}).status_code == 422
     res = mini.post("/session/phone", {"code": "none-x"})
-    assert res.status_code == 429 and res.json["error"]["code"] == "rate_limited" and res.headers["Retry-After"]
-    statuses = {mini.client.post("/api/v1/session", json={"channel": "wxa", "code": "x"}).status_code
-                for _ in range(31)}
+    assert (
+        res.status_code == 429
+        and res.json["error"]["code"] == "rate_limited"
+        and res.headers["Retry-After"]
+    )
+    statuses = {
+        mini.client.post("/api/v1/session", json={"channel": "wxa", "code": "x"}).status_code
+        for _ in range(31)
+    }
     assert statuses == {401, 429}
 
 
@@ -313,5 +438,7 @@ def test_errors_are_json_with_a_stable_code(mini):
     mini.login("wxa", "o-wxa-errors")
     assert mini.get("/diploma").json["error"]["code"] == "not_bound"
     assert mini.post("/code").json["error"]["code"] == "nothing_to_verify"
-    assert mini.post("/binding", data="x" * 70000, content_type="application/json").status_code == 413
+    assert (
+        mini.post("/binding", data="x" * 70000, content_type="application/json").status_code == 413
+    )
     assert mini.get("/certificates/ABC").status_code == 403  # not bound comes first

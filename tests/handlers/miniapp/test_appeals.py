@@ -9,7 +9,11 @@ from bot.core.replies import ReplyBook
 from tests.miniapp_support import said_in
 
 BOOK = ReplyBook()
-FORM = {"category": "other", "description": "毕业证书上的专业写错了。", "contact_phone": "13900002222"}
+FORM = {
+    "category": "other",
+    "description": "毕业证书上的专业写错了。",
+    "contact_phone": "13900002222",
+}
 
 
 def _say(mini, text: str) -> str:
@@ -32,17 +36,25 @@ def _refused(res, status: int, code: str) -> str:
 def test_an_invalid_id_number_is_explained_as_in_the_chat(claimant):
     mini, form = claimant
     wrong = form["id_number"][:17] + ("1" if form["id_number"][17] != "1" else "2")
-    message = _refused(mini.post("/appeals", {**form, "id_number": wrong}), 422, "invalid_id_number")
+    message = _refused(
+        mini.post("/appeals", {**form, "id_number": wrong}), 422, "invalid_id_number"
+    )
     assert message == BOOK.render("idcard/checksum")
 
 
 def test_the_filing_refusals_say_what_the_chat_says(claimant):
     mini, form = claimant
-    message = _refused(mini.post("/appeals", {**form, "category": "name_change"}), 422, "photos_required")
+    message = _refused(
+        mini.post("/appeals", {**form, "category": "name_change"}), 422, "photos_required"
+    )
     assert said_in(message, BOOK.render("appeal/photos_required", needs="派出所出具的姓名变更证明"))
-    message = _refused(mini.post("/appeals", {**form, "contact_phone": "23900002222"}), 400, "bad_phone")
+    message = _refused(
+        mini.post("/appeals", {**form, "contact_phone": "23900002222"}), 400, "bad_phone"
+    )
     assert said_in(message, BOOK.render("appeal/bad_phone"))
-    message = _refused(mini.post("/appeals", {**form, "description": "错了"}), 400, "description_short")
+    message = _refused(
+        mini.post("/appeals", {**form, "description": "错了"}), 400, "description_short"
+    )
     for said in ("3", "9", f"张三 {form['id_number']}"):
         _say(mini, said)
     assert said_in(message, _say(mini, "错了"))

@@ -25,7 +25,12 @@ def test_not_bound_is_refused_with_the_chats_words(mini, mini_demo):
 def test_a_closed_certificate_is_refused_with_the_chats_words(mini, mini_app, mini_demo):
     _, _, id_number, phone, _ = mini_demo["李小红"]
     mini.login("wxa", "o-wxa-holder")
-    assert mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True}).status_code == 202
+    assert (
+        mini.post(
+            "/binding", {"name": "李小红", "id_number": id_number, "consent": True}
+        ).status_code
+        == 202
+    )
     assert mini.post("/code/verify", {"code": _sms_code(mini, phone)}).json["status"] == "bound"
     add_diploma(mini_app, "2017020118")
     code = mini.post("/certificates", {"days": 60}).json["code"]

@@ -67,7 +67,9 @@ def test_a_session_hash_without_created_at_is_no_session(mini, mini_app):
 
 
 # -- idempotency ------------------------------------------------------------------------------------
-def test_an_idempotency_key_is_not_replayed_for_another_query_string(mini, mini_app, mini_demo, stubs):
+def test_an_idempotency_key_is_not_replayed_for_another_query_string(
+    mini, mini_app, mini_demo, stubs
+):
     add_diploma(mini_app, mini_demo["李小红"][0])
     _bind_with_phone(mini, stubs, mini_demo["李小红"], "o-wxa-idem")
     key = {"Idempotency-Key": "k-1"}
@@ -113,7 +115,9 @@ def test_a_pending_binding_without_consent_is_refused(mini, mini_app, mini_demo)
     assert _count(mini_app, Consent, Consent.withdrawn_at.is_(None)) == 0
 
 
-def test_a_lookup_check_whose_binding_went_away_is_refused(mini, mini_app, mini_demo, stubs, monkeypatch):
+def test_a_lookup_check_whose_binding_went_away_is_refused(
+    mini, mini_app, mini_demo, stubs, monkeypatch
+):
     phone = mini_demo["李小红"][3]
     _bind_with_phone(mini, stubs, mini_demo["李小红"], "o-wxa-lookup")
     mini.login("wxa", "o-wxa-lookup")  # a new session: no proven phone, so the check is by SMS

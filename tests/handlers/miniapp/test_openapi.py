@@ -30,7 +30,9 @@ def _flask_routes(app) -> dict[str, set[str]]:
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1"):
-            path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)  # <int(max=..):id>
+            path = re.sub(
+                r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule
+            )  # <int(max=..):id>
             routes.setdefault(path, set()).update(m.upper() for m in rule.methods - IGNORED)
     return routes
 
@@ -58,7 +60,12 @@ def api_schema(mini_app, stubs, make_app):
     client = MiniClient(mini_app, stubs)
     client.login("alipay", "2088000000009999")
     add_diploma(mini_app, "2017020118")
-    assert client.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True}).status_code == 202
+    assert (
+        client.post(
+            "/binding", {"name": "李小红", "id_number": id_number, "consent": True}
+        ).status_code
+        == 202
+    )
     client.run_jobs()
     code = [m for m in outbox(mini_app) if m["phone"] == phone][-1]["code"]
     assert client.post("/code/verify", {"code": code}).json["status"] == "bound"
@@ -68,8 +75,13 @@ def api_schema(mini_app, stubs, make_app):
     return schema
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 MODES = ((GenerationMode.POSITIVE, 25), (GenerationMode.NEGATIVE, 10))
 
 
@@ -83,8 +95,13 @@ def test_no_server_errors_and_no_answer_outside_the_schema(api_schema):
         operation = result.ok()
         for mode, examples in MODES:
 
-            @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
-                      database=None, derandomize=True)
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+                derandomize=True,
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def check(case):
                 _reset_limits(client)  # limits are tested elsewhere; here they would hide the views
@@ -98,12 +115,14 @@ def test_no_server_errors_and_no_answer_outside_the_schema(api_schema):
                 check()
             except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
                 continue
-            except (Exception, BaseExceptionGroup) as exc:  # every operation's failures, not only the first
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # every operation's failures, not only the first
                 failures.append(f"{operation.label} [{mode.value}]: {exc}")
     assert not failures, "\n\n".join(failures)
     shut_out = sorted(label for label, statuses in seen.items() if statuses <= {401, 429})
     assert not shut_out, f"never got past authentication or rate limits: {shut_out}"
-
 
 
 def _restore(client) -> None:

@@ -34,8 +34,13 @@ def graduate(mini_app, mini_demo, stubs):
     with _db(mini_app) as db:
         student = db.scalar(select(Student).where(Student.student_no == GRADUATE_NO))
         for channel, key in (("wx", "o-grad-oa"), ("wxa", "o-grad-mini")):
-            account = Account(channel=channel, app_id=mini_app.config["WECHAT_APP_ID"] if channel == "wx" else
-                              mini_app.config["WXA_APP_ID"], user_key=key)
+            account = Account(
+                channel=channel,
+                app_id=mini_app.config["WECHAT_APP_ID"]
+                if channel == "wx"
+                else mini_app.config["WXA_APP_ID"],
+                user_key=key,
+            )
             db.add(account)
             db.flush()
             db.add(Binding(account_id=account.id, student_id=student.id, channel=channel))
@@ -62,11 +67,21 @@ def parent(mini, mini_demo, graduate):
     return mini
 
 
-def _upload(mini, proxy_id: int, notarised_no="（2026）京东方证字第123号", photos=(PNG_BYTES,), key=None):
-    data = {"notarised_no": notarised_no, "photos": [(io.BytesIO(p), f"p{i}.png") for i, p in enumerate(photos)]}
+def _upload(
+    mini, proxy_id: int, notarised_no="（2026）京东方证字第123号", photos=(PNG_BYTES,), key=None
+):
+    data = {
+        "notarised_no": notarised_no,
+        "photos": [(io.BytesIO(p), f"p{i}.png") for i, p in enumerate(photos)],
+    }
     headers = {"Idempotency-Key": key} if key else None
-    return mini.post(f"/proxies/{proxy_id}/document", data=data, json=None, headers=headers,
-                     content_type="multipart/form-data")
+    return mini.post(
+        f"/proxies/{proxy_id}/document",
+        data=data,
+        json=None,
+        headers=headers,
+        content_type="multipart/form-data",
+    )
 
 
 def _activate(app, proxy_id: int, scope: str) -> None:
@@ -114,21 +129,30 @@ def test_parent_uploads_the_authorisation_then_acts_within_scope(parent, mini_ap
     assert "学校审核" in _say(parent, "我发了")
 
     denied = parent.get(f"/diploma?acting_for={request['id']}")
-    assert denied.status_code == 403 and denied.json["error"]["code"] == "proxy_not_allowed"  # not reviewed yet
+    assert (
+        denied.status_code == 403 and denied.json["error"]["code"] == "proxy_not_allowed"
+    )  # not reviewed yet
     _activate(mini_app, request["id"], "lookup")
     acting = parent.get("/proxies").json["acting"]
     assert [(a["id"], a["name_masked"], a["graduate_as"], a["scopes"]) for a in acting] == [
-        (request["id"], "李**", "你的孩子", ["lookup"])]
+        (request["id"], "李**", "你的孩子", ["lookup"])
+    ]
 
     res = parent.get(f"/diploma?acting_for={request['id']}")
     assert res.status_code == 200 and res.json["record"]["certificate_no"] == "139321202105001234"
     assert res.json["acting_for"]["name_masked"] == "李**"
     with _db(mini_app) as db:
         audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "view_diploma"))
-        assert audit.actor_account_id == _account_id(mini_app, "o-parent") and audit.subject_student_id == graduate_id
+        assert (
+            audit.actor_account_id == _account_id(mini_app, "o-parent")
+            and audit.subject_student_id == graduate_id
+        )
         assert audit.detail.endswith(f"proxy:{request['id']}")
     [told] = _queued_pushes(mini_app)
-    assert told["account_ids"] == [_account_id(mini_app, "o-grad-oa"), _account_id(mini_app, "o-grad-mini")]
+    assert told["account_ids"] == [
+        _account_id(mini_app, "o-grad-oa"),
+        _account_id(mini_app, "o-grad-mini"),
+    ]
     assert "父母" in told["text"] and "查询了毕业证书" in told["text"]
 
     outside = parent.get(f"/certificates?acting_for={request['id']}")
@@ -141,11 +165,16 @@ def test_the_authorisation_waits_for_a_working_photo_store(parent, mini_app):
     from bot.platform.attachment_store import S3Store
 
     rt = mini_app.extensions["gradcert"]
-    working, rt.domain.attachments = rt.domain.attachments, S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r")
+    working, rt.domain.attachments = (
+        rt.domain.attachments,
+        S3Store("http://127.0.0.1:9", "b", "AKID", "k", "r"),
+    )
     proxy_id = parent.get("/proxies").json["request"]["id"]
     res = _upload(parent, proxy_id)
     assert res.status_code == 503 and res.json["error"]["code"] == "storage_unavailable"
-    assert parent.get("/proxies").json["request"]["state"] == "awaiting_document"  # not sent to review empty
+    assert (
+        parent.get("/proxies").json["request"]["state"] == "awaiting_document"
+    )  # not sent to review empty
     rt.domain.attachments = working
     assert _upload(parent, proxy_id).json["state"] == "awaiting_review"
     assert parent.delete("/proxies/99999999999999999999999").status_code == 404
@@ -158,13 +187,19 @@ def test_acting_for_someone_elses_proxy_is_not_found(parent, mini_app, stubs):
     _activate(mini_app, proxy_id, "lookup,certificate,appeal")
     stranger = MiniClient(mini_app, stubs)
     stranger.login("wxa", "o-stranger")
-    for call in (stranger.get(f"/diploma?acting_for={proxy_id}"), stranger.get(f"/certificates?acting_for={proxy_id}"),
-                 _upload(stranger, proxy_id), stranger.delete(f"/proxies/{proxy_id}")):
+    for call in (
+        stranger.get(f"/diploma?acting_for={proxy_id}"),
+        stranger.get(f"/certificates?acting_for={proxy_id}"),
+        _upload(stranger, proxy_id),
+        stranger.delete(f"/proxies/{proxy_id}"),
+    ):
         assert call.status_code == 404, call.json
     assert stranger.get("/proxies").json == {"acting": [], "request": None, "for_me": []}
 
 
-def test_a_proxy_issues_a_certificate_and_files_an_appeal_for_the_graduate(parent, mini_app, graduate):
+def test_a_proxy_issues_a_certificate_and_files_an_appeal_for_the_graduate(
+    parent, mini_app, graduate
+):
     graduate_id, _ = graduate
     proxy_id = parent.get("/proxies").json["request"]["id"]
     _upload(parent, proxy_id)
@@ -173,9 +208,15 @@ def test_a_proxy_issues_a_certificate_and_files_an_appeal_for_the_graduate(paren
     issued = parent.post(f"/certificates?acting_for={proxy_id}", {"days": 60})
     assert issued.status_code == 201, issued.json
     code = issued.json["code"]
-    assert [c["code"] for c in parent.get(f"/certificates?acting_for={proxy_id}").json["certificates"]] == [code]
-    assert parent.get(f"/certificates/{code}").json["error"]["code"] == "not_bound"  # without acting_for
-    assert parent.post(f"/certificates/{code}/close?acting_for={proxy_id}").json["status"] == "closed"
+    assert [
+        c["code"] for c in parent.get(f"/certificates?acting_for={proxy_id}").json["certificates"]
+    ] == [code]
+    assert (
+        parent.get(f"/certificates/{code}").json["error"]["code"] == "not_bound"
+    )  # without acting_for
+    assert (
+        parent.post(f"/certificates/{code}/close?acting_for={proxy_id}").json["status"] == "closed"
+    )
 
     form = {"category": "other", "description": "孩子的毕业证书专业写错了，应该是护理。"}
     missing = parent.post(f"/appeals?acting_for={proxy_id}", form)
@@ -186,10 +227,19 @@ def test_a_proxy_issues_a_certificate_and_files_an_appeal_for_the_graduate(paren
         appeal = db.scalar(select(Appeal))
         assert appeal.student_id == appeal.acting_for_student_id == graduate_id
         assert appeal.account_id == _account_id(mini_app, "o-parent")
-        actions = {a.action: a.detail for a in db.scalars(select(AuditEvent).where(
-            AuditEvent.actor_account_id == appeal.account_id, AuditEvent.subject_student_id == graduate_id))}
+        actions = {
+            a.action: a.detail
+            for a in db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.actor_account_id == appeal.account_id,
+                    AuditEvent.subject_student_id == graduate_id,
+                )
+            )
+        }
         assert {"issue_certificate", "close_certificate", "file_appeal"} <= set(actions)
-        assert all(actions[a].endswith(f"proxy:{proxy_id}") for a in ("issue_certificate", "file_appeal"))
+        assert all(
+            actions[a].endswith(f"proxy:{proxy_id}") for a in ("issue_certificate", "file_appeal")
+        )
     texts = [p["text"] for p in _queued_pushes(mini_app)]
     assert any("开具了电子证明" in t for t in texts) and any("提交了异议申请" in t for t in texts)
 
@@ -200,7 +250,11 @@ def test_the_graduate_sees_and_revokes_a_proxy_in_one_step(parent, mini_app, gra
     _upload(parent, proxy_id)
     _activate(mini_app, proxy_id, "lookup")
     [listed] = own.get("/proxies").json["for_me"]
-    assert listed["id"] == proxy_id and listed["relation_label"] == "父母" and listed["state"] == "active"
+    assert (
+        listed["id"] == proxy_id
+        and listed["relation_label"] == "父母"
+        and listed["state"] == "active"
+    )
 
     res = own.delete(f"/proxies/{proxy_id}")
     assert res.status_code == 200 and res.json == {"id": proxy_id, "state": "revoked"}
@@ -208,9 +262,15 @@ def test_the_graduate_sees_and_revokes_a_proxy_in_one_step(parent, mini_app, gra
     with _db(mini_app) as db:
         proxy = db.get(Proxy, proxy_id)
         assert proxy.state == "revoked" and proxy.revoked_by == "graduate"
-    told = [p for p in _queued_pushes(mini_app) if p["account_ids"] == [_account_id(mini_app, "o-parent")]]
+    told = [
+        p
+        for p in _queued_pushes(mini_app)
+        if p["account_ids"] == [_account_id(mini_app, "o-parent")]
+    ]
     assert told and "撤销" in told[-1]["text"]
-    assert parent.get(f"/diploma?acting_for={proxy_id}").json["error"]["code"] == "proxy_not_allowed"
+    assert (
+        parent.get(f"/diploma?acting_for={proxy_id}").json["error"]["code"] == "proxy_not_allowed"
+    )
 
 
 def test_a_proxy_may_withdraw_their_own_request(parent, mini_app):
@@ -249,15 +309,22 @@ def _acting_through_the_api(parent, proxy_id: int) -> None:
     """Through /certificates?acting_for=: the same four actions."""
     code = parent.post(f"/certificates?acting_for={proxy_id}", {"days": 60}).json["code"]
     assert parent.get(f"/certificates/{code}/download?acting_for={proxy_id}").status_code == 200
-    assert parent.post(f"/certificates/{code}/extend?acting_for={proxy_id}", {"days": 90}).status_code == 200
-    assert parent.post(f"/certificates/{code}/close?acting_for={proxy_id}").json["status"] == "closed"
+    assert (
+        parent.post(f"/certificates/{code}/extend?acting_for={proxy_id}", {"days": 90}).status_code
+        == 200
+    )
+    assert (
+        parent.post(f"/certificates/{code}/close?acting_for={proxy_id}").json["status"] == "closed"
+    )
 
 
 def _told_of_certificates(stubs) -> list[str]:
     return [t for t in stubs["wxa"].texts_to("o-grad-oa") if any(n in t for n in NOTICES)]
 
 
-def test_a_proxys_certificate_actions_are_told_to_the_graduate_as_in_the_chat(parent, mini_app, stubs):
+def test_a_proxys_certificate_actions_are_told_to_the_graduate_as_in_the_chat(
+    parent, mini_app, stubs
+):
     proxy_id = parent.get("/proxies").json["request"]["id"]
     _upload(parent, proxy_id)
     _activate(mini_app, proxy_id, "lookup,certificate")
@@ -268,16 +335,23 @@ def test_a_proxys_certificate_actions_are_told_to_the_graduate_as_in_the_chat(pa
 
     _acting_through_the_api(parent, proxy_id)
     parent.run_jobs()
-    assert _told_of_certificates(stubs)[len(in_the_chat):] == in_the_chat
+    assert _told_of_certificates(stubs)[len(in_the_chat) :] == in_the_chat
 
 
-CERTIFICATE_ACTIONS = ("issue_certificate", "certificate_link", "extend_certificate", "close_certificate")
+CERTIFICATE_ACTIONS = (
+    "issue_certificate",
+    "certificate_link",
+    "extend_certificate",
+    "close_certificate",
+)
 
 
 def _audited(app, actions, number=r"[0-9A-Z]{16}|GA\d{8}-\d{4}") -> list[tuple[str, str]]:
     """(action, detail with the certificate code or ticket number as N) of the audit rows, in order."""
     with _db(app) as db:
-        rows = db.scalars(select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)).all()
+        rows = db.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id)
+        ).all()
         return [(a.action, re.sub(number, "N", a.detail or "")) for a in rows]
 
 
@@ -289,18 +363,35 @@ def test_a_proxys_certificate_actions_are_audited_alike_in_the_chat_and_the_api(
     in_the_chat = _audited(mini_app, CERTIFICATE_ACTIONS)
     assert in_the_chat == [(action, f"N proxy:{proxy_id}") for action in CERTIFICATE_ACTIONS]
     _acting_through_the_api(parent, proxy_id)
-    assert _audited(mini_app, CERTIFICATE_ACTIONS)[len(in_the_chat):] == in_the_chat
+    assert _audited(mini_app, CERTIFICATE_ACTIONS)[len(in_the_chat) :] == in_the_chat
 
 
 def test_a_proxys_appeal_is_audited_and_told_alike_in_the_chat_and_the_api(parent, mini_app, stubs):
     proxy_id = parent.get("/proxies").json["request"]["id"]
     _upload(parent, proxy_id)
     _activate(mini_app, proxy_id, "lookup,appeal")
-    for step in ("0", "5", "2", "2", "3", "9", "孩子的毕业证书专业写错了，应该是护理。", "1", "完成", "13900001111"):
+    for step in (
+        "0",
+        "5",
+        "2",
+        "2",
+        "3",
+        "9",
+        "孩子的毕业证书专业写错了，应该是护理。",
+        "1",
+        "完成",
+        "13900001111",
+    ):
         _say(parent, step)
     assert "已提交" in _say(parent, "1")
-    filed = parent.post(f"/appeals?acting_for={proxy_id}", {"category": "other", "contact_phone": "13900001111",
-                                                            "description": "孩子的毕业证书专业写错了，应该是护理。"})
+    filed = parent.post(
+        f"/appeals?acting_for={proxy_id}",
+        {
+            "category": "other",
+            "contact_phone": "13900001111",
+            "description": "孩子的毕业证书专业写错了，应该是护理。",
+        },
+    )
     assert filed.status_code == 201
     assert _audited(mini_app, ("file_appeal",)) == [("file_appeal", f"N proxy:{proxy_id}")] * 2
     parent.run_jobs()

@@ -28,13 +28,16 @@ CERTIFICATE_NO = "139271202005000123"
 
 def badge(html: str) -> tuple[str, str]:
     """The state class and the Chinese text of the status badge."""
-    found = re.search(r'<div class="badge s-(\w+)"[^>]*>.*?<span class="zh">(.*?)</span>', html, re.S)
+    found = re.search(
+        r'<div class="badge s-(\w+)"[^>]*>.*?<span class="zh">(.*?)</span>', html, re.S
+    )
     assert found, "no status badge"
     return found.group(1), found.group(2)
 
 
-def make_certificate(app, state: str = "valid", student_no: str = "2016010203",
-                     certificate_no: str = CERTIFICATE_NO) -> str:
+def make_certificate(
+    app, state: str = "valid", student_no: str = "2016010203", certificate_no: str = CERTIFICATE_NO
+) -> str:
     """A certificate of a demo student in the given state; returns its code."""
     rt = app.extensions["gradcert"]
     seed_demo(rt)
@@ -42,16 +45,35 @@ def make_certificate(app, state: str = "valid", student_no: str = "2016010203",
         student = db.scalar(select(Student).where(Student.student_no == student_no))
         diploma = db.scalar(select(Diploma).where(Diploma.student_id == student.id))
         if diploma is None:
-            diploma = Diploma(student_id=student.id, certificate_no=certificate_no, level="专科",
-                              major="数控技术", study_mode="全日制", campus="main", grad_date=date(2020, 6, 30),
-                              leave_date=date(2020, 6, 30), status="valid", source="main")
+            diploma = Diploma(
+                student_id=student.id,
+                certificate_no=certificate_no,
+                level="专科",
+                major="数控技术",
+                study_mode="全日制",
+                campus="main",
+                grad_date=date(2020, 6, 30),
+                leave_date=date(2020, 6, 30),
+                status="valid",
+                source="main",
+            )
             db.add(diploma)
             db.flush()
         if state == "expired":
-            cert = certificates.issue(db, rt.domain.signer, student, diploma, None, 30, rt.domain.school,
-                                      now=utcnow() - timedelta(days=200))
+            cert = certificates.issue(
+                db,
+                rt.domain.signer,
+                student,
+                diploma,
+                None,
+                30,
+                rt.domain.school,
+                now=utcnow() - timedelta(days=200),
+            )
         else:
-            cert = certificates.issue(db, rt.domain.signer, student, diploma, None, 90, rt.domain.school)
+            cert = certificates.issue(
+                db, rt.domain.signer, student, diploma, None, 90, rt.domain.school
+            )
         if state == "closed":
             certificates.close(db, cert)
         elif state == "revoked":
@@ -74,9 +96,19 @@ def test_each_state_shows_its_badge_and_the_employer_fields(app, client, state):
     html = res.get_data(as_text=True)
     assert res.status_code == 200
     assert badge(html) == (state, BADGES[state])
-    for shown in ("张三", "示范职业技术学院", "专科", "数控技术", "全日制", "2020-06-30", CERTIFICATE_NO):
+    for shown in (
+        "张三",
+        "示范职业技术学院",
+        "专科",
+        "数控技术",
+        "全日制",
+        "2020-06-30",
+        CERTIFICATE_NO,
+    ):
         assert shown in html
-    assert "Certificate no." in html and "Valid until" in html  # English labels ride along for the toggle
+    assert (
+        "Certificate no." in html and "Valid until" in html
+    )  # English labels ride along for the toggle
 
 
 def test_a_certificate_closed_by_its_holder_shows_only_that(app, client):
@@ -88,7 +120,9 @@ def test_a_certificate_closed_by_its_holder_shows_only_that(app, client):
     body = client.get(f"/v/{code}.json").get_json()
     assert body["status"] == "closed" and body["name"] is None and body["major"] is None
 
-    rt = app.extensions["gradcert"]  # the registrar revokes the diploma afterwards: still nothing shown
+    rt = app.extensions[
+        "gradcert"
+    ]  # the registrar revokes the diploma afterwards: still nothing shown
     with rt.sessions() as db:
         cert = db.scalar(select(Certificate).where(Certificate.code == code))
         cert.diploma.status = "revoked"
@@ -127,7 +161,7 @@ def test_signature_and_fingerprint_are_shown_and_verify(app, client):
         assert cert.signature in html and cert.digest in html
         assert rt.domain.signer.verify(cert.content.encode(), cert.signature)
     assert rt.domain.signer.fingerprint in html
-    assert " ".join(code[i:i + 4] for i in range(0, 16, 4)) in html
+    assert " ".join(code[i : i + 4] for i in range(0, 16, 4)) in html
 
 
 def test_tampered_content_is_not_genuine_and_not_shown(app, client):
@@ -149,8 +183,18 @@ def test_unknown_code_shows_advice_only(app, client, code):
         assert field not in html
     body = client.get(f"/v/{code}.json").get_json()
     assert body["status"] == "unknown" and body["genuine"] is None
-    for name in ("school", "name", "level", "major", "study_mode", "grad_date", "certificate_no",
-                 "valid_until", "signature", "digest"):
+    for name in (
+        "school",
+        "name",
+        "level",
+        "major",
+        "study_mode",
+        "grad_date",
+        "certificate_no",
+        "valid_until",
+        "signature",
+        "digest",
+    ):
         assert body[name] is None
 
 
@@ -159,14 +203,17 @@ def test_no_id_number_phone_or_student_number_anywhere(app, client):
     code = make_certificate(app, student_no=student_no)
     for url in (f"/v/{code}", f"/v/{code}.json", f"/v/{code}?lang=en"):
         text = client.get(url).get_data(as_text=True)
-        masked_id, masked_phone = id_number[:4] + "*" * 10 + id_number[-4:], phone[:3] + "****" + phone[-4:]
+        masked_id, masked_phone = (
+            id_number[:4] + "*" * 10 + id_number[-4:],
+            phone[:3] + "****" + phone[-4:],
+        )
         for secret in (id_number, id_number.lower(), masked_id, phone, masked_phone, student_no):
             assert secret not in text
 
 
 def test_messy_code_in_path_redirects_to_the_clean_one(app, client):
     code = make_certificate(app)
-    messy = "-".join(code[i:i + 4] for i in range(0, 16, 4)).lower()
+    messy = "-".join(code[i : i + 4] for i in range(0, 16, 4)).lower()
     res = client.get(f"/v/{messy}")
     assert res.status_code == 302 and res.headers["Location"].endswith(f"/v/{code}")
 
@@ -175,11 +222,15 @@ def test_form_redirects_with_a_messy_code(app, client):
     code = make_certificate(app)
     page = client.get("/v")
     assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
-    messy = " " + " - ".join(code[i:i + 4] for i in range(0, 16, 4)).lower() + " "
+    messy = " " + " - ".join(code[i : i + 4] for i in range(0, 16, 4)).lower() + " "
     res = client.get("/v", query_string={"code": messy})
     assert res.status_code == 302 and res.headers["Location"].endswith(f"/v/{code}")
     fullwidth = "".join(chr(ord(ch) + 0xFEE0) for ch in code.lower())
-    assert client.get("/v", query_string={"code": fullwidth}).headers["Location"].endswith(f"/v/{code}")
+    assert (
+        client.get("/v", query_string={"code": fullwidth})
+        .headers["Location"]
+        .endswith(f"/v/{code}")
+    )
     follow = client.get("/v", query_string={"code": messy}, follow_redirects=True)
     assert badge(follow.get_data(as_text=True)) == ("valid", BADGES["valid"])
 
@@ -224,7 +275,10 @@ def test_rate_limit_per_code_prefix_across_addresses(make_app):
         assert res.status_code == 404
     res = client.get("/v/ZZZZQQQQ", environ_base={"REMOTE_ADDR": "198.51.100.99"})
     assert res.status_code == 429 and "Retry-After" in res.headers
-    assert client.get(f"/v/{UNKNOWN_CODE}", environ_base={"REMOTE_ADDR": "198.51.100.99"}).status_code == 404
+    assert (
+        client.get(f"/v/{UNKNOWN_CODE}", environ_base={"REMOTE_ADDR": "198.51.100.99"}).status_code
+        == 404
+    )
 
 
 def test_forwarded_for_only_behind_a_trusted_proxy(make_app):
@@ -257,20 +311,30 @@ def test_private_headers_and_strict_csp(app, client):
         csp = res.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     first, second = client.get(f"/v/{code}"), client.get(f"/v/{code}")
-    nonces = [re.search(r"'nonce-([^']+)'", res.headers["Content-Security-Policy"]).group(1) for res in (first, second)]
+    nonces = [
+        re.search(r"'nonce-([^']+)'", res.headers["Content-Security-Policy"]).group(1)
+        for res in (first, second)
+    ]
     assert nonces[0] != nonces[1]  # a fresh nonce per response
     page = second.get_data(as_text=True)
     assert f'<script nonce="{nonces[1]}">' in page and f'<style nonce="{nonces[1]}">' in page
-    assert "http://" not in page and "https://" not in page and "style=" not in page  # no external assets
+    assert (
+        "http://" not in page and "https://" not in page and "style=" not in page
+    )  # no external assets
 
 
 def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app, client):
     """Review finding: 30 lookups a minute on a printed prefix blocked a real certificate's page."""
     code = make_certificate(app)
     guess = code[:4] + ("2" * 12 if code[4:] != "2" * 12 else "3" * 12)
-    statuses = {client.get(f"/v/{guess}", environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(35)}
+    statuses = {
+        client.get(f"/v/{guess}", environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code
+        for i in range(35)
+    }
     assert statuses == {404, 429}  # unknown codes under one prefix are limited...
-    assert client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200  # ...the real one is not
+    assert (
+        client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200
+    )  # ...the real one is not
 
 
 def test_a_pdf_rendered_by_several_threads_at_once_is_written_whole(app):
@@ -304,7 +368,9 @@ def test_a_long_major_wraps_inside_the_page_on_the_pdf():
 
     from bot.diploma.pdf import CJK, VALUE_ROOM, _wrapped
 
-    major = "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"  # 64 characters, the import's limit
+    major = (
+        "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"
+    )  # 64 characters, the import's limit
     lines = _wrapped(major, CJK, 10)
     assert "".join(lines) == major and len(lines) > 1
     assert all(pdfmetrics.stringWidth(line, CJK, 10) <= VALUE_ROOM for line in lines)
