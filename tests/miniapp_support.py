@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import date
 
 from sqlalchemy import select
+
+from models import Diploma, Student
 
 _codes = itertools.count(1)
 
@@ -58,10 +61,6 @@ class MiniClient:
 
 def add_diploma(app, student_no: str, **fields) -> None:
     """A registered diploma for a demo student."""
-    from datetime import date
-
-    from models import Diploma, Student
-
     values = dict(
         certificate_no="139321202105001234",
         level="专科",

@@ -11,8 +11,9 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from bot.diploma import certificates, ledger
-from models import Binding, Certificate, Diploma, LedgerEntry, Student
+from models import Binding, Certificate, LedgerEntry
 from tests.conftest import outbox
+from tests.miniapp_support import add_diploma
 
 
 def _code(chat, phone):
@@ -20,24 +21,7 @@ def _code(chat, phone):
     return [m for m in outbox(chat.app) if m["phone"] == phone][-1]["code"]
 
 
-def _diploma(app, student_no, **fields):
-    rt = app.extensions["gradcert"]
-    values = dict(
-        certificate_no="139321202105001234",
-        level="专科",
-        major="计算机应用技术",
-        study_mode="全日制",
-        campus="main",
-        enrol_date=date(2018, 9, 1),
-        grad_date=date(2021, 6, 30),
-        leave_date=date(2021, 7, 1),
-        source="main",
-    )
-    values.update(fields)
-    with rt.sessions() as db:
-        student = db.scalar(select(Student).where(Student.student_no == student_no))
-        db.add(Diploma(student_id=student.id, **values))
-        db.commit()
+_diploma = add_diploma  # a registered diploma for a demo student (tests/miniapp_support.py)
 
 
 @pytest.fixture
