@@ -61,6 +61,11 @@ def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     if conv.acting_for is not None and not _still_acting(conv, ctx):
         return menu.show(replace(conv, acting_for=None), ctx, prefix="proxy/ended")
     outcome = _route(conv, msg, ctx)
+    if ctx.expired:  # said plainly, with the hint about proxies only to those who have one
+        acting = bool(
+            proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
+        )
+        outcome.replies.insert(0, ctx.say("system/expired", acting=acting))
     if outcome.conversation.acting_for is not None and outcome.replies:
         tag = ctx.book.render("proxy/acting_tag", name=_acting_name(outcome.conversation, ctx))
         first = outcome.replies[0]
@@ -72,6 +77,10 @@ def start(conv: Conversation, ctx: Context, intent: Intent, carry: dict | None =
     """Enter the flow behind `intent` from anywhere (`carry`: data the flow may reuse)."""
     if intent is Intent.HELP:
         return Outcome(conv.home(), [ctx.say("menu/help")])
+    if intent is Intent.GREETING:
+        return menu.show(conv, ctx, prefix="menu/greeting")
+    if intent is Intent.THANKS:
+        return Outcome(conv.home(), [ctx.say("menu/thanks")])
     fresh = Conversation(version=conv.version, acting_for=conv.acting_for, data=dict(carry or {}))
     return STARTERS[intent](fresh, ctx)
 
@@ -84,8 +93,10 @@ def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     if msg.kind in (MessageKind.TEXT, MessageKind.VOICE):
         if text.is_menu_command(msg.text):
             if conv.idle and text.number_token(msg.text) == "0":  # at the menu, 0 is its help item
-                return menu.show(conv, ctx, prefix="menu/help")
+                return menu.show(conv, ctx, prefix="menu/help_short")
             return menu.show(conv, ctx)
+        if conv.flow != menu.FLOW and menu.asks_for_help(msg.text):  # the form waits meanwhile
+            return Outcome(conv, [ctx.say("menu/help_here")])
         answer = _PROXY_ANSWER.match(text.clean(msg.text))
         if answer:
             return proxy.graduate_answer(conv, ctx, answer.group(1) == "同意代办")
@@ -105,14 +116,21 @@ def _route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
 def _at_menu(conv: Conversation, ctx: Context) -> Outcome:
     """A message at the menu: a choice starts its flow; other text or a photo goes to a ticket
     that waits for more information; anything else gets guidance."""
-    intent = menu.intent_of(ctx.msg.text) if ctx.msg.kind is not MessageKind.IMAGE else None
+    if ctx.msg.kind is MessageKind.IMAGE:
+        return appeal.add_information(conv, ctx) or menu.show(
+            conv, ctx, prefix="menu/photo_not_needed"
+        )
+    intent = menu.intent_of(ctx.msg.text, phrases=menu.CHATTER)
     if intent is not None:
         return start(conv, ctx, intent)
-    added = appeal.add_information(conv, ctx)
+    added = appeal.add_information(conv, ctx)  # a ticket waiting for information takes the text
     if added is not None:
         return added
-    if ctx.msg.kind is MessageKind.IMAGE:
-        return menu.show(conv, ctx, prefix="menu/photo_not_needed")
+    intent = menu.intent_of(ctx.msg.text)
+    if intent is not None:
+        return start(conv, ctx, intent)
+    if ctx.expired:  # most likely the answer to a step that timed out: not "not understood"
+        return menu.show(conv, ctx)
     return menu.show(conv, ctx, prefix="menu/not_understood")
 
 

@@ -119,10 +119,30 @@ def choice(text: str, options: int) -> int | None:
     return None
 
 
+def _plain(text: str) -> str:
+    """Lower case, without a leading 我 or trailing particles, a doubled word once: 我同意的 → 同意,
+    嗯嗯 → 嗯, 好的好的 → 好的."""
+    t = re.sub(r"^我", "", clean(text).lower())
+    half = len(t) // 2
+    if len(t) % 2 == 0 and half and t[:half] == t[half:]:
+        t = t[:half]
+    return re.sub(r"(?<=.)[的了啊呀吧哈]+$", "", t)
+
+
 def is_yes(text: str) -> bool:
-    """Agreement: 同意, 是, 好, 确认, yes, ok."""
+    """Agreement: 同意, 是, 好, 确认, yes, ok (also 我同意, 嗯嗯, 好的好的)."""
     t = clean(text).lower()
-    return t in {
+    return t in _YES or _plain(t) in _YES
+
+
+def is_no(text: str) -> bool:
+    """Refusal: 不同意, 否, 不, no."""
+    t = clean(text).lower()
+    return t in _NO or _plain(t) in _NO
+
+
+_YES = frozenset(
+    {
         "同意",
         "是",
         "是的",
@@ -137,23 +157,26 @@ def is_yes(text: str) -> bool:
         "y",
         "ok",
         "同意并继续",
+        "行",
+        "没问题",
+        "好吧",
     }
-
-
-def is_no(text: str) -> bool:
-    """Refusal: 不同意, 否, 不, no."""
-    t = clean(text).lower()
-    return t in {"不同意", "否", "不", "不是", "不要", "拒绝", "no", "n", "算了"}
+)
+_NO = frozenset({"不同意", "否", "不", "不是", "不要", "拒绝", "no", "n", "算了", "不愿意"})
 
 
 # -- labels, names, ID numbers, student numbers ----------------------------------------------------
-SKIP_WORDS = frozenset({"跳过", "不记得", "忘了", "忘记了", "没有", "不知道"})
+SKIP_WORDS = frozenset(
+    {"跳过", "不记得", "不记得了", "忘了", "忘记了", "没有", "不知道", "记不清", "记不清了", "skip"}
+)
 STUDENT_NO = re.compile(r"[0-9A-Z]{4,20}")
 PHONE = re.compile(r"1[3-9]\d{9}")
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _LABELS = re.compile(
     r"(?:我的)?(?:身份证号码|身份证号|身份证|学号|手机号码|手机号|电话|号码|姓名|名字)(?:是|为|叫)?"
-    rf"|我叫|我是|你好|您好|(?<![{_HAN}])是(?![{_HAN}])|:"
+    r"|(?:(?:我|他|她|我家)(?:的)?(?:孩子|儿子|女儿|闺女|爱人|老婆|老公|妻子|丈夫)?"
+    r"|孩子|儿子|女儿|闺女|爱人|老婆|老公|妻子|丈夫)叫"
+    rf"|我是|你好|您好|(?<![{_HAN}])是(?![{_HAN}])|:"
 )
 _NAME_DOT = re.compile(rf"(?<=[{_HAN}])\s*[·•・.‧∙]\s*(?=[{_HAN}])")
 _STRAY_DOT = re.compile(rf"(?<![{_HAN}])·|·(?![{_HAN}])")
@@ -201,7 +224,7 @@ def read_student_no(said: str) -> str | None:
 
 def is_skip(said: str) -> bool:
     """跳过, 不记得 and friends: the person does not know the (optional) value."""
-    return clean(said) in SKIP_WORDS
+    return clean(said).lower() in SKIP_WORDS
 
 
 def read_identity(said: str) -> Identity:
@@ -303,9 +326,19 @@ def read_number(said: str) -> int | None:
     return _numeral(re.sub(r"\s+", "", t))
 
 
+_MONTHS = re.compile(r"(.+?)个?月$")
+
+
 def read_days(said: str) -> int | None:
-    """A number of days: 90, 90天, 九十天."""
-    return read_number(re.sub(r"\s*(天|日|days?)$", "", clean(said), flags=re.I))
+    """A number of days: 90, 90天, 九十天, 要90天的; 半年 (180), 三个月 (90, 30 days a month)."""
+    t = re.sub(r"^(要|我要|开|就|大概)+|的$|吧$", "", clean(said).replace(" ", ""))
+    if t == "半年":
+        return 180
+    months = _MONTHS.fullmatch(t)
+    if months:
+        count = 1 if months.group(1) == "一" else read_number(months.group(1))
+        return count * 30 if count is not None else None
+    return read_number(re.sub(r"\s*(天|日|days?)$", "", t, flags=re.I))
 
 
 def read_date(said: str, today: date) -> date | None:

@@ -17,7 +17,7 @@ def sweep(s) -> int:
     """One pass in the unit of work `s`; the number of tickets closed and proxies warned."""
     closed = close_stale(s.db, s.now())
     for event in closed:
-        s.effects.append(ticket_changed(event.appeal_id, event.note, event.id))
+        s.effects.append(ticket_changed(event.appeal_id, event_id=event.id))
     _expired, warn = proxies.sweep(s.db, s.now())
     for proxy in warn:
         until = f"{local(proxy.valid_until):%Y-%m-%d}"

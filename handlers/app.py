@@ -8,8 +8,10 @@ import os
 from flask import Flask
 
 from handlers import config as settings
-
-MAX_BODY = 64 * 1024
+from handlers import console, miniapp
+from handlers.channels import alipay, wechat
+from handlers.runtime import Runtime
+from handlers.web import certs, health, verify
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -21,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     values.update(config or {})
     app.config.from_mapping(values)
     app.config["SECRET_KEY"] = app.config["GRADCERT_SECRET_KEY"]
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY
     # console cookies travel only over HTTPS when the service is published over HTTPS
     app.config.setdefault(
         "SESSION_COOKIE_SECURE", str(app.config["GRADCERT_PUBLIC_URL"]).startswith("https://")
@@ -30,13 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from handlers.runtime import Runtime
-
     app.extensions["gradcert"] = Runtime.build(app.config, app.instance_path)
-
-    from handlers import console, miniapp
-    from handlers.channels import alipay, wechat
-    from handlers.web import certs, health, verify
 
     app.register_blueprint(health.bp)
     app.register_blueprint(certs.bp)

@@ -37,7 +37,7 @@ def seed_demo_command() -> None:
     from models.migrate import upgrade
 
     upgrade(current_app.config["DATABASE_URL"])
-    for line in seed_demo(runtime()):
+    for line in seed_demo(runtime(), diplomas=True):
         click.echo(line)
 
 
@@ -221,7 +221,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     if demo:
         from bot.platform.demo import seed_demo
 
-        for line in seed_demo(rt):
+        for line in seed_demo(rt, diplomas=True):
             click.echo(line)
     env = dict(os.environ, TZ="Asia/Shanghai", GRADCERT_INSTANCE=current_app.instance_path)
     if not current_app.config.get("REDIS_URL"):

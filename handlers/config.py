@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+MAX_BODY = 64 * 1024  # bytes: larger request bodies are refused (413) before anything parses them
+
 # name -> (default, description); the README table is written from this.
 SETTINGS: dict[str, tuple[object, str]] = {
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
@@ -66,9 +68,33 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json",
     ),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
-    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": (
-        1,
-        "1: a village service point must upload a notarised authorisation like a relative; 0: staff review without one",
+    "GRADCERT_OFFICE_ADDRESS": (
+        "行政楼A203",
+        "Where graduates go in person (the registrar's office), as replies name it",
+    ),
+    "GRADCERT_OFFICE_HOURS": (
+        "",
+        "Office hours told with the address, e.g. `工作日 8:30-11:30，14:00-17:00`; empty: not told",
+    ),
+    "GRADCERT_OFFICE_PHONE": (
+        "",
+        "The office's telephone; empty: replies leave the telephone out (never a placeholder)",
+    ),
+    "GRADCERT_CAMPUS_NAMES": (
+        "main:主校区",
+        "Campus display names, `code:名称,code:名称`; a code not listed is shown as 分校区, never raw",
+    ),
+    "GRADCERT_SYNC_WORKING_DAYS": (
+        "main:0,*:3",
+        "Working days after leaving until a campus's records can be queried, `code:days` (`*`: any other campus; 0: real time, so a missing record is a registrar problem)",
+    ),
+    "GRADCERT_PEAK_MONTHS": (
+        "6,7",
+        "Peak-season months (`6,7` or `6-7`): look-ups add 查询高峰期，建议错峰; empty: never",
+    ),
+    "GRADCERT_SERVICE_POINT_PILOT": (
+        0,
+        "1: the village service point pilot (村级事务中心 staff act for graduates, with the graduate's consent and staff review); 0: off",
     ),
     "GRADCERT_STAFF_PASSWORD": (
         None,
@@ -138,7 +164,7 @@ NUMERIC = {
     "VERIFY_MIN_SECONDS": float,
     "TRUST_PROXY": int,
     "MINIAPP_SESSION_TTL": int,
-    "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT": int,
+    "GRADCERT_SERVICE_POINT_PILOT": int,
 }
 GENERATED = (
     "GRADCERT_SECRET_KEY",
@@ -219,7 +245,7 @@ def _instance_secrets_update(path: Path, data: dict) -> dict:
 
 
 def _sm2_key() -> str:
-    from bot.platform.signing import generate_private_key
+    from bot.platform.signing import generate_private_key  # gmssl: loaded only when a key is made
 
     return generate_private_key()
 

@@ -18,6 +18,7 @@ from rq import Queue
 
 from bot.appeals.notices import AppealNotice
 from bot.core import keys
+from bot.core.college import College
 from bot.core.domain import Domain
 from bot.core.engine import Engine, EngineHooks
 from bot.core.messages import Effect, Inbound, Reply
@@ -76,7 +77,7 @@ class Runtime:
             sessions=make_session_factory(db_engine),
             queue=Queue(QUEUE, connection=redis),
             storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
-            book=ReplyBook(),
+            book=ReplyBook(college=College.from_config(config)),
         )
         rt.channels = {
             c.name: c

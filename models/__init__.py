@@ -94,6 +94,7 @@ from models.appeal import (  # noqa: E402,F401
     OPEN_STATUSES,
     Appeal,
     AppealEvent,
+    AppealEventKind,
     AppealStatus,
     Attachment,
     AttachmentState,

@@ -23,6 +23,13 @@ class AppealStatus(StrEnum):
 OPEN_STATUSES = (AppealStatus.SUBMITTED, AppealStatus.UNDER_REVIEW, AppealStatus.NEED_MORE_INFO)
 
 
+class AppealEventKind(StrEnum):
+    SUBMITTED = "submitted"
+    STATUS = "status"  # a status change (from_status -> to_status)
+    INFO = "info"  # the filer added information
+    NOTE = "note"  # staff-internal, never shown to the filer
+
+
 class Appeal(Base):
     """One ticket. The filer's claimed identity is kept sealed when no student record matched."""
 
@@ -76,7 +83,7 @@ class AppealEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    kind: Mapped[str] = mapped_column(String(16))  # submitted / status / info / note
+    kind: Mapped[AppealEventKind] = mapped_column(enum_type(AppealEventKind, "kind"))
     from_status: Mapped[AppealStatus | None] = mapped_column(enum_type(AppealStatus, "from_status"))
     to_status: Mapped[AppealStatus | None] = mapped_column(enum_type(AppealStatus, "to_status"))
     actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))

@@ -1,4 +1,5 @@
-"""The main menu: numbered options, the words that mean the same, and the menu text itself.
+"""The main menu: numbered options, the words that mean the same (and short requests in people's
+own words: 你好, 谢谢, 我要查毕业证, 人工客服, hello), and the menu text itself.
 
     1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）   0 帮助
 
@@ -8,6 +9,7 @@ shows the menu.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from bot import understand as text
@@ -32,6 +34,8 @@ class Intent(StrEnum):
     UNBIND = "unbind"
     DELETE_ME = "delete_me"
     MY_PROXIES = "my_proxies"
+    GREETING = "greeting"
+    THANKS = "thanks"
 
 
 NUMBERED = {
@@ -48,13 +52,62 @@ KEYWORDS = {
     Intent.APPEAL: ("异议", "申诉", "异议申请", "提交异议", "查不到"),
     Intent.MY_APPEALS: ("我的异议", "我的申请", "进度", "申请进度"),
     Intent.PROXY: ("代办", "代查", "家人", "帮孩子查"),
-    Intent.HELP: ("帮助", "help", "?", "？", "怎么用", "客服", "人工"),
+    Intent.HELP: (
+        "帮助",
+        "help",
+        "help me",
+        "?",
+        "？",
+        "怎么用",
+        "客服",
+        "人工",
+        "人工客服",
+        "转人工",
+    ),
     Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
     Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
     Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
 }
 # Words that work from anywhere, not only at the menu.
 GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES)
+
+# What people say in their own words, read when no keyword matched exactly (order matters: "查不到"
+# is an appeal before "查" is a look-up).
+_PHRASES = (
+    (Intent.APPEAL, re.compile(r"查不到|查询不到|查不出|信息有误|不一致|对不上")),
+    (
+        Intent.GREETING,
+        re.compile(
+            r"^(?:(?:你好|您好|在吗|在么|在不在|在不|有人吗|有人在吗|有人不|老师好|老师|哈喽|嗨|喂"
+            r"|早上好|下午好|晚上好"
+            r"|hello|hi|hey)[啊呀呢]?)+$"
+        ),
+    ),
+    (
+        Intent.THANKS,
+        re.compile(
+            r"^(?:好的|好|嗯|ok)?(?:谢谢|感谢|多谢|谢了|thanks|thankyou)(?:你|您|老师|啦|了)*$"
+        ),
+    ),
+    (Intent.HELP, re.compile(r"人工|客服|电话|联系|help|帮助|怎么用|怎么办")),
+    (
+        Intent.PROXY,
+        re.compile(r"帮(?:我)?(?:孩子|家人|儿子|女儿|老婆|老公|爱人|妈妈|爸爸)|代办|代查"),
+    ),
+    (
+        Intent.DIPLOMA,
+        re.compile(
+            r"(?:查|看|要|开|办|找|弄).{0,6}(?:毕业证|证书|学历|证明)"
+            r"|(?:毕业证|证书|学历).{0,4}(?:查|看)"
+        ),
+    ),
+    (Intent.BIND, re.compile(r"^(?:我要|我想|怎么)?绑定")),
+)
+_PHRASE_LONGEST = 20  # a longer message is content (an appeal's description), not a request
+# Requests that are never a ticket's content, even while one waits for more information.
+CHATTER = (Intent.GREETING, Intent.THANKS)
+# Help words understood at every step of a form without being taken as its data.
+HELP_WORDS = frozenset(KEYWORDS[Intent.HELP]) | {"帮助一下", "怎么弄", "怎么办", "不会弄"}
 
 # WeChat custom-menu CLICK keys map to the same intents as text.
 CLICK_KEYS = {
@@ -67,8 +120,9 @@ CLICK_KEYS = {
 }
 
 
-def intent_of(message: str) -> Intent | None:
-    """The intent of a typed or spoken message, if it names one."""
+def intent_of(message: str, phrases: tuple[Intent, ...] | None = None) -> Intent | None:
+    """The intent of a typed or spoken message, if it names one: a number, a keyword, or a short
+    request in the person's own words (only the intents in `phrases`, when given)."""
     number = text.choice(message, 5)
     if number:
         return NUMBERED[number]
@@ -78,7 +132,17 @@ def intent_of(message: str) -> Intent | None:
     for intent, words in KEYWORDS.items():
         if cleaned in words:
             return intent
+    said = "".join(text.words(cleaned))
+    if len(said) <= _PHRASE_LONGEST:
+        for intent, phrase in _PHRASES:
+            if (phrases is None or intent in phrases) and phrase.search(said):
+                return intent
     return None
+
+
+def asks_for_help(message: str) -> bool:
+    """帮助, help, ？, 人工客服...: a request for help, at any step (never the step's data)."""
+    return message.strip() in ("?", "？") or text.clean(message).lower() in HELP_WORDS
 
 
 def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome:

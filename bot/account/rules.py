@@ -8,6 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.binding.rules import active_binding, end_binding
+from bot.core.effects import forget_user
+from bot.core.messages import Effect
 from bot.proxies import rules as proxies
 from models import Account, Binding, Consent, OtpEvent, Proxy, utcnow
 
@@ -23,10 +25,18 @@ def unbind(db: Session, account: Account, reason: str = "user") -> Binding | Non
     return current
 
 
+def unbind_account(s: Services) -> Binding | None:
+    """解绑 on any surface: remove the account's binding and audit it; None when it had none."""
+    removed = unbind(s.db, s.account)
+    if removed is not None:
+        s.audit("unbind", removed.student_id, detail=f"via {s.account.channel}")
+    return removed
+
+
 def delete_personal_data(s: Services) -> None:
-    """删除我的信息, in the caller's transaction: unbind, end the proxies this account holds (their
-    consent goes with it), withdraw consents, drop code events; the audit trail stays. The caller
-    then runs the `forget_user` effect for what is in Redis."""
+    """删除我的信息, in the unit of work `s`: unbind, end the proxies this account holds (their
+    consent goes with it), withdraw consents, drop code events; the audit trail stays. What Redis
+    holds of the user goes by the `forget_user` effect after the commit."""
     db, account, now = s.db, s.account, s.now()
     removed = unbind(db, account, "deleted")
     held = select(Proxy).where(Proxy.proxy_account_id == account.id, Proxy.state.in_(proxies.LIVE))
@@ -47,3 +57,4 @@ def delete_personal_data(s: Services) -> None:
         removed.student_id if removed else None,
         detail=f"via {account.channel}",
     )
+    s.effects.append(Effect(forget_user, queued=False))

@@ -5,11 +5,9 @@ from __future__ import annotations
 from enum import auto
 
 from bot import understand as text
-from bot.account.rules import delete_personal_data, unbind
+from bot.account.rules import delete_personal_data, unbind_account
 from bot.binding.rules import active_binding
-from bot.core.effects import forget_user
 from bot.core.flow import Context, Outcome
-from bot.core.messages import Effect
 from bot.core.state import Conversation, FlowStep
 from bot.platform import idcard
 
@@ -55,13 +53,11 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
     s = ctx.services
     home = conv.home()
     if AccountStep(conv.step) is AccountStep.CONFIRM_UNBIND:
-        removed = unbind(s.db, s.account)
-        s.audit("unbind", removed.student_id if removed else None)
+        if unbind_account(s) is None:
+            return ctx.reply(home, "account/not_bound")
         return ctx.reply(home, "account/unbound")
     delete_personal_data(s)
-    outcome = ctx.reply(home, "account/deleted", mini=_on_mini_program(ctx))
-    outcome.effects.append(Effect(forget_user, queued=False))
-    return outcome
+    return ctx.reply(home, "account/deleted", mini=_on_mini_program(ctx))
 
 
 def _on_mini_program(ctx: Context) -> bool:

@@ -17,12 +17,20 @@ from sqlalchemy import select
 
 from bot.appeals import rules as appeals
 from bot.binding.rules import active_binding, phone_of
-from bot.core.messages import Effect
+from bot.core.messages import Effect, Reply
 from bot.core.replies import Refused
 from bot.platform.attachments import MAX_BYTES, fetch_attachment, sniff, store
 from bot.platform.workdays import today_in_china
 from bot.proxies.rules import audit_detail, told_graduate
-from models import Appeal, Attachment, Proxy, Student
+from models import (
+    OPEN_STATUSES,
+    Appeal,
+    AppealStatus,
+    Attachment,
+    AttachmentState,
+    Proxy,
+    Student,
+)
 
 MAX_PHOTOS = 9
 MIN_DESCRIPTION = 4
@@ -137,7 +145,7 @@ def file_form(
     appeal = new_appeal(s, form, student, acting_for=acting is not None)
     appeal.submission_key = submission_key
     appeals.file_appeal(s.db, appeal, s.now())
-    effects = [_add_media(s, appeal, media_id) for media_id in form.media_ids]
+    effects = _add_media(s, appeal, form.media_ids)
     for data in form.photos:
         add_photo(s, appeal, data)
     s.audit("file_appeal", appeal.student_id, detail=audit_detail(acting, appeal.ticket_no))
@@ -197,7 +205,7 @@ def add_information(
     """Text and/or photos added by whoever follows the ticket; a ticket waiting for them goes back
     to review. Raises appeals.TransitionNotAllowed when the ticket closed meanwhile (nothing added)."""
     appeals.lock_open(s.db, appeal)
-    effects = [_add_media(s, appeal, media_id) for media_id in media_ids]
+    effects = _add_media(s, appeal, media_ids)
     for data in photos:
         add_photo(s, appeal, data)
     count = len(photos) + len(media_ids)
@@ -208,9 +216,50 @@ def add_information(
     return effects
 
 
-def _add_media(s, appeal: Appeal, media_id: str) -> Effect:
-    """A photo sent in the chat: recorded now, fetched from the channel after the commit."""
-    attachment = Attachment(appeal_id=appeal.id, media_id=media_id)
-    s.db.add(attachment)
-    s.db.flush()
-    return Effect(fetch_attachment, {"attachment_id": attachment.id}, key=str(attachment.id))
+def _add_media(s, appeal: Appeal, media_ids: list[str]) -> list[Effect]:
+    """Photos sent in the chat: recorded now, fetched from the channel after the commit (one
+    effect for the message's photos, so the sender hears once of those that could not be used)."""
+    ids = []
+    for media_id in media_ids:
+        attachment = Attachment(appeal_id=appeal.id, media_id=media_id)
+        s.db.add(attachment)
+        s.db.flush()
+        ids.append(attachment.id)
+    if not ids:
+        return []
+    return [Effect(fetch_photos, {"attachment_ids": ids}, key=f"photos:{ids[0]}")]
+
+
+def fetch_photos(s, payload: dict) -> None:
+    """Effect: download a ticket's chat photos. Those that cannot be used (the download failed,
+    or not a JPEG/PNG) are not counted as received: the ticket waits for them again (need more
+    information, so the next photo the sender sends is added to it) and the sender is told, by
+    push, to send them again."""
+    failed = []
+    for attachment_id in payload["attachment_ids"]:
+        fetch_attachment(s, {"attachment_id": attachment_id})
+        attachment = s.db.get(Attachment, attachment_id)
+        if attachment is not None and attachment.state == AttachmentState.REJECTED:
+            failed.append(attachment)
+    if not failed or s.msg is None:
+        return
+    appeal = s.db.get(Appeal, failed[0].appeal_id)
+    if appeal is None or appeal.status not in OPEN_STATUSES:
+        return
+    needs = appeals.BY_KEY[appeal.category].needs
+    if appeal.status != AppealStatus.NEED_MORE_INFO:
+        appeals.change_status(
+            s.db,
+            appeal,
+            AppealStatus.NEED_MORE_INFO,
+            f"{len(failed)}张照片没能收到，请重新发送" + (f"：{needs}" if needs else ""),
+            now=s.now(),
+        )
+    text = s.book.render(
+        "appeal/photos_unusable",
+        ticket=appeal.ticket_no,
+        count=len(failed),
+        needs=needs,
+        downloaded=all(a.error != "download failed" for a in failed),
+    )
+    s.push(s.msg.channel, s.msg.app_id, s.msg.user_key, [Reply(text)])

@@ -45,21 +45,26 @@ def appeal_notice(appeal: Appeal, note: str | None) -> AppealNotice:
 def tell_followers(s, payload: dict) -> None:
     """Effect: tell whoever follows the ticket that it changed: the filer (a proxy only while it
     may still act in appeals) and, for a ticket a proxy filed, the graduate. With `event_id` the
-    message is that change's status, even when the ticket has moved on before this runs."""
+    message is that change's status and note, even when the ticket has moved on before this runs."""
     appeal = s.db.get(Appeal, payload["appeal_id"])
     if appeal is None:
         return
-    event_id, note = payload.get("event_id"), payload.get("note")
-    changed = rules.as_changed(appeal, s.db.get(AppealEvent, event_id) if event_id else None)
-    text, notice = rules.status_message(changed, note), appeal_notice(changed, note)
+    event = s.db.get(AppealEvent, payload["event_id"]) if payload.get("event_id") else None
+    note = event.note if event is not None else payload.get("note")
+    changed = rules.as_changed(appeal, event)
+    text, notice = (
+        rules.status_message(changed, note, s.domain.college),
+        appeal_notice(changed, note),
+    )
     for account in rules.followers(s.db, appeal, s.now()):
         s.push(account.channel, account.app_id, account.user_key, [Reply(text)], notice=notice)
 
 
 def ticket_changed(appeal_id: int, note: str | None = None, event_id: int | None = None) -> Effect:
-    """The effect that tells a ticket's followers of one change (queued: it pushes)."""
+    """The effect that tells a ticket's followers of one change (queued: it pushes). With `event_id`
+    the note is read from that event, so staff's free text does not travel through the job queue."""
     return Effect(
         tell_followers,
-        {"appeal_id": appeal_id, "note": note, "event_id": event_id},
+        {"appeal_id": appeal_id, "note": None if event_id else note, "event_id": event_id},
         key=f"appeal:{appeal_id}:{event_id or ''}",
     )

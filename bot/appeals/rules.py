@@ -11,9 +11,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.binding.rules import active_binding
+from bot.core.college import College
 from bot.platform.workdays import add_working_days, local, today_in_china
 from bot.proxies import rules as proxies
-from models import OPEN_STATUSES, Account, Appeal, AppealEvent, AppealStatus, Scope, as_utc, utcnow
+from models import (
+    OPEN_STATUSES,
+    Account,
+    Appeal,
+    AppealEvent,
+    AppealEventKind,
+    AppealStatus,
+    Scope,
+    as_utc,
+    utcnow,
+)
 
 MAX_OPEN = 3
 DUE_WORKING_DAYS = 5
@@ -66,7 +77,7 @@ TRANSITIONS = {
 }
 NEXT_ROUTES = {
     "chsi": "到学信网（www.chsi.com.cn）申请“学历认证”",
-    "window": "带身份证和相关材料到行政楼一楼学籍窗口（工作日 8:30-11:30，14:00-17:00）",
+    "window": "带身份证和相关材料到{visit}办理{phone_note}",  # the office: bot.core.college
 }
 STATUS_NAMES = {
     "submitted": "已提交",
@@ -124,7 +135,7 @@ def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> App
     db.add(
         AppealEvent(
             appeal_id=appeal.id,
-            kind="submitted",
+            kind=AppealEventKind.SUBMITTED,
             to_status=appeal.status,
             actor_account_id=appeal.account_id,
             at=now,
@@ -157,7 +168,7 @@ def change_status(
         appeal.next_route = next_route if to is AppealStatus.REJECTED else None
     event = AppealEvent(
         appeal_id=appeal.id,
-        kind="status",
+        kind=AppealEventKind.STATUS,
         from_status=current,
         to_status=to,
         actor_staff_id=staff_id,
@@ -165,6 +176,7 @@ def change_status(
         at=now,
     )
     db.add(event)
+    db.flush()  # an id for the notice that follows the commit
     return event
 
 
@@ -185,7 +197,7 @@ def add_information(
     db.add(
         AppealEvent(
             appeal_id=appeal.id,
-            kind="info",
+            kind=AppealEventKind.INFO,
             actor_account_id=account_id,
             note=note[:DESCRIPTION_LIMIT],
             at=now,
@@ -196,7 +208,7 @@ def add_information(
         db.add(
             AppealEvent(
                 appeal_id=appeal.id,
-                kind="status",
+                kind=AppealEventKind.STATUS,
                 from_status=appeal.status,
                 to_status=AppealStatus.UNDER_REVIEW,
                 actor_account_id=account_id,
@@ -331,7 +343,7 @@ def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
     for appeal in stale:
         event = AppealEvent(
             appeal_id=appeal.id,
-            kind="status",
+            kind=AppealEventKind.STATUS,
             from_status=appeal.status,
             to_status=AppealStatus.CLOSED,
             note=AUTO_CLOSE_NOTE,
@@ -350,8 +362,10 @@ def is_overdue(appeal: Appeal, now: datetime | None = None) -> bool:
     return appeal.status in OPEN_STATUSES and appeal.due_date < today_in_china(now or utcnow())
 
 
-def status_message(appeal: Appeal, note: str | None) -> str:
-    """What the filer is told when their ticket changes (fits one phone screen)."""
+def status_message(appeal: Appeal, note: str | None, college: College | None = None) -> str:
+    """What the filer is told when their ticket changes (fits one phone screen); a rejection's next
+    route names the college's office as its settings do."""
+    college = college or College()
     name = STATUS_NAMES[appeal.status]
     lines = [f"你的异议申请 {appeal.ticket_no} 状态更新：{name}。"]
     if appeal.status == AppealStatus.NEED_MORE_INFO:
@@ -362,13 +376,20 @@ def status_message(appeal: Appeal, note: str | None) -> str:
         lines.append("回复2可以重新查询证书。")
     elif appeal.status == AppealStatus.REJECTED:
         lines.append(f"原因：{note}" if note else "")
-        lines.append(f"下一步：{NEXT_ROUTES.get(appeal.next_route or '', NEXT_ROUTES['window'])}。")
+        lines.append(f"下一步：{next_route_text(appeal.next_route or 'window', college)}。")
     elif appeal.status == AppealStatus.UNDER_REVIEW:
         lines.append(f"预计 {appeal.due_date:%Y-%m-%d} 前处理完。")
     elif note:
         lines.append(note)
     lines.append("回复4查看我的异议申请。")
     return "\n".join(line for line in lines if line)
+
+
+def next_route_text(route: str, college: College | None = None) -> str | None:
+    """A rejection's next route as the filer is told it (the office as the settings name it)."""
+    college = college or College()
+    text = NEXT_ROUTES.get(route)
+    return text and text.format(visit=college.visit, phone_note=college.phone_note)
 
 
 def shown_time(moment: datetime) -> str:

@@ -15,6 +15,7 @@ information to a ticket that waits for it.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 from enum import auto
@@ -31,11 +32,12 @@ from bot.core.state import Conversation, FlowStep
 from bot.platform import idcard
 from bot.platform.workdays import today_in_china
 from bot.proxies import script as proxy
-from models import OPEN_STATUSES, Appeal, Proxy, Scope
+from models import OPEN_STATUSES, Appeal, AppealStatus, Proxy, Scope
 
 FLOW = "appeal"
 DONE_WORDS = {"完成", "好了", "发完了", "没有了", "没有", "结束", "完毕", "ok", "1"}
 SELF_FIXABLE = {"name_spelling", "id_x"}
+NO_DEADLINE = re.compile(r"^(没有|没|无|不急|不着急|不用)(截止日期|截止|日期|急事|急用|期限)?了?$")
 
 
 class AppealStep(FlowStep):
@@ -114,11 +116,13 @@ def describe(conv: Conversation, ctx: Context) -> Outcome:
 
 def urgent(conv: Conversation, ctx: Context) -> Outcome:
     said = text.clean(ctx.msg.text)
-    if text.choice(said, 1) == 1 or text.is_no(said) or said in ("没有", "不急"):
+    if text.choice(said, 1) == 1 or text.is_no(said) or NO_DEADLINE.match(said):
         return _ask_photos(conv.with_data(urgent=None), ctx)
     deadline = text.read_date(said, today_in_china(ctx.services.now()))
-    if deadline is None or intake.deadline_passed(deadline, ctx.services.now()):
+    if deadline is None:
         return ctx.retry(conv, "appeal/bad_date")
+    if intake.deadline_passed(deadline, ctx.services.now()):  # read, but gone: say so
+        return ctx.retry(conv, "appeal/deadline_passed", "1", day=deadline.isoformat())
     return _ask_photos(conv.with_data(urgent=deadline.isoformat()), ctx)
 
 
@@ -197,7 +201,7 @@ def my_appeals(conv: Conversation, ctx: Context) -> Outcome:
         )
         for a in rows
     ]
-    waiting = any(a.status == "need_more_info" for a in rows)
+    waiting = any(a.status is AppealStatus.NEED_MORE_INFO for a in rows)
     return ctx.reply(conv, "appeal/list", rows=listed, waiting=waiting)
 
 
@@ -216,6 +220,10 @@ def more_info(conv: Conversation, ctx: Context) -> Outcome:
     appeal = s.db.get(Appeal, conv.data["appeal_id"])
     if appeal is None or not appeals.may_follow(s.db, appeal, s.account, s.now()):
         return menu.show(conv, ctx)
+    if ctx.msg.kind is not MessageKind.IMAGE:  # a menu choice (2, 4, 查毕业证) is not content
+        intent = menu.intent_of(ctx.msg.text, phrases=menu.CHATTER)
+        if intent is not None:
+            return ctx.start(conv.home(), ctx, intent)
     return _add_to(conv, ctx, appeal)
 
 

@@ -31,8 +31,10 @@ from models import (
     OPEN_STATUSES,
     Appeal,
     AppealEvent,
+    AppealEventKind,
     AppealStatus,
     Diploma,
+    DiplomaStatus,
     StaffUser,
     Student,
     as_utc,
@@ -219,7 +221,7 @@ def person_of(db: Session, cipher: PiiCipher, appeal: Appeal, reveal: bool) -> P
             "校区": campus_name(diploma.campus),
             "入学日期": diploma.enrol_date or "—",
             "毕业日期": diploma.grad_date or "—",
-            "状态": "有效" if diploma.status == "valid" else "已撤销",
+            "状态": "有效" if diploma.status is DiplomaStatus.VALID else "已撤销",
         }
     return Person(
         "student",
@@ -257,9 +259,13 @@ def timeline(db: Session, appeal: Appeal) -> list[TimelineEntry]:
         else:
             who = "申请人" if event.actor_account_id else "系统"
         what = EVENT_NAMES.get(event.kind, event.kind)
-        if event.kind == "status":
+        if event.kind is AppealEventKind.STATUS:
             what = f"{STATUS_NAMES.get(event.from_status or '', '—')} → {STATUS_NAMES.get(event.to_status or '', '—')}"
-        out.append(TimelineEntry(shown_time(event.at), who, what, event.note, event.kind == "note"))
+        out.append(
+            TimelineEntry(
+                shown_time(event.at), who, what, event.note, event.kind is AppealEventKind.NOTE
+            )
+        )
     return out
 
 
@@ -317,7 +323,10 @@ def move(
 def add_note(db: Session, appeal: Appeal, note: str, staff: StaffUser) -> AppealEvent:
     """An internal note: kept on the timeline, never sent to the filer."""
     event = AppealEvent(
-        appeal_id=appeal.id, kind="note", actor_staff_id=staff.id, note=_checked_note(note)
+        appeal_id=appeal.id,
+        kind=AppealEventKind.NOTE,
+        actor_staff_id=staff.id,
+        note=_checked_note(note),
     )
     db.add(event)
     return event

@@ -42,9 +42,18 @@ CONSENT_VERSION = "2026-11"
 def normalise_name(name: str) -> str:
     """Names compare after NFKC, without spaces, middle dots unified, Latin letters upper-cased."""
     name = unicodedata.normalize("NFKC", name).replace(" ", "")
-    for dot in ("•", "・", ".", "‧", "∙"):
+    for dot in ("•", "・", ".", "‧", "∙", "．"):
         name = name.replace(dot, "·")
     return name.upper()
+
+
+def same_name(given: str, registered: str) -> bool:
+    """The registrar's name, as typed or said: a name without its middle dot (as voice input
+    gives 阿不都热合曼) is the dotted 阿不都·热合曼."""
+    given, registered = normalise_name(given), normalise_name(registered)
+    return given == registered or (
+        "·" not in given and "·" in registered and given == registered.replace("·", "")
+    )
 
 
 def find_student(
@@ -54,8 +63,7 @@ def find_student(
     candidates = db.scalars(
         select(Student).where(Student.id_number_index == cipher.index("id", id_number))
     ).all()
-    wanted = normalise_name(name)
-    matches = [s for s in candidates if normalise_name(s.name) == wanted]
+    matches = [s for s in candidates if same_name(name, s.name)]
     if student_no:
         matches = [s for s in matches if s.student_no.upper() == student_no.upper()]
     return matches[0] if len(matches) == 1 else None

@@ -80,9 +80,26 @@ def consent(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def name(conv: Conversation, ctx: Context) -> Outcome:
+    if text.is_yes(ctx.msg.text) or text.choice(ctx.msg.text, 1) == 1:  # 同意 twice: no name
+        return ctx.reply(conv, "binding/agreed_already")
+    if text.is_no(ctx.msg.text):
+        return menu.show(conv, ctx, prefix="binding/consent_refused")
     said = text.read_identity(ctx.msg.text)
+    if said.name is None and len(said.id_number) >= 6:  # numbers first: kept, or what is wrong
+        bad = bad_id_number(said.id_number)
+        if bad is not None:
+            return ctx.retry(conv, bad.template, **bad.values)
+        kept = {"id_sealed": ctx.services.cipher.seal_text(said.id_number)}  # never in clear
+        kept["student_no"] = said.student_no
+        return ctx.reply(conv.with_data(**kept), "binding/name_missing", **kept)
     if said.name is None:
         return ctx.retry(conv, BAD_NAME.template)
+    if not said.id_number and conv.data.get("id_sealed"):  # the numbers came first
+        said = text.Identity(
+            said.name,
+            ctx.services.cipher.open_text(conv.data["id_sealed"]),
+            said.student_no or conv.data.get("student_no"),
+        )
     conv = conv.at(FLOW, BindStep.ID_NUMBER, name=said.name)
     if not said.id_number:
         return ctx.reply(conv, "binding/ask_id", name=said.name)

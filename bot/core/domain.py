@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
 
+from bot.core.college import College
 from bot.platform.attachment_store import AttachmentStore, make_store
 from bot.platform.crypto import PiiCipher, hmac_sm3
 from bot.platform.otp import OtpService
@@ -35,6 +36,7 @@ class Domain:
     attachments: AttachmentStore
     fetch_media: Any  # (channel, app_id, media_id) -> bytes; raises on failure
     clock: Any = utcnow  # tests may replace it to move "today"
+    college: College = field(default_factory=College)  # the office, campuses, sync rule
 
     @classmethod
     def build(cls, config: dict, redis: Redis, push, forget_user, fetch_media) -> Domain:
@@ -55,4 +57,5 @@ class Domain:
             attachment_dir=config["GRADCERT_ATTACHMENT_DIR"],
             attachments=make_store(config),
             fetch_media=fetch_media,
+            college=College.from_config(config),
         )

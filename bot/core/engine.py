@@ -94,13 +94,11 @@ class Engine:
                 if loaded is None:
                     raise LockTimeout(tag)
                 conv, expired = loaded
-                outcome = self._step(conv, msg)
+                outcome = self._step(conv, msg, expired)
             except Exception:  # nothing was committed: a retry may do the work
                 self._unclaim_quietly(msg)
                 raise
-            replies = outcome.replies
-            if expired:
-                replies = [Reply(self.book.render("system/expired"))] + replies
+            replies = outcome.replies  # an expired conversation is told by the router
             try:  # compare-and-set, reply cache and unlock in one round trip
                 self.storage.commit(
                     tag, outcome.conversation, conv.version, msg.msg_id, replies, token
@@ -116,10 +114,10 @@ class Engine:
         self.hooks.run_effects(msg, outcome.effects)
         return replies
 
-    def _step(self, conv: Conversation, msg: Inbound) -> Outcome:
+    def _step(self, conv: Conversation, msg: Inbound, expired: bool = False) -> Outcome:
         """Run the flow with an open SQL session; commit it, or reset politely on any error."""
         services = self.hooks.open_unit(msg)
-        ctx = Context(msg, services, self.book)
+        ctx = Context(msg, services, self.book, expired=expired)
         try:
             outcome = self.router(conv, msg, ctx)
             services.commit()

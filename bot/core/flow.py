@@ -30,6 +30,7 @@ class Context:
     start: Callable[..., Outcome] | None = (
         None  # bot.router.start: enter another flow (given by the router)
     )
+    expired: bool = False  # an unfinished conversation ran out of time before this message
 
     def say(self, template: str, /, *buttons: str, **variables) -> Reply:
         """A reply rendered from templates/replies/<name>.txt."""

@@ -132,6 +132,11 @@ def wechat_token(app_id: str) -> str:
     return f"{PREFIX}:wxtoken:{app_id}"
 
 
+def wechat_token_refresh(app_id: str) -> str:
+    """The lock one worker holds while it refreshes an app's access token."""
+    return wechat_token(app_id) + ":refresh"
+
+
 def glob_escape(text: str) -> str:
     """`text` matched literally in a Redis SCAN/KEYS pattern."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
+from bot.core.college import College
+
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "templates" / "replies"
 
 
@@ -27,9 +29,10 @@ class Refused:
 
 
 class ReplyBook:
-    """Renders `templates/replies/<name>.txt` with keyword variables."""
+    """Renders `templates/replies/<name>.txt` with keyword variables; every template also sees
+    `college` (bot.core.college.College: the office, telephone, campus names of the config)."""
 
-    def __init__(self, directory: Path | str = DEFAULT_DIR) -> None:
+    def __init__(self, directory: Path | str = DEFAULT_DIR, college: College | None = None) -> None:
         self.env = Environment(
             loader=FileSystemLoader(str(directory)),
             undefined=StrictUndefined,
@@ -39,6 +42,8 @@ class ReplyBook:
             autoescape=False,
         )
         self.env.globals["surface"] = "chat"
+        self.college = college or College()
+        self.env.globals["college"] = self.college
 
     def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""

@@ -85,8 +85,10 @@ class Services:
         self.db.commit()
 
     def rollback(self) -> None:
-        """Roll the SQL session back."""
+        """Roll the SQL session back, and forget the effects collected so far (nothing they would
+        tell or do has happened)."""
         self.db.rollback()
+        self.effects.clear()
 
     def close(self) -> None:
         """Return the connection to the pool."""

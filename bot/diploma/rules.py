@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.college import MAIN, College
 from bot.core.messages import Effect
 from bot.core.replies import Refused
 from bot.diploma import certificates
@@ -25,8 +26,7 @@ from bot.proxies.rules import audit_detail, told_graduate
 from models import Binding, Certificate, Diploma, DiplomaStatus, Proxy, Student, as_utc
 
 FRESH_CODE = timedelta(minutes=10)
-CAMPUS_DELAY_DAYS = 2  # campus data reaches the main campus about 48 hours later
-SYNC_WORKING_DAYS = 3
+NOT_LONGER = "certificate_not_longer"  # extending would end it sooner than it ends now
 
 
 class RecordState(StrEnum):
@@ -38,7 +38,9 @@ class RecordState(StrEnum):
     NOT_LEFT = "not_left"  # no leave date yet
     NOT_LEFT_YET = "not_left_yet"  # leaves in the future
     PENDING = "pending"  # left; the record should appear by `expected`
-    OVERDUE = "overdue"  # should have appeared by now
+    OVERDUE = (
+        "overdue"  # should have appeared by now (main campus: at once, so a registrar problem)
+    )
 
 
 @dataclass(frozen=True)
@@ -80,46 +82,56 @@ def code_is_fresh(binding: Binding, now: datetime) -> bool:
     return binding.verified_at is not None and as_utc(binding.verified_at) >= now - FRESH_CODE
 
 
-def expected_sync_date(diploma: Diploma) -> date | None:
-    """Leave date + 3 working days, campus records 2 days later (holiday calendar applies)."""
+def expected_sync_date(diploma: Diploma, college: College | None = None) -> date | None:
+    """When the record can be queried, by the college's sync rule for its source: the main campus
+    in real time (the leave date itself), a campus N working days after leaving (3 by default; the
+    campus's 48-hour lag is inside those days; the holiday calendar applies)."""
     if diploma.leave_date is None:
         return None
-    start = diploma.leave_date + timedelta(
-        days=0 if diploma.source == "main" else CAMPUS_DELAY_DAYS
-    )
-    return add_working_days(start, SYNC_WORKING_DAYS)
+    days = (college or College()).sync_working_days(diploma.source)
+    return add_working_days(diploma.leave_date, days) if days else diploma.leave_date
 
 
-def record_view(db: Session, student: Student, now: datetime) -> RecordView:
-    """The student's diploma and what may be said about it today."""
+def record_view(
+    db: Session, student: Student, now: datetime, college: College | None = None
+) -> RecordView:
+    """The student's diploma and what may be said about it today. A record synced in real time
+    that is missing once its graduate has left is overdue at once: a registrar problem, not a wait."""
     diploma = db.scalar(select(Diploma).where(Diploma.student_id == student.id))
     if diploma is None:
         return RecordView(RecordState.NO_RECORD)
     if diploma.certificate_no:
         revoked = diploma.status == DiplomaStatus.REVOKED
         return RecordView(RecordState.REVOKED if revoked else RecordState.RECORD, diploma)
-    expected = expected_sync_date(diploma)
+    expected = expected_sync_date(diploma, college)
     today = today_in_china(now)
     if expected is None:
         return RecordView(RecordState.NOT_LEFT, diploma)
     if diploma.leave_date > today:
         return RecordView(RecordState.NOT_LEFT_YET, diploma, expected)
-    if expected >= today:
+    if expected > diploma.leave_date and expected >= today:  # synced in real time: never a wait
         return RecordView(RecordState.PENDING, diploma, expected)
     return RecordView(RecordState.OVERDUE, diploma, expected)
 
 
-def not_shown(view: RecordView, for_proxy: bool) -> Refused:
+def not_shown(
+    view: RecordView, for_proxy: bool, college: College | None = None, today: date | None = None
+) -> Refused:
     """Why the record is not shown (revoked, or when it should appear), in the words of its state's
-    reply (templates/replies/diploma/<state>.txt), which also refuse a certificate."""
+    reply (templates/replies/diploma/<state>.txt), which also refuse a certificate. `days` is the
+    campus's sync rule (0: real time), `peak` whether `today` is in the peak season."""
+    college = college or College()
     d, values = view.diploma, whose(for_proxy)
     if view.state is RecordState.REVOKED:
         values = {"certificate_no": d.certificate_no}
-    elif view.state not in (RecordState.NO_RECORD, RecordState.NOT_LEFT):
+    elif view.state is not RecordState.NO_RECORD:
+        days = college.sync_working_days(d.source)
         values.update(
             leave=day_text(d.leave_date),
             expected=day_text(view.expected),
-            campus=d.source != "main",
+            campus=college.campus(d.source) if d.source != MAIN else "",
+            days=days,
+            peak=today is not None and college.is_peak(today),
         )
     return Refused("diploma_unavailable", f"diploma/{view.state}", values, view.state.value)
 
@@ -131,7 +143,7 @@ def whose(for_proxy: bool) -> dict:
 
 def look_up(s, student: Student, acting: Proxy | None, via: str | None = None) -> Lookup:
     """The record as it may be shown today; audited; a proxy's look-up is told to the graduate."""
-    view = record_view(s.db, student, s.now())
+    view = record_view(s.db, student, s.now(), s.domain.college)
     s.audit(
         "view_diploma",
         student.id,
@@ -167,9 +179,11 @@ def issue_certificate(
         )
         if issued is not None:
             return CertificateResult(issued, _link(s, issued))
-    view = record_view(s.db, student, s.now())
+    view = record_view(s.db, student, s.now(), s.domain.college)
     if view.state is not RecordState.RECORD:  # e.g. revoked since the record was shown
-        return CertificateResult(refused=not_shown(view, acting is not None))
+        return CertificateResult(
+            refused=not_shown(view, acting is not None, s.domain.college, today_in_china(s.now()))
+        )
     cert = certificates.issue(
         s.db,
         s.domain.signer,
@@ -199,7 +213,18 @@ def download_certificate(s, cert: Certificate, acting: Proxy | None) -> Certific
 
 
 def extend_certificate(s, cert: Certificate, days: int, acting: Proxy | None) -> CertificateResult:
-    """Valid for `days` from today, re-signed, unless it is closed or revoked."""
+    """Valid for `days` from today, re-signed, unless it is closed or revoked. Extending never
+    shortens: when it is valid beyond `days` from today already, it is refused and stays as it is."""
+    new_end = s.now() + timedelta(days=days)
+    if certificates.status(cert, s.now()) is certificates.CertStatus.VALID and new_end <= as_utc(
+        cert.valid_until
+    ):
+        values = {
+            "code": cert.code,
+            "until": day_text(today_in_china(as_utc(cert.valid_until))),
+            "days": days,
+        }
+        return CertificateResult(cert, refused=Refused(NOT_LONGER, "diploma/not_longer", values))
     try:
         certificates.extend(s.db, s.domain.signer, cert, days, s.domain.school, s.now())
     except certificates.CertificateFinal:  # closed or revoked since it was picked

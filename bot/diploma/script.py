@@ -27,7 +27,7 @@ from bot.diploma import certificates
 from bot.diploma import rules as diplomas
 from bot.diploma.rules import RecordState
 from bot.platform import idcard
-from bot.platform.workdays import local
+from bot.platform.workdays import local, today_in_china
 from bot.proxies import script as proxy
 from models import Certificate, Proxy, Scope, Student
 
@@ -120,7 +120,12 @@ def _show(conv: Conversation, ctx: Context, student: Student, view: diplomas.Rec
             grad=diplomas.day_text(diploma.grad_date),
             **_whose(conv),
         )
-    refused = diplomas.not_shown(view, for_proxy=conv.acting_for is not None)
+    refused = diplomas.not_shown(
+        view,
+        for_proxy=conv.acting_for is not None,
+        college=ctx.services.domain.college,
+        today=today_in_china(ctx.services.now()),
+    )
     return ctx.reply(conv.home(), refused.template, **refused.values)
 
 
@@ -161,23 +166,19 @@ def pick(conv: Conversation, ctx: Context) -> Outcome:
     if picked is None:
         return ctx.retry(conv, "diploma/pick_again", count=len(codes))
     data = {"student_id": conv.data["student_id"], "code": codes[picked - 1]}
-    return ctx.reply(
-        conv.at(FLOW, DiplomaStep.MANAGE, **data),
-        "diploma/manage",
-        "1",
-        "2",
-        "3",
-        "0",
-        code=data["code"],
-    )
+    state = certificates.status(_mine(ctx, conv.with_data(**data)), ctx.services.now())
+    if state in certificates.FINAL:  # nothing left to do with it: say so, offer nothing
+        return ctx.reply(conv.home(), "diploma/cert_final", code=data["code"])
+    return _manage_menu(conv.at(FLOW, DiplomaStep.MANAGE, **data), ctx, state, retry=False)
 
 
 def manage(conv: Conversation, ctx: Context) -> Outcome:
     cert = _mine(ctx, conv)
+    state = certificates.status(cert, ctx.services.now())
     picked = text.choice(ctx.msg.text, 3)
     if cert is None or picked is None:
-        return ctx.retry(conv, "diploma/manage", "1", "2", "3", "0", code=conv.data["code"])
-    if certificates.status(cert, ctx.services.now()) in certificates.FINAL:
+        return _manage_menu(conv, ctx, state, retry=True)
+    if state in certificates.FINAL:
         return ctx.reply(conv.home(), "diploma/cert_final", code=cert.code)
     if picked == 1:
         result = diplomas.download_certificate(ctx.services, cert, _acting(conv, ctx))
@@ -187,7 +188,7 @@ def manage(conv: Conversation, ctx: Context) -> Outcome:
             return ctx.reply(conv, result.refused.template, **result.refused.values)
         return Outcome(conv.home(), [_link(ctx, result, "diploma/link_again")], result.effects)
     if picked == 2:
-        return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days")
+        return ctx.reply(conv.then(DiplomaStep.EXTEND), "diploma/ask_days", extending=True)
     return ctx.reply(
         conv.then(DiplomaStep.CLOSE), "diploma/close_confirm", "1", "0", code=cert.code
     )
@@ -198,6 +199,8 @@ def extend(conv: Conversation, ctx: Context) -> Outcome:
     if wanted is None:
         return ctx.retry(conv, "diploma/bad_days")
     result = diplomas.extend_certificate(ctx.services, _mine(ctx, conv), wanted, _acting(conv, ctx))
+    if result.refused and result.refused.code == diplomas.NOT_LONGER:
+        return ctx.retry(conv, result.refused.template, **result.refused.values)
     if result.refused:  # closed or revoked since it was picked
         return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
     return Outcome(conv.home(), [_link(ctx, result, "diploma/extended")], result.effects)
@@ -210,6 +213,16 @@ def close(conv: Conversation, ctx: Context) -> Outcome:
     if result.refused:  # closed or revoked since it was picked
         return ctx.reply(conv.home(), result.refused.template, **result.refused.values)
     return Outcome(conv.home(), [ctx.say("diploma/closed", code=result.cert.code)], result.effects)
+
+
+def _manage_menu(
+    conv: Conversation, ctx: Context, state: certificates.CertStatus, retry: bool
+) -> Outcome:
+    """What may be done with the picked certificate: an expired one has no link to offer."""
+    expired = state is certificates.CertStatus.EXPIRED
+    buttons = ("2", "3", "0") if expired else ("1", "2", "3", "0")
+    say = ctx.retry if retry else ctx.reply
+    return say(conv, "diploma/manage", *buttons, code=conv.data["code"], expired=expired)
 
 
 def _acting(conv: Conversation, ctx: Context) -> Proxy | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import select
 
 from bot.platform.idcard import check_character, mask_phone
-from models import Student
+from bot.platform.workdays import today_in_china
+from models import Diploma, DiplomaStatus, Student
 
 # (student number, name, first 17 digits of the ID number, phone, campus)
 DEMO = [
@@ -17,6 +20,20 @@ DEMO = [
 ]
 
 
+# A diploma in every state the look-up tells apart (张三 has none: "no record yet").
+# (student number, certificate number, status, campus/source, leave date relative to today or fixed)
+DEMO_DIPLOMAS = [
+    # registered and valid (the README walkthrough): shown, certificates can be issued
+    ("2017020118", "139321202106000118", DiplomaStatus.VALID, "main", date(2021, 7, 1)),
+    # a campus graduate who left yesterday: not synced yet, told the expected date
+    ("2018030307", None, DiplomaStatus.VALID, "gy", timedelta(days=-1)),
+    # leaves in a month: told when the record will appear
+    ("2019040422", None, DiplomaStatus.VALID, "main", timedelta(days=30)),
+    # revoked by the college
+    ("2020050511", "139321202206000511", DiplomaStatus.REVOKED, "gy", date(2022, 7, 1)),
+]
+
+
 def demo_students() -> list[tuple[str, str, str, str, str]]:
     """The demo rows with their full, valid ID numbers."""
     return [
@@ -25,8 +42,9 @@ def demo_students() -> list[tuple[str, str, str, str, str]]:
     ]
 
 
-def seed_demo(runtime) -> list[str]:
-    """Create the demo students (idempotent); returns lines to print."""
+def seed_demo(runtime, diplomas: bool = False) -> list[str]:
+    """Create the demo students and, with `diplomas` (`gradcert seed-demo`, `serve --demo`), a
+    diploma in every state (idempotent); returns lines to print."""
     cipher = runtime.domain.cipher
     lines = ["demo students (student no, name, ID number, phone on file):"]
     with runtime.sessions() as db:
@@ -48,7 +66,45 @@ def seed_demo(runtime) -> list[str]:
                 )
             lines.append(f"  {no}  {name}  {id_number}  {phone} ({mask_phone(phone)})")
         db.commit()
+        if diplomas:
+            lines.extend(_seed_diplomas(db))
+            db.commit()
     lines.append(
         "codes from the console SMS provider go to SMS_OUTBOX (and show up in `gradcert chat`)"
     )
+    return lines
+
+
+def _seed_diplomas(db) -> list[str]:
+    """The demo diplomas (idempotent); dates relative to today are fixed when first seeded."""
+    today = today_in_china()
+    lines = ["demo diplomas (student no: state):"]
+    for no, certificate_no, status, source, leave in DEMO_DIPLOMAS:
+        student = db.scalar(select(Student).where(Student.student_no == no))
+        leave_date = today + leave if isinstance(leave, timedelta) else leave
+        if db.scalar(select(Diploma).where(Diploma.student_id == student.id)) is None:
+            enrol = date(leave_date.year - 3, 9, 1)
+            db.add(
+                Diploma(
+                    student_id=student.id,
+                    certificate_no=certificate_no,
+                    level="专科",
+                    major="计算机应用技术",
+                    study_mode="全日制",
+                    campus=source,
+                    enrol_date=enrol,
+                    grad_date=date(leave_date.year, 6, 30) if certificate_no else None,
+                    leave_date=leave_date,
+                    status=status,
+                    source=source,
+                )
+            )
+        state = (
+            "revoked"
+            if status is DiplomaStatus.REVOKED
+            else "registered"
+            if certificate_no
+            else f"not synced yet, leaves/left {leave_date:%Y-%m-%d}"
+        )
+        lines.append(f"  {no}: {state}")
     return lines

@@ -31,7 +31,7 @@ def check_character(first17: str) -> str:
 
 def problem(number: str, today: date | None = None) -> IdProblem | None:
     """What is wrong with a normalised number, or None when it is valid."""
-    if not number:
+    if not re.search(r"\d", number):  # nothing that reads as a number ("不知道", "好的")
         return IdProblem.EMPTY
     if len(number) == 15 and number.isdigit():
         return IdProblem.FIFTEEN

@@ -13,9 +13,22 @@ from sqlalchemy.orm import Session
 
 from bot import understand as text
 from bot.core.effects import push_accounts
-from bot.core.messages import Effect
+from bot.core.messages import Effect, Reply
 from bot.platform import idcard
-from models import Account, Binding, BindingState, Proxy, ProxyState, Scope, as_utc, utcnow
+from bot.platform.attachments import fetch_attachment
+from models import (
+    Account,
+    Attachment,
+    AttachmentState,
+    Binding,
+    BindingState,
+    Proxy,
+    ProxyState,
+    Relationship,
+    Scope,
+    as_utc,
+    utcnow,
+)
 
 VALIDITY = timedelta(days=365)
 WARN_BEFORE = timedelta(days=7)
@@ -32,6 +45,15 @@ GRADUATE_AS = {
     "child": "你的父母",
     "service_point": "服务对象",
 }
+
+
+def claimed_as(relation: str) -> str:
+    """Who asks, as the graduate is told before agreeing: 自称你的父母, or the pilot's staff."""
+    if relation == Relationship.SERVICE_POINT:
+        return "村级事务中心（试点）工作人员"
+    return f"自称你的{RELATION_NAMES[relation]}"
+
+
 PENDING = (
     ProxyState.REQUESTED,
     ProxyState.AWAITING_GRADUATE,
@@ -136,17 +158,13 @@ def request(db: Session, account_id: int, student_id: int, relation: str) -> Pro
     return proxy
 
 
-def graduate_confirmed(
-    proxy: Proxy, how: str, document_required: bool, now: datetime | None = None
-) -> None:
-    """The graduate agreed (by code or from their own account): next the document, or active."""
+def graduate_confirmed(proxy: Proxy, how: str, now: datetime | None = None) -> None:
+    """The graduate agreed (by code or from their own account): next the notarised authorisation
+    and staff review, for every relation (the village service point pilot too: nothing waives
+    them)."""
     _expect(proxy, ProxyState.AWAITING_GRADUATE)
-    now = now or utcnow()
-    proxy.confirmed_by, proxy.graduate_confirmed_at = how, now
-    if document_required:
-        proxy.state = ProxyState.AWAITING_DOCUMENT
-    else:
-        activate(proxy, now)
+    proxy.confirmed_by, proxy.graduate_confirmed_at = how, now or utcnow()
+    proxy.state = ProxyState.AWAITING_DOCUMENT
 
 
 def document_submitted(proxy: Proxy, notarised_no: str) -> None:
@@ -154,6 +172,25 @@ def document_submitted(proxy: Proxy, notarised_no: str) -> None:
     _expect(proxy, ProxyState.AWAITING_DOCUMENT)
     proxy.notarised_no = notarised_no
     proxy.state = ProxyState.AWAITING_REVIEW
+
+
+def fetch_document(s, payload: dict) -> None:
+    """Effect: download the notarised authorisation's photo. One that cannot be used (the download
+    failed, or not a JPEG/PNG) is not sent to staff as submitted: the request waits for the
+    document again and the proxy is told, by push, to send it again."""
+    fetch_attachment(s, {"attachment_id": payload["attachment_id"]})
+    attachment = s.db.get(Attachment, payload["attachment_id"])
+    if attachment is None or attachment.state != AttachmentState.REJECTED:
+        return
+    proxy = locked(s.db, attachment.proxy_id)
+    if proxy is None or proxy.state != ProxyState.AWAITING_REVIEW:
+        return  # reviewed or ended meanwhile: staff see the rejected photo
+    proxy.state, proxy.notarised_no = ProxyState.AWAITING_DOCUMENT, None
+    if s.msg is not None:
+        text = s.book.render(
+            "proxy/document_unusable", downloaded=attachment.error != "download failed"
+        )
+        s.push(s.msg.channel, s.msg.app_id, s.msg.user_key, [Reply(text)])
 
 
 def activate(proxy: Proxy, now: datetime | None = None) -> None:
@@ -199,7 +236,10 @@ def graduate_notice(db: Session, book, proxy: Proxy, action: str) -> Effect:
     """Tell the graduate's own accounts what their proxy just did ("查询了毕业证书")."""
     accounts = graduate_accounts(db, proxy.student_id)
     note = book.render(
-        "proxy/graduate_notice", relation=RELATION_NAMES[proxy.relation], action=action
+        "proxy/graduate_notice",
+        relation=RELATION_NAMES[proxy.relation],
+        service_point=proxy.relation == Relationship.SERVICE_POINT,
+        action=action,
     )
     return Effect(
         push_accounts,

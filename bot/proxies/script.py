@@ -2,7 +2,8 @@
 authorisation, switching whom one acts for, and the graduate's own list with one-step revocation.
 
     hub          1 ask to act for a family member, 2 choose for whom I act now, 3 who acts for me
-    relation     1 parent 2 spouse 3 child 4 village service point (direct relatives only)
+    relation     1 parent 2 spouse 3 child (direct relatives only); 4 the village service point
+                 pilot, only when GRADCERT_SERVICE_POINT_PILOT is on (consent and review as for all)
     graduate     the graduate's name and ID number
     consent      the notice for the proxy's own data
     method       1 code to the graduate's phone, 2 a message to the graduate's own account
@@ -35,13 +36,13 @@ from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, MessageKind
 from bot.core.state import Conversation, FlowStep
 from bot.platform import idcard
-from bot.platform.attachments import fetch_attachment
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
-from models import Attachment, Proxy, ProxyState, Scope, Student
+from models import Attachment, Proxy, ProxyState, Relationship, Scope, Student
 
 FLOW = "proxy"
-RELATIONS = ["parent", "spouse", "child", "service_point"]
+RELATIONS = ["parent", "spouse", "child"]  # direct relatives, as the college's rule says
+PILOT_RELATIONS = [*RELATIONS, "service_point"]  # with the village service point pilot
 
 
 class ProxyStep(FlowStep):
@@ -85,7 +86,10 @@ def hub(conv: Conversation, ctx: Context) -> Outcome:
     picked = text.choice(ctx.msg.text, 3)
     if picked == 1:
         return ctx.reply(
-            conv.at(FLOW, ProxyStep.RELATION), "proxy/ask_relation", "1", "2", "3", "4"
+            conv.at(FLOW, ProxyStep.RELATION),
+            "proxy/ask_relation",
+            *_relation_buttons(ctx),
+            pilot=_pilot(ctx),
         )
     if picked == 2:
         return _switch_menu(conv, ctx)
@@ -95,11 +99,12 @@ def hub(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def relation(conv: Conversation, ctx: Context) -> Outcome:
-    picked = text.choice(ctx.msg.text, len(RELATIONS))
+    offered = PILOT_RELATIONS if _pilot(ctx) else RELATIONS
+    picked = text.choice(ctx.msg.text, len(offered))
     if picked is None:
-        return ctx.retry(conv, "proxy/relation_again", "1", "2", "3", "4")
+        return ctx.retry(conv, "proxy/relation_again", *_relation_buttons(ctx), pilot=_pilot(ctx))
     return ctx.reply(
-        conv.then(ProxyStep.GRADUATE, relation=RELATIONS[picked - 1]), "proxy/ask_graduate"
+        conv.then(ProxyStep.GRADUATE, relation=offered[picked - 1]), "proxy/ask_graduate"
     )
 
 
@@ -164,6 +169,7 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
         ask = ctx.book.render(
             "proxy/ask_graduate_consent",
             relation=proxies.RELATION_NAMES[proxy.relation],
+            service_point=proxy.relation is Relationship.SERVICE_POINT,
             number=proxy.id,
             when=f"{local(proxy.created_at):%m-%d %H:%M}",
         )
@@ -218,7 +224,9 @@ def document(conv: Conversation, ctx: Context) -> Outcome:
     s.db.flush()
     proxies.document_submitted(proxy, conv.data["document_no"])
     s.audit("proxy_document", proxy.student_id, detail=f"proxy:{proxy.id}")
-    effect = Effect(fetch_attachment, {"attachment_id": attachment.id}, key=str(attachment.id))
+    effect = Effect(
+        proxies.fetch_document, {"attachment_id": attachment.id}, key=str(attachment.id)
+    )
     return Outcome(conv.home(), [ctx.say("proxy/under_review")], [effect])
 
 
@@ -289,9 +297,11 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
         return ctx.reply(conv, "proxy/nothing_to_answer")
     number = re.sub(r"\D", "", text.number_token(ctx.msg.text))
     chosen = [p for p in waiting_for if str(p.id) == number]
-    if not chosen:  # the request's number must be given: the newest is not always the real parent's
+    if not number and len(waiting_for) == 1:  # the only request waiting: no number to ask for
+        chosen = waiting_for
+    if not chosen:  # with several, the number must be given: the newest is not always the parent's
         rows = [
-            (p.id, proxies.RELATION_NAMES[p.relation], f"{local(p.created_at):%m-%d %H:%M}")
+            (p.id, proxies.claimed_as(p.relation), f"{local(p.created_at):%m-%d %H:%M}")
             for p in waiting_for
         ]
         return ctx.reply(conv, "proxy/which_request", rows=rows, agree=agree)
@@ -301,9 +311,7 @@ def graduate_answer(conv: Conversation, ctx: Context, agree: bool) -> Outcome:
     ):  # the code was typed meanwhile, or it was withdrawn
         return ctx.reply(conv, "proxy/nothing_to_answer")
     if agree:
-        proxies.graduate_confirmed(
-            proxy, "graduate_account", _document_required(ctx, proxy), s.now()
-        )
+        proxies.graduate_confirmed(proxy, "graduate_account", s.now())
         note = "proxy/graduate_agreed_for_proxy"
     else:
         proxies.revoke(proxy, "graduate", s.now())
@@ -361,17 +369,20 @@ def _open_request(conv: Conversation, ctx: Context, state: ProxyState) -> Proxy 
 
 def _confirmed(conv: Conversation, ctx: Context, proxy: Proxy, how: str) -> Outcome:
     s = ctx.services
-    proxies.graduate_confirmed(proxy, how, _document_required(ctx, proxy), s.now())
+    proxies.graduate_confirmed(proxy, how, s.now())
     s.audit("proxy_graduate_confirmed", proxy.student_id, detail=f"proxy:{proxy.id} {how}")
     if proxy.state == ProxyState.ACTIVE:
         return menu.show(conv.home(), ctx, prefix="proxy/active_now")
     return ctx.reply(conv.then(ProxyStep.DOCUMENT_NO), "proxy/ask_document_no")
 
 
-def _document_required(ctx: Context, proxy: Proxy) -> bool:
-    if proxy.relation == "service_point":
-        return bool(ctx.services.config["GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT"])
-    return True
+def _pilot(ctx: Context) -> bool:
+    """The village service point pilot is on (GRADCERT_SERVICE_POINT_PILOT)."""
+    return bool(int(ctx.services.config.get("GRADCERT_SERVICE_POINT_PILOT") or 0))
+
+
+def _relation_buttons(ctx: Context) -> list[str]:
+    return [str(n) for n in range(1, len(PILOT_RELATIONS if _pilot(ctx) else RELATIONS) + 1)]
 
 
 def _switch_menu(conv: Conversation, ctx: Context) -> Outcome:

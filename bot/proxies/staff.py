@@ -27,6 +27,7 @@ from models import (
     AuditEvent,
     Proxy,
     ProxyState,
+    Relationship,
     Scope,
     StaffUser,
     Student,
@@ -353,7 +354,7 @@ def approve(
     )
     to_graduate = book.render(
         "proxy/review_graduate_notice",
-        service_point=proxy.relation == "service_point",
+        service_point=proxy.relation is Relationship.SERVICE_POINT,
         relation=proxies.RELATION_NAMES[proxy.relation],
         scopes=scope_text(scope),
         until=until,
@@ -392,7 +393,7 @@ def revoke(
     )
     to_graduate = book.render(
         "proxy/staff_revoked_for_graduate",
-        service_point=proxy.relation == "service_point",
+        service_point=proxy.relation is Relationship.SERVICE_POINT,
         relation=proxies.RELATION_NAMES[proxy.relation],
         note=note,
     )

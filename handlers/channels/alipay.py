@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
 from bot.platform.workdays import SHANGHAI
-from handlers.app import MAX_BODY
 from handlers.channels.alipay_api import verify_notification
+from handlers.config import MAX_BODY
 from handlers.current import runtime
 from models import AlipayNotification
 
@@ -49,7 +50,8 @@ def notify():
     if problem:
         log.warning("alipay notification refused: %s", problem)
         return _answer("fail", 400)
-    with rt.sessions() as db:
+    with rt.unit() as s:
+        db = s.db
         if db.scalar(
             select(AlipayNotification.id).where(AlipayNotification.notify_id == fields["notify_id"])
         ):
@@ -64,9 +66,9 @@ def notify():
             )
         )
         try:
-            db.commit()
+            db.flush()
         except IntegrityError:  # a concurrent retry stored it first
-            db.rollback()
+            s.rollback()
     log.info("alipay notification %s stored", fields.get("notify_type"))
     return _answer("success")
 
@@ -92,8 +94,6 @@ def _problem(fields: dict[str, str]) -> str | None:
 @bp.errorhandler(Exception)
 def _never_500(exc: Exception):
     """Alipay retries on anything but `success`: a plain `fail` (the cause is logged)."""
-    from werkzeug.exceptions import HTTPException
-
     if isinstance(exc, HTTPException):
         return _answer("fail", exc.code or 400)
     log.exception("unexpected error in the Alipay notification")

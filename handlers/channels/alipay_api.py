@@ -168,20 +168,16 @@ def verify_notification(client: GatewayAliPay, form: dict[str, str]) -> dict[str
 
 
 # -- template messages about appeals -----------------------------------------------------------
-def _form_key(tag: str, appeal_id: int) -> str:
-    return keys.user(tag, "formid", appeal_id)
-
-
 def remember_form_id(redis: Redis, tag: str, appeal_id: int, form_id: str) -> None:
     """Keep a form id the user's submission gave us, to carry later messages about that appeal."""
-    key = _form_key(tag, appeal_id)
+    key = keys.form_id(tag, appeal_id)
     redis.hset(key, mapping={"form_id": form_id, "uses": 0})
     redis.expire(key, FORM_ID_TTL)
 
 
 def take_form_id(redis: Redis, tag: str, appeal_id: int) -> str | None:
     """A form id with a use left, counting this use."""
-    key = _form_key(tag, appeal_id)
+    key = keys.form_id(tag, appeal_id)
     form_id = redis.hget(key, "form_id")
     if form_id is None or redis.hincrby(key, "uses", 1) > FORM_ID_USES:
         return None

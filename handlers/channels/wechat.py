@@ -12,11 +12,11 @@ import time
 
 from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
 
 from bot.core.errors import BadPayload, InvalidSignature
 from bot.core.messages import Inbound, Reply
 from bot.platform.replay import check_nonce
-from handlers.app import MAX_BODY
 from handlers.channels.wechat_codec import (
     SafeMode,
     parse_xml,
@@ -26,6 +26,7 @@ from handlers.channels.wechat_codec import (
     verify_signature,
     verify_timestamp,
 )
+from handlers.config import MAX_BODY
 from handlers.current import runtime
 
 bp = Blueprint("wechat", __name__)
@@ -133,8 +134,6 @@ def _respond(
 @bp.errorhandler(Exception)
 def never_500(exc: Exception):
     """WeChat shows users an error banner and retries on a 500: answer `success` instead."""
-    from werkzeug.exceptions import HTTPException
-
     if isinstance(exc, HTTPException):
         return exc
     log.exception("unexpected error in the WeChat callback")

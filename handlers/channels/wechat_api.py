@@ -40,7 +40,9 @@ class SharedTokenClient(WeChatClient):
 
     def fetch_access_token(self, force: bool = False) -> dict:
         """Refresh under a Redis lock; others wait for the token to appear."""
-        lock = self.redis.lock(f"{self.token_key}:refresh", timeout=15, blocking_timeout=15)
+        lock = self.redis.lock(
+            keys.wechat_token_refresh(self.appid), timeout=15, blocking_timeout=15
+        )
         with lock:
             if not force and self.redis.exists(self.token_key):
                 return {}

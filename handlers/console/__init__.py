@@ -119,7 +119,6 @@ def login():
                 result=outcome,
                 detail=None if result.user else f"username={typed}",
             )
-            db.commit()
         if result.user:
             start_session(result.user)
             return redirect(_safe_next(request.args.get("next")))
@@ -146,7 +145,6 @@ def logout():
     with runtime().unit() as work:
         db = work.db
         record(db, "staff_logout")
-        db.commit()
     end_session()
     flash("已退出登录。")
     return redirect(url_for("console.login"))
@@ -172,7 +170,6 @@ def attachment(attachment_id: int):
             proxy = db.get(Proxy, item.proxy_id) if item.proxy_id else None
             subject, owner = (proxy.student_id, f"proxy:{proxy.id}") if proxy else (None, "—")
         record(db, "view_attachment", subject, detail=f"{owner} #{item.id}")
-        db.commit()
         mimetype = (
             item.content_type if item.content_type in IMAGE_TYPES else "application/octet-stream"
         )

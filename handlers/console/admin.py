@@ -61,7 +61,6 @@ def export_code():
     with runtime().unit() as work:
         db = work.db
         record(db, "export_code", result="ok" if sent.ok else (sent.refusal or "refused"))
-        db.commit()
     if not sent.ok:
         return _export_page(filters, staff_service.refusal_text(sent), 429 if sent.wait else 400)
     flash("验证码已发送到你登记的手机，5 分钟内有效。")
@@ -76,15 +75,13 @@ def export_download():
     check = staff_service.check_export_code(
         runtime().domain.otp, g.staff, request.form.get("code", "")
     )
+    if check is not Check.OK:
+        with runtime().unit() as work:
+            record(work.db, "export_csv", result=check.value)
+        return _export_page(filters, staff_service.CHECK_TEXT[check], 400)
     with runtime().unit() as work:
-        db = work.db
-        if check is not Check.OK:
-            record(db, "export_csv", result=check.value)
-            db.commit()
-            return _export_page(filters, staff_service.CHECK_TEXT[check], 400)
-        body, count = worklist.export_csv(db, filters, runtime().domain.clock())
-        record(db, "export_csv", detail=f"rows={count} filters={filters.as_args()}")
-        db.commit()
+        body, count = worklist.export_csv(work.db, filters, runtime().domain.clock())
+        record(work.db, "export_csv", detail=f"rows={count} filters={filters.as_args()}")
     stamp = runtime().domain.clock().strftime("%Y%m%d-%H%M")
     return Response(
         body.encode("utf-8"),
@@ -123,10 +120,9 @@ def create_user():
                 form.get("phone") or None,
             )
         except staff_service.StaffInputError as problem:
-            db.rollback()
+            work.rollback()  # and what it collected to tell anyone
             return users(str(problem), {k: v for k, v in form.items() if k != "password"}, 400)
         record(db, "staff_create", detail=f"{user.username} role={user.role}")
-        db.commit()
     flash(f"已创建账号 {user.username}。")
     return redirect(url_for("console.admin.users"), 303)
 
@@ -145,7 +141,6 @@ def disable_user(user_id: int):
         except staff_service.StaffInputError as problem:
             return users(str(problem), None, 400)
         record(db, "staff_disable", detail=user.username)
-        db.commit()
     flash(f"已停用账号 {user.username}。")
     return redirect(url_for("console.admin.users"), 303)
 
@@ -165,5 +160,4 @@ def audit_log():
         db = work.db
         rows = db.scalars(query).all()
         record(db, "view_audit", detail=f"action={action[:40]} staff={who[:40]}")
-        db.commit()
     return render("audit.html", rows=rows, actions=AUDIT_ACTIONS, action=action, who=who)

@@ -46,7 +46,6 @@ def _ticket_page(
             appeal.student_id,
             detail=appeal.ticket_no,
         )
-        db.commit()
         return render(
             "ticket.html",
             status,
@@ -83,6 +82,7 @@ def reveal(ticket_id: int):
 def change_status(ticket_id: int):
     """Move the ticket (note required; a rejection names the next route), then notify the filer."""
     form = request.form
+    refused = None
     with runtime().unit() as work:
         db = work.db
         appeal = db.get(Appeal, ticket_id, with_for_update=True)
@@ -98,8 +98,9 @@ def change_status(ticket_id: int):
                 expected=form.get("from"),
                 next_route=form.get("next_route") or None,
             )
-        except worklist.ActionRefused as refused:
-            db.rollback()
+        except worklist.ActionRefused as problem:
+            work.rollback()  # and what it collected to tell anyone
+            refused = str(problem)
             record(
                 db,
                 "appeal_status",
@@ -107,16 +108,16 @@ def change_status(ticket_id: int):
                 result="refused",
                 detail=f"{appeal.ticket_no} -> {form.get('to', '')[:16]}",
             )
-            db.commit()
-            return _ticket_page(ticket_id, error=str(refused), form=form, status=400)
-        record(
-            db,
-            "appeal_status",
-            appeal.student_id,
-            detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}",
-        )
-        db.commit()
-        work.effects.append(ticket_changed(ticket_id, event.note, event.id))
+        else:
+            record(
+                db,
+                "appeal_status",
+                appeal.student_id,
+                detail=f"{appeal.ticket_no} {event.from_status} -> {event.to_status}",
+            )
+            work.effects.append(ticket_changed(ticket_id, event_id=event.id))
+    if refused is not None:  # the refusal is audited (committed) before the page is drawn
+        return _ticket_page(ticket_id, error=refused, form=form, status=400)
     flash(f"已改为“{STATUS_NAMES[event.to_status]}”，并已通知申请人。")
     return redirect(url_for("console.appeals.ticket", ticket_id=ticket_id), 303)
 
@@ -135,6 +136,5 @@ def add_note(ticket_id: int):
         except worklist.ActionRefused as refused:
             return _ticket_page(ticket_id, error=str(refused), form=request.form, status=400)
         record(db, "appeal_note", appeal.student_id, detail=appeal.ticket_no)
-        db.commit()
     flash("内部备注已保存。")
     return redirect(url_for("console.appeals.ticket", ticket_id=ticket_id), 303)

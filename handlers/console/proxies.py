@@ -1,7 +1,7 @@
 """Proxy authorisation pages of the staff console (nested under the `console` blueprint): the queue
 of requests, one request with the notarised authorisation (audited view, audited reveal of the
 graduate's record), and the staff decisions: approve within a scope, refuse, revoke. The rules are
-in bot/services/proxy_review.py; each decision is audited in its transaction, and the texts for
+in bot/proxies/staff.py; each decision is audited in its transaction, and the texts for
 the proxy and the graduate are queued after the commit."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from bot.appeals.rules import shown_time
 from bot.core.effects import push_text
 from bot.core.messages import Effect
-from bot.core.replies import ReplyBook
 from bot.platform.staff_auth import Permission
 from bot.proxies import rules as proxies
 from bot.proxies import staff as review
@@ -21,7 +20,6 @@ from handlers.console.base import page_number, record, render, requires, runtime
 from models import Account, Proxy
 
 bp = Blueprint("proxies", __name__)
-BOOK = ReplyBook()
 
 
 @bp.get("/proxies")
@@ -62,7 +60,6 @@ def _proxy_page(
             proxy.student_id,
             detail=f"proxy:{proxy.id}",
         )
-        db.commit()
         return render(
             "proxy.html",
             status,
@@ -113,6 +110,7 @@ def _told(decision: review.Decision, graduate_too: bool) -> str:
 def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate_too: bool = True):
     """Run one decision under a row lock, audit it, commit, then queue the pushes."""
     form = request.form
+    refused = None
     with runtime().unit() as work:
         db = work.db
         proxy = db.get(Proxy, proxy_id, with_for_update={"of": Proxy})  # not the joined student row
@@ -120,17 +118,20 @@ def _decide(proxy_id: int, action: str, decide, done: str, failed: str, graduate
             abort(404)
         try:
             decision, detail = decide(db, proxy, form)
-        except review.ReviewRefused as refused:
-            db.rollback()
+        except review.ReviewRefused as problem:
+            work.rollback()  # and what it collected to tell anyone
+            refused = str(problem)
             record(
                 db, action, proxy.student_id, result="refused", detail=f"proxy:{proxy_id} {refused}"
             )
-            db.commit()
-            return _proxy_page(proxy_id, error=str(refused), form=form, failed=failed, status=400)
-        record(db, action, proxy.student_id, detail=detail)
-        work.effects.extend(
-            Effect(push_text, asdict(push), key=str(i)) for i, push in enumerate(decision.pushes)
-        )
+        else:
+            record(db, action, proxy.student_id, detail=detail)
+            work.effects.extend(
+                Effect(push_text, asdict(push), key=str(i))
+                for i, push in enumerate(decision.pushes)
+            )
+    if refused is not None:  # the refusal is audited (committed) before the page is drawn
+        return _proxy_page(proxy_id, error=refused, form=form, failed=failed, status=400)
     flash(done + _told(decision, graduate_too))
     return redirect(url_for("console.proxies.detail", proxy_id=proxy_id), 303)
 
@@ -147,7 +148,7 @@ def approve(proxy_id: int):
             g.staff,
             form.get("note", ""),
             form.getlist("scope"),
-            BOOK,
+            runtime().book,
             runtime().domain.clock(),
         )
         return decision, f"proxy:{proxy.id} approved scope={proxy.scope}"
@@ -162,7 +163,7 @@ def refuse(proxy_id: int):
 
     def decide(db, proxy, form):
         decision = review.refuse(
-            db, proxy, g.staff, form.get("note", ""), BOOK, runtime().domain.clock()
+            db, proxy, g.staff, form.get("note", ""), runtime().book, runtime().domain.clock()
         )
         return decision, f"proxy:{proxy.id} refused"
 
@@ -175,7 +176,9 @@ def revoke(proxy_id: int):
     """End an active proxy at once (note required, sent to both sides)."""
 
     def decide(db, proxy, form):
-        decision = review.revoke(db, proxy, form.get("note", ""), BOOK, runtime().domain.clock())
+        decision = review.revoke(
+            db, proxy, form.get("note", ""), runtime().book, runtime().domain.clock()
+        )
         return decision, review.revoke_detail(proxy, review.checked_note(form.get("note", "")))
 
     return _decide(proxy_id, "proxy_revoke", decide, "已撤销代办。", "revoke")

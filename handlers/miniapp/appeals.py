@@ -24,7 +24,6 @@ from handlers.miniapp.guard import (
     current_session,
     idempotent,
     limited,
-    run_effects,
     services_for,
     user_lock,
 )
@@ -103,7 +102,7 @@ def create():
             raise refusal(filed.refused, STATUS[filed.refused.code])
         body = appeal_detail(filed.appeal)
         _remember_form_id(session, filed.appeal, form_id)
-    run_effects(s.msg, filed.effects)
+        s.effects.extend(filed.effects)
     return jsonify(body), 201
 
 
@@ -130,7 +129,7 @@ def add_info(ticket_no: str):
         s.db.refresh(appeal)
         body = appeal_detail(appeal)
         _remember_form_id(session, appeal, form_id)
-    run_effects(s.msg, effects)
+        s.effects.extend(effects)
     return jsonify(body)
 
 

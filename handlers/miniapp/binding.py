@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from bot import understand as text
-from bot.account.rules import delete_personal_data, unbind
+from bot.account.rules import delete_personal_data, unbind_account
 from bot.binding.refusals import (
     BAD_CODE,
     BAD_NAME,
@@ -34,8 +34,7 @@ from bot.binding.rules import (
     record_consent,
     send_code,
 )
-from bot.core.effects import forget_user
-from bot.core.messages import Effect
+from bot.core.replies import Refused
 from bot.platform.otp import CODE_TTL, LOCK_SECONDS, Check
 from handlers.miniapp.errors import ApiError, json_body, text_field
 from handlers.miniapp.guard import (
@@ -43,7 +42,6 @@ from handlers.miniapp.guard import (
     current_session,
     idempotent,
     limited,
-    run_effects,
     services_for,
     user_lock,
 )
@@ -108,7 +106,7 @@ def bind():
                 claim_refused(claim), CLAIM_STATUS[claim.kind], retry_after=claim.wait or None
             )
         answer, effects = _second_factor(s, session, claim.student, "bind")
-    run_effects(s.msg, effects)
+        s.effects.extend(effects)
     return answer
 
 
@@ -119,11 +117,9 @@ def remove():
     """Unbind this account."""
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        removed = unbind(s.db, s.account)
         set_pending_student(s, None)
-        if removed is None:
-            raise ApiError(404, "not_bound", "这个账号还没有绑定身份。")
-        s.audit("unbind", removed.student_id, detail=f"via {session.channel}")
+        if unbind_account(s) is None:
+            raise refusal(Refused("not_bound", "account/not_bound"), 404)
     return jsonify(status="unbound")
 
 
@@ -134,10 +130,7 @@ def delete_me():
     """删除我的信息, as in the chat (the page confirms first): every session of the user ends."""
     session = current_session()
     with user_lock(session), services_for(session) as s:
-        delete_personal_data(s)
-    run_effects(
-        s.msg, [Effect(forget_user, queued=False)]
-    )  # also a binding in progress (its Redis key)
+        delete_personal_data(s)  # its effect also forgets a binding in progress (its Redis key)
     return jsonify(status="deleted")
 
 
@@ -151,7 +144,7 @@ def request_code():
     with user_lock(session), services_for(session) as s:
         student, purpose = _awaiting(s)
         answer, effects = _second_factor(s, session, student, purpose)
-    run_effects(s.msg, effects)
+        s.effects.extend(effects)
     return answer
 
 
@@ -172,7 +165,7 @@ def verify_code():
         if verdict.check is not Check.OK:
             raise _code_problem(verdict)
         answer, effects = _verified(s, student, purpose, "sms")
-    run_effects(s.msg, effects)
+        s.effects.extend(effects)
     return answer
 
 

@@ -21,7 +21,6 @@ from handlers.miniapp.guard import (
     current_session,
     idempotent,
     limited,
-    run_effects,
     services_for,
     user_lock,
 )
@@ -64,7 +63,7 @@ def diploma():
             certificate_no=d.certificate_no if view.state is RecordState.REVOKED else None,
             acting_for=acting_json(acting),
         )
-    run_effects(s.msg, lookup.effects)
+        s.effects.extend(lookup.effects)
     return jsonify(body)
 
 
@@ -100,7 +99,7 @@ def issue():
         student, acting = _subject(s, session, Scope.CERTIFICATE)
         result = _done(diplomas.issue_certificate(s, student, days, acting))
         body = {**certificate_json(result.cert, s.now()), "download": _download(result)}
-    run_effects(s.msg, result.effects)
+        s.effects.extend(result.effects)
     return jsonify(body), 201
 
 
@@ -127,7 +126,7 @@ def extend(code: str):
         student, acting = _subject(s, session, Scope.CERTIFICATE)
         result = _done(diplomas.extend_certificate(s, _mine(s, student, code), days, acting))
         body = {**certificate_json(result.cert, s.now()), "download": _download(result)}
-    run_effects(s.msg, result.effects)
+        s.effects.extend(result.effects)
     return jsonify(body)
 
 
@@ -142,7 +141,7 @@ def close(code: str):
         student, acting = _subject(s, session, Scope.CERTIFICATE)
         result = _done(diplomas.close_certificate(s, _mine(s, student, code), acting))
         body = certificate_json(result.cert, s.now())
-    run_effects(s.msg, result.effects)
+        s.effects.extend(result.effects)
     return jsonify(body)
 
 
@@ -155,7 +154,7 @@ def download(code: str):
     with services_for(session) as s:
         student, acting = _subject(s, session, Scope.CERTIFICATE)
         result = _done(diplomas.download_certificate(s, _mine(s, student, code), acting))
-    run_effects(s.msg, result.effects)
+        s.effects.extend(result.effects)
     return jsonify(_download(result))
 
 

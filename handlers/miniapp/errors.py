@@ -7,6 +7,8 @@ import re
 
 from flask import jsonify, request
 
+from bot.appeals.intake import check_photo
+
 
 class ApiError(Exception):
     """An answer other than success: HTTP status, stable code, Chinese message, extra fields."""
@@ -95,8 +97,6 @@ def int_field(data: dict, name: str, low: int, high: int) -> int:
 
 def photo_uploads(field: str, limit: int) -> list[bytes]:
     """The JPEG/PNG files of a multipart field, each checked as chat photos are (413 / 422)."""
-    from bot.appeals.intake import check_photo
-
     uploads = [f for name, f in request.files.items(multi=True) if name == field]
     if len(uploads) > limit:
         raise bad_request(f"一次最多上传{limit}张照片。", "too_many_photos")

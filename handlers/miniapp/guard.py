@@ -18,7 +18,6 @@ from flask import Response, current_app, g, make_response, request
 from redis.exceptions import RedisError
 
 from bot.core import keys
-from bot.core.messages import Effect, Inbound
 from bot.platform.ratelimit import RateLimit
 from handlers.client_address import client_address
 from handlers.current import runtime
@@ -206,8 +205,3 @@ def idempotency_key_or_none() -> str | None:
     """The Idempotency-Key as a message id (so effects stay once-only across retries)."""
     key = request.headers.get("Idempotency-Key")
     return f"idem:{key}" if key and IDEMPOTENCY_KEY.fullmatch(key) else None
-
-
-def run_effects(msg: Inbound, effects: list[Effect]) -> None:
-    """Run or queue effects after the commit, each once per message id (as the engine does)."""
-    runtime().run_effects(msg, effects)

@@ -13,7 +13,6 @@ import logging
 from flask import Blueprint, current_app, jsonify
 
 from bot.binding.rules import active_binding
-from bot.core.accounts import account_for, audit
 from bot.core.messages import Inbound, MessageKind
 from bot.platform.idcard import mask_phone
 from handlers.channels import alipay_api, wxa_api
@@ -45,12 +44,10 @@ def login():
         raise ApiError(400, "bad_field", "channel 应为 wxa 或 alipay。")
     app_id, user_key = _exchange(channel, code)
     rt = runtime()
-    with rt.sessions() as db:
-        account = account_for(db, Inbound(channel, app_id, user_key, "login", MessageKind.OTHER))
-        bound = active_binding(db, account) is not None
-        audit(db, account.id, "miniapp_login", detail=channel)
-        db.commit()
-        account_id = account.id
+    with rt.unit(Inbound(channel, app_id, user_key, "login", MessageKind.OTHER)) as s:
+        bound = active_binding(s.db, s.account) is not None
+        s.audit("miniapp_login", detail=channel)
+        account_id = s.account.id
     token = sessions().create(account_id, channel, app_id, user_key)
     ttl = int(current_app.config["MINIAPP_SESSION_TTL"])
     return jsonify(

@@ -13,7 +13,16 @@ from bot.diploma.rules import code_is_fresh
 from bot.platform import idcard
 from handlers.current import runtime
 from handlers.miniapp.errors import ApiError
-from models import OPEN_STATUSES, Appeal, Binding, Certificate, Student, as_utc
+from models import (
+    OPEN_STATUSES,
+    Appeal,
+    AppealEventKind,
+    AppealStatus,
+    Binding,
+    Certificate,
+    Student,
+    as_utc,
+)
 
 PENDING_TTL = 1800
 
@@ -75,13 +84,15 @@ def appeal_detail(appeal: Appeal) -> dict:
             "kind": e.kind,
             "status": e.to_status,
             "status_label": appeals.STATUS_NAMES.get(e.to_status) if e.to_status else None,
-            "note": e.note if e.kind in ("info", "status") else None,
+            "note": e.note if e.kind in (AppealEventKind.INFO, AppealEventKind.STATUS) else None,
         }
         for e in appeal.events
-        if e.kind != "note"
+        if e.kind is not AppealEventKind.NOTE
     ]
     route = (
-        appeals.NEXT_ROUTES.get(appeal.next_route or "") if appeal.status == "rejected" else None
+        appeals.next_route_text(appeal.next_route or "", runtime().domain.college)
+        if appeal.status is AppealStatus.REJECTED
+        else None
     )
     return {
         **appeal_summary(appeal),

@@ -26,7 +26,6 @@ from handlers.miniapp.guard import (
     current_session,
     idempotent,
     limited,
-    run_effects,
     runtime,
     services_for,
     user_lock,
@@ -138,7 +137,7 @@ def end(proxy_id: int):
                 "proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} withdrawn by the proxy"
             )
             effects = []
-    run_effects(s.msg, effects)
+        s.effects.extend(effects)
     return jsonify(id=proxy_id, state=ProxyState.REVOKED)
 
 

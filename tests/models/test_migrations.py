@@ -49,3 +49,25 @@ def test_enum_columns_load_members_and_refuse_strangers(make_app):
 def test_a_loaded_state_is_its_enum_member():
     assert BindingState("active") is BindingState.ACTIVE and BindingState.ACTIVE == "active"
     assert f"{BindingState.REMOVED}" == "removed"  # StrEnum: templates and JSON show the value
+
+
+def test_every_enum_column_has_its_check_in_the_migration():
+    """compare_metadata does not compare CHECK constraints: the migration's list is checked here
+    against every enum column of the models, value for value."""
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import Enum as SAEnum
+
+    path = Path(__file__).resolve().parents[2] / "models/migrations/versions/0009_enum_checks.py"
+    spec = importlib.util.spec_from_file_location("enum_checks", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    declared = {(table, column): set(values) for table, column, values in migration.CHECKS}
+    modelled = {
+        (table.name, column.name): set(column.type.enums)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, SAEnum)
+    }
+    assert declared == modelled and len(modelled) >= 11

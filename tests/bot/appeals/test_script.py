@@ -74,7 +74,8 @@ def test_unmatched_user_files_with_photos_and_gets_a_ticket(wx):
         states = {a.media_id: (a.state, a.error) for a in db.scalars(select(Attachment))}
         events = [e.kind for e in db.scalars(select(AppealEvent))]
     assert states == {"m-1": ("stored", None), "m-2": ("rejected", "not a JPEG or PNG")}
-    assert events == ["submitted"]
+    assert events == ["submitted", "status"]  # the unusable photo is asked for again
+    assert _appeals(app)[0].status == "need_more_info"
 
 
 def test_spelling_and_x_loop_back_to_binding(wx):

@@ -122,7 +122,7 @@ def test_access_token_is_shared_through_redis(make_app):
         from handlers.channels.wechat_api import send_replies
 
         send_replies(rt.wechat_client(), "u1", [Reply("one")])
-        rt._wechat_client = None  # as if another worker process
+        rt.channels["wx"]._client = None  # as if another worker process
         send_replies(rt.wechat_client(), "u1", [Reply("two")])
         assert len(stub.calls("/cgi-bin/stable_token")) == 1
         assert len(stub.calls("/cgi-bin/message/custom/send")) == 2

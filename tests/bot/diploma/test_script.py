@@ -78,16 +78,15 @@ def test_a_stale_code_check_asks_for_a_new_code(app, chat, bound):
 @pytest.mark.parametrize(
     "source, leave, today, expected, template",
     [
-        (
-            "main",
-            date(2026, 9, 30),
-            date(2026, 10, 1),
-            "2026-10-10",
-            "预计 2026-10-10",
-        ),  # across National Day
-        ("gy", date(2026, 9, 28), date(2026, 9, 29), "2026-10-10", "分校数据"),
-        ("main", date(2026, 11, 20), date(2026, 11, 30), "2026-11-25", "应在 2026-11-25 前"),
-        ("main", date(2026, 12, 10), date(2026, 11, 30), "2026-12-15", "离校日期是 2026-12-10"),
+        # the main campus syncs in real time: a record missing after leaving is a registrar problem
+        ("main", date(2026, 9, 30), date(2026, 10, 1), "2026-09-30", "学籍登记有问题，不用再等"),
+        ("main", date(2026, 11, 20), date(2026, 11, 20), "2026-11-20", "不用再等"),
+        # a campus record: 3 working days after leaving, across National Day and its 调休 Saturday
+        ("gy", date(2026, 9, 30), date(2026, 10, 1), "2026-10-10", "离校后3个工作日可以查询"),
+        ("gy", date(2026, 9, 28), date(2026, 9, 29), "2026-10-08", "预计 2026-10-08"),
+        ("gy", date(2026, 11, 20), date(2026, 11, 30), "2026-11-25", "应在 2026-11-25 前"),
+        ("main", date(2026, 12, 10), date(2026, 11, 30), "2026-12-10", "离校当天就可以查到"),
+        ("gy", date(2026, 12, 10), date(2026, 11, 30), "2026-12-15", "离校日期是 2026-12-10"),
     ],
 )
 def test_not_synced_yet_tells_the_date(app, chat, bound, source, leave, today, expected, template):
@@ -100,10 +99,20 @@ def test_not_synced_yet_tells_the_date(app, chat, bound, source, leave, today, e
     assert template in reply and expected in reply
 
 
+def test_campus_codes_are_never_shown_raw_and_peak_season_is_told(app, chat, bound):
+    _diploma(app, "2017020118", certificate_no=None, leave_date=date(2026, 6, 30), source="gy")
+    _clock(app, datetime(2026, 7, 1, 2, tzinfo=timezone.utc))
+    _skip_send_limits(app)
+    reply = chat.say("g1", "2")
+    if "再验证一次" in reply:
+        reply = chat.say("g1", _code(chat, bound))
+    assert "分校区的记录" in reply and "gy" not in reply and "查询高峰期，建议错峰" in reply
+
+
 def test_revoked_diploma_says_so_and_where_to_ask(app, chat, bound):
     _diploma(app, "2017020118", status="revoked")
     reply = chat.say("g1", "2")
-    assert "已被学校撤销" in reply and "学籍窗口" in reply
+    assert "已被学校撤销" in reply and "行政楼A203" in reply
 
 
 def test_no_record_offers_an_appeal(app, chat, bound):

@@ -80,19 +80,28 @@ def _request(chat, openid="mom", relation="1"):
 
 
 def _service_point_app(make_app, **config):
-    """An app (with the demo students) where a village service point needs no notarised document."""
+    """An app (with the demo students) running the village service point pilot."""
     from bot.platform.demo import seed_demo
 
-    app = make_app(GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT=0, **config)
+    app = make_app(GRADCERT_SERVICE_POINT_PILOT=1, **config)
     seed_demo(app.extensions["gradcert"])
     return app, Chat(app)
 
 
 def _village_acts(chat):
-    """The village service point asks, the graduate's code confirms: the proxy is active."""
+    """The village service point asks, the graduate's code confirms, the notarised authorisation
+    is sent and staff approve it: the proxy is active."""
+    from bot.proxies import rules as proxies
+
     _request(chat, "village", relation="4")
     chat.say("village", "1")
-    assert "代办已生效" in chat.say("village", _code(chat, GRADUATE[3]))
+    assert "公证书编号" in chat.say("village", _code(chat, GRADUATE[3]))
+    chat.say("village", "0")
+    with chat.app.extensions["gradcert"].sessions() as db:
+        proxy = db.scalar(select(Proxy).order_by(Proxy.id.desc()))
+        proxies.document_submitted(proxy, "（2026）某证字第1号")
+        proxies.activate(proxy)  # as staff review does
+        db.commit()
 
 
 def _proxy(app):
@@ -209,8 +218,7 @@ def test_graduate_agrees_from_their_own_account(wx):
     chat.run_jobs()
     assert any("同意代办" in t for t in _pushed(stub, "grad"))
     assert "还在等" in chat.say("mom", "好了吗")
-    assert "申请号" in chat.say("grad", "同意代办")  # which request? its number is needed
-    assert "已同意" in chat.say("grad", f"同意代办 {_proxy(app).id}")
+    assert "已同意" in chat.say("grad", "同意代办")  # the only request waiting: no number needed
     chat.run_jobs()
     assert any("毕业生已同意" in t for t in _pushed(stub, "mom"))
     assert "公证书编号" in chat.say("mom", "好了吗")
@@ -303,10 +311,75 @@ def test_scope_and_expiry_are_enforced(wx):
     assert _proxy(app).state == "expired"
 
 
-def test_service_point_may_skip_the_document_when_configured(make_app):
+def test_the_relation_menu_offers_direct_relatives_only(make_app):
+    app = make_app()
+    from bot.platform.demo import seed_demo
+
+    seed_demo(app.extensions["gradcert"])
+    chat = Chat(app)
+    chat.say("mom", "5")
+    menu = chat.say("mom", "1")
+    assert "3 子女" in menu and "4" not in menu and "村级事务中心" not in menu
+    assert "村" not in chat.say("mom", "4")  # not a choice: asked again, 1 to 3
+    assert "告知" not in chat.say("mom", "4")
+
+
+def test_the_service_point_pilot_never_waives_consent_or_review(make_app):
     app, chat = _service_point_app(make_app)
-    _village_acts(chat)
-    assert _proxy(app).state == "active" and _proxy(app).relation == "service_point"
+    chat.say("village", "5")
+    menu = chat.say("village", "1")
+    assert "4 村级事务中心工作人员（试点" in menu and "只有父母、配偶、子女" not in menu
+    chat.say("village", "4")
+    assert "代办人个人信息告知" in chat.say("village", f"{GRADUATE[0]} {GRADUATE[1]}")
+    assert "需要毕业生本人同意" in chat.say("village", "1")
+    chat.say("village", "1")
+    assert "公证书编号" in chat.say("village", _code(chat, GRADUATE[3]))
+    assert _proxy(app).state == "awaiting_document" and _proxy(app).relation == "service_point"
+    assert "GRADCERT_SERVICE_POINT_NEEDS_DOCUMENT" not in app.config
+
+
+def test_the_graduate_is_told_who_asks_in_the_right_words(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    app, chat = _service_point_app(make_app, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+    try:
+        _bind_graduate(chat)
+        _request(chat, "village", relation="4")
+        assert "已发消息给毕业生" in chat.say("village", "2")
+        chat.run_jobs()
+        asked = [t for t in _pushed(stub, "grad") if "同意代办" in t]
+        assert asked and "村级事务中心" in asked[-1] and "你的村级事务中心" not in asked[-1]
+        assert "已同意" in chat.say("grad", "同意代办")
+        _village_acts_after_consent(app)
+        said = [chat.say("village", m) for m in ("0", "5", "2", "2", "2")]  # a look-up
+        chat.run_jobs()
+        told = [t for t in _pushed(stub, "grad") if "刚刚代你" in t]
+        assert told, (said, _pushed(stub, "grad"))
+        assert "你的家人" not in told[-1] and "村级事务中心" in told[-1]
+    finally:
+        stub.stop()
+
+
+def _village_acts_after_consent(app):
+    from bot.proxies import rules as proxies
+
+    with app.extensions["gradcert"].sessions() as db:
+        proxy = db.scalar(select(Proxy).order_by(Proxy.id.desc()))
+        proxies.document_submitted(proxy, "（2026）某证字第1号")
+        proxies.activate(proxy)
+        db.commit()
+
+
+def test_with_two_requests_waiting_the_graduate_names_one(wx):
+    app, chat, _ = wx
+    _bind_graduate(chat)
+    _request(chat)
+    chat.say("mom", "2")
+    _request(chat, "stranger")
+    chat.say("stranger", "2")
+    assert "申请号" in chat.say(
+        "grad", "同意代办"
+    )  # which one? the newest is not always the parent
+    assert _proxy(app).state == "awaiting_graduate"
 
 
 def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):

@@ -38,3 +38,17 @@ def test_a_closed_certificate_is_refused_with_the_chats_words(mini, mini_app, mi
     res = mini.post(f"/certificates/{code}/extend", {"days": 90})
     assert res.status_code == 409 and res.json["error"]["code"] == "certificate_final"
     assert said_in(res.json["error"]["message"], BOOK.render("diploma/cert_final", code=code))
+
+
+def test_extending_never_shortens_a_certificate(mini, mini_app, mini_demo):
+    _, _, id_number, phone, _ = mini_demo["李小红"]
+    mini.login("wxa", "o-wxa-extender")
+    mini.post("/binding", {"name": "李小红", "id_number": id_number, "consent": True})
+    assert mini.post("/code/verify", {"code": _sms_code(mini, phone)}).json["status"] == "bound"
+    add_diploma(mini_app, "2017020118")
+    issued = mini.post("/certificates", {"days": 180}).json
+    res = mini.post(f"/certificates/{issued['code']}/extend", {"days": 30})
+    assert res.status_code == 409 and res.json["error"]["code"] == "certificate_not_longer"
+    assert "不会缩短" in res.json["error"]["message"] and "回复" not in res.json["error"]["message"]
+    assert mini.get("/certificates").json["certificates"][0]["valid_until"] == issued["valid_until"]
+    assert mini.post(f"/certificates/{issued['code']}/extend", {"days": 180}).status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from bot.account.rules import unbind
 from handlers.channels import wxa_api
 from handlers.miniapp import binding as api_binding
 from handlers.miniapp.sessions import SessionStore
@@ -127,7 +128,7 @@ def test_a_lookup_check_whose_binding_went_away_is_refused(
 
     def taken_over_meanwhile(s, student, purpose, digits):
         verdict = real(s, student, purpose, digits)
-        api_binding.unbind(s.db, s.account, "displaced")
+        unbind(s.db, s.account, "displaced")
         return verdict
 
     monkeypatch.setattr(api_binding, "check_code", taken_over_meanwhile)
