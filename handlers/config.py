@@ -74,7 +74,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     ),
     "GRADCERT_OFFICE_HOURS": (
         "",
-        "Office hours told with the address, e.g. `工作日 8:30-11:30，14:00-17:00`; empty: not told",
+        "Office hours told with the address, e.g. `工作日 9:00-17:00`; empty: not told",
     ),
     "GRADCERT_OFFICE_PHONE": (
         "",

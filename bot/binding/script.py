@@ -127,6 +127,8 @@ def student_no(conv: Conversation, ctx: Context) -> Outcome:
         number = text.read_student_no(ctx.msg.text)
         if number is None:
             return ctx.retry(conv, BAD_STUDENT_NO.template)
+        if idcard.is_valid(number):  # the ID number again: not a mismatch, say what we want
+            return ctx.retry(conv, "binding/student_no_is_id")
     id_no = ctx.services.cipher.open_text(conv.data["id_sealed"])
     return _claim(conv, ctx, conv.data["name"], id_no, number)
 

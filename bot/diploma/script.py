@@ -68,6 +68,8 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
     step = DiplomaStep(conv.step)
     if step is not DiplomaStep.CODE and not _still_allowed(conv, ctx):
         return menu.show(conv, ctx, prefix="diploma/no_longer_allowed")
+    if step in CERTIFICATE_STEPS and conv.acting_for is not None and _acting(conv, ctx) is None:
+        return menu.show(conv, ctx, prefix="proxy/out_of_scope")  # the scope changed mid-way
     return STEPS[step](conv, ctx)
 
 
@@ -230,6 +232,14 @@ def _acting(conv: Conversation, ctx: Context) -> Proxy | None:
     return proxy.acting_proxy(conv, ctx, Scope.CERTIFICATE) if conv.acting_for is not None else None
 
 
+# steps that act on certificates: a proxy needs the certificate scope at each of them
+CERTIFICATE_STEPS = {
+    DiplomaStep.DAYS,
+    DiplomaStep.LIST,
+    DiplomaStep.MANAGE,
+    DiplomaStep.EXTEND,
+    DiplomaStep.CLOSE,
+}
 STEPS = {
     DiplomaStep.CODE: code,
     DiplomaStep.MENU: menu_choice,

@@ -51,6 +51,7 @@ def diploma():
                 "major": d.major,
                 "study_mode": d.study_mode,
                 "campus": d.campus,
+                "campus_name": s.domain.college.campus(d.campus),  # never the raw code to people
                 "enrol_date": day(d.enrol_date),
                 "grad_date": day(d.grad_date),
                 "certificate_no": d.certificate_no,

@@ -135,6 +135,7 @@ SCHEMAS = {
         major=STR,
         study_mode=STR,
         campus=STR,
+        campus_name=STR,
         enrol_date=NDATE,
         grad_date=NDATE,
         certificate_no=STR,

@@ -478,6 +478,8 @@ STUDENT_NO_CASES = [
     ("张三", ZHANG, "帮助", HELP_HERE),
     ("张三", ZHANG, "12", "学号应该是"),
     ("张三", ZHANG, "不告诉你", "学号应该是"),
+    ("张三", ZHANG, ZHANG, "这是身份证号"),
+    ("张三", ZHANG, f"身份证号{ZHANG}", "这是身份证号"),
 ]
 
 
@@ -490,9 +492,9 @@ def test_student_no_step(corpus, name, id_number, typed, fragment):
 
 def test_unreadable_messages_never_count_as_mismatches(corpus):
     who = corpus.user()
-    for _ in range(6):
+    for typed, fragment in [("不告诉你", "学号应该是"), (ZHANG, "这是身份证号")] * 4:
         corpus.at(who, "binding", "student_no", name="张三", id_sealed=corpus.sealed(ZHANG))
-        assert "学号应该是" in corpus.say(who, "不告诉你")
+        assert fragment in corpus.say(who, typed)
     corpus.at(who, "binding", "student_no", name="张三", id_sealed=corpus.sealed(ZHANG))
     assert CODE_SENT in corpus.say(who, "2016010203")
 

@@ -10,6 +10,7 @@ import pytest
 from jinja2 import ChainableUndefined
 
 from bot.appeals.rules import CATEGORIES
+from bot.core.college import College
 from bot.core.replies import DEFAULT_DIR, ReplyBook
 
 TEMPLATES = sorted(
@@ -107,5 +108,19 @@ def test_every_reply_fits_one_screen(book, name, surface):
         assert PLACEHOLDER_PHONE not in text, name
 
 
-def test_help_at_the_menu_is_one_short_reply(book):
+def test_help_is_one_short_reply(book):
     assert len(_render(book, "menu/help", "chat")) <= LONGEST
+
+
+def test_zero_at_the_menu_fits_even_for_a_proxy_with_a_telephone_set():
+    """`0` at the menu answers a short help and the menu in one screen, in its longest case: a
+    proxy (the acting tag and two status lines) of a college that set its telephone."""
+    book = ReplyBook(college=College(phone="0571-86001234"))
+    status = "已绑定：阿依古丽·买**\n现在代 阿依古丽·买**（你的孩子）办理，回复5切换"
+    text = (
+        book.render("proxy/acting_tag", name="阿依古丽·买**")
+        + book.render("menu/help_short")
+        + "\n\n"
+        + book.render("menu/main", status=status)
+    )
+    assert len(text) <= LONGEST and "0571-86001234" in text

@@ -39,8 +39,9 @@ def _file_with(chat, openid, media_ids):
     chat.say(openid, "王芳 440306200001011231")
     chat.say(openid, "我改过名字，原来叫王小芳，现在查不到证书。")
     chat.say(openid, "1")
-    for media in media_ids:
-        chat.post(*chat.sim.image(openid, media))
+    for media in media_ids:  # not yet downloaded: not called received
+        said = chat.sim.reply_text(chat.post(*chat.sim.image(openid, media)).data)
+        assert "已发来" in said and "收到" not in said
     chat.say(openid, "完成")
     chat.say(openid, "139 1234 5678")
     return chat.say(openid, "1")

@@ -56,7 +56,7 @@ def test_unmatched_user_files_with_photos_and_gets_a_ticket(wx):
     files["m-2"] = b"GIF89a not allowed"
     for media in ("m-1", "m-2"):
         res = chat.post(*chat.sim.image("a1", media))
-        assert "收到第" in chat.sim.reply_text(res.data)
+        assert "张照片已发来" in chat.sim.reply_text(res.data)
     assert "能联系到你的手机号" in chat.say("a1", "完成")
     summary = chat.say("a1", "139 1234 5678")
     assert "改过名字" in summary and "照片：2张" in summary and "139****5678" in summary

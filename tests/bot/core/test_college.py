@@ -78,3 +78,12 @@ def test_settings_are_parsed_forgivingly():
     assert parse_mapping("a:1, b：2,,c") == {"a": "1", "b": "2"}
     assert parse_months("6-7") == (6, 7) and parse_months("12,x,13") == (12,)
     assert _college(GRADCERT_PEAK_MONTHS="").is_peak(date(2026, 6, 1)) is False
+
+
+def test_a_rejections_next_route_names_the_office_from_the_settings():
+    from bot.appeals.rules import next_route_text
+
+    assert next_route_text("window") == "带身份证和相关材料到行政楼A203办理"
+    told = next_route_text("window", _college(GRADCERT_OFFICE_PHONE=PHONE))
+    assert told == f"带身份证和相关材料到行政楼A203办理，电话 {PHONE}"
+    assert next_route_text("nowhere") is None

@@ -9,7 +9,17 @@ from sqlalchemy import select
 from bot.appeals.notices import ticket_changed
 from bot.platform.staff_auth import create_staff
 from handlers.jobs import sweep
-from models import Account, Appeal, Attachment, AuditEvent, Diploma, Proxy, Student, utcnow
+from models import (
+    Account,
+    Appeal,
+    Attachment,
+    AuditEvent,
+    Certificate,
+    Diploma,
+    Proxy,
+    Student,
+    utcnow,
+)
 from tests.conftest import Chat, outbox
 from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
 
@@ -309,6 +319,27 @@ def test_scope_and_expiry_are_enforced(wx):
     with app.app_context():
         sweep()
     assert _proxy(app).state == "expired"
+
+
+def test_a_scope_narrowed_mid_way_stops_the_certificate_step(wx):
+    app, chat, _ = wx
+    _request(chat)
+    chat.say("mom", "1")
+    chat.say("mom", _code(chat, GRADUATE[3]))
+    chat.say("mom", "2026123")
+    chat.post(*chat.sim.image("mom", "notary-1"))
+    _approve(app)
+    chat.say("mom", "5")
+    chat.say("mom", "2")
+    chat.say("mom", "2")
+    chat.say("mom", "2")
+    assert "天" in chat.say("mom", "1")  # asked for how many days
+    with app.extensions["gradcert"].sessions() as db:  # staff narrow the scope meanwhile
+        db.scalar(select(Proxy)).scope = "lookup"
+        db.commit()
+    assert "代办范围不包括" in chat.say("mom", "90")
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalars(select(Certificate)).all() == []  # not issued as if by the graduate
 
 
 def test_the_relation_menu_offers_direct_relatives_only(make_app):

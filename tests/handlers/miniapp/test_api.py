@@ -142,6 +142,7 @@ def test_alipay_user_binds_looks_up_issues_and_appeals(mini, mini_app, mini_demo
         record["state"] == "record" and record["record"]["certificate_no"] == "139321202105001234"
     )
     assert record["record"]["major"] == "计算机应用技术"
+    assert record["record"]["campus_name"] == "主校区"
 
     key = {"Idempotency-Key": "issue-1"}
     first = mini.post("/certificates", {"days": 90}, headers=key)
