@@ -186,9 +186,8 @@ _SCRIPT_EDGE = re.compile(rf"(?<=[{_HAN}])(?=[0-9A-Za-z])|(?<=[0-9A-Za-z])(?=[{_
 _SEPARATORS = re.compile(
     r"([\s,，;；、。!！?？\"'“”‘’()（）\[\]【】<>《》~～`…/\\|+=*#_\-—－.•・‧∙]+)"
 )
-_VOICE_NUMERALS = frozenset(
-    "零〇洞一幺么二两三四五六七八九拐勾叉差"
-)  # digits as speech recognition writes them
+# digits as speech recognition writes them
+_VOICE_NUMERALS = frozenset("零〇洞一幺么二两三四五六七八九拐勾叉差")
 
 
 @dataclass(frozen=True)
@@ -259,9 +258,8 @@ def _name_like(part: str) -> bool:
 def _continues_name(name: list[str], part: str) -> bool:
     if not _is_number(part):
         return _name_like(part)
-    return (
-        len(name) == 1 and len(name[0]) == 1 and len(part) <= 2
-    )  # 王 五: a spoken-digit given name
+    # 王 五: a given name that reads as spoken digits
+    return len(name) == 1 and len(name[0]) == 1 and len(part) <= 2
 
 
 def _name(candidate: str) -> str | None:

@@ -87,7 +87,9 @@ class Runtime:
                 AlipayChannel(rt.config, redis),
             )
         }
-        rt.domain = Domain.build(rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media)
+        rt.domain = Domain.build(
+            rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media, rt.book.college
+        )
         hooks = EngineHooks(
             open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later
         )

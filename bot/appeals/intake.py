@@ -37,9 +37,8 @@ MIN_DESCRIPTION = 4
 UNKNOWN_CATEGORY = Refused("unknown_category", "appeal/unknown_category")
 IDENTITY_REQUIRED = Refused("identity_required", "appeal/identity_required")
 DEADLINE_PASSED = Refused("deadline_passed", "appeal/deadline_passed")
-BAD_PHONE = Refused(
-    "bad_phone", "appeal/bad_phone"
-)  # what text.read_phone did not read as a mobile
+# what text.read_phone did not read as a mobile
+BAD_PHONE = Refused("bad_phone", "appeal/bad_phone")
 CLOSED = Refused("appeal_closed", "appeal/closed")
 
 

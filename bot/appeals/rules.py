@@ -335,9 +335,8 @@ def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
             ),
             Appeal.status_changed_at < now - CLOSE_AFTER,
         )
-        .with_for_update(
-            skip_locked=True
-        )  # a ticket a clerk or its filer is changing right now waits for the next run
+        # a ticket a clerk or its filer is changing right now waits for the next run
+        .with_for_update(skip_locked=True)
     ).all()
     events = []
     for appeal in stale:

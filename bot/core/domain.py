@@ -39,8 +39,11 @@ class Domain:
     college: College = field(default_factory=College)  # the office, campuses, sync rule
 
     @classmethod
-    def build(cls, config: dict, redis: Redis, push, forget_user, fetch_media) -> Domain:
-        """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings."""
+    def build(
+        cls, config: dict, redis: Redis, push, forget_user, fetch_media, college: College
+    ) -> Domain:
+        """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings; `college`: the one
+        College of the process (the reply book shows the same)."""
         cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
         return cls(
@@ -57,5 +60,5 @@ class Domain:
             attachment_dir=config["GRADCERT_ATTACHMENT_DIR"],
             attachments=make_store(config),
             fetch_media=fetch_media,
-            college=College.from_config(config),
+            college=college,
         )

@@ -35,13 +35,12 @@ Router = Callable[[Conversation, Inbound, Context], Outcome]
 class EngineHooks:
     """What the engine needs from the outside world, injected by the app factory."""
 
-    open_unit: Callable[
-        [Inbound], object
-    ]  # a unit of work (bot.core.unit) with an open SQL session
-    run_effects: Callable[
-        [Inbound, list[Effect]], None
-    ]  # each once per (message, effect): run or queue
-    deliver_later: Callable[[Inbound, list[Reply]], None]  # the channel-neutral push, queued
+    # a unit of work (bot.core.unit) with an open SQL session
+    open_unit: Callable[[Inbound], object]
+    # run or queue effects, each once per (message, effect)
+    run_effects: Callable[[Inbound, list[Effect]], None]
+    # the channel-neutral push, queued
+    deliver_later: Callable[[Inbound, list[Reply]], None]
 
 
 class Engine:
@@ -121,9 +120,8 @@ class Engine:
         try:
             outcome = self.router(conv, msg, ctx)
             services.commit()
-            outcome.effects.extend(
-                e for e in services.effects if e not in outcome.effects
-            )  # from rules
+            # effects the rules collected in the unit run with the step's own
+            outcome.effects.extend(e for e in services.effects if e not in outcome.effects)
             return outcome
         except Exception:
             log.exception("flow %s:%s failed; conversation reset", conv.flow, conv.step)

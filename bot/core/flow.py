@@ -27,9 +27,8 @@ class Context:
     msg: Inbound
     services: Any  # bot.core.unit.Services; Any keeps flows testable with lighter fakes
     book: ReplyBook
-    start: Callable[..., Outcome] | None = (
-        None  # bot.router.start: enter another flow (given by the router)
-    )
+    # bot.router.start: enter another flow (the router puts it here)
+    start: Callable[..., Outcome] | None = None
     expired: bool = False  # an unfinished conversation ran out of time before this message
 
     def say(self, template: str, /, *buttons: str, **variables) -> Reply:

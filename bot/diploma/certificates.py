@@ -169,11 +169,12 @@ def revoke_for_revoked_diplomas(db: Session, now: datetime | None = None) -> int
     live = db.scalars(
         select(Certificate)
         .join(Diploma, Certificate.diploma_id == Diploma.id)
+        # closed by its holder stays closed: it shows nothing
         .where(
             Diploma.status == DiplomaStatus.REVOKED,
             Certificate.revoked_at.is_(None),
             Certificate.closed_at.is_(None),
-        )  # closed by its holder stays closed: it shows nothing
+        )
     ).all()
     for cert in live:
         revoke(db, cert, "学历已被学校撤销 diploma revoked by the registrar", now)

@@ -22,9 +22,8 @@ def store_pdf(domain, cert: Certificate) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         data = render(cert, domain.public_url, domain.signer.fingerprint)
-        handle, tmp = tempfile.mkstemp(
-            dir=path.parent, suffix=".tmp"
-        )  # one per thread: gthread workers
+        # one per thread: gthread workers
+        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.replace(tmp, path)

@@ -90,9 +90,8 @@ def render(cert: Certificate, public_url: str, fingerprint: str) -> bytes:
         font = "Helvetica" if value.isascii() else CJK
         size = 12.0 if pdfmetrics.stringWidth(value, font, 12) <= VALUE_ROOM else 10.0
         pdf.setFont(font, size)
-        lines = _wrapped(
-            value, font, size
-        )  # a long major (up to 64 characters) wraps, never runs off
+        # a long major (up to 64 characters) wraps, never runs off
+        lines = _wrapped(value, font, size)
         for i, line in enumerate(lines):
             pdf.drawString(80 * mm, y - i * size * 1.25, line)
         y -= 9 * mm + (len(lines) - 1) * size * 1.25

@@ -59,6 +59,5 @@ def fetch_attachment(services, payload: dict) -> None:
         log.warning("attachment %s download failed: %s", attachment.id, type(exc).__name__)
         attachment.state, attachment.error = AttachmentState.REJECTED, "download failed"
         return
-    store(
-        attachment, data, services.domain.attachments
-    )  # refused or failed: the attachment says why
+    # refused or failed: the attachment says why
+    store(attachment, data, services.domain.attachments)

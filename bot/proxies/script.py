@@ -113,9 +113,8 @@ def graduate(conv: Conversation, ctx: Context) -> Outcome:
     retry, given_name, number, _ = claimed_identity(conv, ctx, "proxy/ask_graduate")
     if retry is not None:
         return retry
-    found = match_identity(
-        s, given_name, number, None, action="proxy_match"
-    )  # the binding's limit and audit
+    # the binding's limit and audit
+    found = match_identity(s, given_name, number, None, action="proxy_match")
     if found.wait:
         refused = too_many_mismatches(found.wait)
         return ctx.reply(conv.home(), refused.template, **refused.values)

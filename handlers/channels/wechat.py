@@ -80,9 +80,8 @@ def callback():
         log.warning(
             "wechat callback refused: plain message while safe/compatible mode is configured"
         )
-        abort(
-            403
-        )  # with an AES key, only sealed messages: a plain body is not covered by the signature
+        # with an AES key, only sealed messages: a plain body is not covered by the signature
+        abort(403)
     try:
         fields = parse_xml(body)
         if safe is not None:

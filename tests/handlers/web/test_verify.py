@@ -106,9 +106,8 @@ def test_each_state_shows_its_badge_and_the_employer_fields(app, client, state):
         CERTIFICATE_NO,
     ):
         assert shown in html
-    assert (
-        "Certificate no." in html and "Valid until" in html
-    )  # English labels ride along for the toggle
+    # English labels ride along for the toggle
+    assert "Certificate no." in html and "Valid until" in html
 
 
 def test_a_certificate_closed_by_its_holder_shows_only_that(app, client):
@@ -120,9 +119,8 @@ def test_a_certificate_closed_by_its_holder_shows_only_that(app, client):
     body = client.get(f"/v/{code}.json").get_json()
     assert body["status"] == "closed" and body["name"] is None and body["major"] is None
 
-    rt = app.extensions[
-        "gradcert"
-    ]  # the registrar revokes the diploma afterwards: still nothing shown
+    # the registrar revokes the diploma afterwards: still nothing shown
+    rt = app.extensions["gradcert"]
     with rt.sessions() as db:
         cert = db.scalar(select(Certificate).where(Certificate.code == code))
         cert.diploma.status = "revoked"
@@ -318,9 +316,8 @@ def test_private_headers_and_strict_csp(app, client):
     assert nonces[0] != nonces[1]  # a fresh nonce per response
     page = second.get_data(as_text=True)
     assert f'<script nonce="{nonces[1]}">' in page and f'<style nonce="{nonces[1]}">' in page
-    assert (
-        "http://" not in page and "https://" not in page and "style=" not in page
-    )  # no external assets
+    # no external assets
+    assert "http://" not in page and "https://" not in page and "style=" not in page
 
 
 def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app, client):
@@ -332,9 +329,8 @@ def test_guessing_a_prefix_never_blocks_the_real_certificate_of_that_prefix(app,
         for i in range(35)
     }
     assert statuses == {404, 429}  # unknown codes under one prefix are limited...
-    assert (
-        client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200
-    )  # ...the real one is not
+    # ...the real one is not
+    assert client.get(f"/v/{code}", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 200
 
 
 def test_a_pdf_rendered_by_several_threads_at_once_is_written_whole(app):
@@ -368,9 +364,8 @@ def test_a_long_major_wraps_inside_the_page_on_the_pdf():
 
     from bot.diploma.pdf import CJK, VALUE_ROOM, _wrapped
 
-    major = (
-        "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"
-    )  # 64 characters, the import's limit
+    # 64 characters, the import's limit
+    major = "计算机应用技术（人工智能与大数据方向）" * 3 + "·阿依古丽"
     lines = _wrapped(major, CJK, 10)
     assert "".join(lines) == major and len(lines) > 1
     assert all(pdfmetrics.stringWidth(line, CJK, 10) <= VALUE_ROOM for line in lines)
