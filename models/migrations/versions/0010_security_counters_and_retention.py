@@ -1,4 +1,4 @@
-"""issue 12: counters that survive Redis, retention
+"""issue 12: counters that survive Redis, personal-data retention
 
 Revision ID: 0010
 Revises: 0009

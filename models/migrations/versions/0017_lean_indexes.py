@@ -1,7 +1,7 @@
-"""issue 15: staff accounts, second factor, imports, holidays
+"""issue 14: indexes the hot path can use
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-28 04:30:00
 """
 
@@ -9,8 +9,8 @@ from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
 
 
-revision = "0012"
-down_revision = "0011"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
-"""issue 14: indexes the hot path can use
+"""issue 13: operations (jobs, deploy)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-28 04:30:00
 """
 
@@ -9,8 +9,8 @@ from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
 
 
-revision = "0014"
-down_revision = "0013"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
