@@ -24,6 +24,7 @@ from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, Inbound, MessageKind
 from bot.core.state import Conversation
 from bot.diploma import script as diploma
+from bot.guide import script as guide
 from bot.platform.idcard import mask_name
 from bot.proxies import rules as proxies
 from bot.proxies import script as proxy
@@ -38,6 +39,7 @@ FLOWS: dict[str, Step] = {
     diploma.FLOW: diploma.handle,
     appeal.FLOW: appeal.handle,
     proxy.FLOW: proxy.handle,
+    guide.FLOW: guide.handle,
 }
 
 # what each menu choice, menu click or keyword starts
@@ -50,6 +52,7 @@ STARTERS: dict[Intent, Step] = {
     Intent.UNBIND: account.start_unbind,
     Intent.DELETE_ME: account.start_delete,
     Intent.MY_PROXIES: proxy.start_mine,
+    Intent.GUIDE: guide.start,
 }
 
 _PROXY_ANSWER = re.compile(r"^(同意代办|拒绝代办|不同意代办)")
@@ -126,6 +129,9 @@ def _at_menu(conv: Conversation, ctx: Context) -> Outcome:
     added = appeal.add_information(conv, ctx)  # a ticket waiting for information takes the text
     if added is not None:
         return added
+    topic = text.guide_topic(ctx.msg.text)  # 学信网, 川教通, 认证, 英文, 专业名称不一样
+    if topic is not None:
+        return guide.answer(conv, ctx, topic)
     intent = menu.intent_of(ctx.msg.text)
     if intent is not None:
         return start(conv, ctx, intent)

@@ -383,3 +383,33 @@ def _numeral(t: str) -> int | None:
     if digit:
         total += digit * (last_unit // 10 if t[-2] in _UNITS and last_unit >= 100 else 1)
     return total
+
+
+# The other channels people ask about (bot/guide), by the words they use; the first match wins
+# (英文 before 学信网: "学信网英文认证" asks about the English report).
+_GUIDE_TOPICS = (
+    (
+        "major_name",
+        re.compile(r"专业.{0,4}(?:名称|名字|名)?.{0,3}(?:不一样|不一致|不同|变了|改了|对不上)"),
+    ),
+    ("english", re.compile(r"英文|英语|english|出国认证|留学认证")),
+    ("chuanjiaotong", re.compile(r"川教通")),
+    ("chsi", re.compile(r"学信网|学信|chsi|学历认证|认证报告|^认证$")),
+    (
+        "channels",
+        re.compile(r"其他查询渠道|其他渠道|查询渠道|别的渠道|其他查询|还能在哪(?:里|儿)?查"),
+    ),
+)
+_GUIDE_LONGEST = 30  # a longer message is content (an appeal's description), not a question
+
+
+def guide_topic(said: str) -> str | None:
+    """Which of the other channels a short message asks about: `chsi` (学信网, 认证), `chuanjiaotong`
+    (川教通), `english` (英文认证), `major_name` (专业名称不一样) or `channels` (其他查询渠道)."""
+    cleaned = "".join(words(said)).lower()
+    if not cleaned or len(cleaned) > _GUIDE_LONGEST:
+        return None
+    for topic, pattern in _GUIDE_TOPICS:
+        if pattern.search(cleaned):
+            return topic
+    return None

@@ -92,6 +92,26 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "6,7",
         "Peak-season months (`6,7` or `6-7`): look-ups add 查询高峰期，建议错峰; empty: never",
     ),
+    "GRADCERT_CHSI_DATA_FROM": (
+        "毕业当年7月起",
+        "When graduates' records appear on 学信网, as the guidance (其他查询渠道) tells it",
+    ),
+    "GRADCERT_CHSI_REPORT_TIME": (
+        "2-3个工作日",
+        "How long 学信网's online 学历认证 report takes (manual review), as the guidance tells it",
+    ),
+    "GRADCERT_CHSI_FEE": (
+        "查询免费，下载认证报告收费",
+        "What 学信网 charges for, as the guidance tells it",
+    ),
+    "GRADCERT_CHUANJIAOTONG_TIME": (
+        "1个工作日内",
+        "How soon provincial records appear on 川教通, as the guidance tells it",
+    ),
+    "GRADCERT_CHUANJIAOTONG_FEE": (
+        "",
+        "What 川教通 charges for, as the guidance tells it; empty: not told",
+    ),
     "GRADCERT_SERVICE_POINT_PILOT": (
         0,
         "1: the village service point pilot (村级事务中心 staff act for graduates, with the graduate's consent and staff review); 0: off",

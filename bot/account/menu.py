@@ -1,7 +1,8 @@
 """The main menu: numbered options, the words that mean the same (and short requests in people's
 own words: 你好, 谢谢, 我要查毕业证, 人工客服, hello), and the menu text itself.
 
-    1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）   0 帮助
+    1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）
+    6 其他查询渠道（学信网、川教通）   0 帮助
 
 What each choice starts is the router's table (bot/router.py); this module only reads choices and
 shows the menu.
@@ -36,6 +37,7 @@ class Intent(StrEnum):
     MY_PROXIES = "my_proxies"
     GREETING = "greeting"
     THANKS = "thanks"
+    GUIDE = "guide"  # 其他查询渠道 (bot/guide)
 
 
 NUMBERED = {
@@ -44,10 +46,11 @@ NUMBERED = {
     3: Intent.APPEAL,
     4: Intent.MY_APPEALS,
     5: Intent.PROXY,
+    6: Intent.GUIDE,
 }
 
 KEYWORDS = {
-    Intent.BIND: ("绑定", "绑定身份", "身份绑定", "认证", "实名"),
+    Intent.BIND: ("绑定", "绑定身份", "身份绑定", "身份认证", "实名", "实名认证"),
     Intent.DIPLOMA: ("查询", "查证书", "毕业证", "毕业证书", "学历", "查询毕业证书", "证书"),
     Intent.APPEAL: ("异议", "申诉", "异议申请", "提交异议", "查不到"),
     Intent.MY_APPEALS: ("我的异议", "我的申请", "进度", "申请进度"),
@@ -67,6 +70,7 @@ KEYWORDS = {
     Intent.UNBIND: ("解绑", "解除绑定", "取消绑定"),
     Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
     Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
+    Intent.GUIDE: ("其他查询渠道", "其他渠道", "查询渠道"),
 }
 # Words that work from anywhere, not only at the menu.
 GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES)
@@ -117,13 +121,14 @@ CLICK_KEYS = {
     "MENU_MY_APPEALS": Intent.MY_APPEALS,
     "MENU_PROXY": Intent.PROXY,
     "MENU_HELP": Intent.HELP,
+    "MENU_GUIDE": Intent.GUIDE,
 }
 
 
 def intent_of(message: str, phrases: tuple[Intent, ...] | None = None) -> Intent | None:
     """The intent of a typed or spoken message, if it names one: a number, a keyword, or a short
     request in the person's own words (only the intents in `phrases`, when given)."""
-    number = text.choice(message, 5)
+    number = text.choice(message, len(NUMBERED))
     if number:
         return NUMBERED[number]
     if message.strip() in ("?", "？"):
@@ -149,7 +154,9 @@ def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome
     """The menu itself, at the menu step, keeping who the user acts for."""
     home = conv.home()
     replies = [ctx.say(prefix)] if prefix else []
-    replies.append(ctx.say("menu/main", "1", "2", "3", "4", "5", "0", status=_status(home, ctx)))
+    replies.append(
+        ctx.say("menu/main", "1", "2", "3", "4", "5", "6", "7", "0", status=_status(home, ctx))
+    )
     return Outcome(home, replies)
 
 

@@ -4,7 +4,7 @@ consent     1/同意 to continue (recorded with the notice version), 0 to stop
 name        the name alone, or "姓名 身份证号 学号" in one message
 id_number   18 characters, GB 11643; each kind of mistake has its own reply
 student_no  or 跳过
-no_match    1 try again, 2 appeal, 0 menu (never says which field was wrong)
+no_match    1 try again, 2 appeal, 3 other channels (学信网, 川教通), 0 menu (never says which field was wrong)
 code        the six digits from the SMS, or 重发
 """
 
@@ -134,12 +134,14 @@ def student_no(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def no_match(conv: Conversation, ctx: Context) -> Outcome:
-    picked = text.choice(ctx.msg.text, 2)
+    picked = text.choice(ctx.msg.text, 3)
     if picked == 1:
         return ctx.reply(conv.at(FLOW, BindStep.NAME), "binding/ask_name")
+    if picked == 3:
+        return ctx.start(conv, ctx, Intent.GUIDE)
     if picked == 2:  # the appeal flow reuses what was typed (the ID number stays sealed)
         return ctx.start(conv, ctx, Intent.APPEAL, carry=conv.data)
-    return ctx.retry(conv, "binding/no_match_again", "1", "2", "0")
+    return ctx.retry(conv, "binding/no_match_again", "1", "2", "3", "0")
 
 
 def code(conv: Conversation, ctx: Context) -> Outcome:

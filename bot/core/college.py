@@ -42,6 +42,11 @@ def parse_months(text: str | None) -> tuple[int, ...]:
     return tuple(sorted(set(months)))
 
 
+def _fact(config: dict, name: str, default: str) -> str:
+    """A fact's setting, or the documents' default when it is unset or blank."""
+    return (config.get(name) or "").strip() or default
+
+
 @dataclass(frozen=True)
 class College:
     """What the replies say about the college. The defaults follow its documents."""
@@ -54,6 +59,12 @@ class College:
     # working days after leaving until a campus's records can be queried; 0 = real time
     sync_days: dict[str, int] = field(default_factory=lambda: {MAIN: 0, ANY_CAMPUS: 3})
     peak_months: tuple[int, ...] = (6, 7)
+    # the other channels graduates are sent to (bot/guide): when data appear, how long, what costs
+    chsi_data_from: str = "毕业当年7月起"
+    chsi_report_time: str = "2-3个工作日"
+    chsi_fee: str = "查询免费，下载认证报告收费"
+    chuanjiaotong_time: str = "1个工作日内"
+    chuanjiaotong_fee: str = ""  # empty: not told
 
     @classmethod
     def from_config(cls, config: dict) -> College:
@@ -72,6 +83,11 @@ class College:
             campus_names=parse_mapping(config.get("GRADCERT_CAMPUS_NAMES")),
             sync_days=sync or {MAIN: 0, ANY_CAMPUS: 3},
             peak_months=parse_months(config.get("GRADCERT_PEAK_MONTHS")),
+            chsi_data_from=_fact(config, "GRADCERT_CHSI_DATA_FROM", cls.chsi_data_from),
+            chsi_report_time=_fact(config, "GRADCERT_CHSI_REPORT_TIME", cls.chsi_report_time),
+            chsi_fee=_fact(config, "GRADCERT_CHSI_FEE", cls.chsi_fee),
+            chuanjiaotong_time=_fact(config, "GRADCERT_CHUANJIAOTONG_TIME", cls.chuanjiaotong_time),
+            chuanjiaotong_fee=(config.get("GRADCERT_CHUANJIAOTONG_FEE") or "").strip(),
         )
 
     def campus(self, code: str | None) -> str:

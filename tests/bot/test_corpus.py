@@ -229,8 +229,36 @@ MENU_CASES = [
     ("帮孩子查", "代办"),
     ("我帮孩子查", "代办"),
     ("帮我儿子查毕业证", "代办"),
-    ("6", "没看懂"),
+    ("8", "没看懂"),
     ("啊啊啊", "没看懂"),
+]
+
+
+CHSI = "www.chsi.com.cn"
+CHUANJIAOTONG = "四川省的学籍"
+ENGLISH = "英文报告"
+MAJOR_NAME = "国家专业目录"
+CHANNELS = "其他查询渠道（回复数字看详情）"
+MENU_CASES += [  # 其他查询渠道: the menu choice and the words people use for each channel
+    ("6", CHANNELS),
+    ("其他查询渠道", CHANNELS),
+    ("还能在哪里查？", CHANNELS),
+    ("学信网", CHSI),
+    ("学信网怎么查", CHSI),
+    ("学信网上查不到", CHSI),
+    ("认证", CHSI),
+    ("学历认证", CHSI),
+    ("chsi", CHSI),
+    ("川教通", CHUANJIAOTONG),
+    ("川教通查得到吗？", CHUANJIAOTONG),
+    ("英文", ENGLISH),
+    ("英文认证", ENGLISH),
+    ("学信网英文认证", ENGLISH),
+    ("出国要英文学历证明", ENGLISH),
+    ("专业名称不一样", MAJOR_NAME),
+    ("学信网上专业名称不一样", MAJOR_NAME),
+    ("专业名字对不上", MAJOR_NAME),
+    ("身份认证", "个人信息告知"),
 ]
 
 
