@@ -83,6 +83,35 @@ def import_command(path: str, dry_run: bool, strict: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command("sync")
+@click.option("--full", is_flag=True, help="read every row again (as the 20:00 pass does)")
+def sync_command(full: bool) -> None:
+    """Pull changed rows from the registrar's database (REGISTRAR_URL, REGISTRAR_QUERY)."""
+    from bot.platform.registrar_sync import SyncConfigError, SyncKind
+    from handlers.jobs import sync_registrar
+    from models.migrate import upgrade
+
+    if not current_app.config.get("REGISTRAR_URL"):
+        click.echo("error: REGISTRAR_URL is not set", err=True)
+        raise SystemExit(2)
+    upgrade(current_app.config["DATABASE_URL"])
+    try:
+        report = sync_registrar(SyncKind.FULL if full else SyncKind.INCREMENTAL)
+    except SyncConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except Exception as exc:
+        click.echo(
+            f"error: the pass stopped ({type(exc).__name__}); it resumes from the last committed batch",
+            err=True,
+        )
+        raise SystemExit(1) from None
+    if report is None:
+        click.echo("another process is running a sync pass; nothing done", err=True)
+        raise SystemExit(1)
+    click.echo(report.summary())
+
+
 @cli.command("verify-file")
 @click.argument("pdf", type=click.File("rb"))
 @click.option(
@@ -283,20 +312,31 @@ def worker(burst: bool) -> None:
 
     from rq import SimpleWorker
 
-    from handlers.jobs import sweep
+    from handlers.jobs import sweep, sync_registrar
 
     rt = runtime()
     if not burst:
         app = current_app._get_current_object()
 
-        def upkeep() -> None:  # every 10 minutes; the sweep is idempotent, several workers are fine
+        def upkeep() -> None:
+            """The sweep every 10 minutes (idempotent: several workers are fine); each minute, the
+            registrar sync pass that is due (one process at a time, under a Redis lock)."""
+            last_sweep = time.monotonic()
             while True:
-                time.sleep(600)
+                time.sleep(60)
+                if time.monotonic() - last_sweep >= 600:
+                    last_sweep = time.monotonic()
+                    try:
+                        with app.app_context():
+                            sweep()
+                    except Exception:
+                        app.logger.exception("upkeep failed")
                 try:
                     with app.app_context():
-                        sweep()
+                        if report := sync_registrar():
+                            app.logger.info("registrar sync: %s", report.summary())
                 except Exception:
-                    app.logger.exception("upkeep failed")
+                    app.logger.exception("registrar sync failed")
 
         threading.Thread(target=upkeep, daemon=True, name="upkeep").start()
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")

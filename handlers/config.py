@@ -176,6 +176,20 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template with two parameters: the code and its minutes of validity",
     ),
+    "REGISTRAR_URL": (
+        "",
+        "Read-only SQLAlchemy URL of the registrar's database for `gradcert sync` (empty: no sync)",
+    ),
+    "REGISTRAR_QUERY": (
+        "gradcert_export",
+        "View name or SELECT giving the import's columns (+ optional `deleted`) to sync from",
+    ),
+    "REGISTRAR_SYNC_MINUTES": (
+        10,
+        "Minutes between incremental registrar syncs in the worker's upkeep (0: only the daily full pass)",
+    ),
+    "REGISTRAR_FULL_AT": ("20:00", "College time of the daily full registrar pass (HH:MM)"),
+    "REGISTRAR_BATCH": (500, "Rows per committed batch of the registrar sync"),
 }
 
 NUMERIC = {
@@ -185,6 +199,8 @@ NUMERIC = {
     "TRUST_PROXY": int,
     "MINIAPP_SESSION_TTL": int,
     "GRADCERT_SERVICE_POINT_PILOT": int,
+    "REGISTRAR_SYNC_MINUTES": int,
+    "REGISTRAR_BATCH": int,
 }
 GENERATED = (
     "GRADCERT_SECRET_KEY",

@@ -3,12 +3,15 @@ the worker, inside the app context that `gradcert worker` opens."""
 
 from __future__ import annotations
 
+import secrets
+
 from bot import upkeep
 from bot.appeals.notices import tell_followers
 from bot.binding.rules import notify_displaced, send_otp_sms
-from bot.core import effects
+from bot.core import effects, keys
 from bot.core.messages import Effect, Inbound, Reply
 from bot.diploma.files import render_certificate
+from bot.platform import registrar_sync
 from bot.platform.attachments import fetch_attachment
 from handlers.current import runtime
 
@@ -47,6 +50,44 @@ def sweep() -> int:
     """Periodic upkeep (bot.upkeep), its notices sent as effects after the commit."""
     with runtime().unit() as s:
         return upkeep.sweep(s)
+
+
+def sync_registrar(kind: registrar_sync.SyncKind | None = None):
+    """One registrar sync pass (`kind`, or whichever is due now: None when none is, when the sync
+    is not configured, or when another process holds the pass). A failure is recorded and raised."""
+    rt = runtime()
+    config = rt.config
+    if not config.get("REGISTRAR_URL"):
+        return None
+    token, lock = secrets.token_hex(8), keys.registrar_sync_lock()
+    if not rt.redis.set(lock, token, nx=True, ex=3600):
+        return None
+    try:
+        if kind is None:
+            with rt.sessions() as db:
+                kind = registrar_sync.due(
+                    registrar_sync.current(db),
+                    rt.domain.clock(),
+                    int(config["REGISTRAR_SYNC_MINUTES"]),
+                    config["REGISTRAR_FULL_AT"],
+                )
+            if kind is None:
+                return None
+        source = registrar_sync.RegistrarSource(config["REGISTRAR_URL"], config["REGISTRAR_QUERY"])
+        try:
+            return registrar_sync.sync(
+                rt.sessions,
+                rt.domain.cipher,
+                source,
+                kind,
+                batch=int(config["REGISTRAR_BATCH"]),
+                now=rt.domain.clock(),
+            )
+        finally:
+            source.close()
+    finally:
+        if rt.redis.get(lock) in (token, token.encode()):
+            rt.redis.delete(lock)
 
 
 def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None = None) -> None:

@@ -137,6 +137,11 @@ def wechat_token_refresh(app_id: str) -> str:
     return wechat_token(app_id) + ":refresh"
 
 
+def registrar_sync_lock() -> str:
+    """Held (owner token, 1 hour at most) by the one process running a registrar sync pass."""
+    return f"{PREFIX}:registrar:sync"
+
+
 def glob_escape(text: str) -> str:
     """`text` matched literally in a Redis SCAN/KEYS pattern."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
