@@ -39,6 +39,7 @@ class Permission(StrEnum):
     EXPORT = "export"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    REGISTRAR = "registrar"  # the registrar sync's status and refused rows
 
 
 GRANTS = {
