@@ -25,6 +25,7 @@ from bot.core.messages import Effect, Inbound, MessageKind
 from bot.core.state import Conversation
 from bot.diploma import script as diploma
 from bot.guide import script as guide
+from bot.lost import script as lost
 from bot.platform.idcard import mask_name
 from bot.proxies import rules as proxies
 from bot.proxies import script as proxy
@@ -40,6 +41,7 @@ FLOWS: dict[str, Step] = {
     appeal.FLOW: appeal.handle,
     proxy.FLOW: proxy.handle,
     guide.FLOW: guide.handle,
+    lost.FLOW: lost.handle,
 }
 
 # what each menu choice, menu click or keyword starts
@@ -53,6 +55,7 @@ STARTERS: dict[Intent, Step] = {
     Intent.DELETE_ME: account.start_delete,
     Intent.MY_PROXIES: proxy.start_mine,
     Intent.GUIDE: guide.start,
+    Intent.LOST: lost.start,
 }
 
 _PROXY_ANSWER = re.compile(r"^(同意代办|拒绝代办|不同意代办)")

@@ -112,6 +112,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "What 川教通 charges for, as the guidance tells it; empty: not told",
     ),
+    "GRADCERT_LOST_CERTIFICATE_FEE": (
+        0,
+        "Yuan charged for a 学历证明书 in place of a lost certificate, paid at the office (0: free)",
+    ),
     "GRADCERT_SERVICE_POINT_PILOT": (
         0,
         "1: the village service point pilot (村级事务中心 staff act for graduates, with the graduate's consent and staff review); 0: off",
@@ -199,6 +203,7 @@ NUMERIC = {
     "TRUST_PROXY": int,
     "MINIAPP_SESSION_TTL": int,
     "GRADCERT_SERVICE_POINT_PILOT": int,
+    "GRADCERT_LOST_CERTIFICATE_FEE": int,
     "REGISTRAR_SYNC_MINUTES": int,
     "REGISTRAR_BATCH": int,
 }

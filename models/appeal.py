@@ -47,6 +47,7 @@ class Appeal(Base):
     claimed_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     claimed_student_no: Mapped[str | None] = mapped_column(String(32))
     contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # optional, for notices
     pii_key_version: Mapped[int] = mapped_column(default=1)
     campus: Mapped[str | None] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(32))

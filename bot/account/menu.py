@@ -2,7 +2,7 @@
 own words: 你好, 谢谢, 我要查毕业证, 人工客服, hello), and the menu text itself.
 
     1 绑定身份   2 查询毕业证书   3 异议申请   4 我的异议   5 代办（家人）
-    6 其他查询渠道（学信网、川教通）   0 帮助
+    6 其他查询渠道（学信网、川教通）   7 证书遗失补办   0 帮助
 
 What each choice starts is the router's table (bot/router.py); this module only reads choices and
 shows the menu.
@@ -38,6 +38,7 @@ class Intent(StrEnum):
     GREETING = "greeting"
     THANKS = "thanks"
     GUIDE = "guide"  # 其他查询渠道 (bot/guide)
+    LOST = "lost"  # 证书遗失: a 学历证明书 in its place (bot/lost)
 
 
 NUMBERED = {
@@ -47,6 +48,7 @@ NUMBERED = {
     4: Intent.MY_APPEALS,
     5: Intent.PROXY,
     6: Intent.GUIDE,
+    7: Intent.LOST,
 }
 
 KEYWORDS = {
@@ -71,6 +73,7 @@ KEYWORDS = {
     Intent.DELETE_ME: ("删除我的信息", "删除信息", "注销", "删除我的数据"),
     Intent.MY_PROXIES: ("我的代办人", "谁在帮我代办", "代办人"),
     Intent.GUIDE: ("其他查询渠道", "其他渠道", "查询渠道"),
+    Intent.LOST: ("证书遗失", "遗失", "证书遗失补办", "补办", "学历证明书", "补办学历证明"),
 }
 # Words that work from anywhere, not only at the menu.
 GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES)
@@ -78,6 +81,13 @@ GLOBAL = (Intent.UNBIND, Intent.DELETE_ME, Intent.MY_PROXIES)
 # What people say in their own words, read when no keyword matched exactly (order matters: "查不到"
 # is an appeal before "查" is a look-up).
 _PHRASES = (
+    (
+        Intent.LOST,
+        re.compile(
+            r"(?:丢|遗失|补办|补发).{0,6}(?:毕业证|证书|学历证明书)"
+            r"|(?:毕业证|证书).{0,4}(?:丢|遗失|掉了|不见了|补办|补发)"
+        ),
+    ),
     (Intent.APPEAL, re.compile(r"查不到|查询不到|查不出|信息有误|不一致|对不上")),
     (
         Intent.GREETING,
@@ -122,6 +132,7 @@ CLICK_KEYS = {
     "MENU_PROXY": Intent.PROXY,
     "MENU_HELP": Intent.HELP,
     "MENU_GUIDE": Intent.GUIDE,
+    "MENU_LOST": Intent.LOST,
 }
 
 

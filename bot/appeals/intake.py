@@ -144,7 +144,7 @@ def file_form(
     appeal = new_appeal(s, form, student, acting_for=acting is not None)
     appeal.submission_key = submission_key
     appeals.file_appeal(s.db, appeal, s.now())
-    effects = _add_media(s, appeal, form.media_ids)
+    effects = add_media(s, appeal, form.media_ids)
     for data in form.photos:
         add_photo(s, appeal, data)
     s.audit("file_appeal", appeal.student_id, detail=audit_detail(acting, appeal.ticket_no))
@@ -152,7 +152,7 @@ def file_form(
 
 
 def _refusal(s, form: AppealForm, acting: Proxy | None) -> Refused | None:
-    if form.category not in appeals.BY_KEY:
+    if form.category not in appeals.CAUSES:  # a lost certificate has its own form (bot/lost)
         return UNKNOWN_CATEGORY
     refused = too_many_open(s) or photos_missing(
         form.category, len(form.photos) + len(form.media_ids)
@@ -204,7 +204,7 @@ def add_information(
     """Text and/or photos added by whoever follows the ticket; a ticket waiting for them goes back
     to review. Raises appeals.TransitionNotAllowed when the ticket closed meanwhile (nothing added)."""
     appeals.lock_open(s.db, appeal)
-    effects = _add_media(s, appeal, media_ids)
+    effects = add_media(s, appeal, media_ids)
     for data in photos:
         add_photo(s, appeal, data)
     count = len(photos) + len(media_ids)
@@ -215,7 +215,7 @@ def add_information(
     return effects
 
 
-def _add_media(s, appeal: Appeal, media_ids: list[str]) -> list[Effect]:
+def add_media(s, appeal: Appeal, media_ids: list[str]) -> list[Effect]:
     """Photos sent in the chat: recorded now, fetched from the channel after the commit (one
     effect for the message's photos, so the sender hears once of those that could not be used)."""
     ids = []

@@ -38,6 +38,9 @@ class Category:
     key: str
     label: str
     needs: str | None  # the document the category needs, as photos; None = photos optional
+    noun: str = "异议申请"  # what the filer is told the ticket is
+    resolved_hint: str = "回复2可以重新查询证书。"  # told with a resolution
+    prefix: str = "GA"  # of its ticket numbers
 
 
 CATEGORIES = [
@@ -51,7 +54,18 @@ CATEGORIES = [
     Category("migration_loss", "早年数据迁移时丢失", "毕业证书照片"),
     Category("other", "以上都不是（信息有误或查不到）", None),
 ]
-BY_KEY = {c.key: c for c in CATEGORIES}
+# A lost certificate (证书遗失, bot/lost) is a ticket of its own: filed through its own form, never
+# picked among the causes above, handled and told with the same lifecycle.
+LOST = Category(
+    "lost_certificate",
+    "证书遗失，补办学历证明书",
+    "身份证正反面和本人签名的遗失声明",
+    noun="证书遗失申请",
+    resolved_hint="学历证明书已办好：自取的请带身份证到{visit}领取；邮寄的会寄到你填的地址。",
+    prefix="GL",
+)
+BY_KEY = {c.key: c for c in [*CATEGORIES, LOST]}
+CAUSES = {c.key for c in CATEGORIES}  # what an appeal may be filed as
 
 # Every status a staff action may lead to, from each status.
 TRANSITIONS = {
@@ -119,7 +133,8 @@ def file_appeal(db: Session, appeal: Appeal, now: datetime | None = None) -> App
     appeal.created_at = appeal.updated_at = appeal.status_changed_at = now
     appeal.status = AppealStatus.SUBMITTED
     appeal.due_date = due_date(filed, appeal.urgent)
-    prefix = f"GA{filed:%Y%m%d}-"
+    category = BY_KEY.get(appeal.category)
+    prefix = f"{category.prefix if category else 'GA'}{filed:%Y%m%d}-"
     for _ in range(5):
         last = db.scalar(
             select(func.max(Appeal.ticket_no)).where(Appeal.ticket_no.like(prefix + "%"))
@@ -297,6 +312,7 @@ class TicketView:
 
     id: int
     ticket_no: str
+    category: str
     status: str
     next_route: str | None
     due_date: date
@@ -311,6 +327,7 @@ def as_changed(appeal: Appeal, event: AppealEvent | None) -> Appeal | TicketView
     return TicketView(
         appeal.id,
         appeal.ticket_no,
+        appeal.category,
         event.to_status,
         appeal.next_route if rejected else None,
         appeal.due_date,
@@ -366,13 +383,14 @@ def status_message(appeal: Appeal, note: str | None, college: College | None = N
     route names the college's office as its settings do."""
     college = college or College()
     name = STATUS_NAMES[appeal.status]
-    lines = [f"你的异议申请 {appeal.ticket_no} 状态更新：{name}。"]
+    category = BY_KEY.get(getattr(appeal, "category", ""), CATEGORIES[-1])
+    lines = [f"你的{category.noun} {appeal.ticket_no} 状态更新：{name}。"]
     if appeal.status == AppealStatus.NEED_MORE_INFO:
         lines.append(f"需要补充：{note}" if note else "需要补充材料。")
         lines.append("请直接回复文字或发照片，会自动补充到这个申请。")
     elif appeal.status == AppealStatus.RESOLVED:
         lines.append(f"处理结果：{note}" if note else "")
-        lines.append("回复2可以重新查询证书。")
+        lines.append(category.resolved_hint.format(visit=college.visit))
     elif appeal.status == AppealStatus.REJECTED:
         lines.append(f"原因：{note}" if note else "")
         lines.append(f"下一步：{next_route_text(appeal.next_route or 'window', college)}。")

@@ -65,6 +65,7 @@ class College:
     chsi_fee: str = "查询免费，下载认证报告收费"
     chuanjiaotong_time: str = "1个工作日内"
     chuanjiaotong_fee: str = ""  # empty: not told
+    lost_certificate_fee: int = 0  # yuan for a 学历证明书 in place of a lost certificate; 0: free
 
     @classmethod
     def from_config(cls, config: dict) -> College:
@@ -88,6 +89,7 @@ class College:
             chsi_fee=_fact(config, "GRADCERT_CHSI_FEE", cls.chsi_fee),
             chuanjiaotong_time=_fact(config, "GRADCERT_CHUANJIAOTONG_TIME", cls.chuanjiaotong_time),
             chuanjiaotong_fee=(config.get("GRADCERT_CHUANJIAOTONG_FEE") or "").strip(),
+            lost_certificate_fee=max(0, int(config.get("GRADCERT_LOST_CERTIFICATE_FEE") or 0)),
         )
 
     def campus(self, code: str | None) -> str:

@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from bot.appeals import staff as worklist
 from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import BY_KEY, NEXT_ROUTES, STATUS_NAMES, is_overdue
+from bot.lost.staff import lost_view
 from bot.platform.staff_auth import Permission
 from handlers.console.base import page_number, record, render, requires, runtime
 from models import Appeal
@@ -40,6 +41,7 @@ def _ticket_page(
         if appeal is None:
             abort(404)
         person = worklist.person_of(db, runtime().domain.cipher, appeal, reveal)
+        lost = lost_view(db, runtime().domain.cipher, appeal, reveal)
         record(
             db,
             "reveal_pii" if reveal else "view_ticket",
@@ -60,6 +62,7 @@ def _ticket_page(
             error=error,
             form=form or {},
             attachments=list(appeal.attachments),
+            lost=lost,
         )
 
 
