@@ -107,3 +107,4 @@ from models.lost import Delivery, LostCertificate  # noqa: E402,F401
 from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
 from models.registrar_sync import RegistrarRefusal, RegistrarSync  # noqa: E402,F401
 from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401
+from models.verifier import VerificationLookup, VerifierKey  # noqa: E402,F401

@@ -142,6 +142,11 @@ def registrar_sync_lock() -> str:
     return f"{PREFIX}:registrar:sync"
 
 
+def verifier_quota(key_id: int, day: str) -> str:
+    """Lookups of one organisation's API key on one college day (counted atomically; 2 days)."""
+    return f"{PREFIX}:verifier:{key_id}:{day}"
+
+
 def glob_escape(text: str) -> str:
     """`text` matched literally in a Redis SCAN/KEYS pattern."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
     REGISTRAR = "registrar"  # the registrar sync's status and refused rows
+    VERIFIERS = "verifiers"  # API keys of organisations that verify certificates
 
 
 GRANTS = {

@@ -31,6 +31,7 @@ from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
 from handlers.console import proxies as console_proxies
 from handlers.console import registrar as console_registrar
+from handlers.console import verifiers as console_verifiers
 from handlers.console.base import (
     end_session,
     guard,
@@ -52,6 +53,7 @@ bp.register_blueprint(console_appeals.bp)
 bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
 bp.register_blueprint(console_registrar.bp)
+bp.register_blueprint(console_verifiers.bp)
 
 
 @bp.record_once

@@ -31,6 +31,9 @@ AUDIT_ACTIONS = (
     "staff_disable",
     "view_audit",
     "view_registrar",
+    "verifier_create",
+    "verifier_revoke",
+    "third_party_verify",
 )
 
 

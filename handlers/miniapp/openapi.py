@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.appeals.rules import CATEGORIES
 from bot.binding.rules import CONSENT_VERSION
 from bot.diploma.certificates import MAX_DAYS, MIN_DAYS
+from bot.diploma.verification import FIELDS
 from models import ProxyState, Scope
 
 STR = {"type": "string"}
@@ -201,6 +202,15 @@ SCHEMAS = {
         for_me={"type": "array", "items": ref("ProxyForMe")},
     ),
     "ProxyEnded": obj(id=INT, state={"const": "revoked"}),
+    "Verification": obj(
+        code=STR,
+        status={"enum": ["valid", "expired", "revoked", "closed", "tampered", "unknown"]},
+        genuine={"type": ["boolean", "null"]},
+        name_matched={"type": ["boolean", "null"]},
+        **{name: NSTR for name in FIELDS},
+        checked_at={"type": "string", "format": "date-time"},
+        verify_url_path=STR,
+    ),
 }
 
 IDEMPOTENCY = {
@@ -292,6 +302,31 @@ def _appeal_form(required: list[str], **extra) -> dict:
             "photos": {"type": "array", "maxItems": 9, "items": BINARY},
         },
     }
+
+
+def _verification_operation() -> dict:
+    """For organisations, with their own key: an unknown code is a 404 with the same answer."""
+    operation = op(
+        "For organisations: check a certificate code (and optionally the holder's name) with the "
+        "API key the school issued (Bearer); counted against the key's daily quota, audited, and "
+        "told to the holder",
+        {200: "Verification"},
+        400,
+        body={
+            "type": "object",
+            "required": ["code"],
+            "properties": {
+                "code": {"type": "string", "minLength": 1, "maxLength": 64},
+                "name": {"type": "string", "maxLength": 64},
+            },
+        },
+    )
+    operation["responses"]["404"] = {
+        "description": "No certificate has this code",
+        "content": {"application/json": {"schema": ref("Verification")}},
+    }
+    operation["security"] = [{"verifierKey": []}]
+    return operation
 
 
 PATHS = {
@@ -525,6 +560,7 @@ PATHS = {
             body={"type": "object", "properties": {"text": STR, "form_id": STR}},
         )
     },
+    "/api/v1/verifications": {"post": _verification_operation()},
 }
 
 
@@ -540,6 +576,13 @@ def document() -> dict:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "verifierKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An organisation's verification key (gcv_…), issued by the school",
+                },
+            },
         },
     }

@@ -7,24 +7,22 @@ code exists. Only what an employer needs is shown: never an ID number, phone or 
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import unicodedata
-from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
-from sqlalchemy import select
 
 from bot.core import keys
-from bot.diploma import certificates
+from bot.diploma import certificates, verification
+from bot.diploma.verification import FIELDS
 from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
 from handlers.current import runtime
-from models import Certificate, utcnow
+from models import utcnow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
@@ -32,17 +30,6 @@ bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
 IP_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60
 PREFIX_LENGTH = 4
 MIN_SECONDS = 0.15
-SHOWN_STATES = {"valid", "expired", "revoked"}  # a certificate closed by its holder shows only that
-FIELDS = (
-    "school",
-    "name",
-    "level",
-    "major",
-    "study_mode",
-    "grad_date",
-    "certificate_no",
-    "valid_until",
-)
 ENGLISH_VALUES = {
     "专科": "Associate degree (zhuanke)",
     "本科": "Bachelor's degree",
@@ -142,29 +129,20 @@ def lookup_json(code: str):
 def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code."""
     signer = runtime().domain.signer
+    with runtime().sessions() as db:
+        facts = verification.public_facts(db, signer, code)
     view = {
         "code": code,
-        "state": "unknown",
-        "genuine": None,
-        "fields": None,
-        "signature": None,
-        "digest": None,
+        "state": facts.state,
+        "genuine": facts.genuine,
+        "fields": facts.fields,
+        "signature": facts.signature,
+        "digest": facts.digest,
         "public_key": signer.public_hex,
         "fingerprint": signer.fingerprint,
     }
-    if not certificates.looks_like_code(code):
-        return view
-    with runtime().sessions() as db:
-        cert = db.scalar(select(Certificate).where(Certificate.code == code))
-        if cert is None:
-            return view
-        genuine = certificates.is_genuine(cert, signer)
-        state = certificates.status(cert).value if genuine else "tampered"
-        view.update(state=state, genuine=genuine, signature=cert.signature, digest=cert.digest)
-        if state in SHOWN_STATES and cert.closed_at is None:
-            content = json.loads(cert.content)
-            view["fields"] = {name: content.get(name) for name in FIELDS}
-            view["valid_until_local"] = local(datetime.fromisoformat(content["valid_until"]))
+    if facts.valid_until is not None:
+        view["valid_until_local"] = local(facts.valid_until)
     return view
 
 

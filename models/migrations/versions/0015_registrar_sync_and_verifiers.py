@@ -44,7 +44,50 @@ def upgrade() -> None:
         sa.UniqueConstraint("student_no", "source", name="uq_registrar_refusals_row"),
     )
 
+    op.create_table(
+        "verifier_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organisation", sa.String(length=128), nullable=False),
+        sa.Column("contact", sa.String(length=128), nullable=False),
+        sa.Column("key_prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("daily_quota", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_by", sa.String(length=64), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_verifier_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_verifier_keys_key_hash")),
+    )
+    op.create_table(
+        "verification_lookups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("code", sa.String(length=16), nullable=False),
+        sa.Column("certificate_id", sa.Integer(), nullable=True),
+        sa.Column("result", sa.String(length=16), nullable=False),
+        sa.Column("name_matched", sa.Boolean(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["key_id"],
+            ["verifier_keys.id"],
+            name=op.f("fk_verification_lookups_key_id_verifier_keys"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_verification_lookups_certificate_id_certificates"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_verification_lookups")),
+    )
+    op.create_index("ix_verification_lookups_key", "verification_lookups", ["key_id", "at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_verification_lookups_key", table_name="verification_lookups")
+    op.drop_table("verification_lookups")
+    op.drop_table("verifier_keys")
     op.drop_table("registrar_refusals")
     op.drop_table("registrar_sync")
