@@ -413,3 +413,12 @@ def guide_topic(said: str) -> str | None:
         if pattern.search(cleaned):
             return topic
     return None
+
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+
+
+def read_email(said: str) -> str | None:
+    """An e-mail address (full-width ＠ and spaces tolerated), lower-cased; None if it is not one."""
+    t = clean(said).replace("＠", "@").replace(" ", "")
+    return t.lower() if len(t) <= 254 and EMAIL.fullmatch(t) else None

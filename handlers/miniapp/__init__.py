@@ -18,6 +18,7 @@ from handlers.miniapp import binding as api_binding
 from handlers.miniapp import certificates as api_certificates
 from handlers.miniapp import chat as api_chat
 from handlers.miniapp import login as api_session
+from handlers.miniapp import lost as api_lost
 from handlers.miniapp import proxies as api_proxies
 from handlers.miniapp import verifications as api_verifications
 from handlers.miniapp.errors import ApiError, error_response
@@ -33,6 +34,7 @@ for child in (
     api_binding.bp,
     api_certificates.bp,
     api_appeals.bp,
+    api_lost.bp,
     api_proxies.bp,
     api_verifications.bp,
 ):

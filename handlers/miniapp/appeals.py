@@ -140,10 +140,10 @@ def _followed(s) -> list[Appeal]:
 
 def _mine(s, ticket_no: str) -> Appeal:
     appeal = None
-    if re.fullmatch(r"GA\d{8}-\d{4}", ticket_no):
+    if re.fullmatch(r"G[AL]\d{8}-\d{4}", ticket_no):  # an appeal, or a lost certificate
         appeal = s.db.scalar(select(Appeal).where(Appeal.ticket_no == ticket_no))
     if appeal is None or not appeals.may_follow(s.db, appeal, s.account, s.now()):
-        raise ApiError(404, "appeal_not_found", "没有找到这个异议申请。")
+        raise ApiError(404, "appeal_not_found", "没有找到这个申请。")
     return appeal
 
 

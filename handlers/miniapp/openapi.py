@@ -185,6 +185,20 @@ SCHEMAS = {
         next_route=NSTR,
         events={"type": "array", "items": ref("AppealEvent")},
         photos={"type": "array", "items": obj(id=INT, state=STR)},
+        lost={"oneOf": [ref("LostDetails"), {"type": "null"}]},
+    ),
+    "LostDetails": obj(
+        delivery={"enum": ["pickup", "post"]},
+        delivery_label=STR,
+        address=STR,
+        fee_yuan=INT,
+    ),
+    "LostTerms": obj(
+        needs=STR,
+        fee_yuan=INT,
+        fee_text=NSTR,
+        deliveries={"type": "array", "items": obj(key={"enum": ["pickup", "post"]}, label=STR)},
+        max_photos=INT,
     ),
     "Acting": obj(**PROXY_BASE, graduate_as=STR, scopes=SCOPES, valid_until=NTIME),
     "ProxyRequest": obj(**PROXY_BASE, state=PROXY_STATE, created_at=NTIME),
@@ -290,6 +304,16 @@ def op(
     if content:
         operation["requestBody"] = {"required": True, "content": content}
     return operation
+
+
+LOST_FIELDS = {
+    "delivery": {"enum": ["pickup", "post"]},
+    "address": {"type": "string", "maxLength": 200},
+    "contact_phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
+    "urgent_deadline": {"type": "string", "format": "date"},
+    "purpose": {"type": "string", "maxLength": 30},
+    "email": {"type": "string", "format": "email", "maxLength": 254},
+}
 
 
 def _appeal_form(required: list[str], **extra) -> dict:
@@ -541,6 +565,33 @@ PATHS = {
                 "properties": APPEAL_FIELDS,
             },
         ),
+    },
+    "/api/v1/lost-certificates/terms": {
+        "get": op(
+            "What a 学历证明书 in place of a lost certificate needs and costs",
+            {200: "LostTerms"},
+            auth=False,
+        )
+    },
+    "/api/v1/lost-certificates": {
+        "post": op(
+            "Ask for a 学历证明书 in place of a lost certificate (photos as multipart `photos` "
+            "parts: ID card both sides and the signed statement); read it at /appeals/{ticket_no}",
+            {201: "Appeal"},
+            403,
+            409,
+            422,
+            idempotent=True,
+            multipart={
+                "type": "object",
+                "required": ["delivery", "photos"],
+                "properties": {
+                    **LOST_FIELDS,
+                    "photos": {"type": "array", "minItems": 1, "maxItems": 9, "items": BINARY},
+                },
+            },
+            body={"type": "object", "required": ["delivery"], "properties": LOST_FIELDS},
+        )
     },
     "/api/v1/appeals/{ticket_no}": {
         "get": op(

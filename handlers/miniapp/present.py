@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy.orm import object_session
+
 from bot.appeals import rules as appeals
 from bot.core import keys
 from bot.core.replies import Refused
 from bot.diploma import certificates
 from bot.diploma.rules import code_is_fresh
+from bot.lost import rules as lost
+from bot.lost.staff import DELIVERY_LABELS
 from bot.platform import idcard
 from handlers.current import runtime
 from handlers.miniapp.errors import ApiError
@@ -20,6 +24,7 @@ from models import (
     AppealStatus,
     Binding,
     Certificate,
+    Delivery,
     Student,
     as_utc,
 )
@@ -103,6 +108,20 @@ def appeal_detail(appeal: Appeal) -> dict:
         "next_route": route,
         "events": events,
         "photos": [{"id": a.id, "state": a.state} for a in appeal.attachments],
+        "lost": _lost(appeal),
+    }
+
+
+def _lost(appeal: Appeal) -> dict | None:
+    """A lost-certificate ticket's delivery and fee (the address masked); None for an appeal."""
+    details = lost.of(object_session(appeal), appeal)
+    if details is None:
+        return None
+    return {
+        "delivery": details.delivery,
+        "delivery_label": DELIVERY_LABELS[Delivery(details.delivery)],
+        "address": lost.address_of(runtime().domain.cipher, details, reveal=False),
+        "fee_yuan": details.fee_yuan,
     }
 
 
