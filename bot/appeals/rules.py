@@ -395,6 +395,7 @@ def status_message(appeal: Appeal, note: str | None, college: College | None = N
         lines.append(f"原因：{note}" if note else "")
         lines.append(f"下一步：{next_route_text(appeal.next_route or 'window', college)}。")
     elif appeal.status == AppealStatus.UNDER_REVIEW:
+        lines.append(f"说明：{note}" if note else "")  # staff write it to be sent
         lines.append(f"预计 {appeal.due_date:%Y-%m-%d} 前处理完。")
     elif note:
         lines.append(note)
