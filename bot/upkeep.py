@@ -1,11 +1,13 @@
 """The periodic upkeep the worker runs: tickets left 7 days without a reply are closed (and their
 followers told), lapsed proxies expire, and proxies and graduates are warned 7 days before a
-proxy ends. Everything it has to say goes out as effects of its unit of work."""
+proxy ends, and graduates are told a week before their binding must be re-confirmed. Everything
+it has to say goes out as effects of its unit of work."""
 
 from __future__ import annotations
 
 from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import close_stale
+from bot.binding import reconfirm
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
 from bot.platform.idcard import mask_name
@@ -44,4 +46,5 @@ def sweep(s) -> int:
                 key=f"expiring:{proxy.id}:graduate",
             )
         )
-    return len(closed) + len(warn)
+    reminded = reconfirm.warn(s)
+    return len(closed) + len(warn) + reminded

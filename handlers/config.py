@@ -180,6 +180,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template with two parameters: the code and its minutes of validity",
     ),
+    "GRADCERT_RECONFIRM_DAYS": (
+        365,
+        "Days after a binding's last SMS check when it must re-confirm with a code (notice 7 days before; 0: never)",
+    ),
     "REGISTRAR_URL": (
         "",
         "Read-only SQLAlchemy URL of the registrar's database for `gradcert sync` (empty: no sync)",
@@ -205,6 +209,7 @@ NUMERIC = {
     "GRADCERT_SERVICE_POINT_PILOT": int,
     "GRADCERT_LOST_CERTIFICATE_FEE": int,
     "REGISTRAR_SYNC_MINUTES": int,
+    "GRADCERT_RECONFIRM_DAYS": int,
     "REGISTRAR_BATCH": int,
 }
 GENERATED = (

@@ -67,6 +67,7 @@ class Binding(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column()  # last successful SMS code
+    reconfirm_warned_at: Mapped[datetime | None] = mapped_column()  # notice before re-confirmation
     removed_at: Mapped[datetime | None] = mapped_column()
     removed_reason: Mapped[str | None] = mapped_column(String(32))
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot import understand as text
 from bot.account import menu
 from bot.binding import code_step as sms_code
+from bot.binding import reconfirm
 from bot.binding.rules import active_binding
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Reply
@@ -56,9 +57,9 @@ def start(conv: Conversation, ctx: Context) -> Outcome:
     if binding is None:
         return ctx.reply(conv, "diploma/not_bound", "1", "0")
     if not diplomas.code_is_fresh(binding, s.now()):
-        return sms_code.send(
-            conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", "diploma/code_sent"
-        )
+        yearly = reconfirm.is_due(binding, s.now(), s.config)
+        told = "binding/reconfirm_code_sent" if yearly else "diploma/code_sent"
+        return sms_code.send(conv.at(FLOW, DiplomaStep.CODE), ctx, binding.student, "lookup", told)
     return show(conv, ctx, binding.student)
 
 

@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 
 from bot import understand as text
 from bot.account.rules import delete_personal_data, unbind_account
+from bot.binding import reconfirm
 from bot.binding.refusals import (
     BAD_CODE,
     BAD_NAME,
@@ -198,8 +199,9 @@ def _awaiting(s) -> tuple[Student, str]:
 
 
 def _second_factor(s, session, student: Student, purpose: str):
-    """The phone shortcut when it applies, else an SMS code (202)."""
-    if phone_matches(student, session.proven_phone_index):
+    """The phone shortcut when it applies (not for the yearly re-confirmation), else an SMS code
+    (202)."""
+    if phone_matches(student, session.proven_phone_index) and not _yearly(s, purpose):
         return _verified(s, student, purpose, "phone")
     sent = send_code(s, student, purpose)
     if sent.phone_masked is None:
@@ -213,6 +215,12 @@ def _second_factor(s, session, student: Student, purpose: str):
         status="code_sent", purpose=purpose, phone_masked=sent.phone_masked, expires_in=CODE_TTL
     )
     return (body, 202), [sent.effect]
+
+
+def _yearly(s, purpose: str) -> bool:
+    """True when the bound account's code is its yearly re-confirmation (bot.binding.reconfirm)."""
+    binding = active_binding(s.db, s.account) if purpose == "lookup" else None
+    return binding is not None and reconfirm.is_due(binding, s.now(), s.config)
 
 
 def _verified(s, student: Student, purpose: str, how: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from bot.binding import reconfirm
 from bot.binding.refusals import Refused
 from bot.binding.rules import active_binding, phone_matches
 from bot.diploma import certificates
@@ -175,6 +176,12 @@ def _verified_student(s, session) -> Student:
     if binding is None:
         raise refusal(NOT_BOUND, 403)
     if not code_is_fresh(binding, s.now()):
+        if reconfirm.is_due(binding, s.now(), s.config):  # the yearly check: a code, not a phone
+            raise ApiError(
+                403,
+                "reconfirmation_required",
+                "你的绑定已满一年，按学校规定要重新确认身份：请先完成短信验证（POST /code）。",
+            )
         if not phone_matches(binding.student, session.proven_phone_index):
             raise ApiError(
                 403, "verification_required", "为了保护你的信息，请先完成短信验证（POST /code）。"

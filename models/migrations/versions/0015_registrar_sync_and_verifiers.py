@@ -83,9 +83,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_verification_lookups")),
     )
     op.create_index("ix_verification_lookups_key", "verification_lookups", ["key_id", "at"])
+    op.add_column(
+        "bindings", sa.Column("reconfirm_warned_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("bindings") as batch:
+        batch.drop_column("reconfirm_warned_at")
     op.drop_index("ix_verification_lookups_key", table_name="verification_lookups")
     op.drop_table("verification_lookups")
     op.drop_table("verifier_keys")
