@@ -25,7 +25,7 @@ from datetime import time as clock_time
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy import create_engine, delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -248,7 +248,7 @@ def refusals(db: Session, limit: int = SHOWN_REFUSALS) -> tuple[list[RegistrarRe
     rows = db.scalars(
         select(RegistrarRefusal).order_by(RegistrarRefusal.seen_at.desc()).limit(limit)
     ).all()
-    total = db.query(RegistrarRefusal).count()
+    total = db.scalar(select(func.count()).select_from(RegistrarRefusal))
     return list(rows), total
 
 
@@ -359,11 +359,8 @@ def _failed(sessions: sessionmaker, exc: Exception) -> None:
     """Record a failed pass; the message names the error's type only (no SQL, no values)."""
     with sessions() as db:
         state = _state(db)
-        state.last_error = (
-            f"{type(exc).__name__}"[:255]
-            if not isinstance(exc, SyncConfigError)
-            else str(exc)[:255]
-        )
+        said = str(exc) if isinstance(exc, SyncConfigError) else type(exc).__name__
+        state.last_error = said[:255]
         db.commit()
 
 
