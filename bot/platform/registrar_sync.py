@@ -259,6 +259,14 @@ def lag(state: RegistrarSync | None, now: datetime) -> timedelta | None:
     return now - as_utc(state.last_success_at)
 
 
+def is_stale(state: RegistrarSync | None, now: datetime, every_minutes: int) -> bool:
+    """True when no pass has finished for three intervals (25 hours with the daily pass only):
+    the console warns that the connection or the worker needs a look."""
+    age = lag(state, now)
+    limit = timedelta(minutes=3 * every_minutes) if every_minutes > 0 else timedelta(hours=25)
+    return age is not None and age > limit
+
+
 def _settle(db: Session, cipher: PiiCipher, winners: dict, batch: registrar.ImportReport):
     """The file import's decisions against what is stored (as in `registrar.import_file`)."""
     stored = registrar._stored(db, list(winners))

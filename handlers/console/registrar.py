@@ -31,9 +31,7 @@ def status():
         every=rt.config.get("REGISTRAR_SYNC_MINUTES"),
         full_at=rt.config.get("REGISTRAR_FULL_AT"),
         lag_minutes=None if lag is None else int(lag.total_seconds() // 60),
-        stale=lag is not None
-        and lag.total_seconds()
-        > 3 * 60 * max(int(rt.config.get("REGISTRAR_SYNC_MINUTES") or 0), 10),
+        stale=registrar_sync.is_stale(state, now, int(rt.config["REGISTRAR_SYNC_MINUTES"])),
         refused=refused,
         total=total,
     )

@@ -347,3 +347,14 @@ def test_sync_command(make_app, registrar, source_url):
     with make_app().app_context():
         off = CliRunner().invoke(sync_command, [])
     assert off.exit_code == 2 and "REGISTRAR_URL" in off.output
+
+
+def test_the_console_warns_when_no_pass_has_finished_for_three_intervals():
+    from bot.platform.registrar_sync import is_stale
+
+    state = RegistrarSync(name="registrar", last_success_at=at("2026-06-01 10:00"))
+    assert not is_stale(None, at("2026-06-01 10:00"), 10)  # never run: the page says so instead
+    assert not is_stale(state, at("2026-06-01 10:29"), 10)
+    assert is_stale(state, at("2026-06-01 10:31"), 10)
+    assert not is_stale(state, at("2026-06-02 10:59"), 0)  # the daily pass only
+    assert is_stale(state, at("2026-06-02 11:01"), 0)
