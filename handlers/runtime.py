@@ -183,14 +183,15 @@ class Runtime:
         user_key: str,
         replies: list[Reply],
         notice: AppealNotice | None = None,
-    ) -> None:
+    ) -> bool:
         """Send replies to any user of any channel now: the one channel-neutral push. Channels that
-        only send templates (the mini-programs) send the appeal `notice` when there is one."""
+        only send templates (the mini-programs) send the appeal `notice` when there is one. True
+        when the channel reached the person (what its API answered)."""
         target = self.channels.get(channel)
         if target is None:
             log.warning("no push channel for %s; %d replies dropped", channel, len(replies))
-            return
-        target.push(app_id, user_key, replies, notice)
+            return False
+        return bool(target.push(app_id, user_key, replies, notice))
 
     def fetch_media(self, channel: str, app_id: str, media_id: str) -> bytes:
         """The bytes of a photo a user sent; LookupError where the channel has no media API."""

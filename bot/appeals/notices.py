@@ -1,16 +1,29 @@
 """Telling people that a ticket changed: the effect every surface uses (console decisions, the
 upkeep sweep, proxies), and the structured notice for channels that only send templates (the
-mini-programs' subscribe and template messages), where the chat channels get a text."""
+mini-programs' subscribe and template messages), where the chat channels get a text.
+
+When no channel reached anyone (what each channel's API answered: WeChat out of its 48-hour window,
+no subscription, no Alipay form id), the change goes by SMS to the ticket's contact phone (the
+ticket number only, within the phone's daily notice budget) and by e-mail to an address the filer
+gave, when SMTP is set."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.appeals import rules
 from bot.appeals.rules import STATUS_NAMES
+from bot.core import keys
 from bot.core.messages import Effect, Reply
+from bot.platform.mail import MailError
+from bot.platform.ratelimit import RateLimit
+from bot.platform.sms import SmsError
 from bot.platform.workdays import local
 from models import Appeal, AppealEvent, as_utc
+
+log = logging.getLogger(__name__)
+DAY = 86400
 
 
 @dataclass(frozen=True)
@@ -56,8 +69,46 @@ def tell_followers(s, payload: dict) -> None:
         rules.status_message(changed, note, s.domain.college),
         appeal_notice(changed, note),
     )
+    reached = False
     for account in rules.followers(s.db, appeal, s.now()):
-        s.push(account.channel, account.app_id, account.user_key, [Reply(text)], notice=notice)
+        pushed = s.push(account.channel, account.app_id, account.user_key, [Reply(text)], notice)
+        reached = pushed or reached
+    if not reached:
+        reach_otherwise(s, appeal, notice)
+
+
+def reach_otherwise(s, appeal: Appeal, notice: AppealNotice) -> None:
+    """No channel reached anyone: an SMS naming the ticket (within the phone's daily notice
+    budget) and, when the filer gave an address and SMTP is set, an e-mail."""
+    cipher, version = s.cipher, appeal.pii_key_version
+    phone = cipher.open_or_none(appeal.contact_phone_enc, version, b"phone")
+    if phone and _within_budget(s, cipher.index("phone", phone)):
+        try:
+            s.domain.sms.send_notice(phone, appeal.ticket_no)
+        except SmsError as problem:
+            log.warning("notice SMS for %s not sent: %s", appeal.ticket_no, problem)
+    email = cipher.open_or_none(appeal.contact_email_enc, version, b"email")
+    if email and s.domain.mailer is not None:
+        subject = f"{s.domain.college.name}：申请 {appeal.ticket_no} 状态更新"
+        body = (
+            f"你的申请 {appeal.ticket_no} 状态更新：{notice.status_name}"
+            f"（{notice.changed_at_text}）。\n详情请到公众号或小程序查看，回复4可查进度。"
+        )
+        try:
+            s.domain.mailer.send(email, subject, body)
+        except MailError as problem:
+            log.warning("notice e-mail for %s not sent: %s", appeal.ticket_no, problem)
+
+
+def _within_budget(s, phone_index: str) -> bool:
+    """Count one notice against the phone's daily budget; False when it is spent."""
+    budget = s.domain.notice_sms_per_day
+    if budget <= 0:
+        return False
+    wait = RateLimit(s.redis, budget, DAY).hit(keys.phone_notices(phone_index))
+    if wait:
+        log.info("notice SMS budget of a phone spent for %d s", wait)
+    return wait == 0
 
 
 def ticket_changed(appeal_id: int, note: str | None = None, event_id: int | None = None) -> Effect:

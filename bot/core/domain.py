@@ -10,6 +10,7 @@ from redis import Redis
 from bot.core.college import College
 from bot.platform.attachment_store import AttachmentStore, make_store
 from bot.platform.crypto import PiiCipher, hmac_sm3
+from bot.platform.mail import Mailer, make_mailer
 from bot.platform.otp import OtpService
 from bot.platform.signing import Sm2Signer
 from bot.platform.sms import SmsProvider, make_provider
@@ -37,6 +38,8 @@ class Domain:
     fetch_media: Any  # (channel, app_id, media_id) -> bytes; raises on failure
     clock: Any = utcnow  # tests may replace it to move "today"
     college: College = field(default_factory=College)  # the office, campuses, sync rule
+    mailer: Mailer | None = None  # e-mail notices (SMTP_HOST set); None: no e-mail
+    notice_sms_per_day: int = 3  # ticket notices by SMS to one phone per day
 
     @classmethod
     def build(
@@ -61,4 +64,6 @@ class Domain:
             attachments=make_store(config),
             fetch_media=fetch_media,
             college=college,
+            mailer=make_mailer(config),
+            notice_sms_per_day=int(config.get("SMS_NOTICE_PER_DAY") or 0),
         )

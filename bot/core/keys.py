@@ -66,6 +66,12 @@ def phone_sent(phone_index: str, window: int) -> str:
     return f"{PREFIX}:{{phone:{phone_index}}}:sent:{window}"
 
 
+def phone_notices(phone_index: str) -> str:
+    """Ticket notices sent by SMS to one phone (blind index) today: its own daily budget, apart from
+    the codes' (bot.appeals.notices; expires after a day)."""
+    return f"{PREFIX}:{{phone:{phone_index}}}:notices"
+
+
 def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
     """A callback's (timestamp, nonce) with the digest of its body (the 300 s window)."""
     return f"{PREFIX}:nonce:{channel}:{timestamp}:{nonce_value}"

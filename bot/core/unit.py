@@ -65,10 +65,10 @@ class Services:
         """The current time (UTC); tests move it through `domain.clock`."""
         return self.domain.clock()
 
-    def push(self, channel: str, app_id: str, user_key: str, replies: list, notice=None) -> None:
+    def push(self, channel: str, app_id: str, user_key: str, replies: list, notice=None) -> bool:
         """Send replies to any user of a channel now (from effects only); `notice`: the structured
-        appeal notice for channels that only send templates."""
-        self.domain.push(channel, app_id, user_key, replies, notice=notice)
+        appeal notice for channels that only send templates. True when the channel reached them."""
+        return bool(self.domain.push(channel, app_id, user_key, replies, notice=notice))
 
     def audit(
         self,

@@ -1,4 +1,4 @@
-"""Key rotation: re-seal every sealed column (students, appeals, staff) under the newest SM4 key,
+"""Key rotation: re-seal every sealed column (students, appeals, lost certificates, staff) under the newest SM4 key,
 in small batches, while the service keeps running (rows under older versions stay readable until
 they are done). Only when it reports done may an old key leave GRADCERT_PII_KEYS."""
 
@@ -10,12 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from bot.platform.crypto import PiiCipher
-from models import Appeal, StaffUser, Student
+from models import Appeal, LostCertificate, StaffUser, Student
 
 # model -> its sealed columns and the associated data each was sealed with
 SEALED = {
     Student: (("id_number_enc", b"id"), ("phone_enc", b"phone")),
-    Appeal: (("claimed_id_enc", b"id"), ("contact_phone_enc", b"phone")),
+    Appeal: (
+        ("claimed_id_enc", b"id"),
+        ("contact_phone_enc", b"phone"),
+        ("contact_email_enc", b"email"),
+    ),
+    LostCertificate: (("address_enc", b"address"),),
     StaffUser: (("phone_enc", b"phone"),),
 }
 

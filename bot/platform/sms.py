@@ -1,4 +1,5 @@
-"""SMS verification codes: the providers that send them (console outbox, Tencent Cloud SMS).
+"""SMS verification codes and ticket notices: the providers that send them (console outbox, Tencent
+Cloud SMS). A notice names the ticket number only, never personal data.
 
 Personal data stays out of errors: an SmsError names the provider's error code or the HTTP status,
 never the phone number or the code.
@@ -33,6 +34,9 @@ class SmsProvider(Protocol):
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send `code`, valid for `minutes`, to `phone`; raises SmsError on failure."""
 
+    def send_notice(self, phone: str, ticket_no: str) -> None:
+        """Tell `phone` that ticket `ticket_no` changed; raises SmsError on failure."""
+
 
 def mask_phone(phone: str) -> str:
     """`13812345678` -> `138****5678`; anything shorter than 8 characters is fully masked."""
@@ -42,6 +46,11 @@ def mask_phone(phone: str) -> str:
 def sms_text(sign: str, code: str, minutes: int) -> str:
     """The text of a verification SMS, as the approved template renders it."""
     return f"【{sign}】验证码 {code}，{minutes}分钟内有效。请勿告诉他人。"
+
+
+def notice_text(sign: str, ticket_no: str) -> str:
+    """The text of a ticket notice, as the approved template renders it: the number, nothing else."""
+    return f"【{sign}】你的申请 {ticket_no} 有新进展，请到公众号或小程序查看，回复4可查进度。"
 
 
 class ConsoleProvider:
@@ -60,6 +69,21 @@ class ConsoleProvider:
             "code": code,
             "text": sms_text(self.sign, code, minutes),
         }
+        self._write(record)
+
+    def send_notice(self, phone: str, ticket_no: str) -> None:
+        """Write one line: at, phone, phone_masked, ticket, text."""
+        self._write(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "phone": phone,
+                "phone_masked": mask_phone(phone),
+                "ticket": ticket_no,
+                "text": notice_text(self.sign, ticket_no),
+            }
+        )
+
+    def _write(self, record: dict) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
         with _write_lock, self.outbox.open("ab") as f:
@@ -130,6 +154,7 @@ class TencentProvider:
         sdk_app_id: str,
         sign_name: str,
         template_id: str,
+        notice_template_id: str = "",
         region: str = "ap-guangzhou",
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
@@ -138,17 +163,27 @@ class TencentProvider:
         self.host = urlsplit(api_base).netloc
         self.secret_id, self.secret_key = secret_id, secret_key
         self.sdk_app_id, self.sign_name, self.template_id = sdk_app_id, sign_name, template_id
+        self.notice_template_id = notice_template_id
         self.region, self.timeout, self.clock = region, timeout, clock
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send through SendSms; SmsError unless the status of the one number is `Ok`."""
+        self._send(phone, self.template_id, [code, str(minutes)])
+
+    def send_notice(self, phone: str, ticket_no: str) -> None:
+        """The notice template (one parameter: the ticket number) through SendSms."""
+        if not self.notice_template_id:
+            raise SmsError("tencent sms: no notice template")
+        self._send(phone, self.notice_template_id, [ticket_no])
+
+    def _send(self, phone: str, template_id: str, params: list[str]) -> None:
         body = json.dumps(
             {
                 "PhoneNumberSet": [f"+86{phone}"],
                 "SmsSdkAppId": self.sdk_app_id,
                 "SignName": self.sign_name,
-                "TemplateId": self.template_id,
-                "TemplateParamSet": [code, str(minutes)],
+                "TemplateId": template_id,
+                "TemplateParamSet": params,
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -202,5 +237,6 @@ def make_provider(config: Mapping[str, object]) -> SmsProvider:
             str(config["SMS_SDK_APP_ID"]),
             str(config["SMS_SIGN_NAME"]),
             str(config["SMS_TEMPLATE_ID"]),
+            str(config.get("SMS_NOTICE_TEMPLATE_ID") or ""),
         )
     raise ValueError(f"SMS_PROVIDER must be 'console' or 'tencent', not {name!r}")

@@ -244,18 +244,20 @@ class AlipayChannel:
 
     def push(
         self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None
-    ) -> None:
-        """The appeal `notice` as a template message while a form id of that appeal has uses left."""
+    ) -> bool:
+        """The appeal `notice` as a template message while a form id of that appeal has uses left;
+        True only when it was sent."""
         template = self.config.get("ALIPAY_TEMPLATE_APPEAL")
         if notice is None:
             log.info("%d replies for an alipay user wait for the app to fetch them", len(replies))
-            return
+            return False
         if not template or self.client() is None:
-            return
+            return False
         form_id = take_form_id(self.redis, user_tag(self.name, app_id, user_key), notice.appeal_id)
         if form_id is None:
             log.info("no form id left to tell an alipay user about %s", notice.ticket_no)
-            return
+            return False
         send_appeal_notice(
             self.client(), user_key, form_id, template, self.config["MINIAPP_APPEAL_PAGE"], notice
         )
+        return True

@@ -66,6 +66,10 @@ class SharedTokenClient(WeChatClient):
 
 
 TOKEN_ERRORS = {40001, 40014, 42001}
+# What the customer-service API answers when it cannot reach the person: out of the 48-hour window
+# (45015), too many messages in it (45047), not following the account (43004, 43019), an openid
+# that is not one (40003). The notice then goes another way (bot.appeals.notices).
+UNREACHABLE = {45015, 45047, 43004, 43019, 40003}
 
 
 def send_replies(client: SharedTokenClient, openid: str, replies: list[Reply]) -> None:
@@ -139,9 +143,17 @@ class WeChatChannel:
             )
         return self._client
 
-    def push(self, app_id: str, user_key: str, replies: list[Reply], notice=None) -> None:
-        """Customer-service messages (the appeal `notice` is already one of the replies' texts)."""
-        send_replies(self.client(), user_key, replies)
+    def push(self, app_id: str, user_key: str, replies: list[Reply], notice=None) -> bool:
+        """Customer-service messages (the appeal `notice` is already one of the replies' texts);
+        False when WeChat says the person cannot be reached now (UNREACHABLE)."""
+        try:
+            send_replies(self.client(), user_key, replies)
+        except WeChatClientException as exc:
+            if exc.errcode not in UNREACHABLE:
+                raise
+            log.info("customer-service message refused: errcode %s", exc.errcode)
+            return False
+        return True
 
     def fetch_media(self, app_id: str, media_id: str) -> bytes:
         """The bytes of a temporary media file a user sent."""

@@ -135,12 +135,14 @@ class MiniProgramChannel:
 
     def push(
         self, app_id: str, user_key: str, replies: list, notice: AppealNotice | None = None
-    ) -> None:
-        """The appeal `notice` as a subscribe message, when the template is configured."""
+    ) -> bool:
+        """The appeal `notice` as a subscribe message, when the template is configured; True only
+        when it was sent (not subscribed, no template or no notice: the person was not reached)."""
         template = self.config.get("WXA_TEMPLATE_APPEAL")
         if notice is None:
             log.info("%d replies for a wxa user wait for the app to fetch them", len(replies))
         elif template and self.config.get("WXA_APP_ID"):
-            send_appeal_notice(
+            return send_appeal_notice(
                 self.client(), user_key, template, self.config["MINIAPP_APPEAL_PAGE"], notice
             )
+        return False

@@ -312,3 +312,28 @@ def test_make_provider(tmp_path):
     assert isinstance(tencent, TencentProvider) and tencent.host == "sms.tencentcloudapi.com"
     with pytest.raises(ValueError, match="SMS_PROVIDER"):
         make_provider({"SMS_PROVIDER": "carrier-pigeon"})
+
+
+def test_tencent_sends_a_notice_with_the_ticket_number_only(stub):
+    stub.routes["/"] = _signed(_ok)
+    provider = TencentProvider(
+        stub.url,
+        SECRET_ID,
+        SECRET_KEY,
+        "1400000001",
+        "示范职业技术学院",
+        "1234567",
+        notice_template_id="7654321",
+        clock=lambda: NOW + 0.9,
+    )
+    provider.send_notice(PHONE, "GL20261128-0001")
+    (rec,) = stub.calls("/")
+    assert verify_tc3(rec.headers, rec.body, SECRET_ID, SECRET_KEY, "sms")
+    assert rec.json()["TemplateId"] == "7654321"
+    assert rec.json()["TemplateParamSet"] == ["GL20261128-0001"]
+
+
+def test_tencent_without_a_notice_template_sends_no_notice(stub):
+    with pytest.raises(SmsError, match="no notice template"):
+        _provider(stub).send_notice(PHONE, "GA20261128-0001")
+    assert stub.calls("/") == []
