@@ -25,9 +25,22 @@ from datetime import time as clock_time
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    column,
+    create_engine,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import NullType
 
 from bot.diploma.certificates import revoke_for_revoked_diplomas
 from bot.platform import registrar
@@ -89,35 +102,51 @@ class RegistrarSource:
 
     def rows_after(self, mark: tuple | None, limit: int) -> list[Mapping]:
         """Up to `limit` rows after `mark` in keyset order (the first rows when None)."""
-        where = "updated_at IS NOT NULL"
-        params: dict[str, object] = {"limit": limit}
-        if mark is not None:
-            where += (
-                " AND (updated_at > :u OR (updated_at = :u AND student_no > :n)"
-                " OR (updated_at = :u AND student_no = :n AND source > :s))"
-            )
-            params.update(u=mark[0], n=mark[1], s=mark[2])
-        sql = (
-            f"SELECT * FROM ({self.query}) registrar_rows WHERE {where}"
-            " ORDER BY updated_at, student_no, source LIMIT :limit"
-        )
+        stmt = self.batch(mark, limit)
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            result = conn.execute(text(sql), params)
-            rows = [dict(row) for row in result.mappings()]
+            result = conn.execute(stmt)
+            found = [dict(row) for row in result.mappings()]
             if not self.checked:
                 self._check(list(result.keys()))
-            return rows
+            return found
+
+    def batch(self, mark: tuple | None, limit: int):
+        """The SELECT of one batch, built by SQLAlchemy so that LIMIT takes the source's own form
+        (Oracle: FETCH FIRST); the mark is bound as the source gave it (no type processing:
+        SQLite text stays text, so ties compare equal)."""
+        rows = self._rows()
+        stmt = select(literal_column("*")).select_from(rows).where(rows.c.updated_at.is_not(None))
+        if mark is not None:
+            at, no, source = (
+                bindparam(name, value, type_=NullType()) for name, value in zip("uns", mark)
+            )
+            stmt = stmt.where(
+                or_(
+                    rows.c.updated_at > at,
+                    and_(rows.c.updated_at == at, rows.c.student_no > no),
+                    and_(rows.c.updated_at == at, rows.c.student_no == no, rows.c.source > source),
+                )
+            )
+        return stmt.order_by(rows.c.updated_at, rows.c.student_no, rows.c.source).limit(limit)
 
     def undated(self, limit: int = SHOWN_REFUSALS) -> list[Mapping]:
         """Rows without updated_at, which no pass can order (reported as refused)."""
-        sql = (
-            f"SELECT student_no, source FROM ({self.query}) registrar_rows"
-            " WHERE updated_at IS NULL ORDER BY student_no LIMIT :limit"
+        rows = self._rows()
+        stmt = (
+            select(rows.c.student_no, rows.c.source)
+            .where(rows.c.updated_at.is_(None))
+            .order_by(rows.c.student_no)
+            .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(text(sql), {"limit": limit}).mappings()]
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
+    def _rows(self):
+        """The configured query as a subquery whose key columns SQLAlchemy knows."""
+        key = (column("updated_at"), column("student_no"), column("source"))
+        return text(self.query).columns(*key).subquery("registrar_rows")
 
     def close(self) -> None:
         """Give the connections back."""
@@ -273,7 +302,7 @@ def _settle(db: Session, cipher: PiiCipher, winners: dict, batch: registrar.Impo
     owners = registrar._certificate_owners(
         db, [r.diploma["certificate_no"] for r in winners.values()]
     )
-    claimed: dict[str, int] = {}
+    claimed: dict[str, str] = {}  # certificate_no -> student_no of this batch
     new, updates = [], []
     for rec in winners.values():
         row = stored.get(rec.student_no)
@@ -285,13 +314,13 @@ def _settle(db: Session, cipher: PiiCipher, winners: dict, batch: registrar.Impo
         elif (cert := rec.diploma["certificate_no"]) and (
             cert in claimed or owners.get(cert, rec.student_no) != rec.student_no
         ):
-            where = f"row {claimed[cert]}" if cert in claimed else "the database"
+            where = f"student_no {claimed[cert]}" if cert in claimed else "the database"
             batch.rejected.append(
                 (rec.line, f"证书编号已被占用 certificate_no already used ({where})")
             )
         else:
             if cert:
-                claimed[cert] = rec.line
+                claimed[cert] = rec.student_no
             if row is None:
                 new.append(rec)
             else:

@@ -358,3 +358,37 @@ def test_the_console_warns_when_no_pass_has_finished_for_three_intervals():
     assert is_stale(state, at("2026-06-01 10:31"), 10)
     assert not is_stale(state, at("2026-06-02 10:59"), 0)  # the daily pass only
     assert is_stale(state, at("2026-06-02 11:01"), 0)
+
+
+def test_the_batch_query_takes_each_databases_own_form():
+    """The registrar's database is often Oracle (GoldenGate): no LIMIT there."""
+    from sqlalchemy.dialects import mssql, oracle, postgresql
+
+    source = RegistrarSource("sqlite://", "gradcert_export")
+    try:
+        mark = (datetime(2026, 6, 1, 10), "S1", "main")
+        shown = {
+            name: str(source.batch(mark, 500).compile(dialect=dialect))
+            for name, dialect in (
+                ("oracle", oracle.dialect()),
+                ("postgresql", postgresql.dialect()),
+                ("mssql", mssql.dialect()),
+            )
+        }
+    finally:
+        source.close()
+    assert "FETCH FIRST" in shown["oracle"] and "LIMIT" not in shown["oracle"]
+    assert "LIMIT" in shown["postgresql"] and "TOP" in shown["mssql"]
+    for sql in shown.values():
+        assert "FROM (SELECT * FROM gradcert_export)" in sql
+        assert "ORDER BY registrar_rows.updated_at, registrar_rows.student_no" in sql
+
+
+def test_a_certificate_number_used_twice_is_refused_naming_the_other_student(rt, registrar, source):
+    registrar.put(row("S1", 1, certificate_no="C100", updated_at=T0))
+    registrar.put(row("S2", 2, certificate_no="C100", updated_at=T0))
+    report = run(rt, source, batch=10)
+    assert (report.added, report.refused) == (1, 1)
+    with rt.sessions() as db:
+        [kept], _ = refusals(db)
+    assert kept.student_no == "S2" and "student_no S1" in kept.reason
