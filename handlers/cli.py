@@ -87,7 +87,8 @@ def import_command(path: str, dry_run: bool, strict: bool) -> None:
 @click.option("--full", is_flag=True, help="read every row again (as the 20:00 pass does)")
 def sync_command(full: bool) -> None:
     """Pull changed rows from the registrar's database (REGISTRAR_URL, REGISTRAR_QUERY)."""
-    from bot.platform.registrar_sync import SyncConfigError, SyncKind
+    from bot.platform.registrar_source import SyncConfigError
+    from bot.platform.registrar_sync import SyncKind
     from handlers.jobs import sync_registrar
     from models.migrate import upgrade
 

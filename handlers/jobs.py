@@ -13,6 +13,7 @@ from bot.core.messages import Effect, Inbound, Reply
 from bot.diploma.files import render_certificate
 from bot.platform import registrar_sync
 from bot.platform.attachments import fetch_attachment
+from bot.platform.registrar_source import RegistrarSource
 from handlers.current import runtime
 
 # Jobs queued before effects were named by reference carry the effect's name; a worker of this
@@ -73,7 +74,7 @@ def sync_registrar(kind: registrar_sync.SyncKind | None = None):
                 )
             if kind is None:
                 return None
-        source = registrar_sync.RegistrarSource(config["REGISTRAR_URL"], config["REGISTRAR_QUERY"])
+        source = RegistrarSource(config["REGISTRAR_URL"], config["REGISTRAR_QUERY"])
         try:
             return registrar_sync.sync(
                 rt.sessions,

@@ -16,7 +16,6 @@ from the start, which also catches a row committed late under an older updated_a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,41 +25,34 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
-    and_,
-    bindparam,
-    column,
-    create_engine,
     delete,
     func,
-    literal_column,
-    or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.types import NullType
 
 from bot.diploma.certificates import revoke_for_revoked_diplomas
 from bot.platform import registrar
 from bot.platform.crypto import PiiCipher
+from bot.platform.registrar_source import (
+    KEY,
+    RegistrarSource,
+    SyncConfigError,
+    decode_mark,
+    encode_mark,
+)
 from models import Diploma, DiplomaStatus, Student, as_utc, utcnow
 from models.registrar_sync import RegistrarRefusal, RegistrarSync
 
 NAME = "registrar"
-KEY = ("updated_at", "student_no", "source")
 TRUE = ("1", "true", "t", "y", "yes", "是")
-SHOWN_REFUSALS = 200
+SHOWN_REFUSALS = 200  # refused rows the console lists
 
 
 class SyncKind(StrEnum):
     INCREMENTAL = "incremental"
     FULL = "full"
-
-
-class SyncConfigError(ValueError):
-    """The registrar's view or query cannot be used (a column is missing, the SQL is refused)."""
 
 
 @dataclass
@@ -91,73 +83,6 @@ class SyncReport:
         return line
 
 
-class RegistrarSource:
-    """The registrar's database, read through `query` (a view name or a SELECT)."""
-
-    def __init__(self, url: str, query: str, engine: Engine | None = None) -> None:
-        self.engine = engine or create_engine(url, pool_pre_ping=True, hide_parameters=True)
-        query = query.strip().rstrip(";")
-        self.query = query if " " in query else f"SELECT * FROM {query}"
-        self.checked = False
-
-    def rows_after(self, mark: tuple | None, limit: int) -> list[Mapping]:
-        """Up to `limit` rows after `mark` in keyset order (the first rows when None)."""
-        stmt = self.batch(mark, limit)
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            result = conn.execute(stmt)
-            found = [dict(row) for row in result.mappings()]
-            if not self.checked:
-                self._check(list(result.keys()))
-            return found
-
-    def batch(self, mark: tuple | None, limit: int):
-        """The SELECT of one batch, built by SQLAlchemy so that LIMIT takes the source's own form
-        (Oracle: FETCH FIRST); the mark is bound as the source gave it (no type processing:
-        SQLite text stays text, so ties compare equal)."""
-        rows = self._rows()
-        stmt = select(literal_column("*")).select_from(rows).where(rows.c.updated_at.is_not(None))
-        if mark is not None:
-            at, no, source = (
-                bindparam(name, value, type_=NullType()) for name, value in zip("uns", mark)
-            )
-            stmt = stmt.where(
-                or_(
-                    rows.c.updated_at > at,
-                    and_(rows.c.updated_at == at, rows.c.student_no > no),
-                    and_(rows.c.updated_at == at, rows.c.student_no == no, rows.c.source > source),
-                )
-            )
-        return stmt.order_by(rows.c.updated_at, rows.c.student_no, rows.c.source).limit(limit)
-
-    def undated(self, limit: int = SHOWN_REFUSALS) -> list[Mapping]:
-        """Rows without updated_at, which no pass can order (reported as refused)."""
-        rows = self._rows()
-        stmt = (
-            select(rows.c.student_no, rows.c.source)
-            .where(rows.c.updated_at.is_(None))
-            .order_by(rows.c.student_no)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(stmt).mappings()]
-
-    def _rows(self):
-        """The configured query as a subquery whose key columns SQLAlchemy knows."""
-        key = (column("updated_at"), column("student_no"), column("source"))
-        return text(self.query).columns(*key).subquery("registrar_rows")
-
-    def close(self) -> None:
-        """Give the connections back."""
-        self.engine.dispose()
-
-    def _check(self, columns: list[str]) -> None:
-        if missing := [name for name in registrar.COLUMNS if name not in columns]:
-            raise SyncConfigError(f"the registrar query lacks column(s): {', '.join(missing)}")
-        self.checked = True
-
-
 def sync(
     sessions: sessionmaker,
     cipher: PiiCipher,
@@ -175,7 +100,7 @@ def sync(
         state.last_run_at = started
         if kind is SyncKind.FULL and state.full_mark is None:
             state.full_started_at = started
-        mark = _decode(state.full_mark if kind is SyncKind.FULL else state.mark)
+        mark = decode_mark(state.full_mark if kind is SyncKind.FULL else state.mark)
         db.commit()
     try:
         while rows := source.rows_after(mark, batch):
@@ -186,7 +111,7 @@ def sync(
                 db.execute(
                     update(RegistrarSync)
                     .where(RegistrarSync.name == NAME)
-                    .values({column: _encode(mark)})
+                    .values({column: encode_mark(mark)})
                 )
                 db.commit()
             report.batches += 1
@@ -206,7 +131,7 @@ def sync(
             state.last_full_at = state.full_started_at or started
             state.full_mark = state.full_started_at = None
             if mark is not None:  # everything up to the end of the full pass has been read
-                state.mark = _encode(mark)
+                state.mark = encode_mark(mark)
         db.commit()
     return report
 
@@ -419,22 +344,3 @@ def _value(value: object) -> registrar.Value:
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
     return str(value).strip()
-
-
-def _encode(mark: tuple) -> str:
-    """A mark as JSON, keeping the type of the updated_at the source gave back."""
-    at = mark[0]
-    kind = "dt" if isinstance(at, datetime) else "d" if isinstance(at, date) else "v"
-    value = at.isoformat() if kind != "v" else at
-    return json.dumps([kind, value, mark[1], mark[2]], ensure_ascii=False)
-
-
-def _decode(stored: str | None) -> tuple | None:
-    if not stored:
-        return None
-    kind, value, student_no, source = json.loads(stored)
-    if kind == "dt":
-        value = datetime.fromisoformat(value)
-    elif kind == "d":
-        value = date.fromisoformat(value)
-    return value, student_no, source

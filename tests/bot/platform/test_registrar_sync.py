@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.platform.registrar import COLUMNS
+from bot.platform.registrar_source import RegistrarSource, SyncConfigError
 from bot.platform.registrar_sync import (
-    RegistrarSource,
     SyncKind,
     current,
     due,
@@ -266,8 +266,6 @@ def test_a_failure_half_way_is_recorded_and_the_next_pass_resumes_without_duplic
 
 def test_a_query_without_the_import_columns_is_refused_by_name(rt, registrar, source_url):
     registrar.put(row("S1", 1, updated_at=T0))
-    from bot.platform.registrar_sync import SyncConfigError
-
     narrow = RegistrarSource(
         source_url, "SELECT student_no, source, updated_at FROM registrar_records"
     )

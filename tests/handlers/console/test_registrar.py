@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.platform.registrar_sync import RegistrarSource, SyncKind, sync
+from bot.platform.registrar_source import RegistrarSource
+from bot.platform.registrar_sync import SyncKind, sync
 from models import utcnow
 from models.registrar_sync import RegistrarSync
 from tests.bot.platform.test_registrar import ident, row
