@@ -37,7 +37,17 @@ def _file_appeal(chat, openid: str) -> str:
     return filed.split("申请编号 ")[1].split("。")[0]
 
 
-def _move(app, console, ticket_id: int, *moves: tuple[str, str]) -> None:
+def _ticket_id(app, ticket_no: str) -> int:
+    from sqlalchemy import select
+
+    from models import Appeal
+
+    with app.extensions["gradcert"].sessions() as db:
+        return db.scalar(select(Appeal.id).where(Appeal.ticket_no == ticket_no))
+
+
+def _move(app, console, ticket_no: str, *moves: tuple[str, str]) -> None:
+    ticket_id = _ticket_id(app, ticket_no)
     for to, note in moves:
         res = post(console, f"/console/tickets/{ticket_id}/status", to=to, note=note)
         assert res.status_code == 303, res.get_data(as_text=True)
@@ -58,7 +68,7 @@ def _notices(app) -> list[dict]:
 def test_out_of_the_48_hour_window_the_change_goes_by_sms(make_app):
     app, stub = _wechat_app(make_app, OUT_OF_WINDOW)
     ticket = _file_appeal(Chat(app), "far-away")
-    _move(app, _console(app), 1, ("need_more_info", "请补充王芳的毕业证书照片"))
+    _move(app, _console(app), ticket, ("need_more_info", "请补充王芳的毕业证书照片"))
     assert len(stub.calls("/cgi-bin/message/custom/send")) == 1  # tried the chat first
     [sms] = _notices(app)
     assert sms["phone"] == CONTACT and sms["ticket"] == ticket
@@ -70,19 +80,19 @@ def test_out_of_the_48_hour_window_the_change_goes_by_sms(make_app):
 
 def test_a_person_the_chat_reaches_gets_no_sms(make_app):
     app, stub = _wechat_app(make_app)
-    _file_appeal(Chat(app), "near")
-    _move(app, _console(app), 1, ("under_review", "正在核对"))
+    ticket = _file_appeal(Chat(app), "near")
+    _move(app, _console(app), ticket, ("under_review", "正在核对"))
     assert len(stub.calls("/cgi-bin/message/custom/send")) == 1 and _notices(app) == []
     stub.stop()
 
 
 def test_the_phones_daily_budget_of_notices(make_app):
     app, stub = _wechat_app(make_app, OUT_OF_WINDOW, SMS_NOTICE_PER_DAY=2)
-    _file_appeal(Chat(app), "far-away")
+    ticket = _file_appeal(Chat(app), "far-away")
     _move(
         app,
         _console(app),
-        1,
+        ticket,
         ("under_review", "正在核对"),
         ("need_more_info", "请补充材料"),
         ("under_review", "继续核对"),
@@ -98,8 +108,8 @@ def test_another_wechat_error_is_not_taken_for_out_of_reach(make_app):
     from rq import SimpleWorker
 
     app, stub = _wechat_app(make_app, {"errcode": 45009, "errmsg": "reach max api daily quota"})
-    _file_appeal(Chat(app), "quota")
-    post(_console(app), "/console/tickets/1/status", to="under_review", note="正在核对")
+    ticket_id = _ticket_id(app, _file_appeal(Chat(app), "quota"))
+    post(_console(app), f"/console/tickets/{ticket_id}/status", to="under_review", note="正在核对")
     rt = app.extensions["gradcert"]
     with app.app_context():
         SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, logging_level="CRITICAL")
