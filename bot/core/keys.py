@@ -148,6 +148,11 @@ def registrar_sync_lock() -> str:
     return f"{PREFIX}:registrar:sync"
 
 
+def console_form(token: str) -> str:
+    """A console form already sent (its one-time token; 1 day): a reload must not act twice."""
+    return f"{PREFIX}:console:form:{token}"
+
+
 def verifier_quota(key_id: int, day: str) -> str:
     """Lookups of one organisation's API key on one college day (counted atomically; 2 days)."""
     return f"{PREFIX}:verifier:{key_id}:{day}"

@@ -3,9 +3,12 @@ the `console` blueprint). A new key is shown once, on the answer to the form, an
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
+from bot.core import keys as redis_keys
 from bot.platform import staff_auth as staff_service
 from bot.verifiers import rules
 from handlers.console.base import record, render, requires, runtime
@@ -34,7 +37,13 @@ def _page(issued: rules.IssuedKey | None = None, error: str | None = None, form=
         for key in rows
     ]
     html, code = render(
-        "verifiers.html", status, listed=listed, issued=issued, error=error, form=form or {}
+        "verifiers.html",
+        status,
+        listed=listed,
+        issued=issued,
+        error=error,
+        form=form or {},
+        submission=secrets.token_urlsafe(16),
     )
     return html, code, {"Cache-Control": "no-store"}
 
@@ -49,8 +58,13 @@ def keys():
 @bp.post("/verifiers")
 @requires(staff_service.Permission.VERIFIERS)
 def issue():
-    """Issue a key; the answer shows it once."""
+    """Issue a key; the answer shows it once. The form's one-time token makes a reload of the
+    answer (which sends the form again) issue nothing."""
     form = request.form
+    token = form.get("submission", "")[:64]
+    if not token or not runtime().redis.set(redis_keys.console_form(token), 1, nx=True, ex=86400):
+        flash("这个表单已经提交过，没有再发放密钥。")
+        return redirect(url_for("console.verifiers.keys"), 303)
     with runtime().unit() as work:
         try:
             issued = rules.issue_key(

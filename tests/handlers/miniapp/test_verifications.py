@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.diploma import certificates
 from models import AuditEvent, Diploma, Student, VerificationLookup, VerifierKey, utcnow
@@ -55,10 +55,16 @@ def school(make_app):
     stub.stop()
 
 
+def submission(console) -> str:
+    page = console.get("/console/verifiers").get_data(as_text=True)
+    return re.search(r'name="submission" value="([^"]+)"', page).group(1)
+
+
 def issue_key(console, organisation="星辰科技有限公司", quota="100", days="365") -> str:
     page = post(
         console,
         "/console/verifiers",
+        submission=submission(console),
         organisation=organisation,
         contact="王经理 13800001111",
         daily_quota=quota,
@@ -170,8 +176,24 @@ def test_revoked_expired_missing_and_made_up_keys_are_refused(school):
 
 def test_only_directors_issue_keys_and_bad_input_is_told(school):
     app, _stub, console, _code = school
-    refused = post(console, "/console/verifiers", organisation="X", contact="王", daily_quota="0")
+    form = {"organisation": "X", "contact": "王", "daily_quota": "0"}
+    refused = post(console, "/console/verifiers", submission=submission(console), **form)
     assert refused.status_code == 400 and "单位名称" in refused.get_data(as_text=True)
+    # the same form sent twice (a reload of the answer page) issues one key only
+    token = submission(console)
+    fields = {
+        "organisation": "星辰科技有限公司",
+        "contact": "王经理",
+        "daily_quota": "5",
+        "days": "30",
+    }
+    assert post(console, "/console/verifiers", submission=token, **fields).status_code == 201
+    again = post(console, "/console/verifiers", submission=token, **fields)
+    assert again.status_code == 303
+    assert "已经提交过" in console.get("/console/verifiers").get_data(as_text=True)
+    assert post(console, "/console/verifiers", **fields).status_code == 303  # no token: nothing
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalar(select(func.count()).select_from(VerifierKey)) == 1
     make_staff(app, "clerk1")
     clerk = app.test_client()
     assert login(clerk).status_code == 302
