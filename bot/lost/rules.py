@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.appeals import intake
 from bot.appeals import rules as appeals
@@ -124,9 +125,8 @@ def _description(form: LostForm) -> str:
     return f"证书遗失，申请补办学历证明书；领取方式：{how}{purpose}。"
 
 
-def of(s_or_db, appeal: Appeal) -> LostCertificate | None:
+def of(db: Session, appeal: Appeal) -> LostCertificate | None:
     """The lost-certificate details of a ticket (None for an appeal)."""
-    db = getattr(s_or_db, "db", s_or_db)
     if appeal.category != appeals.LOST.key:
         return None
     return db.scalar(select(LostCertificate).where(LostCertificate.appeal_id == appeal.id))
@@ -138,6 +138,14 @@ def address_of(cipher: PiiCipher, lost: LostCertificate, reveal: bool) -> str:
         return "—"
     address = cipher.open_or_none(lost.address_enc, lost.pii_key_version, b"address") or ""
     return address if reveal else mask_address(address)
+
+
+def mask_email(email: str | None) -> str | None:
+    """`z***@example.com`: enough to spot a typo in the domain, not the name."""
+    if not email:
+        return None
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}***@{domain}"
 
 
 def mask_address(address: str) -> str:

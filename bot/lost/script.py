@@ -8,11 +8,13 @@ takes them (bot/appeals/intake.py), and the ticket is followed with "4 我的异
     delivery  1 pickup at the office, 2 post
     address   the postal address (sealed in the state and in the database)
     contact   1 the phone on file, or another number
+    email     an address for e-mail notices (abroad, SMS may not arrive), or 1 for none
     confirm   1 submit, 2 start over
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 from enum import auto
@@ -31,6 +33,7 @@ from bot.platform.workdays import today_in_china
 from models import Delivery
 
 FLOW = "lost"
+NO_EMAIL = re.compile(r"^(不需要|不用|不要|没有|无|不)(邮箱|邮件|邮件通知)?(了)?$")
 DELIVERY_NAMES = {Delivery.PICKUP: "到学校自取", Delivery.POST: "邮寄"}
 
 
@@ -40,6 +43,7 @@ class LostStep(FlowStep):
     DELIVERY = auto()
     ADDRESS = auto()
     CONTACT = auto()
+    EMAIL = auto()
     CONFIRM = auto()
 
 
@@ -112,12 +116,24 @@ def contact(conv: Conversation, ctx: Context) -> Outcome:
         chosen = text.read_phone(ctx.msg.text)
     else:
         return ctx.retry(conv, intake.BAD_PHONE.template)
+    conv = conv.then(LostStep.EMAIL, phone_sealed=ctx.services.cipher.seal_text(chosen))
+    return ctx.reply(conv, "lost/ask_email", "1")
+
+
+def email(conv: Conversation, ctx: Context) -> Outcome:
+    said = text.clean(ctx.msg.text)
+    given = None
+    if not (text.choice(said, 1) == 1 or text.is_no(said) or NO_EMAIL.match(said)):
+        given = text.read_email(said)
+        if given is None:
+            return ctx.retry(conv, "lost/bad_email", "1")
     conv = conv.then(
         LostStep.CONFIRM,
-        phone_sealed=ctx.services.cipher.seal_text(chosen),
+        email_sealed=ctx.services.cipher.seal_text(given) if given else None,
         submission=secrets.token_hex(12),
     )
-    return ctx.reply(conv, "lost/confirm", "1", "2", **_summary(conv, ctx, chosen))
+    phone = ctx.services.cipher.open_text(conv.data["phone_sealed"])
+    return ctx.reply(conv, "lost/confirm", "1", "2", **_summary(conv, ctx, phone))
 
 
 def confirm(conv: Conversation, ctx: Context) -> Outcome:
@@ -165,8 +181,13 @@ def _summary(conv: Conversation, ctx: Context, phone: str) -> dict:
         "photos": len(conv.data.get("media", [])),
         "urgent": conv.data.get("urgent"),
         "phone": idcard.mask_phone(phone),
+        "email": lost.mask_email(_opened(ctx, conv.data.get("email_sealed"))),
         "fee": lost.fee_text(_college(ctx)),
     }
+
+
+def _opened(ctx: Context, sealed: str | None) -> str | None:
+    return ctx.services.cipher.open_text(sealed) if sealed else None
 
 
 def _form(conv: Conversation, ctx: Context) -> LostForm:
@@ -176,6 +197,7 @@ def _form(conv: Conversation, ctx: Context) -> LostForm:
         contact_phone=cipher.open_text(data["phone_sealed"]),
         address=cipher.open_text(data["address_sealed"]) if data.get("address_sealed") else None,
         urgent_deadline=date.fromisoformat(data["urgent"]) if data.get("urgent") else None,
+        email=_opened(ctx, data.get("email_sealed")),
         media_ids=list(data.get("media", [])),
     )
 
@@ -190,5 +212,6 @@ STEPS = {
     LostStep.DELIVERY: delivery,
     LostStep.ADDRESS: address,
     LostStep.CONTACT: contact,
+    LostStep.EMAIL: email,
     LostStep.CONFIRM: confirm,
 }

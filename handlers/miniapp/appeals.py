@@ -91,8 +91,8 @@ def create():
         form = AppealForm(
             category=text_field(data, "category", max_length=32),
             description=_description(data, required=True),
-            contact_phone=_contact_phone(s, data, acting),
-            urgent_deadline=_deadline(s, data),
+            contact_phone=contact_phone(s, data, acting),
+            urgent_deadline=urgent_deadline(s, data),
             photos=photos,
         )
         if intake.needs_identity(s, acting):
@@ -161,7 +161,8 @@ def _description(data: dict, required: bool) -> str | None:
     return value
 
 
-def _contact_phone(s, data: dict, acting) -> str:
+def contact_phone(s, data: dict, acting) -> str:
+    """The contact phone given (read as the chat reads it), or the one on file."""
     given = text_field(data, "contact_phone", max_length=20, required=False)
     if given:
         number = text.read_phone(given)
@@ -176,7 +177,8 @@ def _contact_phone(s, data: dict, acting) -> str:
     return phone
 
 
-def _deadline(s, data: dict) -> date | None:
+def urgent_deadline(s, data: dict) -> date | None:
+    """The urgent deadline given, refused when it has passed (as in the chat)."""
     raw = text_field(
         data, "urgent_deadline", max_length=10, required=False, pattern=r"\d{4}-\d{2}-\d{2}"
     )

@@ -13,7 +13,7 @@ from bot.lost import rules as lost
 from bot.lost.rules import LostForm
 from bot.lost.staff import DELIVERY_LABELS
 from handlers.current import runtime
-from handlers.miniapp.appeals import UPLOAD_LIMIT, _contact_phone, _deadline
+from handlers.miniapp.appeals import UPLOAD_LIMIT, contact_phone, urgent_deadline
 from handlers.miniapp.errors import bad_request, form_or_json, photo_uploads, text_field
 from handlers.miniapp.guard import (
     authenticated,
@@ -76,8 +76,8 @@ def create():
             delivery=_delivery(data),
             address=text.tidy(text_field(data, "address", max_length=200, required=False) or "")
             or None,
-            contact_phone=_contact_phone(s, data, None),
-            urgent_deadline=_deadline(s, data),
+            contact_phone=contact_phone(s, data, None),
+            urgent_deadline=urgent_deadline(s, data),
             purpose=text_field(data, "purpose", max_length=lost.PURPOSE_LONGEST, required=False),
             email=_email(data),
             photos=photos,

@@ -260,6 +260,18 @@ MENU_CASES += [  # 其他查询渠道: the menu choice and the words people use 
     ("专业名字对不上", MAJOR_NAME),
     ("身份认证", "个人信息告知"),
 ]
+LOST = "补办学历证明书要先确认是你本人"
+MENU_CASES += [  # 证书遗失: the menu choice and the words for a lost certificate
+    ("7", LOST),
+    ("证书遗失", LOST),
+    ("补办", LOST),
+    ("我的毕业证丢了", LOST),
+    ("毕业证书丢了怎么办？", LOST),
+    ("毕业证遗失了", LOST),
+    ("补办毕业证", LOST),
+    ("毕业证不见了", LOST),
+    ("我要开学历证明", NOT_BOUND),  # a certificate of the record, not a lost one
+]
 
 
 @pytest.mark.parametrize("typed, fragment", MENU_CASES)

@@ -47,7 +47,8 @@ def filed(make_app, tmp_path):
     chat.say("grad", "完成")
     chat.say("grad", "2")
     chat.say("grad", ADDRESS)
-    chat.say("grad", "1")
+    chat.say("grad", "1")  # the phone on file
+    chat.say("grad", "1")  # no e-mail
     told = chat.say("grad", "1")
     assert "已提交！申请编号 GL" in told
     ticket_no = told.split("申请编号 ")[1].split("。")[0]

@@ -59,8 +59,11 @@ def test_a_lost_certificate_filed_handled_and_told_each_step(wx):
     assert "太短" in chat.say("grad", "成都")
     asked = chat.say("grad", ADDRESS)
     assert "手机" in asked
-    summary = chat.say("grad", "1")
+    assert "邮件通知" in chat.say("grad", "1")
+    assert "不像邮箱" in chat.say("grad", "lixiaohong at example")
+    summary = chat.say("grad", "LiXiaohong＠Example.com")
     assert "邮寄（四川省成都市****）" in summary and "照片：2张" in summary
+    assert "邮件通知：l***@example.com" in summary
     assert f"急用截止：{deadline}" in summary and "人民南路" not in summary
     filed = chat.say("grad", "1")
     assert "已提交！申请编号 GL" in filed and "已按急用处理" in filed
@@ -74,6 +77,8 @@ def test_a_lost_certificate_filed_handled_and_told_each_step(wx):
         assert "人民南路".encode() not in lost.address_enc  # sealed
         opened = rt.domain.cipher.open(lost.address_enc, lost.pii_key_version, b"address")
         assert opened == ADDRESS
+        email = rt.domain.cipher.open(ticket.contact_email_enc, ticket.pii_key_version, b"email")
+        assert email == "lixiaohong@example.com"
         stored = db.scalars(select(Attachment).where(Attachment.appeal_id == ticket.id)).all()
         assert [a.state for a in stored] == ["stored", "stored"]
         ticket_id, ticket_no = ticket.id, ticket.ticket_no
@@ -113,13 +118,16 @@ def test_pickup_with_a_fee_says_how_much_and_where_to_pay(make_app):
     _photo(chat, "grad", "id-front")
     chat.say("grad", "完成")
     chat.say("grad", "1")  # pickup
-    summary = chat.say("grad", "13912345678")
+    chat.say("grad", "13912345678")
+    summary = chat.say("grad", "不需要")
     assert "到学校自取" in summary and "费用20元" in summary and "139****5678" in summary
+    assert "邮件通知" not in summary
     filed = chat.say("grad", "1")
     assert "GL" in filed and "费用20元" in filed and "已按急用" not in filed
     with app.extensions["gradcert"].sessions() as db:
         lost = db.scalar(select(LostCertificate))
         assert lost.delivery == "pickup" and lost.address_enc is None and lost.fee_yuan == 20
+        assert lost.appeal.contact_email_enc is None
 
 
 def test_only_a_bound_graduate_asks(wx):
