@@ -91,3 +91,10 @@ def _bind(chat, openid: str, student_no: str) -> None:
             )
         )
         db.commit()
+
+
+def test_the_custom_menu_buttons_open_the_guide_and_the_lost_certificate(chat):
+    res = chat.post(*chat.sim.event("g-6", "CLICK", "MENU_GUIDE"))
+    assert "其他查询渠道（回复数字看详情）" in chat.sim.reply_text(res.data)
+    res = chat.post(*chat.sim.event("g-6", "CLICK", "MENU_LOST"))
+    assert "补办学历证明书要先确认是你本人" in chat.sim.reply_text(res.data)
