@@ -313,31 +313,20 @@ def worker(burst: bool) -> None:
 
     from rq import SimpleWorker
 
-    from handlers.jobs import sweep, sync_registrar
+    from handlers.jobs import upkeep_tick
 
     rt = runtime()
     if not burst:
         app = current_app._get_current_object()
 
         def upkeep() -> None:
-            """The sweep every 10 minutes (idempotent: several workers are fine); each minute, the
-            registrar sync pass that is due (one process at a time, under a Redis lock)."""
+            """Each minute, what is due: the sweep every 10 minutes (idempotent: several workers
+            are fine) and the registrar sync pass (one process at a time, under a Redis lock)."""
             last_sweep = time.monotonic()
             while True:
                 time.sleep(60)
-                if time.monotonic() - last_sweep >= 600:
-                    last_sweep = time.monotonic()
-                    try:
-                        with app.app_context():
-                            sweep()
-                    except Exception:
-                        app.logger.exception("upkeep failed")
-                try:
-                    with app.app_context():
-                        if report := sync_registrar():
-                            app.logger.info("registrar sync: %s", report.summary())
-                except Exception:
-                    app.logger.exception("registrar sync failed")
+                with app.app_context():
+                    last_sweep = upkeep_tick(last_sweep)
 
         threading.Thread(target=upkeep, daemon=True, name="upkeep").start()
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")

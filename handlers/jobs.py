@@ -3,7 +3,9 @@ the worker, inside the app context that `gradcert worker` opens."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 
 from bot import upkeep
 from bot.appeals.notices import tell_followers
@@ -89,6 +91,25 @@ def sync_registrar(kind: registrar_sync.SyncKind | None = None):
     finally:
         if rt.redis.get(lock) in (token, token.encode()):
             rt.redis.delete(lock)
+
+
+def upkeep_tick(last_sweep: float, every: float = 600.0) -> float:
+    """One minute of the worker's upkeep: the sweep when `every` seconds have passed since
+    `last_sweep` (time.monotonic), then the registrar sync pass that is due. A failure of either is
+    logged and never stops the other; returns when the sweep last ran."""
+    log = logging.getLogger(__name__)
+    if time.monotonic() - last_sweep >= every:
+        last_sweep = time.monotonic()
+        try:
+            sweep()
+        except Exception:
+            log.exception("upkeep failed")
+    try:
+        if report := sync_registrar():
+            log.info("registrar sync: %s", report.summary())
+    except Exception:
+        log.exception("registrar sync failed")
+    return last_sweep
 
 
 def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None = None) -> None:

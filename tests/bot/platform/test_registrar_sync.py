@@ -390,3 +390,25 @@ def test_a_certificate_number_used_twice_is_refused_naming_the_other_student(rt,
     with rt.sessions() as db:
         [kept], _ = refusals(db)
     assert kept.student_no == "S2" and "student_no S1" in kept.reason
+
+
+def test_the_workers_upkeep_runs_the_due_pass_and_survives_a_broken_registrar(
+    make_app, registrar, source_url, caplog
+):
+    import time as clock
+
+    from handlers.jobs import upkeep_tick
+
+    app = make_app(REGISTRAR_URL=source_url, REGISTRAR_QUERY="registrar_records")
+    rt = app.extensions["gradcert"]
+    registrar.put(row("S1", 1, updated_at=T0))
+    rt.domain.clock = lambda: at("2026-06-01 20:00")
+    with app.app_context():
+        recent = clock.monotonic()
+        assert upkeep_tick(recent) == recent  # the sweep is not due, the 20:00 pass is
+        assert stored(rt, "S1") is not None and state(rt).last_full_at is not None
+        registrar.rename("registrar_records", "gone")
+        rt.domain.clock = lambda: at("2026-06-01 20:30")
+        long_ago = recent - 601
+        assert upkeep_tick(long_ago) > long_ago  # the sweep ran; the failed pass is logged
+    assert "registrar sync failed" in caplog.text and state(rt).last_error
