@@ -179,8 +179,9 @@ def due(
     time) or to finish one under way, else an incremental pass every `every_minutes` (0: never)."""
     last_run = as_utc(state.last_run_at) if state and state.last_run_at else None
     every = timedelta(minutes=max(every_minutes, 1))
-    if state and state.full_mark is not None:  # a full pass failed half-way: resume it
-        return SyncKind.FULL if last_run is None or now - last_run >= every else None
+    if state and state.full_mark is not None:  # a full pass stopped half-way: resume it, but
+        retry = timedelta(minutes=max(every_minutes, 10))  # not every minute while it is down
+        return SyncKind.FULL if last_run is None or now - last_run >= retry else None
     local_now = now.astimezone(registrar.SHANGHAI)
     hour, minute = (int(part) for part in full_at.split(":"))
     today_full = datetime.combine(local_now.date(), clock_time(hour, minute), registrar.SHANGHAI)

@@ -299,6 +299,8 @@ def test_the_full_pass_is_due_from_20_00_college_time_once_a_day():
     fresh.full_mark = '["v", "x", "S1", "main"]'  # a full pass stopped half-way: resumed first
     fresh.last_run_at = at("2026-06-02 07:00")
     assert due(fresh, at("2026-06-02 07:11"), 10, "20:00") is SyncKind.FULL
+    assert due(fresh, at("2026-06-02 07:05"), 0, "20:00") is None  # retried every 10 minutes
+    assert due(fresh, at("2026-06-02 07:10"), 0, "20:00") is SyncKind.FULL
 
 
 def test_the_upkeep_job_runs_the_due_pass_once_at_a_time(make_app, registrar, source_url):
