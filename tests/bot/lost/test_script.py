@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from models import Appeal, Attachment, LostCertificate
 from tests.bot.proxies.test_script import _bind_graduate
+from tests.bot.proxies.test_script import wx as proxy_wx  # noqa: F401 (a fixture)
 from tests.conftest import Chat
 from tests.handlers.console.test_appeals import login, make_staff, post
 from tests.stubs import PNG_BYTES, add_media, wechat_api_stub
@@ -143,3 +144,17 @@ def test_only_a_bound_graduate_asks(wx):
 def test_the_words_for_a_lost_certificate(wx, typed):
     app, chat, stub = wx
     assert "先确认是你本人" in chat.say("u-lost", typed)
+
+
+def test_a_proxy_is_told_the_graduate_asks_themselves(proxy_wx):  # noqa: F811
+    """A parent acting for the graduate cannot ask for the graduate's 学历证明书 (it replaces the
+    graduate's own certificate): they are told who must ask, and nothing is filed."""
+    from tests.bot.proxies.test_script import _acting_at_the_diploma
+
+    app, chat, _stub = proxy_wx
+    _acting_at_the_diploma(app, chat, ("lookup", "certificate", "appeal"))
+    chat.say("mom", "0")
+    reply = chat.say("mom", "7")
+    assert "【代 李** 办理】" in reply and "要毕业生本人申请" in reply
+    with app.extensions["gradcert"].sessions() as db:
+        assert db.scalar(select(Appeal)) is None
