@@ -59,7 +59,7 @@ def test_directors_see_the_last_run_the_lag_and_the_refused_rows(director, sourc
         state.last_success_at = utcnow() - timedelta(hours=2)
         db.commit()
     html = client.get("/console/registrar").get_data(as_text=True)
-    assert "上次同步中断：OperationalError" in html and "全量核对进行中" in html
+    assert "上次同步中断（OperationalError）" in html and "全量核对进行中" in html
     assert 'id="sync-stale"' in html
 
 
