@@ -16,11 +16,12 @@ from bot.appeals import rules
 from bot.appeals.rules import STATUS_NAMES
 from bot.core import keys
 from bot.core.messages import Effect, Reply
+from bot.platform.idcard import mask_phone
 from bot.platform.mail import MailError
 from bot.platform.ratelimit import RateLimit
 from bot.platform.sms import SmsError
 from bot.platform.workdays import local
-from models import Appeal, AppealEvent, as_utc
+from models import Appeal, AppealEvent, AppealEventKind, as_utc
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -79,14 +80,20 @@ def tell_followers(s, payload: dict) -> None:
 
 def reach_otherwise(s, appeal: Appeal, notice: AppealNotice) -> None:
     """No channel reached anyone: an SMS naming the ticket (within the phone's daily notice
-    budget) and, when the filer gave an address and SMTP is set, an e-mail."""
+    budget) and, when the filer gave an address and SMTP is set, an e-mail. What was sent is noted
+    on the ticket's timeline for staff (internal), so they know whether to telephone."""
     cipher, version = s.cipher, appeal.pii_key_version
+    done = []
     phone = cipher.open_or_none(appeal.contact_phone_enc, version, b"phone")
-    if phone and _within_budget(s, cipher.index("phone", phone)):
+    if phone and not _within_budget(s, cipher.index("phone", phone)):
+        done.append(f"今日短信通知已达上限，未发短信（{mask_phone(phone)}）")
+    elif phone:
         try:
             s.domain.sms.send_notice(phone, appeal.ticket_no)
+            done.append(f"已发短信通知 {mask_phone(phone)}")
         except SmsError as problem:
             log.warning("notice SMS for %s not sent: %s", appeal.ticket_no, problem)
+            done.append("短信通知发送失败")
     email = cipher.open_or_none(appeal.contact_email_enc, version, b"email")
     if email and s.domain.mailer is not None:
         subject = f"{s.domain.college.name}：申请 {appeal.ticket_no} 状态更新"
@@ -96,8 +103,19 @@ def reach_otherwise(s, appeal: Appeal, notice: AppealNotice) -> None:
         )
         try:
             s.domain.mailer.send(email, subject, body)
+            done.append("已发邮件通知")
         except MailError as problem:
             log.warning("notice e-mail for %s not sent: %s", appeal.ticket_no, problem)
+            done.append("邮件通知发送失败")
+    s.db.add(
+        AppealEvent(
+            appeal_id=appeal.id,
+            kind=AppealEventKind.NOTE,
+            note=f"微信/小程序未能送达“{notice.status_name}”的通知；"
+            + ("；".join(done) if done else "没有其他联系方式，请电话联系"),
+            at=s.now(),
+        )
+    )
 
 
 def _within_budget(s, phone_index: str) -> bool:

@@ -54,10 +54,10 @@ def _move(app, console, ticket_no: str, *moves: tuple[str, str]) -> None:
         Chat(app).run_jobs()
 
 
-def _console(app):
-    make_staff(app)
+def _console(app, username: str = "clerk1"):
+    make_staff(app, username=username)
     console = app.test_client()
-    login(console)
+    login(console, username=username)
     return console
 
 
@@ -75,6 +75,10 @@ def test_out_of_the_48_hour_window_the_change_goes_by_sms(make_app):
     assert ticket in sms["text"] and "回复4" in sms["text"]
     for private in ("王芳", CONTACT, "毕业证书照片", "440306"):  # the ticket number only
         assert private not in sms["text"]
+    # staff see on the timeline (internal) how the person was told
+    page = _console(app, "clerk2").get(f"/console/tickets/{_ticket_id(app, ticket)}")
+    html = page.get_data(as_text=True)
+    assert "微信/小程序未能送达“需要补充材料”的通知；已发短信通知 139****5678" in html
     stub.stop()
 
 
@@ -99,6 +103,12 @@ def test_the_phones_daily_budget_of_notices(make_app):
     )
     assert len(stub.calls("/cgi-bin/message/custom/send")) == 3
     assert len(_notices(app)) == 2  # the third change waits for the chat or tomorrow
+    html = (
+        _console(app, "clerk2")
+        .get(f"/console/tickets/{_ticket_id(app, ticket)}")
+        .get_data(as_text=True)
+    )
+    assert html.count("已发短信通知") == 2 and "今日短信通知已达上限" in html
     stub.stop()
 
 

@@ -88,6 +88,13 @@ def test_a_mini_program_user_who_did_not_subscribe_gets_sms_and_e_mail(make_app,
     assert ticket in body and "处理中" in body
     for private in ("人民南路", "张三", CONTACT, "正在办理"):
         assert private not in body and private not in text
+    with app.extensions["gradcert"].sessions() as db:
+        from sqlalchemy import select
+
+        from models import AppealEvent
+
+        notes = db.scalars(select(AppealEvent.note).where(AppealEvent.kind == "note")).all()
+    assert notes == ["微信/小程序未能送达“处理中”的通知；已发短信通知 139****5678；已发邮件通知"]
 
 
 def _decoded(raw: bytes) -> str:
