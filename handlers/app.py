@@ -21,6 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     values = settings.load(app.instance_path)
     values.update(config or {})
+    settings.check_production(values)  # one message listing everything a production host lacks
     app.config.from_mapping(values)
     app.config["SECRET_KEY"] = app.config["GRADCERT_SECRET_KEY"]
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY

