@@ -70,6 +70,48 @@ def keys_rotate(batch: int) -> None:
     click.echo(f"done: {total} rows now under key version {rt.domain.cipher.current_version}")
 
 
+@keys.command("rotate-signing")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the new private key here (mode 0600) for the hosts' GRADCERT_SM2_PRIVATE_KEY; "
+    "default: instance/secrets.json when the key lives there (development)",
+)
+def keys_rotate_signing(out: str | None) -> None:
+    """Add a new SM2 signing key; certificates signed before keep verifying with the old one."""
+    from bot.diploma.keyring import adopt_unmarked, register
+    from bot.platform.signing import Sm2Signer, generate_private_key
+    from handlers.config import store_instance_secret
+
+    if os.environ.get("GRADCERT_SM2_PRIVATE_KEY") and not out:
+        raise click.UsageError(
+            "GRADCERT_SM2_PRIVATE_KEY comes from the environment: give --out FILE, then put the "
+            "new key into every host's GRADCERT_SM2_PRIVATE_KEY"
+        )
+    rt = runtime()
+    old, private = rt.domain.signer, generate_private_key()
+    new = Sm2Signer(private)
+    if out:  # written before the keyring knows the key, so that a failure loses nothing
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(private + "\n")
+    with rt.sessions() as db:
+        marked = adopt_unmarked(db, old)  # certificates from before the keyring name their key
+        register(db, new)
+        db.commit()
+    click.echo(f"kept for verification: {old.fingerprint} ({marked} older certificates marked)")
+    click.echo(f"new signing key: {new.fingerprint}")
+    if out:
+        click.echo(
+            f"the private key is in {out}: set it as GRADCERT_SM2_PRIVATE_KEY on every host, "
+            "restart them one by one, then delete the file"
+        )
+    else:
+        store_instance_secret(current_app.instance_path, "GRADCERT_SM2_PRIVATE_KEY", private)
+        click.echo("stored in instance/secrets.json: restart `gradcert serve` to sign with it")
+
+
 @cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option(

@@ -106,7 +106,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     ),
     "VERIFY_MIN_SECONDS": (
         0.15,
-        "Every verification answer takes at least this long (hides whether a code exists)",
+        "A verification answer for which SM2 had to run (verdict not remembered) takes at least this long",
     ),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
@@ -299,6 +299,18 @@ def _instance_secrets_update(path: Path, data: dict) -> dict:
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return json.loads(path.read_text())
+
+
+def store_instance_secret(instance_path: str | Path, name: str, value: str) -> None:
+    """Replace one development secret in instance/secrets.json (e.g. after a key rotation)."""
+    path = Path(instance_path) / "secrets.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = value
+    tmp = path.with_name(f".secrets.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 def _sm2_key() -> str:
