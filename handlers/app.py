@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no plugin lines at every start
 
     app.extensions["gradcert"] = Runtime.build(app.config, app.instance_path)
 

@@ -32,6 +32,26 @@ def cli() -> None:
     """gradcert: diploma records through WeChat and Alipay conversations."""
 
 
+def _schema_ready() -> None:
+    """Development: bring the schema to head (one process at a time). Production: only check that
+    it is current, since `gradcert db-upgrade` is the deploy step that migrates."""
+    from handlers.config import is_production
+    from models.migrate import pending, upgrade
+
+    url = current_app.config["DATABASE_URL"]
+    if not is_production(current_app.config):
+        upgrade(url)
+        return
+    current, head = pending(url)
+    if current != head:
+        click.echo(
+            f"the database schema is at revision {current or '(none)'} and this version needs "
+            f"{head}: run `gradcert db-upgrade` once (the deploy step), then start again",
+            err=True,
+        )
+        raise SystemExit(2)
+
+
 @cli.command("db-upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to the newest migration."""
@@ -45,9 +65,8 @@ def db_upgrade() -> None:
 def seed_demo_command() -> None:
     """Create the demo students (idempotent) and print them with their test phones."""
     from bot.platform.demo import seed_demo
-    from models.migrate import upgrade
 
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     for line in seed_demo(runtime(), diplomas=True):
         click.echo(line)
 
@@ -121,10 +140,9 @@ def keys_rotate_signing(out: str | None) -> None:
 def import_command(path: str, dry_run: bool, strict: bool) -> None:
     """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
     from bot.platform.registrar import ImportFormatError, import_file
-    from models.migrate import upgrade
 
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     try:
         report = import_file(rt.sessions, rt.domain.cipher, path, dry_run=dry_run, strict=strict)
     except ImportFormatError as exc:
@@ -235,10 +253,9 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
     """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
     from bot.core.accounts import audit
     from bot.platform.staff_auth import StaffInputError, create_staff
-    from models.migrate import upgrade
 
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -266,11 +283,10 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
 @click.option("--threads", default=8, show_default=True, help="threads per worker")
 @click.option("--demo", is_flag=True, help="create the demo students first (idempotent)")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
-    """Upgrade the database, then run gunicorn and an RQ worker until interrupted."""
-    from models.migrate import upgrade
-
+    """Upgrade the database (production: check it is current), then run gunicorn and an RQ worker
+    until interrupted."""
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     if demo:
         from bot.platform.demo import seed_demo
 
