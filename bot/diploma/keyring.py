@@ -70,10 +70,6 @@ class Keyring:
         """The (public) key a certificate names; the current one for NULL or an unknown id."""
         return (self._verifier(db, key_id) if key_id else None) or self.signer
 
-    def recall_nothing(self) -> None:
-        """One verdict lookup that finds nothing: an unknown code costs what a known one does."""
-        self._recall("", b"", "")
-
     def _verifier(self, db: Session, key_id: str) -> Sm2Signer | None:
         if key_id not in self._public:
             row = db.get(SigningKey, key_id)

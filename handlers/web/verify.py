@@ -1,9 +1,10 @@
 """The public verification page: `/v` (a form), `/v/<code>` (bilingual HTML) and `/v/<code>.json`.
 
 A lookup is rate limited per client address and per code prefix (to slow enumeration). Timing does
-not tell whether a code exists: a known code's SM2 verdict is remembered (bot.diploma.keyring), so
-known and unknown codes cost one query and one Redis read each; an answer for which SM2 had to run
-takes at least VERIFY_MIN_SECONDS. Only what an employer needs is shown: never an ID number, phone or student number.
+not tell whether a code exists: a known code's SM2 verdict is remembered (bot.diploma.keyring), so a
+known code costs one query and two Redis calls (limit, verdict), as an unknown one does (limit,
+prefix limit); an answer for which SM2 had to run takes at least VERIFY_MIN_SECONDS. Only what
+an employer needs is shown: never an ID number, phone or student number.
 """
 
 from __future__ import annotations
@@ -158,8 +159,7 @@ def _lookup(code: str) -> dict:
         return view
     with runtime().sessions() as db:
         cert = db.scalar(select(Certificate).where(Certificate.code == code))
-        if cert is None:
-            keyring.recall_nothing()  # the same work as a known code's remembered verdict
+        if cert is None:  # what a known code's verdict read costs, its prefix limit costs below
             return view
         verdict = certificates.verdict(db, cert, keyring)
         genuine = verdict.genuine
