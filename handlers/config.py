@@ -34,6 +34,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         None,
         "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset",
     ),
+    "GRADCERT_PII_SEAL_VERSION": (
+        "",
+        "Key version new personal data is sealed with; empty: the newest of GRADCERT_PII_KEYS (set the old one while a new key reaches every host)",
+    ),
     "GRADCERT_INDEX_KEY": (
         None,
         "Secret of the HMAC-SM3 blind indexes (never rotated with the PII keys); generated when unset",

@@ -46,7 +46,11 @@ class Domain:
     ) -> Domain:
         """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings; `college`: the one
         College of the process (the reply book shows the same)."""
-        cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
+        cipher = PiiCipher.from_config(
+            config["GRADCERT_PII_KEYS"],
+            config["GRADCERT_INDEX_KEY"],
+            config.get("GRADCERT_PII_SEAL_VERSION"),
+        )
         signer = Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
         return cls(
