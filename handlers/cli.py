@@ -350,9 +350,8 @@ def worker(burst: bool) -> None:
     """Run the RQ worker for slow effects (SMS, PDFs, pushes)."""
     import threading
 
-    from rq import SimpleWorker
-
     from handlers.jobs import sweep
+    from handlers.worker import Worker
 
     rt = runtime()
     if not burst:
@@ -368,7 +367,10 @@ def worker(burst: bool) -> None:
                     app.logger.exception("upkeep failed")
 
         threading.Thread(target=upkeep, daemon=True, name="upkeep").start()
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")
+    # with_scheduler: jobs waiting for a retry (handlers.jobs.PUSH_RETRY) are put back on time
+    Worker([rt.queue], connection=rt.redis).work(
+        burst=burst, logging_level="INFO", with_scheduler=True
+    )
 
 
 @cli.command("chat")

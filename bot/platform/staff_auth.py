@@ -39,6 +39,7 @@ class Permission(StrEnum):
     EXPORT = "export"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    MANAGE_JOBS = "manage_jobs"
 
 
 GRANTS = {

@@ -30,6 +30,7 @@ AUDIT_ACTIONS = (
     "staff_create",
     "staff_disable",
     "view_audit",
+    "job_retry",
 )
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import redis as redis_lib
 
 from bot.platform.demo import demo_students, seed_demo
-from handlers.redis_client import connect, parse_sentinel_url
+from handlers.redis_client import connect
 from tests.conftest import Chat, outbox
 from tests.system.conftest import free_port, require
 from tests.system.spawn import Spawned, wait_port
@@ -50,18 +49,6 @@ def _wait(predicate, timeout: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_parse_sentinel_url():
-    t = parse_sentinel_url("redis+sentinel://:s3cret@10.0.0.1:26379,[::1]:26380/gc/2")
-    assert t.sentinels == [("10.0.0.1", 26379), ("::1", 26380)]
-    assert (t.master, t.db, t.password, t.sentinel_password) == ("gc", 2, "s3cret", None)
-    assert (
-        parse_sentinel_url("redis+sentinel://h:1/gc?sentinel_password=x").sentinel_password == "x"
-    )
-    for bad in ("redis+sentinel://h:1/", "redis+sentinel://h/gc", "redis+sentinel://h:1/gc/x"):
-        with pytest.raises(ValueError):
-            parse_sentinel_url(bad)
 
 
 def test_conversation_survives_a_failover(make_app, tmp_path):
