@@ -126,6 +126,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
     ),
     "GRADCERT_METRICS_TOKEN": ("", "Bearer token that opens /metrics from anywhere; empty: none"),
     "SENTRY_DSN": ("", "Sentry DSN for error reports (personal data scrubbed); empty: none sent"),
+    "PROMETHEUS_MULTIPROC_DIR": (
+        None,
+        "Directory where the gunicorn and RQ worker processes of one host write their metrics for /metrics (the systemd units set /run/gradcert/metrics); unset: one process",
+    ),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
