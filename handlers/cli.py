@@ -154,6 +154,117 @@ def import_command(path: str, dry_run: bool, strict: bool) -> None:
         raise SystemExit(1)
 
 
+def _passphrase(confirm: bool) -> str:
+    value = os.environ.get("GRADCERT_BACKUP_PASSPHRASE") or click.prompt(
+        "Backup passphrase", hide_input=True, confirmation_prompt=confirm
+    )
+    if confirm and len(value) < 12:
+        raise click.UsageError("the backup passphrase needs at least 12 characters")
+    return value
+
+
+@cli.command("backup")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="archive to write; default gradcert-backup-<UTC time>.tar.gz here",
+)
+def backup_command(out: str | None) -> None:
+    """Back up the database, the attachments and the keys (sealed with a passphrase)."""
+    from datetime import UTC, datetime
+
+    from bot.platform.backup import KEY_NAMES, BackupError, backup
+    from handlers.progress import Progress
+
+    cfg = current_app.config
+    out = out or f"gradcert-backup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.tar.gz"
+    local = (cfg.get("GRADCERT_ATTACHMENT_STORE") or "").lower() in ("", "local")
+    try:
+        manifest = backup(
+            cfg["DATABASE_URL"],
+            {name: cfg[name] for name in KEY_NAMES},
+            cfg["GRADCERT_ATTACHMENT_DIR"] if local else None,
+            _passphrase(confirm=True),
+            out,
+            Progress(),
+        )
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"wrote {out}: {manifest['students']} students, {manifest['ledger_entries']} ledger "
+        f"entries, {'attachments in S3 (not included)' if not local else str(manifest['attachments']) + ' attachments'}, "
+        "keys sealed with the passphrase (keep it apart from the archive)"
+    )
+
+
+@cli.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--keys-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the restored keys here as NAME=value lines (mode 0600) for the hosts' "
+    "environment; default: instance/secrets.json when the keys live there (development)",
+)
+@click.option("--yes", is_flag=True, help="replace this installation's database without asking")
+def restore_command(archive: str, keys_out: str | None, yes: bool) -> None:
+    """Restore a backup over this installation's database and attachments, then verify it."""
+    from bot.platform.backup import KEY_NAMES, BackupError, read_keys, restore
+    from handlers.config import store_instance_secret
+    from handlers.progress import Progress
+
+    cfg = current_app.config
+    from_env = [name for name in KEY_NAMES if os.environ.get(name)]
+    if from_env and not keys_out:
+        raise click.UsageError(
+            f"{', '.join(from_env)} come(s) from the environment: give --keys-out FILE and put "
+            "its lines into every host's environment"
+        )
+    passphrase = _passphrase(confirm=False)
+    try:
+        read_keys(archive, passphrase)  # a wrong passphrase stops here, before anything changes
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if not yes:
+        click.confirm(f"Replace the database at {_shown_url(cfg['DATABASE_URL'])}?", abort=True)
+    local = (cfg.get("GRADCERT_ATTACHMENT_STORE") or "").lower() in ("", "local")
+    try:
+        keys, report = restore(
+            archive,
+            cfg["DATABASE_URL"],
+            cfg["GRADCERT_ATTACHMENT_DIR"] if local else None,
+            passphrase,
+            Progress(),
+        )
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if keys_out:
+        fd = os.open(keys_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{name}={keys[name]}\n" for name in KEY_NAMES)
+        click.echo(f"keys written to {keys_out}: set them on every host, then delete the file")
+    else:
+        for name in KEY_NAMES:
+            store_instance_secret(current_app.instance_path, name, keys[name])
+        click.echo("keys stored in instance/secrets.json")
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        click.echo("RESTORE NOT VERIFIED: do not serve from this database", err=True)
+        raise SystemExit(1)
+    click.echo("restore verified; restart the service (and its workers) to use it")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @cli.command("verify-file")
 @click.argument("pdf", type=click.File("rb"))
 @click.option(

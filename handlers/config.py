@@ -111,6 +111,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         None,
         "Password `gradcert create-staff` uses instead of asking (for scripts); read by that command only",
     ),
+    "GRADCERT_BACKUP_PASSPHRASE": (
+        None,
+        "Passphrase `gradcert backup`/`restore` seal the keys with instead of asking (for scripts); read by those commands only",
+    ),
     "VERIFY_MIN_SECONDS": (
         0.15,
         "A verification answer for which SM2 had to run (verdict not remembered) takes at least this long",
