@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core import keys
 from handlers.tools.wechat_sim import WeChatSimulator
@@ -101,12 +102,15 @@ def test_wechat_through_the_kits_nginx(redis_url, database_url, tmp_path):
         TRUST_PROXY="1",
         GRADCERT_PUBLIC_URL=f"https://{HOST}",
         GRADCERT_INSTANCE=str(tmp_path / "instance"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
+    (tmp_path / "metrics").mkdir()
     redis_lib.Redis.from_url(redis_url).flushdb()
     with Spawned(tmp_path) as procs:
         gunicorn = procs.start(
             "gunicorn",
-            [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{web}", "--workers", "1",
+            [PYTHON, "-m", "gunicorn", "--config", "python:handlers.gunicorn_conf",
+             "--bind", f"127.0.0.1:{web}", "--workers", "2",
              "--worker-class", "gthread", "--threads", "4", "handlers:create_app()"],
             env=env,
         )  # fmt: skip
@@ -148,3 +152,17 @@ def test_wechat_through_the_kits_nginx(redis_url, database_url, tmp_path):
         seen = redis_lib.Redis.from_url(redis_url)
         assert seen.get(keys.verify_by_address("127.0.0.1")) == b"1"
         assert not list(seen.scan_iter(match=f"*{FORGED}*"))
+
+        # /metrics of both gunicorn workers added up (multiprocess mode, as the units run it)
+        res = requests.get(f"https://127.0.0.1:{https}/metrics", verify=cert, timeout=10)
+        assert res.status_code == 200
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(res.text)
+            for s in family.samples
+        }
+        assert (
+            samples[("gradcert_http_requests_total", (("route", "/wechat"), ("status", "200")))]
+            == 1
+        )
+        assert ("gradcert_queue_jobs", (("state", "failed"),)) in samples
