@@ -1,41 +1,51 @@
-"""Redis through Sentinel: a primary, a replica and three Sentinels on loopback ports. A binding
-runs through the app up to the SMS code; the primary is killed; Sentinel promotes the replica;
-the code job queued before the failure is still there, the conversation goes on at the step it
-had reached, and the binding completes."""
+"""Redis through Sentinel, configured by the deploy kit's files (deploy/redis/): a primary, a
+replica and three Sentinels on loopback ports. A binding runs through the app up to the SMS
+code; the primary is killed; Sentinel promotes the replica; the code job queued before the
+failure is still there, the conversation goes on at the step it had reached, and the binding
+completes. Nothing the app was told is stored is lost: the primary acknowledges writes only while
+its replica follows (min-replicas-to-write), and the replica has the AOF on."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 import redis as redis_lib
 
 from bot.platform.demo import demo_students, seed_demo
 from handlers.redis_client import connect
 from tests.conftest import Chat, outbox
 from tests.system.conftest import free_port, require
-from tests.system.spawn import Spawned, wait_port
+from tests.system.spawn import ROOT, Spawned, wait_port
 
-MASTER = "gc"
+KIT = ROOT / "deploy" / "redis"
+MASTER = "gradcert"  # the kit's master name
+PASSWORD = "CHANGE-ME-redis-password"  # the kit's placeholder, kept so its auth lines are tested
 
 
-def _sentinel_conf(path, port: int, primary: int) -> str:
-    path.write_text(
-        f"port {port}\nbind 127.0.0.1\ndir {path.parent}\n"
-        f"sentinel monitor {MASTER} 127.0.0.1 {primary} 2\n"
-        f"sentinel down-after-milliseconds {MASTER} 800\n"
-        f"sentinel failover-timeout {MASTER} 4000\n"
-        f"sentinel parallel-syncs {MASTER} 1\n"
-    )
+def _redis_conf(folder, port: int, *extra: str) -> str:
+    """The kit's settings, then this test's port and folder (later lines win in redis.conf)."""
+    path = folder / "redis.conf"
+    lines = [f"include {KIT / 'gradcert-redis.conf'}", f"port {port}", "bind 127.0.0.1"]
+    path.write_text("\n".join([*lines, f"dir {folder}", *extra]) + "\n")
     return str(path)
 
 
-def _redis_argv(server: str, port: int, folder, *extra: str) -> list[str]:
-    return [
-        server,
-        "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-        *extra,
-    ]  # fmt: skip
+def _sentinel_conf(folder, port: int, primary: int) -> str:
+    """The kit's Sentinel file with loopback addresses and failover times short enough for a test."""
+    text = (KIT / "sentinel.conf").read_text()
+    for old, new in {
+        "port 26379": f"port {port}",
+        "bind 127.0.0.1 -::1": "bind 127.0.0.1",
+        "10.0.0.11 6379": f"127.0.0.1 {primary}",
+        f"down-after-milliseconds {MASTER} 5000": f"down-after-milliseconds {MASTER} 800",
+        f"failover-timeout {MASTER} 60000": f"failover-timeout {MASTER} 4000",
+    }.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "sentinel.conf"
+    path.write_text(text + f"dir {folder}\n")
+    return str(path)
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -53,31 +63,29 @@ def _wait(predicate, timeout: float, what: str):
 
 def test_conversation_survives_a_failover(make_app, tmp_path):
     found = require("redis-server", "redis-sentinel")
-    server = found["redis-server"]
     primary, replica = free_port(), free_port()
     sentinels = [free_port() for _ in range(3)]
     for name in ("primary", "replica", "s0", "s1", "s2"):
         (tmp_path / name).mkdir()
     with Spawned(tmp_path) as procs:
-        # A write is acknowledged only while a replica follows within 10 s (min-replicas):
-        # what the app was told is stored is on two servers, as docs/deploy.md configures.
-        procs.start(
-            "primary",
-            _redis_argv(server, primary, tmp_path / "primary",
-                        "--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"),
-        )  # fmt: skip
-        procs.start(
-            "replica",
-            _redis_argv(
-                server, replica, tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary)
-            ),
+        procs.start("primary", [found["redis-server"], _redis_conf(tmp_path / "primary", primary)])
+        # one replica: as the kit says, min-replicas only on the primary (or the promoted replica
+        # would refuse writes until the old primary returns as its replica)
+        conf = _redis_conf(
+            tmp_path / "replica",
+            replica,
+            f"replicaof 127.0.0.1 {primary}",
+            "min-replicas-to-write 0",
         )
+        procs.start("replica", [found["redis-server"], conf])
         for i, port in enumerate(sentinels):
-            conf = _sentinel_conf(tmp_path / f"s{i}" / "sentinel.conf", port, primary)
+            conf = _sentinel_conf(tmp_path / f"s{i}", port, primary)
             procs.start(f"s{i}", [found["redis-sentinel"], conf])
         for port in (primary, replica, *sentinels):
             wait_port(port)
-        direct = redis_lib.Redis(port=primary)
+        direct = redis_lib.Redis(port=primary, password=PASSWORD)
+        assert direct.config_get("appendonly") == {"appendonly": "yes"}
+        assert direct.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
         _wait(lambda: direct.info("replication")["connected_slaves"] == 1, 10, "the replica")
         one_sentinel = redis_lib.Redis(port=sentinels[0])
         _wait(
@@ -89,10 +97,11 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
             "the sentinels to know each other and the replica",
         )
 
-        url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinels) + f"/{MASTER}/0"
+        hosts = ",".join(f"127.0.0.1:{p}" for p in sentinels)
+        url = f"redis+sentinel://:{PASSWORD}@{hosts}/{MASTER}/0"
         app = make_app(REDIS_URL=url)
         rt = app.extensions["gradcert"]
-        assert rt.redis.connection_pool.connection_kwargs.get("port") is None  # asks Sentinel
+        assert rt.redis.connection_pool.service_name == MASTER  # asks Sentinel, not one server
         seed_demo(rt)
         student = next(row for row in demo_students() if row[1] == "李小红")
         no, name, id_number, phone, _ = student
@@ -120,5 +129,20 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
         code = [m for m in outbox(app) if m["phone"] == phone][-1]["code"]
         assert "绑定成功" in chat.say("u-sentinel", code)
         assert "已绑定" in chat.say("u-sentinel", "菜单")
-        assert redis_lib.Redis(port=replica).info("replication")["role"] == "master"
+        promoted_server = redis_lib.Redis(port=replica, password=PASSWORD)
+        assert promoted_server.info("replication")["role"] == "master"
         assert connect(url, tmp_path).ping()
+
+
+def test_the_primary_refuses_writes_without_a_replica(tmp_path):
+    """min-replicas-to-write: a write that would live on one server only is refused (the app
+    answers "系统繁忙" and WeChat's retry or the user's next message gets through)."""
+    found = require("redis-server")
+    port = free_port()
+    (tmp_path / "alone").mkdir()
+    with Spawned(tmp_path) as procs:
+        procs.start("alone", [found["redis-server"], _redis_conf(tmp_path / "alone", port)])
+        wait_port(port)
+        alone = redis_lib.Redis(port=port, password=PASSWORD)
+        with pytest.raises(redis_lib.ResponseError, match="NOREPLICAS"):
+            alone.set("k", "v")
