@@ -11,7 +11,7 @@ from handlers import config as settings
 from handlers import console, error_reports, logs, metrics, miniapp
 from handlers.channels import alipay, wechat
 from handlers.runtime import Runtime
-from handlers.web import certs, health, verify
+from handlers.web import certs, health, home, verify
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     logs.init_app(app)
     metrics.init_app(app)
 
+    app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(certs.bp)
     app.register_blueprint(wechat.bp)
