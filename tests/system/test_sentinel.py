@@ -23,10 +23,11 @@ MASTER = "gradcert"  # the kit's master name
 PASSWORD = "CHANGE-ME-redis-password"  # the kit's placeholder, kept so its auth lines are tested
 
 
-def _redis_conf(folder, port: int, *extra: str) -> str:
+def _redis_conf(folder, port: int, *extra: str, replicated: bool = True) -> str:
     """The kit's settings, then this test's port and folder (later lines win in redis.conf)."""
     path = folder / "redis.conf"
-    lines = [f"include {KIT / 'gradcert-redis.conf'}", f"port {port}", "bind 127.0.0.1"]
+    kit = ["gradcert-redis.conf", "gradcert-replicated.conf"][: 2 if replicated else 1]
+    lines = [*(f"include {KIT / name}" for name in kit), f"port {port}", "bind 127.0.0.1"]
     path.write_text("\n".join([*lines, f"dir {folder}", *extra]) + "\n")
     return str(path)
 
@@ -72,10 +73,7 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
         # one replica: as the kit says, min-replicas only on the primary (or the promoted replica
         # would refuse writes until the old primary returns as its replica)
         conf = _redis_conf(
-            tmp_path / "replica",
-            replica,
-            f"replicaof 127.0.0.1 {primary}",
-            "min-replicas-to-write 0",
+            tmp_path / "replica", replica, f"replicaof 127.0.0.1 {primary}", replicated=False
         )
         procs.start("replica", [found["redis-server"], conf])
         for i, port in enumerate(sentinels):
@@ -146,3 +144,11 @@ def test_the_primary_refuses_writes_without_a_replica(tmp_path):
         alone = redis_lib.Redis(port=port, password=PASSWORD)
         with pytest.raises(redis_lib.ResponseError, match="NOREPLICAS"):
             alone.set("k", "v")
+    # a single Redis without Sentinel uses gradcert-redis.conf alone, and takes writes
+    port = free_port()
+    (tmp_path / "single").mkdir()
+    with Spawned(tmp_path) as procs:
+        conf = _redis_conf(tmp_path / "single", port, replicated=False)
+        procs.start("single", [found["redis-server"], conf])
+        wait_port(port)
+        assert redis_lib.Redis(port=port, password=PASSWORD).set("k", "v")
