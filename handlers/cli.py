@@ -398,12 +398,18 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     until interrupted."""
     rt = runtime()
     _schema_ready()
+    public_url = os.environ.get("GRADCERT_PUBLIC_URL") or local_public_url(host, port)
     if demo:
-        from bot.platform.demo import seed_demo
+        from bot.platform.demo import demo_console_login, seed_demo
 
-        for line in seed_demo(rt, diplomas=True):
+        for line in seed_demo(rt, diplomas=True) + demo_console_login(rt, public_url):
             click.echo(line)
-    env = dict(os.environ, TZ="Asia/Shanghai", GRADCERT_INSTANCE=current_app.instance_path)
+    env = dict(
+        os.environ,
+        TZ="Asia/Shanghai",
+        GRADCERT_INSTANCE=current_app.instance_path,
+        GRADCERT_PUBLIC_URL=public_url,  # links in certificates and QR codes follow --host/--port
+    )
     if not current_app.config.get("REDIS_URL"):
         env["REDIS_URL"] = f"unix://{rt.redis.socket_file}"  # the embedded server this process owns
     procs = [
@@ -430,8 +436,20 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
             env=env,
         ),
     ]
-    click.echo(f"gradcert serving on http://{host}:{port} (WeChat callback: /wechat); Ctrl-C stops")
+    click.echo(
+        f"gradcert serving on http://{host}:{port} (links: {public_url}; WeChat callback: "
+        "/wechat); Ctrl-C stops"
+    )
     _supervise(procs)
+
+
+def local_public_url(host: str, port: int) -> str:
+    """The public URL when GRADCERT_PUBLIC_URL is not set: where `serve` listens (a wildcard
+    address is shown as this machine's loopback, which a browser here can open)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def _supervise(procs: list[subprocess.Popen]) -> None:
