@@ -80,12 +80,13 @@ def keys() -> None:
 @click.option("--batch", default=200, show_default=True)
 def keys_rotate(batch: int) -> None:
     """Re-encrypt every row under the newest key of GRADCERT_PII_KEYS (safe while serving)."""
-    from bot.platform.keys import rotate
+    from bot.platform.keys import pending, rotate
+    from handlers.progress import Progress
 
     rt = runtime()
-    total = 0
+    total, todo, progress = 0, pending(rt.sessions, rt.domain.cipher), Progress()
     for total in rotate(rt.sessions, rt.domain.cipher, batch):
-        click.echo(f"re-encrypted {total} students")
+        progress("re-encrypting", min(total, todo), todo)
     click.echo(f"done: {total} rows now under key version {rt.domain.cipher.current_version}")
 
 
@@ -140,11 +141,19 @@ def keys_rotate_signing(out: str | None) -> None:
 def import_command(path: str, dry_run: bool, strict: bool) -> None:
     """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
     from bot.platform.registrar import ImportFormatError, import_file
+    from handlers.progress import Progress
 
     rt = runtime()
     _schema_ready()
     try:
-        report = import_file(rt.sessions, rt.domain.cipher, path, dry_run=dry_run, strict=strict)
+        report = import_file(
+            rt.sessions,
+            rt.domain.cipher,
+            path,
+            dry_run=dry_run,
+            strict=strict,
+            progress=Progress(),
+        )
     except ImportFormatError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

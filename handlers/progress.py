@@ -14,7 +14,7 @@ class Progress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
-        self._what, self._started, self._shown = "", 0.0, -1
+        self._what, self._started, self._shown, self._last = "", 0.0, -1, 0.0
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if what != self._what:
@@ -22,7 +22,9 @@ class Progress:
         step = done * 10 // total if total else 10
         if not self.tty and step == self._shown and done != total:
             return
-        self._shown = step
+        if self.tty and done != total and time.monotonic() - self._last < 0.1:
+            return
+        self._shown, self._last = step, time.monotonic()
         elapsed = time.monotonic() - self._started
         eta = elapsed / done * (total - done) if done else 0.0
         line = f"{what}: {done}/{total}" + (f" ({done * 100 // total}%)" if total else "")

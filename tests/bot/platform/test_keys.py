@@ -92,6 +92,7 @@ def test_keys_rotate_command(make_app):
         result = CliRunner().invoke(keys_rotate, ["--batch", "2"])
     assert result.exit_code == 0, result.output
     assert "5 rows now under key version 2" in result.output
+    assert "re-encrypting: 5/5 (100%), done in" in result.output  # the progress line
 
 
 def test_appeals_and_staff_phones_are_rotated_too(make_app):
