@@ -12,12 +12,12 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from handlers import create_app
 from handlers.current import runtime
 
 
 def _create_app():
     """The app, or a clear refusal (no traceback) when production settings are missing."""
+    from handlers import create_app
     from handlers.config import NotReadyForProduction
 
     try:
@@ -27,7 +27,14 @@ def _create_app():
         raise SystemExit(2) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+class GradcertGroup(FlaskGroup):
+    """Flask's group, except that `--help` lists our commands without building the app."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+
+@click.group(cls=GradcertGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """gradcert: diploma records through WeChat and Alipay conversations."""
 

