@@ -3,7 +3,10 @@ the worker puts scheduled retries back on time (with_scheduler)."""
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import REGISTRY
+from rq import Retry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bot.appeals.notices import tell_followers
@@ -11,7 +14,7 @@ from bot.binding.rules import send_otp_sms
 from bot.core import effects
 from bot.core.messages import Effect
 from handlers import jobs
-from handlers.worker import Worker
+from handlers.worker import ThreadScheduler, Worker
 
 
 def unreachable_push(note: str) -> None:
@@ -59,3 +62,27 @@ def test_a_failing_push_waits_for_its_retry_and_then_fails_for_good(app):
         "gradcert_job_failures_total", {"function": "unreachable_push"}
     )
     assert after == before + 2
+
+
+def flaky_push(key: str) -> str:
+    """Fails on its first run, succeeds after."""
+    from handlers.current import runtime
+
+    if runtime().redis.incr(key) == 1:
+        raise ConnectionError("push API hiccup")
+    return "sent"
+
+
+def test_the_workers_scheduler_puts_a_due_retry_back_and_the_job_succeeds(app):
+    rt = app.extensions["gradcert"]
+    job = rt.queue.enqueue(flaky_push, "test:flaky", retry=Retry(max=1, interval=1))
+    worker = Worker([rt.queue], connection=rt.redis)
+    started = time.monotonic()
+    with app.app_context():
+        worker.work(burst=False, with_scheduler=True, max_idle_time=4)
+    job.refresh()
+    assert job.get_status().value == "finished" and job.return_value() == "sent"
+    assert time.monotonic() - started < 15
+    assert isinstance(worker.scheduler, ThreadScheduler)
+    assert not worker.scheduler._process.is_alive()  # stopped with the worker
+    assert not rt.redis.exists(ThreadScheduler.get_locking_key(rt.queue.name))  # lock let go

@@ -11,10 +11,13 @@ import time
 
 import pytest
 import redis as redis_lib
+from rq import Retry
 
 from bot.platform.demo import demo_students, seed_demo
 from handlers.redis_client import connect
+from handlers.worker import Worker
 from tests.conftest import Chat, outbox
+from tests.handlers.test_worker import flaky_push
 from tests.system.conftest import free_port, require
 from tests.system.spawn import ROOT, Spawned, wait_port
 
@@ -130,6 +133,13 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
         promoted_server = redis_lib.Redis(port=replica, password=PASSWORD)
         assert promoted_server.info("replication")["role"] == "master"
         assert connect(url, tmp_path).ping()
+
+        # a push retried after the failover: the worker's scheduler runs on the Sentinel client
+        job = rt.queue.enqueue(flaky_push, "test:flaky", retry=Retry(max=1, interval=1))
+        with app.app_context():
+            Worker([rt.queue], connection=rt.redis).work(with_scheduler=True, max_idle_time=4)
+        job.refresh()
+        assert job.get_status().value == "finished"
 
 
 def test_the_primary_refuses_writes_without_a_replica(tmp_path):
