@@ -443,10 +443,10 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
                 "gthread",
                 "--threads",
                 str(threads),
-                "--timeout",
-                "60",
-                "--access-logfile",
-                "-",
+                # no gunicorn access log: the app logs each request (route, status, request id)
+                # without the query string, which names the WeChat user
+                "--config",
+                "python:handlers.gunicorn_conf",
                 "handlers:create_app()",
             ],
             env=env,

@@ -53,7 +53,11 @@ def scrub(event: dict, _hint: dict | None = None) -> dict:
     crumbs = event.get("breadcrumbs")
     if isinstance(crumbs, dict) and "values" in crumbs:
         crumbs["values"] = _mask_all(crumbs["values"])
-    event["extra"] = _mask_all(event.get("extra") or {})
+    extra = dict(event.get("extra") or {})
+    job = extra.pop("rq-job", None)  # sentry's RQ integration: its args may name accounts
+    if isinstance(job, dict):
+        extra["rq-job"] = {k: job.get(k) for k in ("job_id", "func") if k in job}
+    event["extra"] = _mask_all(extra)
     return event
 
 

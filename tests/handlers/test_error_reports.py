@@ -51,12 +51,21 @@ def test_scrub_drops_request_data_users_and_locals():
         },
         "logentry": {"message": "lookup %s", "params": [PHONE]},
         "breadcrumbs": {"values": [{"message": f"sent to {PHONE}"}]},
-        "extra": {"who": OPENID},
+        "extra": {
+            "who": OPENID,
+            "rq-job": {
+                "job_id": "j1",
+                "func": "handlers.jobs.run_effect",
+                "args": [{"account_ids": [7], "text": "李** 你好"}],
+                "description": "run_effect(...)",
+            },
+        },
     }
     scrubbed = error_reports.scrub(event)
     assert "user" not in scrubbed
     assert scrubbed["request"] == {"url": "https://x/wechat", "headers": {"User-Agent": "ua"}}
-    for secret in (ID_NUMBER, PHONE, OPENID):
+    assert scrubbed["extra"]["rq-job"] == {"job_id": "j1", "func": "handlers.jobs.run_effect"}
+    for secret in (ID_NUMBER, PHONE, OPENID, "李**"):
         assert secret not in repr(scrubbed)
 
 
