@@ -87,7 +87,12 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
         direct = redis_lib.Redis(port=primary, password=PASSWORD)
         assert direct.config_get("appendonly") == {"appendonly": "yes"}
         assert direct.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
-        _wait(lambda: direct.info("replication")["connected_slaves"] == 1, 10, "the replica")
+        # a replica counts as "good" for min-replicas once it has acknowledged (each second)
+        _wait(
+            lambda: direct.info("replication").get("min_slaves_good_slaves") == 1,
+            15,
+            "the replica to follow",
+        )
         one_sentinel = redis_lib.Redis(port=sentinels[0])
         _wait(
             lambda: (
