@@ -73,18 +73,18 @@ def formatter(choice: str | None, stream=None) -> logging.Formatter:
 
 
 def configure(choice: str | None = None, stream=None) -> logging.Handler:
-    """Send the root logger's INFO and above to `stream` (stderr) in the chosen format; again
-    with the same stream, only the format changes (one handler per process)."""
+    """Send the root logger's INFO and above to `stream` (stderr) in the chosen format. One
+    handler per process: called again (another app in the same process), it is reused."""
     stream = stream or sys.stderr
     root = logging.getLogger()
-    handler = next(
-        (h for h in root.handlers if getattr(h, "gradcert", False) and h.stream is stream), None
-    )
+    handler = next((h for h in root.handlers if getattr(h, "gradcert", False)), None)
     if handler is None:
         handler = logging.StreamHandler(stream)
         handler.gradcert = True  # type: ignore[attr-defined]
         handler.addFilter(RequestIdFilter())
         root.addHandler(handler)
+    elif handler.stream is not stream:
+        handler.setStream(stream)
     handler.setFormatter(formatter(choice, stream))
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)

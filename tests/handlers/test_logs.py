@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 
 import pytest
 
@@ -23,9 +24,16 @@ class Terminal(io.StringIO):
 def captured():
     """What the gradcert handler writes, as JSON lines, into a buffer of the test's own."""
     stream = io.StringIO()
-    handler = logs.configure("json", stream)
+    logs.configure("json", stream)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    logging.getLogger().removeHandler(handler)
+    logs.configure(None, sys.stderr)
+
+
+def test_one_handler_per_process_whatever_the_number_of_apps(make_app):
+    make_app()
+    make_app()
+    mine = [h for h in logging.getLogger().handlers if getattr(h, "gradcert", False)]
+    assert len(mine) == 1 and mine[0].stream is sys.stderr
 
 
 def _record(message="hello", **extra) -> logging.LogRecord:
