@@ -117,3 +117,27 @@ def test_the_request_id_reaches_the_engine_thread_and_the_jobs_it_queues(app, de
     # nothing personal in any line of that request or its job
     dumped = json.dumps(mine, ensure_ascii=False)
     assert id_number not in dumped and phone not in dumped
+
+
+def test_the_terminal_chat_is_not_interleaved_with_request_lines(app, captured, tmp_path):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from handlers import cli as cli_module
+
+    script = tmp_path / "dialog.txt"
+    script.write_text("0\n", encoding="utf-8")
+    request_log = logging.getLogger("gradcert.request")
+    try:
+        result = CliRunner().invoke(
+            cli_module.cli,
+            ["chat", "--script", str(script)],
+            obj=ScriptInfo(create_app=lambda: app),
+        )
+        assert result.exit_code == 0, result.output
+        assert "1 绑定身份" in result.output
+        assert not [r for r in captured() if r["logger"] == "gradcert.request"]
+    finally:
+        request_log.setLevel(logging.NOTSET)
+    app.test_client().get("/healthz")  # and the server's own lines are back
+    assert [r for r in captured() if r["logger"] == "gradcert.request"]
