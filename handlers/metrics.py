@@ -50,11 +50,12 @@ DEADLINE_OVERRUNS = Counter(
 )
 LOCK_WAIT = Histogram(
     "gradcert_engine_lock_wait_seconds",
-    "Time a message waited for its user's lock (and state)",
+    "Time a message or an API call waited for its user's lock",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 25),
 )
 LOCK_TIMEOUTS = Counter(
-    "gradcert_engine_lock_timeouts", "Messages that gave up waiting for their user's lock"
+    "gradcert_engine_lock_timeouts",
+    "Messages and API calls that gave up waiting for their user's lock",
 )
 SMS = Counter(
     "gradcert_sms", "SMS codes handed to the provider, by outcome", ["provider", "outcome"]
@@ -67,15 +68,26 @@ bp = Blueprint("metrics", __name__)
 
 
 class MeasuredStorage(RedisStorage):
-    """The engine's storage, timing how long each message waits for its user's lock."""
+    """The conversations' storage, timing how long a message (engine) or an API call (guard)
+    waits for its user's lock."""
 
     def acquire_and_load(self, tag: str, token: str, wait_until: float):
         started = time.perf_counter()
         loaded = super().acquire_and_load(tag, token, wait_until)
-        LOCK_WAIT.observe(time.perf_counter() - started)
-        if loaded is None:
-            LOCK_TIMEOUTS.inc()
+        _waited(started, loaded is not None)
         return loaded
+
+    def acquire(self, tag: str, token: str, wait_until: float) -> bool:
+        started = time.perf_counter()
+        got = super().acquire(tag, token, wait_until)
+        _waited(started, got)
+        return got
+
+
+def _waited(started: float, got: bool) -> None:
+    LOCK_WAIT.observe(time.perf_counter() - started)
+    if not got:
+        LOCK_TIMEOUTS.inc()
 
 
 class CountedSms:

@@ -125,3 +125,20 @@ def test_who_may_read_metrics(make_app, config, remote, headers, allowed):
     assert res.status_code == (200 if allowed else 404)
     if allowed:
         assert b"gradcert_http_requests_total" in res.data
+
+
+def test_a_lock_given_up_is_counted_with_its_wait(app):
+    rt = app.extensions["gradcert"]
+    client = app.test_client()
+    before = scrape(client)
+    assert rt.storage.acquire("{wx:app:u-held}", "first", time.time() + 1)
+    assert not rt.storage.acquire("{wx:app:u-held}", "second", time.time() + 0.3)
+    after = scrape(client)
+    assert (
+        value(after, "gradcert_engine_lock_timeouts_total")
+        == value(before, "gradcert_engine_lock_timeouts_total") + 1
+    )
+    waited = value(after, "gradcert_engine_lock_wait_seconds_sum") - value(
+        before, "gradcert_engine_lock_wait_seconds_sum"
+    )
+    assert 0.25 <= waited < 2
