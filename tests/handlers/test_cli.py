@@ -3,6 +3,7 @@ codes follow), and --demo prints a console login that works."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from click.testing import CliRunner
@@ -83,5 +84,15 @@ def test_the_embedded_redis_starts_on_first_use_only(tmp_path):
     try:
         assert client.set("k", "v") and client.get("k") == b"v"
         assert client._server is not None and client.socket_file.endswith(".socket")
+        pid = client.server.pid
     finally:
-        client.server._cleanup()
+        client.stop()
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in _state(pid)  # no server left
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return f.read().lower()
+    except FileNotFoundError:
+        return "zombie"
