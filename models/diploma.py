@@ -63,12 +63,25 @@ class Certificate(Base):
     content: Mapped[str] = mapped_column(Text)  # canonical JSON that was signed
     digest: Mapped[str] = mapped_column(String(64))  # SM3 of content, hex
     signature: Mapped[str] = mapped_column(String(256))  # SM2 over content, hex
+    # SM3 of the signing public key (signing_keys.key_id); NULL: signed before the keyring
+    signing_key: Mapped[str | None] = mapped_column(String(64))
     pdf_ready_at: Mapped[datetime | None] = mapped_column()
     submission_key: Mapped[str | None] = mapped_column(
         String(64), unique=True
     )  # one certificate per request
 
     diploma: Mapped[Diploma] = relationship(lazy="joined")
+
+
+class SigningKey(Base):
+    """A public key the school has signed certificates with; kept for verification after a
+    rotation (the private keys are never stored here)."""
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SM3 of public_key, hex
+    public_key: Mapped[str] = mapped_column(String(128))  # x || y, hex
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LedgerEntry(Base):

@@ -8,6 +8,7 @@ from typing import Any
 from redis import Redis
 
 from bot.core.college import College
+from bot.diploma.keyring import Keyring
 from bot.platform.attachment_store import AttachmentStore, make_store
 from bot.platform.crypto import PiiCipher, hmac_sm3
 from bot.platform.mail import Mailer, make_mailer
@@ -28,7 +29,8 @@ class Domain:
     forget_user: (
         Any  # (user tag, msg id to keep) -> None: what Redis holds of the user (删除我的信息)
     )
-    signer: Sm2Signer
+    signer: Sm2Signer  # the key that signs now (its fingerprint is printed on certificates)
+    keyring: Keyring  # signs with it; verifies with whichever key a certificate names
     school: str
     public_url: str
     link_secret: str
@@ -47,7 +49,12 @@ class Domain:
     ) -> Domain:
         """From GRADCERT_PII_KEYS, GRADCERT_INDEX_KEY and the SMS settings; `college`: the one
         College of the process (the reply book shows the same)."""
-        cipher = PiiCipher.from_config(config["GRADCERT_PII_KEYS"], config["GRADCERT_INDEX_KEY"])
+        cipher = PiiCipher.from_config(
+            config["GRADCERT_PII_KEYS"],
+            config["GRADCERT_INDEX_KEY"],
+            config.get("GRADCERT_PII_SEAL_VERSION"),
+        )
+        signer = Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"])
         otp_secret = hmac_sm3(config["GRADCERT_INDEX_KEY"].encode(), b"gradcert otp v1")
         return cls(
             cipher=cipher,
@@ -55,7 +62,8 @@ class Domain:
             sms=make_provider(config),
             push=push,
             forget_user=forget_user,
-            signer=Sm2Signer(config["GRADCERT_SM2_PRIVATE_KEY"]),
+            signer=signer,
+            keyring=Keyring(signer, redis),
             school=config["GRADCERT_SCHOOL_NAME"],
             public_url=config["GRADCERT_PUBLIC_URL"],
             link_secret=config["GRADCERT_SECRET_KEY"],

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import copy_context
 from dataclasses import dataclass
 
 from bot.core.errors import LockTimeout
@@ -74,12 +75,14 @@ class Engine:
         tag = msg.user_tag
         if not self.storage.claim(tag, msg.msg_id):
             return self.storage.cached_replies(tag, msg.msg_id, deadline)
-        future = self.pool.submit(self.process, msg)
+        # the worker thread and a late delivery run in the caller's context (its request id)
+        future = self.pool.submit(copy_context().run, self.process, msg)
         try:
             return future.result(timeout=max(0.0, deadline - time.time()))
         except FutureTimeout:
             log.info("reply to %s deferred past the deadline", msg.msg_id)
-            future.add_done_callback(lambda f: self._deliver_late(msg, f))
+            late = copy_context()
+            future.add_done_callback(lambda f: late.run(self._deliver_late, msg, f))
             return None
 
     def process(self, msg: Inbound) -> list[Reply]:

@@ -92,6 +92,11 @@ def verify_by_address(address: str) -> str:
     return f"{PREFIX}:verify:ip:{address}"
 
 
+def signature_verdict(check: str) -> str:
+    """Whether a signature verified under a key, by SM3(key id | content | signature) (200 days)."""
+    return f"{PREFIX}:sm2:{check}"
+
+
 def verify_by_prefix(code_prefix: str) -> str:
     """Verification-page lookups of unknown codes sharing a prefix."""
     return f"{PREFIX}:verify:prefix:{code_prefix}"

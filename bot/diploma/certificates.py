@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.diploma import ledger
+from bot.diploma.keyring import Keyring, Verdict
 from bot.platform.crypto import hmac_sm3, sm3
-from bot.platform.signing import Sm2Signer
 from models import Certificate, Diploma, DiplomaStatus, Student, as_utc, utcnow
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols, no 0/O/1/I: 16 of them = 80 bits
@@ -95,7 +95,7 @@ def checked_digest(cert: Certificate) -> str:
 
 def issue(
     db: Session,
-    signer: Sm2Signer,
+    keyring: Keyring,
     student: Student,
     diploma: Diploma,
     account_id: int | None,
@@ -118,7 +118,7 @@ def issue(
         valid_until=now + timedelta(days=days),
         submission_key=submission_key,
     )
-    _sign(cert, signer, student, diploma, school)
+    _sign(db, cert, keyring, student, diploma, school)
     db.add(cert)
     db.flush()
     ledger.append(db, cert, "issued")
@@ -127,7 +127,7 @@ def issue(
 
 def extend(
     db: Session,
-    signer: Sm2Signer,
+    keyring: Keyring,
     cert: Certificate,
     days: int,
     school: str,
@@ -140,7 +140,7 @@ def extend(
     now = now or utcnow()
     _changeable(db, cert, now)
     cert.valid_until = now + timedelta(days=days)
-    _sign(cert, signer, cert.diploma.student, cert.diploma, school)
+    _sign(db, cert, keyring, cert.diploma.student, cert.diploma, school)
     ledger.append(db, cert, "extended")
     return cert
 
@@ -196,11 +196,17 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
     return CertStatus.VALID
 
 
-def is_genuine(cert: Certificate, signer: Sm2Signer) -> bool:
+def verdict(db: Session, cert: Certificate, keyring: Keyring) -> Verdict:
+    """Whether the stored content matches its digest and carries the school's signature (by the
+    key the certificate names), and whether SM2 had to run to tell."""
+    if content_digest(cert) != cert.digest:
+        return Verdict(False, False)
+    return keyring.verify(db, cert.signing_key, cert.content.encode(), cert.signature)
+
+
+def is_genuine(db: Session, cert: Certificate, keyring: Keyring) -> bool:
     """The stored content matches its digest and carries the school's signature."""
-    return content_digest(cert) == cert.digest and signer.verify(
-        cert.content.encode(), cert.signature
-    )
+    return verdict(db, cert, keyring).genuine
 
 
 def download_link(public_url: str, secret: str, code: str, now: float | None = None) -> str:
@@ -236,11 +242,16 @@ def _changeable(db: Session, cert: Certificate, now: datetime) -> None:
 
 
 def _sign(
-    cert: Certificate, signer: Sm2Signer, student: Student, diploma: Diploma, school: str
+    db: Session,
+    cert: Certificate,
+    keyring: Keyring,
+    student: Student,
+    diploma: Diploma,
+    school: str,
 ) -> None:
     cert.content = canonical_content(cert, student, diploma, school)
     cert.digest = content_digest(cert)
-    cert.signature = signer.sign(cert.content.encode())
+    cert.signing_key, cert.signature = keyring.sign(db, cert.content.encode())
 
 
 def _iso(moment: datetime) -> str:

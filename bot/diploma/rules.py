@@ -186,7 +186,7 @@ def issue_certificate(
         )
     cert = certificates.issue(
         s.db,
-        s.domain.signer,
+        s.domain.keyring,
         student,
         view.diploma,
         s.account.id,
@@ -226,7 +226,7 @@ def extend_certificate(s, cert: Certificate, days: int, acting: Proxy | None) ->
         }
         return CertificateResult(cert, refused=Refused(NOT_LONGER, "diploma/not_longer", values))
     try:
-        certificates.extend(s.db, s.domain.signer, cert, days, s.domain.school, s.now())
+        certificates.extend(s.db, s.domain.keyring, cert, days, s.domain.school, s.now())
     except certificates.CertificateFinal:  # closed or revoked since it was picked
         return CertificateResult(cert, refused=_final(cert))
     return _done(s, cert, acting, "extend_certificate", "延长了电子证明", rendered=True)

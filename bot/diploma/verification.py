@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.diploma import certificates
-from bot.platform.signing import Sm2Signer
+from bot.diploma.keyring import Keyring
 from models import Certificate
 
 SHOWN_STATES = {"valid", "expired", "revoked"}  # a certificate closed by its holder shows only that
@@ -40,23 +40,39 @@ class PublicFacts:
     digest: str | None = None
     valid_until: datetime | None = None
     certificate: Certificate | None = None
+    public_key: str | None = None  # of the key that signed it (None: unknown code)
+    fingerprint: str | None = None
+    slow: bool = False  # SM2 had to run (the verdict was not remembered)
 
 
-def public_facts(db: Session, signer: Sm2Signer, code: str) -> PublicFacts:
+def public_facts(db: Session, keyring: Keyring, code: str) -> PublicFacts:
     """The facts of a normalised code (`unknown` when it is malformed or not ours)."""
     if not certificates.looks_like_code(code):
         return PublicFacts(code, "unknown")
     cert = db.scalar(select(Certificate).where(Certificate.code == code))
     if cert is None:
         return PublicFacts(code, "unknown")
-    genuine = certificates.is_genuine(cert, signer)
-    state = certificates.status(cert).value if genuine else "tampered"
+    verdict = certificates.verdict(db, cert, keyring)
+    state = certificates.status(cert).value if verdict.genuine else "tampered"
     fields = until = None
     if state in SHOWN_STATES and cert.closed_at is None:
         content = json.loads(cert.content)
         fields = {name: content.get(name) for name in FIELDS}
         until = datetime.fromisoformat(content["valid_until"])
-    return PublicFacts(code, state, genuine, fields, cert.signature, cert.digest, until, cert)
+    key = keyring.key_of(db, cert.signing_key)
+    return PublicFacts(
+        code,
+        state,
+        verdict.genuine,
+        fields,
+        cert.signature,
+        cert.digest,
+        until,
+        cert,
+        key.public_hex,
+        key.fingerprint,
+        verdict.computed,
+    )
 
 
 def name_matches(facts: PublicFacts, name: str) -> bool | None:

@@ -64,18 +64,24 @@ class PiiCipher:
 
     keys: dict[int, bytes]
     index_key: bytes
+    seal_version: int | None = None  # None: the newest; an older one while hosts learn a new key
 
     @classmethod
-    def from_config(cls, pii_keys: str, index_secret: str) -> PiiCipher:
-        """Keys from GRADCERT_PII_KEYS; the index key is derived from the app secret."""
-        return cls(
-            parse_keys(pii_keys), hmac_sm3(index_secret.encode(), b"gradcert blind index v1")
-        )
+    def from_config(
+        cls, pii_keys: str, index_secret: str, seal_version: str | int | None = None
+    ) -> PiiCipher:
+        """Keys from GRADCERT_PII_KEYS (and GRADCERT_PII_SEAL_VERSION); the index key is derived
+        from GRADCERT_INDEX_KEY."""
+        keys = parse_keys(pii_keys)
+        version = int(seal_version) if str(seal_version or "").strip() else None
+        if version is not None and version not in keys:
+            raise ValueError(f"GRADCERT_PII_SEAL_VERSION {version} is not in GRADCERT_PII_KEYS")
+        return cls(keys, hmac_sm3(index_secret.encode(), b"gradcert blind index v1"), version)
 
     @property
     def current_version(self) -> int:
         """The version new data is sealed with."""
-        return max(self.keys)
+        return self.seal_version if self.seal_version is not None else max(self.keys)
 
     def seal(self, plaintext: str, associated: bytes = b"") -> tuple[bytes, int]:
         """(ciphertext, key version) of a UTF-8 string."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from bot.platform.idcard import check_character, mask_phone
+from bot.platform.passwords import hash_password
+from bot.platform.staff_auth import create_staff
 from bot.platform.workdays import today_in_china
-from models import Diploma, DiplomaStatus, Student
+from models import Diploma, DiplomaStatus, StaffUser, Student
+
+DEMO_STAFF = ("demo.director", "演示主任", "13800000009")  # username, name, phone (director)
 
 # (student number, name, first 17 digits of the ID number, phone, campus)
 DEMO = [
@@ -73,6 +78,24 @@ def seed_demo(runtime, diplomas: bool = False) -> list[str]:
         "codes from the console SMS provider go to SMS_OUTBOX (and show up in `gradcert chat`)"
     )
     return lines
+
+
+def demo_console_login(runtime, public_url: str) -> list[str]:
+    """A director for the demo console, created once; its password is new at each call and printed
+    (only the hash is kept), so whoever started the demo can sign in."""
+    username, name, phone = DEMO_STAFF
+    password = secrets.token_urlsafe(12)
+    with runtime.sessions() as db:
+        user = db.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user is None:
+            create_staff(db, runtime.domain.cipher, username, name, "director", password, phone)
+        else:
+            user.password_hash = hash_password(password)
+        db.commit()
+    return [
+        f"console: {public_url.rstrip('/')}/console/login  user {username}  password {password}",
+        "  (a demo director; the password is new at every `serve --demo`)",
+    ]
 
 
 def _seed_diplomas(db) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from bot.platform.crypto import PiiCipher
@@ -33,6 +33,19 @@ def rotate(sessions: sessionmaker, cipher: PiiCipher, batch: int = 200) -> Itera
         for count in _rotate_table(sessions, cipher, model, columns, batch):
             done = before + count
             yield done
+
+
+def pending(sessions: sessionmaker, cipher: PiiCipher) -> int:
+    """How many rows are sealed under an older key than the current one."""
+    with sessions() as db:
+        return sum(
+            db.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.pii_key_version != cipher.current_version)
+            )
+            for model in SEALED
+        )
 
 
 def _rotate_table(

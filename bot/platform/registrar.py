@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -187,8 +187,11 @@ def import_file(
     *,
     dry_run: bool = False,
     strict: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ImportReport:
-    """Validate, resolve conflicts, upsert students and diplomas (see the module docstring)."""
+    """Validate, resolve conflicts, upsert students and diplomas (see the module docstring);
+    `progress(what, done, total)` hears how far the checking and the writing are."""
+    progress = progress or (lambda *_: None)
     started = time.perf_counter()
     report = ImportReport(dry_run=dry_run)
     winners = _winners(_valid_records(read_rows(path), report), report)
@@ -198,7 +201,8 @@ def import_file(
         claimed: dict[str, int] = {}
         new: list[Record] = []
         updates: list[tuple[Record, StoredRow, list[str]]] = []
-        for rec in winners.values():
+        for checked, rec in enumerate(winners.values(), 1):
+            progress("checking", checked, len(winners))
             row = stored.get(rec.student_no)
             names = _changed_fields(cipher, rec, row) if row else []
             if row and not names:
@@ -222,7 +226,7 @@ def import_file(
                     report.changes.append((rec.line, names))
         report.added, report.changed = len(new), len(updates)
         if not dry_run and not (strict and report.rejected):
-            _write(db, cipher, new, updates)
+            _write(db, cipher, new, updates, progress)
             report.certificates_revoked = revoke_for_revoked_diplomas(db)
             db.commit()
             report.written = True
@@ -490,9 +494,12 @@ def _write(
     cipher: PiiCipher,
     new: list[Record],
     updates: list[tuple[Record, StoredRow, list[str]]],
+    progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> None:
     """Bulk statements in chunks: updates by primary key, then new students, then new diplomas."""
     now, students, diplomas, new_diplomas = utcnow(), [], [], []
+    total, written = len(updates) + len(new), 0
+    progress("writing", 0, total)
     for rec, row, names in updates:
         values = {
             "id": row.id,
@@ -509,9 +516,13 @@ def _write(
             diplomas.append({"id": row.diploma_id, **rec.diploma})
     for chunk in _chunks(students):
         db.execute(update(Student), chunk)
+        written += len(chunk)
+        progress("writing", written, total)
     for chunk in _chunks(diplomas):
         db.execute(update(Diploma), chunk)
     for chunk in _chunks(new):
+        written += len(chunk)
+        progress("writing", written, total)
         rows = [
             {
                 "student_no": r.student_no,

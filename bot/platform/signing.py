@@ -33,6 +33,11 @@ def fingerprint(public_hex: str) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
+def key_id(public_hex: str) -> str:
+    """SM3 of a public key, 64 lower-case hex digits (the fingerprint is its first half)."""
+    return sm3(bytes.fromhex(public_hex)).hex()
+
+
 class Sm2Signer:
     """Signs and verifies with the school's SM2 key (SM3withSM2, default user id)."""
 
@@ -42,6 +47,11 @@ class Sm2Signer:
         self.public_hex = public_hex or public_key_of(private_hex)
         self._crypt = sm2.CryptSM2(private_key=private_hex or "", public_key=self.public_hex)
         self._can_sign = bool(private_hex)
+
+    @property
+    def key_id(self) -> str:
+        """SM3 of the public key, 64 hex digits: what a certificate records of its key."""
+        return key_id(self.public_hex)
 
     @property
     def fingerprint(self) -> str:

@@ -41,6 +41,7 @@ class Permission(StrEnum):
     VIEW_AUDIT = "view_audit"
     REGISTRAR = "registrar"  # the registrar sync's status and refused rows
     VERIFIERS = "verifiers"  # API keys of organisations that verify certificates
+    MANAGE_JOBS = "manage_jobs"
 
 
 GRANTS = {

@@ -155,7 +155,7 @@ def verify(s, key: VerifierKey, code: str, name: str | None) -> Verification:
     s.db.add(lookup)
     s.db.flush()
     s.db.execute(update(VerifierKey).where(VerifierKey.id == key.id).values(last_used_at=now))
-    facts = verification.public_facts(s.db, s.domain.signer, code)
+    facts = verification.public_facts(s.db, s.domain.keyring, code)
     matched = verification.name_matches(facts, name or "")
     cert = facts.certificate
     lookup.certificate_id = cert.id if cert else None

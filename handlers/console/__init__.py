@@ -29,6 +29,7 @@ from bot.platform.staff_auth import (
 )
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
+from handlers.console import jobs as console_jobs
 from handlers.console import proxies as console_proxies
 from handlers.console import registrar as console_registrar
 from handlers.console import verifiers as console_verifiers
@@ -54,6 +55,7 @@ bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
 bp.register_blueprint(console_registrar.bp)
 bp.register_blueprint(console_verifiers.bp)
+bp.register_blueprint(console_jobs.bp)
 
 
 @bp.record_once

@@ -34,6 +34,7 @@ AUDIT_ACTIONS = (
     "verifier_create",
     "verifier_revoke",
     "third_party_verify",
+    "job_retry",
 )
 
 

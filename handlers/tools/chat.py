@@ -7,6 +7,7 @@ SMS codes from the console provider show up in the terminal; with --url it talks
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import click
@@ -28,6 +29,8 @@ def run_chat(app, url: str | None, user: str, script) -> None:
 
         upgrade(cfg["DATABASE_URL"])
         client = app.test_client()
+        # the server's one line per request would interleave with the conversation
+        logging.getLogger("gradcert.request").setLevel(logging.WARNING)
     mode = "safe (AES)" if sim.crypto else "plain"
     click.echo(
         f"gradcert chat as {user!r}, {mode} mode. 输入消息回车发送；/voice 文字 发送语音；/quit 退出。"

@@ -4,6 +4,7 @@ from alembic import context
 
 import models
 from models import make_engine
+from models.migrate import lock_for_migration
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -24,6 +25,7 @@ def run_migrations() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            lock_for_migration(connection)  # several hosts starting together: one migrates
             context.run_migrations()
     engine.dispose()
 

@@ -16,8 +16,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "signing_keys",
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("public_key", sa.String(length=128), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_signing_keys")),
+    )
+    # certificates signed before the keyring keep NULL: the key in use then (see bot/diploma/keyring.py)
+    with op.batch_alter_table("certificates") as batch:
+        batch.add_column(sa.Column("signing_key", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("certificates") as batch:
+        batch.drop_column("signing_key")
+    op.drop_table("signing_keys")

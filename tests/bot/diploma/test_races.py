@@ -84,7 +84,7 @@ def test_the_service_refuses_to_change_a_final_certificate(app, chat):
         with pytest.raises(certificates.CertificateFinal):
             certificates.extend(
                 db,
-                rt.domain.signer,
+                rt.domain.keyring,
                 cert,
                 60,
                 rt.domain.school,

@@ -92,6 +92,7 @@ def test_keys_rotate_command(make_app):
         result = CliRunner().invoke(keys_rotate, ["--batch", "2"])
     assert result.exit_code == 0, result.output
     assert "5 rows now under key version 2" in result.output
+    assert "re-encrypting: 5/5 (100%), done in" in result.output  # the progress line
 
 
 def test_appeals_and_staff_phones_are_rotated_too(make_app):
@@ -131,3 +132,24 @@ def test_appeals_and_staff_phones_are_rotated_too(make_app):
         assert only_new.open(appeal.contact_phone_enc, 2, b"phone") == "13912345678"
         assert only_new.open(appeal.claimed_id_enc, 2, b"id") == "11010519491231002X"
         assert only_new.open(staff.phone_enc, 2, b"phone") == "13900000009"
+
+
+def test_a_host_that_learned_the_new_key_first_keeps_sealing_with_the_old_one(make_app):
+    """Rotation across hosts: v2 reaches every host as a decrypt-only key (seal version 1), so a
+    host not yet restarted can read whatever the others write; only then does v2 seal."""
+    staged = make_app(GRADCERT_PII_KEYS=BOTH, GRADCERT_PII_SEAL_VERSION="1")
+    cipher = staged.extensions["gradcert"].domain.cipher
+    sealed, version = cipher.seal("13900000001", b"phone")
+    assert version == 1
+    old_host = PiiCipher(parse_keys(OLD), cipher.index_key)
+    assert old_host.open(sealed, version, b"phone") == "13900000001"
+    switched = PiiCipher.from_config(BOTH, "x", "")
+    assert switched.current_version == 2
+    assert cipher.open(*switched.seal("x", b"id"), b"id") == "x"  # a staged host reads v2
+
+
+def test_a_seal_version_outside_the_keys_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="GRADCERT_PII_SEAL_VERSION 3"):
+        PiiCipher.from_config(BOTH, "x", "3")

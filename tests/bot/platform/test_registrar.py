@@ -393,6 +393,8 @@ def test_import_command(app, tmp_path):
     assert dry.exit_code == 0 and "dry run, nothing written: added 2" in dry.output
     assert result.exit_code == 0, result.output
     assert "line 4: 身份证号校验位错误 invalid ID number (checksum)" in result.output
+    assert "checking: 2/2 (100%), done in" in result.output  # progress, with counts
+    assert "writing: 2/2 (100%), done in" in result.output
     assert result.output.splitlines()[-1].startswith(
         "added 2, changed 0, unchanged 0, superseded 0, rejected 7 ("
     )

@@ -169,7 +169,7 @@ def test_a_deletion_revokes_the_diploma_and_its_live_certificates(rt, registrar,
     run(rt, source)
     with rt.sessions() as db:
         diploma = db.scalar(select(Diploma).join(Student).where(Student.student_no == "S1"))
-        cert = issue(db, rt.domain.signer, diploma.student, diploma, None, 30, "示范学院")
+        cert = issue(db, rt.domain.keyring, diploma.student, diploma, None, 30, "示范学院")
         db.commit()
         code = cert.code
     registrar.put(row("S1", 1, updated_at="2026-06-03 08:00:00"), deleted=1)

@@ -44,7 +44,7 @@ def school(make_app):
     with rt.sessions() as db:
         diploma = db.scalar(select(Diploma).join(Student).where(Student.student_no == "2017020118"))
         cert = certificates.issue(
-            db, rt.domain.signer, diploma.student, diploma, None, 30, "示范职业技术学院"
+            db, rt.domain.keyring, diploma.student, diploma, None, 30, "示范职业技术学院"
         )
         db.commit()
         cert_code = cert.code
