@@ -113,8 +113,8 @@ def test_the_phones_daily_budget_of_notices(make_app):
 
 
 def test_another_wechat_error_is_not_taken_for_out_of_reach(make_app):
-    """A quota error is the service's problem, not the person's: the job fails (RQ keeps it to
-    retry) and no SMS goes out."""
+    """A quota error is the service's problem, not the person's: the job fails and waits for its
+    retry (handlers.jobs.PUSH_RETRY), and no SMS goes out."""
     from rq import SimpleWorker
 
     app, stub = _wechat_app(make_app, {"errcode": 45009, "errmsg": "reach max api daily quota"})
@@ -123,6 +123,6 @@ def test_another_wechat_error_is_not_taken_for_out_of_reach(make_app):
     rt = app.extensions["gradcert"]
     with app.app_context():
         SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, logging_level="CRITICAL")
-    assert len(rt.queue.failed_job_registry) == 1
+    assert len(rt.queue.scheduled_job_registry) == 1  # failed, to be retried later
     assert len(stub.calls("/cgi-bin/message/custom/send")) == 1 and _notices(app) == []
     stub.stop()
