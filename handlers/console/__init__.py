@@ -29,6 +29,7 @@ from bot.platform.staff_auth import (
 )
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
+from handlers.console import dashboard as console_dashboard
 from handlers.console import proxies as console_proxies
 from handlers.console.base import (
     end_session,
@@ -50,6 +51,7 @@ bp.after_request(security_headers)
 bp.register_blueprint(console_appeals.bp)
 bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
+bp.register_blueprint(console_dashboard.bp)
 
 
 @bp.record_once

@@ -24,7 +24,7 @@ from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
 from handlers.current import runtime
-from models import Certificate, utcnow
+from models import Certificate, LookupOutcome, VerificationLookup, utcnow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
@@ -152,19 +152,27 @@ def _lookup(code: str) -> dict:
         "public_key": signer.public_hex,
         "fingerprint": signer.fingerprint,
     }
-    if not certificates.looks_like_code(code):
-        return view
     with runtime().sessions() as db:
-        cert = db.scalar(select(Certificate).where(Certificate.code == code))
-        if cert is None:
-            return view
-        genuine = certificates.is_genuine(cert, signer)
-        state = certificates.status(cert).value if genuine else "tampered"
-        view.update(state=state, genuine=genuine, signature=cert.signature, digest=cert.digest)
-        if state in SHOWN_STATES and cert.closed_at is None:
-            content = json.loads(cert.content)
-            view["fields"] = {name: content.get(name) for name in FIELDS}
-            view["valid_until_local"] = local(datetime.fromisoformat(content["valid_until"]))
+        cert = (
+            db.scalar(select(Certificate).where(Certificate.code == code))
+            if certificates.looks_like_code(code)
+            else None
+        )
+        if cert is not None:
+            genuine = certificates.is_genuine(cert, signer)
+            state = certificates.status(cert).value if genuine else "tampered"
+            view.update(state=state, genuine=genuine, signature=cert.signature, digest=cert.digest)
+            if state in SHOWN_STATES and cert.closed_at is None:
+                content = json.loads(cert.content)
+                view["fields"] = {name: content.get(name) for name in FIELDS}
+                view["valid_until_local"] = local(datetime.fromisoformat(content["valid_until"]))
+        # counted for the dashboard: the certificate found and its state, never the code typed
+        db.add(
+            VerificationLookup(
+                certificate_id=cert.id if cert else None, outcome=LookupOutcome(view["state"])
+            )
+        )
+        db.commit()
     return view
 
 
