@@ -67,6 +67,11 @@ SETTINGS: dict[str, tuple[object, str]] = {
         None,
         "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json",
     ),
+    "GRADCERT_CALENDAR_CACHE_SECONDS": (
+        30,
+        "How long a worker keeps the holiday calendar entered in the console before reading it again",
+    ),
+    "GRADCERT_IMPORT_MAX_MB": (20, "Largest registrar file (CSV/XLSX) the console accepts, in MB"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
     "GRADCERT_OFFICE_ADDRESS": (
         "行政楼A203",

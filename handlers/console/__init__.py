@@ -30,6 +30,7 @@ from bot.platform.staff_auth import (
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
 from handlers.console import dashboard as console_dashboard
+from handlers.console import imports as console_imports
 from handlers.console import proxies as console_proxies
 from handlers.console.base import (
     end_session,
@@ -52,6 +53,7 @@ bp.register_blueprint(console_appeals.bp)
 bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
 bp.register_blueprint(console_dashboard.bp)
+bp.register_blueprint(console_imports.bp)
 
 
 @bp.record_once
