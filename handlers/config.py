@@ -161,6 +161,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template with two parameters: the code and its minutes of validity",
     ),
+    "SMS_REPORT_TEMPLATE_ID": (
+        "",
+        "Approved template telling auditors the weekly anomaly report is ready (week, item count)",
+    ),
 }
 
 NUMERIC = {

@@ -103,8 +103,6 @@ from models.appeal import (  # noqa: E402,F401
 )
 from models.audit import AuditEvent  # noqa: E402,F401
 from models.diploma import Certificate, Diploma, DiplomaStatus, LedgerEntry  # noqa: E402,F401
-from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
-from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401
 from models.office import (  # noqa: E402,F401
     CalendarDay,
     CalendarYear,
@@ -114,3 +112,6 @@ from models.office import (  # noqa: E402,F401
     OfficeImport,
     VerificationLookup,
 )
+from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
+from models.staff import SignInFactor, StaffSignIn  # noqa: E402,F401
+from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401

@@ -16,7 +16,7 @@ from models import Appeal, StaffUser, Student
 SEALED = {
     Student: (("id_number_enc", b"id"), ("phone_enc", b"phone")),
     Appeal: (("claimed_id_enc", b"id"), ("contact_phone_enc", b"phone")),
-    StaffUser: (("phone_enc", b"phone"),),
+    StaffUser: (("phone_enc", b"phone"), ("totp_secret_enc", b"totp")),
 }
 
 

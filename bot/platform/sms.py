@@ -1,4 +1,5 @@
-"""SMS verification codes: the providers that send them (console outbox, Tencent Cloud SMS).
+"""SMS verification codes and staff notices: the providers that send them (console outbox, Tencent
+Cloud SMS). A notice is one of NOTICES, sent with its approved template and parameters only.
 
 Personal data stays out of errors: an SmsError names the provider's error code or the HTTP status,
 never the phone number or the code.
@@ -33,6 +34,15 @@ class SmsProvider(Protocol):
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send `code`, valid for `minutes`, to `phone`; raises SmsError on failure."""
 
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Send the notice `notice` (a key of NOTICES) with `params`; raises SmsError on failure."""
+
+
+# notice -> its text as the approved template renders it ({0}, {1}: the parameters)
+NOTICES = {
+    "anomaly_report": "{0}的工作人员操作异常周报已生成（{1} 项需关注），请登录学历异议处理台查看。",
+}
+
 
 def mask_phone(phone: str) -> str:
     """`13812345678` -> `138****5678`; anything shorter than 8 characters is fully masked."""
@@ -53,12 +63,19 @@ class ConsoleProvider:
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Write one line: at, phone, phone_masked, code, text."""
+        self._write(phone, {"code": code, "text": sms_text(self.sign, code, minutes)})
+
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Write one line: at, phone, phone_masked, notice, text."""
+        text = f"【{self.sign}】" + NOTICES[notice].format(*params)
+        self._write(phone, {"notice": notice, "text": text})
+
+    def _write(self, phone: str, content: dict) -> None:
         record = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "phone": phone,
             "phone_masked": mask_phone(phone),
-            "code": code,
-            "text": sms_text(self.sign, code, minutes),
+            **content,
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
@@ -133,22 +150,34 @@ class TencentProvider:
         region: str = "ap-guangzhou",
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        notice_templates: Mapping[str, str] | None = None,
     ) -> None:
         self.url = api_base.rstrip("/") + "/"
         self.host = urlsplit(api_base).netloc
         self.secret_id, self.secret_key = secret_id, secret_key
         self.sdk_app_id, self.sign_name, self.template_id = sdk_app_id, sign_name, template_id
         self.region, self.timeout, self.clock = region, timeout, clock
+        self.notice_templates = {k: v for k, v in (notice_templates or {}).items() if v}
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send through SendSms; SmsError unless the status of the one number is `Ok`."""
+        self._send(phone, self.template_id, [code, str(minutes)])
+
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Send a notice with its own approved template (SmsError when none is configured)."""
+        template_id = self.notice_templates.get(notice)
+        if not template_id:
+            raise SmsError(f"tencent sms: no template for {_safe_code(notice)}")
+        self._send(phone, template_id, params)
+
+    def _send(self, phone: str, template_id: str, params: list[str]) -> None:
         body = json.dumps(
             {
                 "PhoneNumberSet": [f"+86{phone}"],
                 "SmsSdkAppId": self.sdk_app_id,
                 "SignName": self.sign_name,
-                "TemplateId": self.template_id,
-                "TemplateParamSet": [code, str(minutes)],
+                "TemplateId": template_id,
+                "TemplateParamSet": params,
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -202,5 +231,6 @@ def make_provider(config: Mapping[str, object]) -> SmsProvider:
             str(config["SMS_SDK_APP_ID"]),
             str(config["SMS_SIGN_NAME"]),
             str(config["SMS_TEMPLATE_ID"]),
+            notice_templates={"anomaly_report": str(config.get("SMS_REPORT_TEMPLATE_ID") or "")},
         )
     raise ValueError(f"SMS_PROVIDER must be 'console' or 'tencent', not {name!r}")

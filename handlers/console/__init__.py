@@ -27,11 +27,14 @@ from bot.platform.staff_auth import (
     authenticate,
     normalise_username,
 )
+from handlers.console import accounts as console_accounts
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
+from handlers.console import audit as console_audit
 from handlers.console import dashboard as console_dashboard
 from handlers.console import imports as console_imports
 from handlers.console import proxies as console_proxies
+from handlers.console import second_factor
 from handlers.console.base import (
     end_session,
     guard,
@@ -40,7 +43,6 @@ from handlers.console.base import (
     requires,
     runtime,
     security_headers,
-    start_session,
 )
 from models import Attachment, AttachmentState, Proxy
 
@@ -52,6 +54,9 @@ bp.after_request(security_headers)
 bp.register_blueprint(console_appeals.bp)
 bp.register_blueprint(console_admin.bp)
 bp.register_blueprint(console_proxies.bp)
+bp.register_blueprint(second_factor.bp)
+bp.register_blueprint(console_accounts.bp)
+bp.register_blueprint(console_audit.bp)
 bp.register_blueprint(console_dashboard.bp)
 bp.register_blueprint(console_imports.bp)
 
@@ -123,9 +128,8 @@ def login():
                 result=outcome,
                 detail=None if result.user else f"username={typed}",
             )
-        if result.user:
-            start_session(result.user)
-            return redirect(_safe_next(request.args.get("next")))
+        if result.user:  # the second step (handlers/console/second_factor.py) starts the session
+            return second_factor.begin(result.user, _safe_next(request.args.get("next")))
         g.staff = None
         error = (
             f"尝试次数过多，请 {minutes(result.wait)} 分钟后再试。"
