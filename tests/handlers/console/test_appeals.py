@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from bot.appeals.rules import file_appeal
 from bot.core import keys
-from bot.platform import totp
 from bot.platform import staff_auth as staff_service
+from bot.platform import totp
 from handlers.cli import create_staff_command
 from models import Account, Appeal, AppealEvent, Attachment, AuditEvent, StaffUser, Student, utcnow
 from tests.conftest import APP_ID, Chat, outbox
