@@ -30,6 +30,7 @@ from bot.platform.staff_auth import (
 from handlers.console import accounts as console_accounts
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
+from handlers.console import calendar as console_calendar
 from handlers.console import audit as console_audit
 from handlers.console import dashboard as console_dashboard
 from handlers.console import imports as console_imports
@@ -59,6 +60,7 @@ bp.register_blueprint(console_accounts.bp)
 bp.register_blueprint(console_audit.bp)
 bp.register_blueprint(console_dashboard.bp)
 bp.register_blueprint(console_imports.bp)
+bp.register_blueprint(console_calendar.bp)
 
 
 @bp.record_once
@@ -91,8 +93,8 @@ def calendar_notice() -> str | None:
         return None
     year = calendar.covered_until.year + 1
     return (
-        f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
-        f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。"
+        f"节假日日历只到 {calendar.covered_until.isoformat()}。请主任在“节假日”页按国务院办公厅发布的 {year} 年放假安排录入"
+        f"（或更新日历文件 {Path(calendar.path).name}）；录入前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。"
     )
 
 
