@@ -20,6 +20,14 @@ ACTION_NAMES = {
     "view_audit": "查看审计日志",
     "view_anomalies": "查看异常报告",
     "anomaly_notice": "异常报告短信通知",
+    # the office's own work (registrar files, holiday calendar, dashboard)
+    "registrar_upload": "上传学籍文件",
+    "registrar_import_confirm": "确认导入学籍",
+    "registrar_import_discard": "放弃导入学籍",
+    "registrar_import": "导入学籍",
+    "calendar_year": "编辑节假日日历",
+    "view_dashboard": "查看数据看板",
+    "dashboard_csv": "下载看板 CSV",
     # staff: sign-in and accounts
     "staff_login": "登录（密码）",
     "staff_2fa": "登录（二次验证）",
