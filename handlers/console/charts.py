@@ -35,20 +35,21 @@ def chart(figure: Figure) -> Markup:
     labels = [str(row[0]) for row in figure.rows]
     draw = {"stacked": _bars, "bars": _bars, "lines": _lines, "hbars": _hbars}[figure.chart]
     body = draw(labels, series, stacked=figure.chart == "stacked")
-    height = _hbars_height(labels) if figure.chart == "hbars" else HEIGHT
+    top = _hbars_height(labels) if figure.chart == "hbars" else HEIGHT - BOTTOM + 30
+    per_row = 3
     legend = "".join(
-        f'<g transform="translate({LEFT + 150 * (n % 4)},{height - 14 - 16 * (n // 4)})">'
+        f'<g transform="translate({LEFT + 240 * (n % per_row)},{top + 18 * (n // per_row)})">'
         f'<rect width="10" height="10" fill="{COLOURS[n % len(COLOURS)]}"/>'
-        f'<text x="14" y="9" font-size="11" fill="#1f2328">{escape(_short(name, 11))}</text></g>'
+        f'<text x="14" y="9" font-size="11" fill="#1f2328">{escape(_short(name, 18))}</text></g>'
         for n, (name, _values) in enumerate(series)
     )
-    extra = 16 * ((len(series) - 1) // 4)
+    height = top + 18 * -(-len(series) // per_row) + 4
     return Markup(
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height + extra}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="100%" role="img" aria-labelledby="chart-{figure.key}-title" '
         f'class="chart" data-figure="{figure.key}">'
         f'<title id="chart-{figure.key}-title">{escape(figure.title)}</title>'
-        f'<g transform="translate(0,{extra})">{body}</g>{legend}</svg>'
+        f"{body}{legend}</svg>"
     )
 
 
@@ -152,7 +153,7 @@ def _lines(labels: list[str], series: list, stacked: bool = False) -> str:
 
 
 def _hbars_height(labels: list[str]) -> int:
-    return TOP + 26 * max(1, len(labels)) + 40
+    return TOP + 26 * max(1, len(labels)) + 10
 
 
 def _hbars(labels: list[str], series: list, stacked: bool = False) -> str:
