@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.platform.crypto import sm3
 from bot.platform.registrar import import_file
+from handlers import jobs
 from models import AuditEvent, Diploma, ImportState, OfficeImport, Student
 from tests.bot.platform.test_registrar import ident, row, write_csv
 from tests.handlers.console.test_appeals import login, make_staff, token
@@ -174,6 +175,16 @@ def test_refusals_discard_and_expiry(app, director, tmp_path):
     director.get("/console/imports")  # the list drops stale files
     with app.extensions["gradcert"].sessions() as db:
         item = db.get(OfficeImport, int(second))
+        assert item.state == ImportState.EXPIRED and item.sealed_file is None
+
+    third = int(upload(director, data).headers["Location"].rsplit("/", 1)[1])
+    with app.extensions["gradcert"].sessions() as db:
+        db.get(OfficeImport, third).created_at -= timedelta(minutes=61)
+        db.commit()
+    with app.app_context():
+        jobs.sweep()  # and so does the periodic upkeep, if nobody opens the page
+    with app.extensions["gradcert"].sessions() as db:
+        item = db.get(OfficeImport, third)
         assert item.state == ImportState.EXPIRED and item.sealed_file is None
     assert "S4" not in students(app)
 
