@@ -61,9 +61,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if not sqlite:
         op.drop_constraint(op.f("ck_staff_users_role"), "staff_users", type_="check")
-        op.execute("UPDATE staff_users SET role = 'clerk', active = false WHERE role = 'auditor'")
+    # an auditor would become a clerk with access to tickets: switched off instead
+    op.execute("UPDATE staff_users SET role = 'clerk', active = false WHERE role = 'auditor'")
+    if not sqlite:
         _check("staff_users", "role", ROLES_BEFORE)
     op.drop_index(op.f("ix_staff_sign_ins_at"), table_name="staff_sign_ins")
     op.drop_index("ix_staff_sign_ins_staff", table_name="staff_sign_ins")
