@@ -92,7 +92,7 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step (within the drift) whose code is `code`, or None."""
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+    for step in range(max(0, current - DRIFT_STEPS), current + DRIFT_STEPS + 1):
         if pyotp.utils.strings_equal(totp.generate_otp(step), code):
             return step
     return None
