@@ -1,7 +1,8 @@
 """issue 15: registrar imports in the console, holiday calendar
 
 Registrar files uploaded in the console (sealed until imported), the holiday calendar entered in
-the console, and the lookups of the public verification page (counted on the dashboard). Enum
+the console, the lookups of the public verification page (counted on the dashboard) and indexes
+for the dashboard's counts by day. Enum
 columns get their CHECK constraints on PostgreSQL, as in 0009.
 
 Revision ID: 0014
@@ -33,6 +34,12 @@ CHECKS = [
     ),
 ]
 TZ = sa.DateTime(timezone=True)
+# the dashboard counts these tables by day
+INDEXES = [
+    ("ix_audit_events_action_at", "audit_events", ["action", "at"]),
+    ("ix_otp_events_at", "otp_events", ["at"]),
+    ("ix_certificates_issued_at", "certificates", ["issued_at"]),
+]
 
 
 def upgrade() -> None:
@@ -90,6 +97,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_verification_lookups")),
     )
     op.create_index(op.f("ix_verification_lookups_at"), "verification_lookups", ["at"])
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
     if op.get_bind().dialect.name == "sqlite":
         return
     for table, column, values in CHECKS:
@@ -98,6 +107,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for name, table, _columns in INDEXES:
+        op.drop_index(name, table_name=table)
     op.drop_index(op.f("ix_verification_lookups_at"), table_name="verification_lookups")
     op.drop_table("verification_lookups")
     op.drop_index(op.f("ix_calendar_days_year"), table_name="calendar_days")
