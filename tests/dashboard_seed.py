@@ -48,7 +48,9 @@ def seed_month(app, end: datetime | None = None, seed: int = 15) -> dict:
     with rt.sessions() as db:
         staff = db.scalars(select(StaffUser).where(StaffUser.role == "clerk")).all()
         assert staff, "make the clerks first"
-        accounts = [Account(channel="wx", app_id="wxseed", user_key=f"seed-{seed}-{n}") for n in range(8)]
+        accounts = [
+            Account(channel="wx", app_id="wxseed", user_key=f"seed-{seed}-{n}") for n in range(8)
+        ]
         db.add_all(accounts)
         db.flush()
         students = db.scalars(select(Student)).all()
@@ -179,7 +181,7 @@ def seed_month(app, end: datetime | None = None, seed: int = 15) -> dict:
             )
         diplomas = db.scalars(select(Diploma).where(Diploma.certificate_no.is_not(None))).all()
         certificates = []
-        for n in range(25):
+        for _ in range(25):
             diploma, issued = rng.choice(diplomas), moment()
             cert = Certificate(
                 code=new_code(),

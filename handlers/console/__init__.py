@@ -30,8 +30,8 @@ from bot.platform.staff_auth import (
 from handlers.console import accounts as console_accounts
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
-from handlers.console import calendar as console_calendar
 from handlers.console import audit as console_audit
+from handlers.console import calendar as console_calendar
 from handlers.console import dashboard as console_dashboard
 from handlers.console import imports as console_imports
 from handlers.console import proxies as console_proxies
