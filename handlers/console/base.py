@@ -2,8 +2,10 @@
 server-side session id (so that logging out really ends a session), CSRF tokens on every POST,
 role checks and the security headers of every console response.
 
-The Flask session cookie carries `sid`, `staff_id`, `seen` (epoch seconds) and `csrf`; Redis
-holds `gc:console:sid:<sid>` -> staff id with the idle TTL, refreshed on each request.
+The Flask session cookie carries `sid`, `staff_id`, `seen` (epoch seconds), `since` (when the
+session began: one begun before the user's password or role last changed is ended) and `csrf`;
+Redis holds `gc:console:sid:<sid>` -> staff id with the idle TTL, refreshed on each request.
+Between the password and the second factor it carries only `pending` (second_factor.py).
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def start_session(user: StaffUser) -> None:
     session.clear()
     sid = secrets.token_urlsafe(24)
     runtime().redis.set(_sid_key(sid), str(user.id), ex=IDLE_SECONDS)
-    now = int(time.time())
-    session.update(sid=sid, staff_id=user.id, seen=now, since=now, csrf=secrets.token_urlsafe(32))
+    now = time.time()  # `since` to the microsecond: a sign-in right after a reset must survive it
+    session.update(
+        sid=sid, staff_id=user.id, seen=int(now), since=now, csrf=secrets.token_urlsafe(32)
+    )
 
 
 def end_session() -> None:
