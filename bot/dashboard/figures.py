@@ -4,6 +4,8 @@ returned as a `Figure` (a header and rows) that the console draws as a chart and
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from datetime import datetime
 
@@ -35,6 +37,7 @@ __all__ = [
     "OUTCOME_NAMES",
     "SERVICE",
     "Figure",
+    "as_csv",
     "figure",
     "percentile",
     "reviewers",
@@ -67,3 +70,17 @@ def figure(db: Session, key: str, period: Period, now: datetime) -> Figure:
 def service_figures(db: Session, period: Period, now: datetime) -> list[Figure]:
     """Every figure of the service, in the dashboard's order."""
     return [figure(db, key, period, now) for key in SERVICE]
+
+
+def as_csv(fig: Figure) -> str:
+    """The figure as CSV text with a BOM (Excel reads it as UTF-8); a text cell that a spreadsheet
+    would run as a formula (a reviewer's name typed as =...) is quoted with a leading '."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(fig.header)
+    for row in fig.rows:
+        writer.writerow(
+            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+            for v in row
+        )
+    return "\ufeff" + out.getvalue()

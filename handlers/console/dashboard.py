@@ -4,8 +4,6 @@ The figures are computed in bot/dashboard/figures.py; viewing and downloading ar
 
 from __future__ import annotations
 
-import csv
-import io
 from functools import wraps
 
 from flask import Blueprint, Response, abort, g, request
@@ -74,13 +72,9 @@ def figure_csv(key: str):
     with runtime().unit() as work:
         fig = service.figure(work.db, key, period, now)
         record(work.db, "dashboard_csv", detail=f"{key} {period.start}..{period.end}")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(fig.header)
-    writer.writerows(fig.rows)
     name = f"gradcert-{key}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
     return Response(
-        "\ufeff" + out.getvalue(),
+        service.as_csv(fig),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -263,3 +263,11 @@ def test_periods_and_who_sees_what():
     assert [r for r, u in roles.items() if sees_dashboard(u)] == ["director", "auditor"]
     assert [r for r, u in roles.items() if sees_reviewers(u)] == ["director"]
     assert not sees_dashboard(StaffUser(role="director", active=False))
+
+
+def test_csv_cells_are_never_formulas():
+    fig = figures.Figure(
+        "reviewers", "t", ("审核人员", "经手工单"), [("=HYPERLINK(1)", 3)], "hbars"
+    )
+    text = figures.as_csv(fig)
+    assert text.startswith("\ufeff审核人员,经手工单") and "'=HYPERLINK(1),3" in text
