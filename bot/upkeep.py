@@ -1,6 +1,8 @@
 """The periodic upkeep the worker runs: tickets left 7 days without a reply are closed (and their
 followers told), lapsed proxies expire, and proxies and graduates are warned 7 days before a
-proxy ends, and graduates are told a week before their binding must be re-confirmed. Everything
+proxy ends, and graduates are told a week before their binding must be re-confirmed; registrar
+files uploaded in the console and never confirmed are dropped; from Monday 08:00 the auditors are
+told last week's anomaly report is ready. Everything
 it has to say goes out as effects of its unit of work."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from bot.appeals.rules import close_stale
 from bot.binding import reconfirm
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
+from bot.platform import anomalies, registrar_uploads
 from bot.platform.idcard import mask_name
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
@@ -47,4 +50,8 @@ def sweep(s) -> int:
             )
         )
     reminded = reconfirm.warn(s)
+    registrar_uploads.drop_stale(s.db, s.now())  # files of previews nobody confirmed
+    week = anomalies.notice_due(s.redis, s.now())
+    if week is not None:
+        s.effects.append(Effect(anomalies.tell_auditors, {"week": week.label}, key=week.label))
     return len(closed) + len(warn) + reminded

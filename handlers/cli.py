@@ -401,36 +401,66 @@ def ledger_export(day: str | None) -> None:
 
 @cli.command("create-staff")
 @click.option("--username", required=True, help="login name (lower case letters, digits, . _ -)")
-@click.option("--name", "display_name", required=True, help="the name shown in the console")
+@click.option("--name", "display_name", default=None, help="the name shown in the console")
 @click.option(
-    "--role", type=click.Choice(["clerk", "director"]), default="clerk", show_default=True
+    "--role",
+    type=click.Choice(["clerk", "director", "auditor"]),
+    default="clerk",
+    show_default=True,
 )
-@click.option("--phone", default=None, help="mobile number; required for a director (export codes)")
-def create_staff_command(username: str, display_name: str, role: str, phone: str | None) -> None:
-    """Create a console user; the password is prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
+@click.option("--phone", default=None, help="mobile number; required for a director or an auditor")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="an existing user: new password, re-enabled, authenticator cleared (enrolled again at the next sign-in)",
+)
+def create_staff_command(
+    username: str, display_name: str | None, role: str, phone: str | None, reset: bool
+) -> None:
+    """Create a console user, or with --reset give an existing one a new password; the password is
+    prompted twice (or taken from GRADCERT_STAFF_PASSWORD)."""
     from bot.core.accounts import audit
+    from bot.platform.staff_accounts import reset_from_cli
     from bot.platform.staff_auth import StaffInputError, create_staff
 
     rt = runtime()
     _schema_ready()
+    if not reset and not display_name:
+        click.echo("error: --name is required when creating a user", err=True)
+        raise SystemExit(2)
     password = os.environ.get("GRADCERT_STAFF_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
     with rt.sessions() as db:
         try:
-            user = create_staff(db, rt.domain.cipher, username, display_name, role, password, phone)
+            if reset:
+                user = reset_from_cli(db, rt.domain.cipher, username, password, phone)
+            else:
+                user = create_staff(
+                    db, rt.domain.cipher, username, display_name, role, password, phone
+                )
         except StaffInputError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(2) from None
         audit(
             db,
             None,
-            "staff_create",
-            detail=f"{user.username} role={user.role} via cli",
+            "password_reset" if reset else "staff_create",
+            detail=f"{user.username} via cli"
+            if reset
+            else f"{user.username} role={user.role} via cli",
             actor_staff="cli",
         )
         db.commit()
-    click.echo(f"created {role} {user.username} ({user.display_name}); sign in at /console/login")
+    if reset:
+        click.echo(
+            f"reset {user.role} {user.username}: new password set, account enabled, "
+            "authenticator cleared; sign in at /console/login"
+        )
+    else:
+        click.echo(
+            f"created {role} {user.username} ({user.display_name}); sign in at /console/login"
+        )
 
 
 @cli.command("serve")

@@ -78,6 +78,11 @@ SETTINGS: dict[str, tuple[object, str]] = {
         None,
         "Holiday calendar JSON (public holidays and 调休 days per year); default the bundled bot/data/holidays.json",
     ),
+    "GRADCERT_CALENDAR_CACHE_SECONDS": (
+        30,
+        "How long a worker keeps the holiday calendar entered in the console before reading it again",
+    ),
+    "GRADCERT_IMPORT_MAX_MB": (20, "Largest registrar file (CSV/XLSX) the console accepts, in MB"),
     "GRADCERT_SCHOOL_NAME": ("示范职业技术学院", "School name shown in replies and certificates"),
     "GRADCERT_OFFICE_ADDRESS": (
         "行政楼A203",
@@ -241,6 +246,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
     ),
     "REGISTRAR_FULL_AT": ("20:00", "College time of the daily full registrar pass (HH:MM)"),
     "REGISTRAR_BATCH": (500, "Rows per committed batch of the registrar sync"),
+    "SMS_REPORT_TEMPLATE_ID": (
+        "",
+        "Approved template telling auditors the weekly anomaly report is ready (week, item count)",
+    ),
 }
 
 NUMERIC = {

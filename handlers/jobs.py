@@ -15,7 +15,7 @@ from bot.binding.rules import notify_displaced, send_otp_sms
 from bot.core import effects, keys
 from bot.core.messages import Effect, Inbound, Reply
 from bot.diploma.files import render_certificate
-from bot.platform import registrar_sync
+from bot.platform import registrar_sync, registrar_uploads
 from bot.platform.attachments import fetch_attachment
 from bot.platform.registrar_source import RegistrarSource
 from handlers.current import runtime
@@ -145,3 +145,8 @@ def notify_appeal(appeal_id: int, note: str | None = None, event_id: int | None 
 def push_text(channel: str, app_id: str, user_key: str, text: str) -> None:
     """A text queued by the previous release (now the `push_text` effect)."""
     runtime().push_to(channel, app_id, user_key, [Reply(text)])
+
+
+def run_registrar_import(import_id: int) -> None:
+    """A registrar file confirmed in the console (bot.platform.registrar_uploads.run)."""
+    registrar_uploads.run(runtime().sessions, runtime().domain.cipher, import_id)

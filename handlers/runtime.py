@@ -24,7 +24,7 @@ from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
 from bot.core.state import RedisStorage
 from bot.core.unit import Services
-from bot.platform.workdays import use_calendar
+from bot.platform.workdays import entered_years, use_calendar, use_entered_years
 from bot.router import route
 from handlers import jobs, metrics, redis_client
 from handlers.channels.alipay_api import AlipayChannel
@@ -71,6 +71,9 @@ class Runtime:
             queue=Queue(QUEUE, connection=redis),
             storage=metrics.MeasuredStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(college=College.from_config(config)),
+        )
+        use_entered_years(
+            entered_years(rt.sessions), float(config.get("GRADCERT_CALENDAR_CACHE_SECONDS", 30))
         )
         rt.channels = {
             c.name: c

@@ -126,10 +126,12 @@ class Attachment(Base):
 class StaffRole(StrEnum):
     CLERK = "clerk"
     DIRECTOR = "director"
+    AUDITOR = "auditor"  # 纪检: reads the audit log and the anomaly report, nothing else
 
 
 class StaffUser(Base):
-    """A console user: a clerk works tickets; a director also exports and manages users."""
+    """A console user: a clerk works tickets; a director also exports and manages users; an auditor
+    only reads the audit log and the anomaly report."""
 
     __tablename__ = "staff_users"
 
@@ -143,3 +145,6 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed like a phone
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column()
+    credentials_at: Mapped[datetime | None] = mapped_column()  # sessions begun before: ended

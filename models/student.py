@@ -100,6 +100,7 @@ class OtpEvent(Base):
     """What happened to a one-time code; never the code itself."""
 
     __tablename__ = "otp_events"
+    __table_args__ = (Index("ix_otp_events_at", "at"),)  # the dashboard's counts by day
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -31,12 +31,12 @@ class VerifierKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column()
 
 
-class VerificationLookup(Base):
+class OrganisationLookup(Base):
     """One lookup by an organisation: the code asked, what it was told (`result`: a certificate
     status, `unknown` or `tampered`) and whether the name it gave matched (None: none given)."""
 
-    __tablename__ = "verification_lookups"
-    __table_args__ = (Index("ix_verification_lookups_key", "key_id", "at"),)
+    __tablename__ = "organisation_lookups"
+    __table_args__ = (Index("ix_organisation_lookups_key", "key_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("verifier_keys.id"))

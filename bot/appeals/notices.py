@@ -89,7 +89,7 @@ def reach_otherwise(s, appeal: Appeal, notice: AppealNotice) -> None:
         done.append(f"今日短信通知已达上限，未发短信（{mask_phone(phone)}）")
     elif phone:
         try:
-            s.domain.sms.send_notice(phone, appeal.ticket_no)
+            s.domain.sms.send_notice(phone, "ticket_changed", [appeal.ticket_no])
             done.append(f"已发短信通知 {mask_phone(phone)}")
         except SmsError as problem:
             log.warning("notice SMS for %s not sent: %s", appeal.ticket_no, problem)

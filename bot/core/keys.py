@@ -87,6 +87,31 @@ def console_session(sid: str) -> str:
     return f"{PREFIX}:console:sid:{sid}"
 
 
+def staff_second_factor(staff_id: int) -> str:
+    """Wrong second-factor codes of one staff user (15 minutes)."""
+    return f"{PREFIX}:console:2fa:fail:{staff_id}"
+
+
+def staff_totp_used(staff_id: int) -> str:
+    """The last TOTP time step a staff user signed in with (2 minutes: no code twice)."""
+    return f"{PREFIX}:console:2fa:used:{staff_id}"
+
+
+def staff_totp_pending(staff_id: int) -> str:
+    """A TOTP secret being enrolled, sealed, until the first code confirms it (10 minutes)."""
+    return f"{PREFIX}:console:2fa:pending:{staff_id}"
+
+
+def staff_reset(staff_id: int) -> str:
+    """The SHA-256 of a staff user's one-time password-reset token (24 hours)."""
+    return f"{PREFIX}:console:reset:{staff_id}"
+
+
+def anomaly_report_sent(week: str) -> str:
+    """Set once the auditors were told about the report of ISO week `week` (8 days)."""
+    return f"{PREFIX}:console:anomalies:told:{week}"
+
+
 def verify_by_address(address: str) -> str:
     """Verification-page lookups of one client address."""
     return f"{PREFIX}:verify:ip:{address}"

@@ -21,7 +21,7 @@ SEALED = {
         ("contact_email_enc", b"email"),
     ),
     LostCertificate: (("address_enc", b"address"),),
-    StaffUser: (("phone_enc", b"phone"),),
+    StaffUser: (("phone_enc", b"phone"), ("totp_secret_enc", b"totp")),
 }
 
 

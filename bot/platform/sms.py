@@ -1,5 +1,6 @@
-"""SMS verification codes and ticket notices: the providers that send them (console outbox, Tencent
-Cloud SMS). A notice names the ticket number only, never personal data.
+"""SMS verification codes and notices: the providers that send them (console outbox, Tencent Cloud
+SMS). A notice is one of NOTICES, sent with its own approved template and parameters only: a ticket
+notice names the ticket number, the auditors' notice a week and a count, never personal data.
 
 Personal data stays out of errors: an SmsError names the provider's error code or the HTTP status,
 never the phone number or the code.
@@ -34,8 +35,20 @@ class SmsProvider(Protocol):
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send `code`, valid for `minutes`, to `phone`; raises SmsError on failure."""
 
-    def send_notice(self, phone: str, ticket_no: str) -> None:
-        """Tell `phone` that ticket `ticket_no` changed; raises SmsError on failure."""
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Send the notice `notice` (a key of NOTICES) with `params`; raises SmsError on failure."""
+
+
+# notice -> its text as the approved template renders it ({0}, {1}: the parameters), and the
+# setting that holds its Tencent template id
+NOTICES = {
+    "ticket_changed": "你的申请 {0} 有新进展，请到公众号或小程序查看，回复4可查进度。",
+    "anomaly_report": "{0}的工作人员操作异常周报已生成（{1} 项需关注），请登录学历异议处理台查看。",
+}
+NOTICE_TEMPLATES = {
+    "ticket_changed": "SMS_NOTICE_TEMPLATE_ID",
+    "anomaly_report": "SMS_REPORT_TEMPLATE_ID",
+}
 
 
 def mask_phone(phone: str) -> str:
@@ -48,11 +61,6 @@ def sms_text(sign: str, code: str, minutes: int) -> str:
     return f"【{sign}】验证码 {code}，{minutes}分钟内有效。请勿告诉他人。"
 
 
-def notice_text(sign: str, ticket_no: str) -> str:
-    """The text of a ticket notice, as the approved template renders it: the number, nothing else."""
-    return f"【{sign}】你的申请 {ticket_no} 有新进展，请到公众号或小程序查看，回复4可查进度。"
-
-
 class ConsoleProvider:
     """Appends each SMS as one JSON line to an outbox file (development, demos, tests)."""
 
@@ -62,28 +70,20 @@ class ConsoleProvider:
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Write one line: at, phone, phone_masked, code, text."""
+        self._write(phone, {"code": code, "text": sms_text(self.sign, code, minutes)})
+
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Write one line: at, phone, phone_masked, notice, params, text."""
+        text = f"【{self.sign}】" + NOTICES[notice].format(*params)
+        self._write(phone, {"notice": notice, "params": params, "text": text})
+
+    def _write(self, phone: str, content: dict) -> None:
         record = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "phone": phone,
             "phone_masked": mask_phone(phone),
-            "code": code,
-            "text": sms_text(self.sign, code, minutes),
+            **content,
         }
-        self._write(record)
-
-    def send_notice(self, phone: str, ticket_no: str) -> None:
-        """Write one line: at, phone, phone_masked, ticket, text."""
-        self._write(
-            {
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phone": phone,
-                "phone_masked": mask_phone(phone),
-                "ticket": ticket_no,
-                "text": notice_text(self.sign, ticket_no),
-            }
-        )
-
-    def _write(self, record: dict) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
         with _write_lock, self.outbox.open("ab") as f:
@@ -154,27 +154,28 @@ class TencentProvider:
         sdk_app_id: str,
         sign_name: str,
         template_id: str,
-        notice_template_id: str = "",
         region: str = "ap-guangzhou",
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        notice_templates: Mapping[str, str] | None = None,
     ) -> None:
         self.url = api_base.rstrip("/") + "/"
         self.host = urlsplit(api_base).netloc
         self.secret_id, self.secret_key = secret_id, secret_key
         self.sdk_app_id, self.sign_name, self.template_id = sdk_app_id, sign_name, template_id
-        self.notice_template_id = notice_template_id
         self.region, self.timeout, self.clock = region, timeout, clock
+        self.notice_templates = {k: v for k, v in (notice_templates or {}).items() if v}
 
     def send_code(self, phone: str, code: str, minutes: int) -> None:
         """Send through SendSms; SmsError unless the status of the one number is `Ok`."""
         self._send(phone, self.template_id, [code, str(minutes)])
 
-    def send_notice(self, phone: str, ticket_no: str) -> None:
-        """The notice template (one parameter: the ticket number) through SendSms."""
-        if not self.notice_template_id:
-            raise SmsError("tencent sms: no notice template")
-        self._send(phone, self.notice_template_id, [ticket_no])
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        """Send a notice with its own approved template (SmsError when none is configured)."""
+        template_id = self.notice_templates.get(notice)
+        if not template_id:
+            raise SmsError(f"tencent sms: no template for {_safe_code(notice)}")
+        self._send(phone, template_id, params)
 
     def _send(self, phone: str, template_id: str, params: list[str]) -> None:
         body = json.dumps(
@@ -237,6 +238,9 @@ def make_provider(config: Mapping[str, object]) -> SmsProvider:
             str(config["SMS_SDK_APP_ID"]),
             str(config["SMS_SIGN_NAME"]),
             str(config["SMS_TEMPLATE_ID"]),
-            str(config.get("SMS_NOTICE_TEMPLATE_ID") or ""),
+            notice_templates={
+                notice: str(config.get(setting) or "")
+                for notice, setting in NOTICE_TEMPLATES.items()
+            },
         )
     raise ValueError(f"SMS_PROVIDER must be 'console' or 'tencent', not {name!r}")

@@ -42,13 +42,16 @@ class Permission(StrEnum):
     REGISTRAR = "registrar"  # the registrar sync's status and refused rows
     VERIFIERS = "verifiers"  # API keys of organisations that verify certificates
     MANAGE_JOBS = "manage_jobs"
+    VIEW_ANOMALIES = "view_anomalies"
 
 
 GRANTS = {
     StaffRole.CLERK: frozenset({Permission.WORK_TICKETS}),
     StaffRole.DIRECTOR: frozenset(Permission),
+    StaffRole.AUDITOR: frozenset({Permission.VIEW_AUDIT, Permission.VIEW_ANOMALIES}),
 }
-ROLE_NAMES = {StaffRole.CLERK: "办事员", StaffRole.DIRECTOR: "主任"}
+ROLE_NAMES = {StaffRole.CLERK: "办事员", StaffRole.DIRECTOR: "主任", StaffRole.AUDITOR: "纪检"}
+PHONE_ROLES = (StaffRole.DIRECTOR, StaffRole.AUDITOR)  # export codes; the weekly report notice
 
 
 class StaffInputError(ValueError):
@@ -106,13 +109,13 @@ def create_staff(
     if not display_name or len(display_name) > 64:
         raise StaffInputError("请填写姓名（不超过 64 个字）。")
     if role not in {r.value for r in StaffRole}:
-        raise StaffInputError("角色只能是 clerk（办事员）或 director（主任）。")
+        raise StaffInputError("角色只能是 clerk（办事员）、director（主任）或 auditor（纪检）。")
     if not MIN_PASSWORD <= len(password or "") <= MAX_PASSWORD:
         raise StaffInputError(f"密码需为 {MIN_PASSWORD}-{MAX_PASSWORD} 位。")
     if phone and not PHONE.fullmatch(phone):
         raise StaffInputError("手机号应为 11 位大陆手机号。")
-    if role == StaffRole.DIRECTOR and not phone:
-        raise StaffInputError("主任账号需要手机号（导出时接收验证码）。")
+    if role in PHONE_ROLES and not phone:
+        raise StaffInputError("主任和纪检账号需要手机号（接收验证码和每周报告通知）。")
     if db.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.username == username)):
         raise StaffInputError("该用户名已存在。")
     user = StaffUser(

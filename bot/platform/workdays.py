@@ -1,6 +1,7 @@
 """Working days in China: weekends and public holidays off, 调休 weekend days on, from the
 calendar file that the college updates each year (bot/data/holidays.json, or the file that
-GRADCERT_HOLIDAYS_FILE names).
+GRADCERT_HOLIDAYS_FILE names), and the years the office entered in the console (calendar_days,
+read again by every process after GRADCERT_CALENDAR_CACHE_SECONDS), which replace the file's.
 
 The State Council publishes each year's arrangement in November or December. A day past the last
 year in the file is counted with weekends and the fixed-date statutory holidays only (元旦,
@@ -12,13 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from models import as_utc, utcnow
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from models import CalendarDay, CalendarYear, DayKind, as_utc, utcnow
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "holidays.json"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -78,20 +84,78 @@ def load(path: str | Path = BUNDLED) -> Calendar:
 
 _active: Path = BUNDLED
 _warned: set[str] = set()
+Entered = dict[int, dict[date, bool]]  # year -> {day: True for a holiday, False for a 调休 workday}
+_entered: Callable[[], Entered] | None = None  # the years entered in the console (SQL)
+_entered_seconds = 30.0
+_merged: tuple[float, Calendar, Calendar] | None = None  # (read at, file calendar, merged)
 
 
 def use_calendar(path: str | Path | None) -> Calendar:
     """Make this file (None: the bundled one) the process's calendar; it is read and checked now,
-    so a broken file stops the service at start rather than at the first appeal."""
-    global _active
+    so a broken file stops the service at start rather than at the first appeal. Years entered in
+    the console are added by `use_entered_years` (and forgotten here)."""
+    global _active, _entered, _merged
     calendar = load(Path(path) if path else BUNDLED)
-    _active = Path(calendar.path)
+    _active, _entered, _merged = Path(calendar.path), None, None
     return calendar
 
 
+def use_entered_years(read: Callable[[], Entered], seconds: float) -> None:
+    """Add the years entered in the console (`read`, e.g. `entered_years` over a session factory)
+    to the file's calendar; each process reads them again after `seconds`, so an edit reaches every
+    worker without a restart."""
+    global _entered, _entered_seconds, _merged
+    _entered, _entered_seconds, _merged = read, float(seconds), None
+
+
+def forget_entered_years() -> None:
+    """Read the entered years again on the next use (after an edit in this process)."""
+    global _merged
+    _merged = None
+
+
+def entered_years(sessions) -> Callable[[], Entered]:
+    """A reader of the calendar_days table (the years in calendar_years)."""
+
+    def read() -> Entered:
+        with sessions() as db:
+            years: Entered = {year: {} for year in db.scalars(select(CalendarYear.year))}
+            for day, year, kind in db.execute(
+                select(CalendarDay.day, CalendarDay.year, CalendarDay.kind)
+            ):
+                years.setdefault(year, {})[day] = kind == DayKind.HOLIDAY
+        return years
+
+    return read
+
+
+def merged(base: Calendar, entered: Entered) -> Calendar:
+    """The file's calendar with each entered year replacing that year of the file."""
+    if not entered:
+        return base
+    holidays = {d for d in base.holidays if d.year not in entered}
+    workdays = {d for d in base.workdays if d.year not in entered}
+    for days in entered.values():
+        holidays |= {d for d, off in days.items() if off}
+        workdays |= {d for d, off in days.items() if not off}
+    last = max(base.covered_until, date(max(entered), 12, 31))
+    return Calendar(base.path, frozenset(holidays), frozenset(workdays), last)
+
+
 def active() -> Calendar:
-    """The process's calendar."""
-    return load(_active)
+    """The process's calendar: the file, with the years entered in the console (cached briefly)."""
+    global _merged
+    base = load(_active)
+    if _entered is None:
+        return base
+    now = time.monotonic()
+    if _merged is None or _merged[1] is not base or now - _merged[0] >= _entered_seconds:
+        try:
+            _merged = (now, base, merged(base, _entered()))
+        except SQLAlchemyError:
+            log.exception("holiday calendar: the years entered in the console could not be read")
+            return _merged[2] if _merged else base
+    return _merged[2]
 
 
 def is_working_day(day: date) -> bool:

@@ -21,7 +21,7 @@ from bot.core.messages import Effect
 from bot.diploma import verification
 from bot.platform.workdays import SHANGHAI, local
 from bot.proxies.rules import graduate_accounts
-from models import VerificationLookup, VerifierKey, as_utc
+from models import OrganisationLookup, VerifierKey, as_utc
 
 KEY_PREFIX = "gcv_"
 MAX_QUOTA = 100_000
@@ -151,7 +151,7 @@ def verify(s, key: VerifierKey, code: str, name: str | None) -> Verification:
     lookup row is written first, so that the unit starts as a writer (SQLite: no read snapshot
     to upgrade while other lookups commit)."""
     now = s.now()
-    lookup = VerificationLookup(key_id=key.id, at=now, code=code[:16], result="unknown")
+    lookup = OrganisationLookup(key_id=key.id, at=now, code=code[:16], result="unknown")
     s.db.add(lookup)
     s.db.flush()
     s.db.execute(update(VerifierKey).where(VerifierKey.id == key.id).values(last_used_at=now))

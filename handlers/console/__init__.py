@@ -27,11 +27,17 @@ from bot.platform.staff_auth import (
     authenticate,
     normalise_username,
 )
+from handlers.console import accounts as console_accounts
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
+from handlers.console import audit as console_audit
+from handlers.console import calendar as console_calendar
+from handlers.console import dashboard as console_dashboard
+from handlers.console import imports as console_imports
 from handlers.console import jobs as console_jobs
 from handlers.console import proxies as console_proxies
 from handlers.console import registrar as console_registrar
+from handlers.console import second_factor
 from handlers.console import verifiers as console_verifiers
 from handlers.console.base import (
     end_session,
@@ -41,7 +47,6 @@ from handlers.console.base import (
     requires,
     runtime,
     security_headers,
-    start_session,
 )
 from models import Attachment, AttachmentState, Proxy
 
@@ -56,6 +61,12 @@ bp.register_blueprint(console_proxies.bp)
 bp.register_blueprint(console_registrar.bp)
 bp.register_blueprint(console_verifiers.bp)
 bp.register_blueprint(console_jobs.bp)
+bp.register_blueprint(second_factor.bp)
+bp.register_blueprint(console_accounts.bp)
+bp.register_blueprint(console_audit.bp)
+bp.register_blueprint(console_dashboard.bp)
+bp.register_blueprint(console_imports.bp)
+bp.register_blueprint(console_calendar.bp)
 
 
 @bp.record_once
@@ -88,8 +99,8 @@ def calendar_notice() -> str | None:
         return None
     year = calendar.covered_until.year + 1
     return (
-        f"节假日日历只到 {calendar.covered_until.isoformat()}。请管理员按国务院办公厅发布的 {year} 年放假安排更新日历文件"
-        f"（{Path(calendar.path).name}，见 README 的 GRADCERT_HOLIDAYS_FILE）；更新前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。"
+        f"节假日日历只到 {calendar.covered_until.isoformat()}。请主任在“节假日”页按国务院办公厅发布的 {year} 年放假安排录入"
+        f"（或更新日历文件 {Path(calendar.path).name}）；录入前，{year} 年的到期日只按周末和元旦、劳动节、国庆节计算。"
     )
 
 
@@ -125,9 +136,8 @@ def login():
                 result=outcome,
                 detail=None if result.user else f"username={typed}",
             )
-        if result.user:
-            start_session(result.user)
-            return redirect(_safe_next(request.args.get("next")))
+        if result.user:  # the second step (handlers/console/second_factor.py) starts the session
+            return second_factor.begin(result.user, _safe_next(request.args.get("next")))
         g.staff = None
         error = (
             f"尝试次数过多，请 {minutes(result.wait)} 分钟后再试。"

@@ -1,5 +1,6 @@
 """Director pages of the staff console (nested under the `console` blueprint): the CSV export of
-tickets behind an SMS code, staff user management and the audit log browser."""
+tickets behind an SMS code and staff user management (the list, adding and disabling; the other
+account actions are handlers/console/accounts.py, the audit log handlers/console/audit.py)."""
 
 from __future__ import annotations
 
@@ -10,32 +11,9 @@ from bot.appeals import staff as worklist
 from bot.platform import staff_auth as staff_service
 from bot.platform.otp import Check
 from handlers.console.base import record, render, requires, runtime
-from models import AuditEvent, StaffUser
+from models import StaffUser
 
 bp = Blueprint("admin", __name__)
-AUDIT_ROWS = 200
-AUDIT_ACTIONS = (
-    "view_ticket",
-    "reveal_pii",
-    "appeal_status",
-    "appeal_note",
-    "view_attachment",
-    "view_proxy",
-    "proxy_review",
-    "proxy_revoke",
-    "export_code",
-    "export_csv",
-    "staff_login",
-    "staff_logout",
-    "staff_create",
-    "staff_disable",
-    "view_audit",
-    "view_registrar",
-    "verifier_create",
-    "verifier_revoke",
-    "third_party_verify",
-    "job_retry",
-)
 
 
 def _export_page(filters: worklist.QueueFilters, error: str | None = None, status: int = 200):
@@ -97,14 +75,14 @@ def export_download():
 
 @bp.get("/users")
 @requires(staff_service.Permission.MANAGE_USERS)
-def users(error: str | None = None, form=None, status: int = 200):
-    """Staff accounts, with the form to add one."""
+def users(error: str | None = None, form=None, status: int = 200, issued: dict | None = None):
+    """Staff accounts, with the form to add one (and, once, a reset link just issued)."""
     with runtime().unit() as work:
         db = work.db
         people = db.scalars(
             select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)
         ).all()
-    return render("users.html", status, people=people, error=error, form=form or {})
+    return render("users.html", status, people=people, error=error, form=form or {}, issued=issued)
 
 
 @bp.post("/users")
@@ -148,21 +126,3 @@ def disable_user(user_id: int):
         record(db, "staff_disable", detail=user.username)
     flash(f"已停用账号 {user.username}。")
     return redirect(url_for("console.admin.users"), 303)
-
-
-@bp.get("/audit")
-@requires(staff_service.Permission.VIEW_AUDIT)
-def audit_log():
-    """The latest 200 audit rows, filtered by action and staff username."""
-    action = request.args.get("action", "")
-    who = request.args.get("staff", "").strip()[:64]
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_ROWS)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if who:
-        query = query.where(AuditEvent.actor_staff == who)
-    with runtime().unit() as work:
-        db = work.db
-        rows = db.scalars(query).all()
-        record(db, "view_audit", detail=f"action={action[:40]} staff={who[:40]}")
-    return render("audit.html", rows=rows, actions=AUDIT_ACTIONS, action=action, who=who)

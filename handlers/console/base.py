@@ -2,8 +2,10 @@
 server-side session id (so that logging out really ends a session), CSRF tokens on every POST,
 role checks and the security headers of every console response.
 
-The Flask session cookie carries `sid`, `staff_id`, `seen` (epoch seconds) and `csrf`; Redis
-holds `gc:console:sid:<sid>` -> staff id with the idle TTL, refreshed on each request.
+The Flask session cookie carries `sid`, `staff_id`, `seen` (epoch seconds), `since` (when the
+session began: one begun before the user's password or role last changed is ended) and `csrf`;
+Redis holds `gc:console:sid:<sid>` -> staff id with the idle TTL, refreshed on each request.
+Between the password and the second factor it carries only `pending` (second_factor.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from bot.core import keys
 from bot.core.accounts import audit
 from bot.platform.staff_auth import Permission, can
 from handlers.current import runtime
-from models import StaffUser
+from models import StaffUser, as_utc
 
 IDLE_SECONDS = 30 * 60
-PUBLIC_ENDPOINTS = {"console.login"}
+PUBLIC_ENDPOINTS = {
+    "console.login",
+    "console.second_factor.verify",  # they check the pending sign-in themselves
+    "console.second_factor.send_sms",
+    "console.accounts.redeem_reset",  # the one-time token is the credential
+}
 
 
 def _sid_key(sid: str) -> str:
@@ -44,7 +51,10 @@ def start_session(user: StaffUser) -> None:
     session.clear()
     sid = secrets.token_urlsafe(24)
     runtime().redis.set(_sid_key(sid), str(user.id), ex=IDLE_SECONDS)
-    session.update(sid=sid, staff_id=user.id, seen=int(time.time()), csrf=secrets.token_urlsafe(32))
+    now = time.time()  # `since` to the microsecond: a sign-in right after a reset must survive it
+    session.update(
+        sid=sid, staff_id=user.id, seen=int(now), since=now, csrf=secrets.token_urlsafe(32)
+    )
 
 
 def end_session() -> None:
@@ -94,6 +104,10 @@ def guard():
     if user is None or not user.active:
         end_session()
         flash("账号已停用，请联系主任。")
+        return redirect(url_for("console.login"))
+    if user.credentials_at and session.get("since", 0) < as_utc(user.credentials_at).timestamp():
+        end_session()
+        flash("你的密码或角色已更改，请重新登录。")
         return redirect(url_for("console.login"))
     g.staff = user
     session["seen"] = int(time.time())

@@ -24,7 +24,7 @@ from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
 from handlers.current import runtime
-from models import utcnow
+from models import LookupOutcome, VerificationLookup, utcnow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
@@ -132,6 +132,10 @@ def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code; `slow` when SM2 had to run."""
     with runtime().sessions() as db:
         facts = verification.public_facts(db, runtime().domain.keyring, code)
+        # counted for the dashboard: the certificate found and its state, never the code typed
+        found = facts.certificate.id if facts.certificate is not None else None
+        db.add(VerificationLookup(certificate_id=found, outcome=LookupOutcome(facts.state)))
+        db.commit()
     signer = runtime().domain.keyring.signer
     view = {
         "code": code,

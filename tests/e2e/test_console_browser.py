@@ -17,6 +17,7 @@ from sqlalchemy import select  # noqa: E402
 from models import Attachment, Student  # noqa: E402
 from tests.conftest import APP_ID, Chat  # noqa: E402
 from tests.e2e.conftest import serve  # noqa: E402
+from tests.e2e.test_console_accounts_browser import enrol_and_sign_in  # noqa: E402
 from tests.handlers.console.test_appeals import PASSWORD, file_ticket, make_staff  # noqa: E402
 from tests.handlers.console.test_proxies import NOTARISED, make_proxy  # noqa: E402
 from tests.stubs import wechat_api_stub  # noqa: E402
@@ -208,6 +209,8 @@ def _sign_in(page, base, username):
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
+    if "/console/2fa" in page.url:  # a director enrols an authenticator on first sign-in
+        enrol_and_sign_in(page)
     expect(
         page.get_by_role("link", name="退出").or_(page.get_by_role("button", name="退出"))
     ).to_be_visible()

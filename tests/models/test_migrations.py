@@ -61,7 +61,7 @@ def test_every_enum_column_has_its_check_in_the_migration():
 
     declared = {}
     versions = Path(__file__).resolve().parents[2] / "models/migrations/versions"
-    for path in sorted(versions.glob("*.py")):  # 0009 and the revisions that add enum columns
+    for path in sorted(versions.glob("0*.py")):  # later revisions replace a column's list
         spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
         migration = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(migration)

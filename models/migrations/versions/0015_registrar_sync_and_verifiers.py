@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_hash", name=op.f("uq_verifier_keys_key_hash")),
     )
     op.create_table(
-        "verification_lookups",
+        "organisation_lookups",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key_id", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -73,16 +73,16 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["key_id"],
             ["verifier_keys.id"],
-            name=op.f("fk_verification_lookups_key_id_verifier_keys"),
+            name=op.f("fk_organisation_lookups_key_id_verifier_keys"),
         ),
         sa.ForeignKeyConstraint(
             ["certificate_id"],
             ["certificates.id"],
-            name=op.f("fk_verification_lookups_certificate_id_certificates"),
+            name=op.f("fk_organisation_lookups_certificate_id_certificates"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_verification_lookups")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation_lookups")),
     )
-    op.create_index("ix_verification_lookups_key", "verification_lookups", ["key_id", "at"])
+    op.create_index("ix_organisation_lookups_key", "organisation_lookups", ["key_id", "at"])
     op.add_column(
         "bindings", sa.Column("reconfirm_warned_at", sa.DateTime(timezone=True), nullable=True)
     )
@@ -91,8 +91,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("bindings") as batch:
         batch.drop_column("reconfirm_warned_at")
-    op.drop_index("ix_verification_lookups_key", table_name="verification_lookups")
-    op.drop_table("verification_lookups")
+    op.drop_index("ix_organisation_lookups_key", table_name="organisation_lookups")
+    op.drop_table("organisation_lookups")
     op.drop_table("verifier_keys")
     op.drop_table("registrar_refusals")
     op.drop_table("registrar_sync")

@@ -62,7 +62,7 @@ def _console(app, username: str = "clerk1"):
 
 
 def _notices(app) -> list[dict]:
-    return [m for m in outbox(app) if "ticket" in m]
+    return [m for m in outbox(app) if m.get("notice") == "ticket_changed"]
 
 
 def test_out_of_the_48_hour_window_the_change_goes_by_sms(make_app):
@@ -71,7 +71,7 @@ def test_out_of_the_48_hour_window_the_change_goes_by_sms(make_app):
     _move(app, _console(app), ticket, ("need_more_info", "请补充王芳的毕业证书照片"))
     assert len(stub.calls("/cgi-bin/message/custom/send")) == 1  # tried the chat first
     [sms] = _notices(app)
-    assert sms["phone"] == CONTACT and sms["ticket"] == ticket
+    assert sms["phone"] == CONTACT and sms["params"] == [ticket]
     assert ticket in sms["text"] and "回复4" in sms["text"]
     for private in ("王芳", CONTACT, "毕业证书照片", "440306"):  # the ticket number only
         assert private not in sms["text"]

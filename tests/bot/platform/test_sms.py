@@ -323,10 +323,10 @@ def test_tencent_sends_a_notice_with_the_ticket_number_only(stub):
         "1400000001",
         "示范职业技术学院",
         "1234567",
-        notice_template_id="7654321",
+        notice_templates={"ticket_changed": "7654321"},
         clock=lambda: NOW + 0.9,
     )
-    provider.send_notice(PHONE, "GL20261128-0001")
+    provider.send_notice(PHONE, "ticket_changed", ["GL20261128-0001"])
     (rec,) = stub.calls("/")
     assert verify_tc3(rec.headers, rec.body, SECRET_ID, SECRET_KEY, "sms")
     assert rec.json()["TemplateId"] == "7654321"
@@ -334,6 +334,6 @@ def test_tencent_sends_a_notice_with_the_ticket_number_only(stub):
 
 
 def test_tencent_without_a_notice_template_sends_no_notice(stub):
-    with pytest.raises(SmsError, match="no notice template"):
-        _provider(stub).send_notice(PHONE, "GA20261128-0001")
+    with pytest.raises(SmsError, match="no template"):
+        _provider(stub).send_notice(PHONE, "ticket_changed", ["GA20261128-0001"])
     assert stub.calls("/") == []

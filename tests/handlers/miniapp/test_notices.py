@@ -79,7 +79,7 @@ def test_a_mini_program_user_who_did_not_subscribe_gets_sms_and_e_mail(make_app,
     ticket = res.json["ticket_no"]
     _move(app, _console(app), ticket, ("under_review", "材料齐全，正在办理"))
     [sms] = _notices(app)
-    assert sms["ticket"] == ticket and sms["phone"] == CONTACT
+    assert sms["params"] == [ticket] and sms["phone"] == CONTACT
     [mail] = inbox.envelopes
     assert mail.rcpt_tos == ["zhangsan@example.com"]
     text = mail.content.decode("utf-8", "replace")

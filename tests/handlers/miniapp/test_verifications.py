@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.diploma import certificates
-from models import AuditEvent, Diploma, Student, VerificationLookup, VerifierKey, utcnow
+from models import AuditEvent, Diploma, OrganisationLookup, Student, VerifierKey, utcnow
 from tests.conftest import APP_ID, Chat, outbox
 from tests.handlers.console.test_appeals import login, make_staff, post
 from tests.handlers.console.test_proxies import pushed
@@ -98,7 +98,7 @@ def test_an_organisation_checks_a_code_and_the_holder_is_told(school):
     assert all(len(text) <= 200 for text in told)
     rt = app.extensions["gradcert"]
     with rt.sessions() as db:
-        lookups = db.scalars(select(VerificationLookup).order_by(VerificationLookup.id)).all()
+        lookups = db.scalars(select(OrganisationLookup).order_by(OrganisationLookup.id)).all()
         assert [(lk.result, lk.name_matched) for lk in lookups] == [
             ("valid", True),
             ("valid", False),
@@ -169,7 +169,7 @@ def test_revoked_expired_missing_and_made_up_keys_are_refused(school):
     )
     assert bad.status_code == 400 and bad.json["error"]["code"] == "bad_code"
     with rt.sessions() as db:  # refused keys never reach a lookup
-        assert {lk.key_id for lk in db.scalars(select(VerificationLookup))} == {key_id}
+        assert {lk.key_id for lk in db.scalars(select(OrganisationLookup))} == {key_id}
         actions = {a.action for a in db.scalars(select(AuditEvent))}
     assert {"verifier_create", "verifier_revoke"} <= actions
 
