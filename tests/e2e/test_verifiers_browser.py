@@ -15,7 +15,8 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.e2e.conftest import serve  # noqa: E402
-from tests.handlers.console.test_appeals import PASSWORD, make_staff  # noqa: E402
+from tests.e2e.test_console_browser import _sign_in  # noqa: E402
+from tests.handlers.console.test_appeals import make_staff  # noqa: E402
 
 
 def verify(base: str, key: str, code: str) -> tuple[int, dict]:
@@ -48,10 +49,7 @@ def test_a_director_issues_a_key_the_organisation_uses_it_and_the_director_revok
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(f"{base}/console/")
-    page.get_by_label("用户名").fill("director1")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    _sign_in(page, base, "director1")  # a director enrols an authenticator on first sign-in
     page.get_by_role("link", name="查验单位").click()
     expect(page.get_by_role("heading", name="查验单位")).to_be_visible()
     page.get_by_label("单位名称").fill("星辰科技有限公司")
