@@ -156,6 +156,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template with two parameters: the code and its minutes of validity",
     ),
+    "SMS_PROXY_TEMPLATE_ID": (
+        "",
+        "Approved template of a proxy request's code (says someone asks to act for the graduate)",
+    ),
 }
 
 NUMERIC = {

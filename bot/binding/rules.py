@@ -20,7 +20,7 @@ from bot.core import keys
 from bot.core.messages import Effect, Reply
 from bot.platform.crypto import PiiCipher
 from bot.platform.idcard import mask_name, mask_phone, mask_student_no
-from bot.platform.otp import CODE_TTL, Check, Refusal, Verdict, subject
+from bot.platform.otp import CODE_TTL, OWN, PROXY, Budget, Check, Refusal, Verdict, subject
 from bot.platform.ratelimit import RateLimit
 from bot.platform.sms import SmsError
 from models import (
@@ -280,7 +280,9 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     if not phone:
         return CodeSend(None)
     phone_index = s.cipher.index("phone", phone)
-    issued = s.otp.issue(s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index))
+    issued = s.otp.issue(
+        s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index), _budget(purpose)
+    )
     if issued.refusal is not None:
         return CodeSend(mask_phone(phone), issued.refusal, issued.wait)
     payload = {
@@ -289,6 +291,11 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
         "purpose": purpose,
     }
     return CodeSend(mask_phone(phone), effect=Effect(send_otp_sms, payload))
+
+
+def _budget(purpose: str) -> Budget:
+    """A proxy's request spends its own budget, never the graduate's (bot.platform.otp)."""
+    return PROXY if purpose == "proxy" else OWN
 
 
 def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
@@ -316,12 +323,16 @@ def send_otp_sms(services, payload: dict) -> None:
         account_id=services.account.id, student_id=student.id, purpose=payload["purpose"]
     )
     try:
-        services.sms.send_code(phone, code, CODE_TTL // 60)
+        services.sms.send_code(phone, code, CODE_TTL // 60, for_proxy=payload["purpose"] == "proxy")
         event.kind = OtpEventKind.SENT
     except SmsError as exc:
         log.warning("SMS send failed (%s); refunded", exc)
         event.kind = OtpEventKind.SEND_FAILED
-        services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
+        services.otp.refund(
+            services.msg.user_tag,
+            services.cipher.index("phone", phone),
+            _budget(payload["purpose"]),
+        )
         msg = services.msg
         services.push(
             msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))]

@@ -61,9 +61,10 @@ def otp(tag: str, part: str) -> str:
     return user(tag, "otp", part)
 
 
-def phone_sent(phone_index: str, window: int) -> str:
-    """Codes sent to one phone (blind index) in a window of `window` seconds."""
-    return f"{PREFIX}:{{phone:{phone_index}}}:sent:{window}"
+def phone_sent(phone_index: str, window: int, budget: str = "sent") -> str:
+    """Codes of one budget (`sent`: the phone's own, `proxy`: proxy requests) sent to one phone
+    (blind index) in a window of `window` seconds."""
+    return f"{PREFIX}:{{phone:{phone_index}}}:{budget}:{window}"
 
 
 def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
