@@ -104,4 +104,5 @@ from models.appeal import (  # noqa: E402,F401
 from models.audit import AuditEvent  # noqa: E402,F401
 from models.diploma import Certificate, Diploma, DiplomaStatus, LedgerEntry  # noqa: E402,F401
 from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
+from models.security import SecurityCounter  # noqa: E402,F401
 from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401

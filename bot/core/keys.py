@@ -72,9 +72,15 @@ def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
     return f"{PREFIX}:nonce:{channel}:{timestamp}:{nonce_value}"
 
 
-def staff_login(username: str) -> str:
-    """Failed console logins of one username (15 minutes)."""
-    return f"{PREFIX}:console:login:" + hashlib.sha256(username.encode()).hexdigest()[:32]
+def staff_login(username: str, address: str) -> str:
+    """Console login attempts of one username from one address (15 minutes; mirrored in SQL)."""
+    digest = hashlib.sha256(f"{username}\n{address}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:console:login:{digest}"
+
+
+def staff_login_address(address: str) -> str:
+    """Console login attempts from one address, whatever the username (15 minutes; in SQL too)."""
+    return f"{PREFIX}:console:login_from:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
 def console_session(sid: str) -> str:
