@@ -107,6 +107,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "TRUST_PROXY": (0, "Number of reverse proxies in front (for client addresses in rate limits)"),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
+    "WECHAT_ORIGINAL_ID": (
+        "",
+        "The Official Account's original id (gh_…); when set, callbacks to another ToUserName get 403",
+    ),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
     "WECHAT_ENCODING_AES_KEY": ("", "43-character EncodingAESKey; set = safe/compatible mode"),
     "WECHAT_API_BASE": ("https://api.weixin.qq.com", "WeChat API host (tests point it at a stub)"),
