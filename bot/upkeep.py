@@ -1,10 +1,12 @@
 """The periodic upkeep the worker runs: tickets left 7 days without a reply are closed (and their
 followers told), lapsed proxies expire, and proxies and graduates are warned 7 days before a
-proxy ends, and security counters whose window has ended are deleted. Everything it has to say
+proxy ends, security counters whose window has ended are deleted, and the retention periods are
+enforced (bot.account.erasure.enforce_retention). Everything it has to say
 goes out as effects of its unit of work."""
 
 from __future__ import annotations
 
+from bot.account.erasure import enforce_retention
 from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import close_stale
 from bot.core.effects import push_accounts
@@ -18,6 +20,7 @@ from bot.proxies import rules as proxies
 def sweep(s) -> int:
     """One pass in the unit of work `s`; the number of tickets closed and proxies warned."""
     counters.purge_expired(s.db)
+    enforce_retention(s)
     closed = close_stale(s.db, s.now())
     for event in closed:
         s.effects.append(ticket_changed(event.appeal_id, event_id=event.id))

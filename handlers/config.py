@@ -160,6 +160,15 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template with two parameters: the code and its minutes of validity",
     ),
+    "GRADCERT_KEEP_CLOSED_APPEALS_DAYS": (
+        365,
+        "Days a closed ticket keeps its personal fields and photos (then anonymised by the sweep)",
+    ),
+    "GRADCERT_KEEP_AUDIT_DAYS": (1095, "Days audit rows are kept (then deleted by the sweep)"),
+    "GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS": (
+        90,
+        "Days verified Alipay notifications are kept (then deleted by the sweep)",
+    ),
     "SMS_PROXY_TEMPLATE_ID": (
         "",
         "Approved template of a proxy request's code (says someone asks to act for the graduate)",
@@ -173,6 +182,9 @@ NUMERIC = {
     "TRUST_PROXY": int,
     "MINIAPP_SESSION_TTL": int,
     "GRADCERT_SERVICE_POINT_PILOT": int,
+    "GRADCERT_KEEP_CLOSED_APPEALS_DAYS": int,
+    "GRADCERT_KEEP_AUDIT_DAYS": int,
+    "GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS": int,
 }
 GENERATED = (
     "GRADCERT_SECRET_KEY",

@@ -54,6 +54,10 @@ class College:
     # working days after leaving until a campus's records can be queried; 0 = real time
     sync_days: dict[str, int] = field(default_factory=lambda: {MAIN: 0, ANY_CAMPUS: 3})
     peak_months: tuple[int, ...] = (6, 7)
+    # how long personal data is kept (days), told in the consent notice and enforced by the sweep
+    keep_closed_appeals_days: int = 365  # a closed ticket's personal fields and photos
+    keep_audit_days: int = 1095  # audit rows (the operation log the law asks for)
+    keep_alipay_notifications_days: int = 90
 
     @classmethod
     def from_config(cls, config: dict) -> College:
@@ -72,6 +76,14 @@ class College:
             campus_names=parse_mapping(config.get("GRADCERT_CAMPUS_NAMES")),
             sync_days=sync or {MAIN: 0, ANY_CAMPUS: 3},
             peak_months=parse_months(config.get("GRADCERT_PEAK_MONTHS")),
+            keep_closed_appeals_days=int(
+                config.get("GRADCERT_KEEP_CLOSED_APPEALS_DAYS") or cls.keep_closed_appeals_days
+            ),
+            keep_audit_days=int(config.get("GRADCERT_KEEP_AUDIT_DAYS") or cls.keep_audit_days),
+            keep_alipay_notifications_days=int(
+                config.get("GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS")
+                or cls.keep_alipay_notifications_days
+            ),
         )
 
     def campus(self, code: str | None) -> str:

@@ -22,6 +22,7 @@ class StoreError(Exception):
 class AttachmentStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
 
 
 class LocalStore:
@@ -50,6 +51,10 @@ class LocalStore:
         if not path.is_file():
             raise StoreError("no such attachment")
         return path.read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Remove the file (gone already is fine)."""
+        self._path(key).unlink(missing_ok=True)
 
 
 def sigv4_headers(
@@ -146,6 +151,10 @@ class S3Store:
     def get(self, key: str) -> bytes:
         """GET the object."""
         return self._call("GET", key).content
+
+    def delete(self, key: str) -> None:
+        """DELETE the object (S3 answers 204 whether or not it existed)."""
+        self._call("DELETE", key)
 
 
 def make_store(config: dict) -> AttachmentStore:

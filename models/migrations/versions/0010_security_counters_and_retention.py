@@ -27,8 +27,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_security_counters_expires_at", "security_counters", ["expires_at"], unique=False
     )
+    with op.batch_alter_table("audit_events") as batch:
+        batch.add_column(sa.Column("subject_pseudonym", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_column("subject_pseudonym")
     op.drop_index("ix_security_counters_expires_at", table_name="security_counters")
     op.drop_table("security_counters")
