@@ -23,7 +23,6 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_, select, update
 
-from bot.binding.rules import end_binding
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
 from bot.diploma import certificates
@@ -91,7 +90,6 @@ def erase_person(s, account: Account) -> Erasure:
         select(Binding).where(Binding.account_id.in_(ids), Binding.state == BindingState.ACTIVE)
     ):
         done.student_ids.add(binding.student_id)
-        end_binding(binding, "deleted", now)
     students = sorted(done.student_ids)
     # proxies the person holds, and those granted for the graduate (whose proxies are told)
     held_or_granted = or_(Proxy.proxy_account_id.in_(ids), Proxy.student_id.in_(students))
@@ -118,6 +116,8 @@ def erase_person(s, account: Account) -> Erasure:
         .values(withdrawn_at=now)
     )
     db.execute(delete(OtpEvent).where(OtpEvent.account_id.in_(ids)))
+    # no row links the (pseudonymised) accounts to the graduate any more
+    db.execute(delete(Binding).where(Binding.account_id.in_(ids)))
     # tickets filed by the person or about the graduate: closed first, then emptied
     for appeal in db.scalars(
         select(Appeal)
@@ -167,15 +167,21 @@ def pseudonym(s, student_id: int) -> str:
 
 
 def erase_appeal(s, appeal: Appeal) -> None:
-    """A ticket without its personal fields and photos; its number, category and dates stay."""
+    """A ticket without its personal fields, notes and photos, and no longer linked to the student;
+    its number, category, status and dates stay (the college's statistics)."""
     appeal.description = ERASED
+    appeal.student_id = appeal.acting_for_student_id = None
     appeal.claimed_name = appeal.claimed_student_no = None
     appeal.claimed_id_enc = appeal.contact_phone_enc = None
     appeal.urgent_reason = None
     appeal.resolution = ERASED if appeal.resolution else None
     s.db.execute(
         update(AppealEvent)
-        .where(AppealEvent.appeal_id == appeal.id, AppealEvent.kind == AppealEventKind.INFO)
+        .where(
+            AppealEvent.appeal_id == appeal.id,
+            AppealEvent.note.is_not(None),
+            AppealEvent.note != CLOSED_ON_ERASURE,
+        )
         .values(note=ERASED)
     )
     for attachment in s.db.scalars(select(Attachment).where(Attachment.appeal_id == appeal.id)):
