@@ -94,7 +94,9 @@ def erase_person(s, account: Account) -> Erasure:
     # proxies the person holds, and those granted for the graduate (whose proxies are told)
     held_or_granted = or_(Proxy.proxy_account_id.in_(ids), Proxy.student_id.in_(students))
     for proxy in db.scalars(
-        select(Proxy).where(held_or_granted, Proxy.state.in_(proxies.LIVE)).with_for_update()
+        select(Proxy)
+        .where(held_or_granted, Proxy.state.in_(proxies.LIVE))
+        .with_for_update(of=Proxy)
     ):
         by_graduate = proxy.student_id in done.student_ids
         proxies.revoke(proxy, "graduate" if by_graduate else "proxy", now)
@@ -128,7 +130,7 @@ def erase_person(s, account: Account) -> Erasure:
                 Appeal.acting_for_student_id.in_(students),
             )
         )
-        .with_for_update()
+        .with_for_update(of=Appeal)
     ):
         if appeal.status != AppealStatus.CLOSED:
             _close(db, appeal, now)
@@ -226,7 +228,7 @@ def enforce_retention(s) -> dict[str, int]:
             Appeal.status_changed_at < old_closed,
             Appeal.description != ERASED,
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Appeal, skip_locked=True)
     ):
         erase_appeal(s, appeal)
         emptied += 1
