@@ -80,6 +80,29 @@ def tidy(text: str) -> str:
     ).strip()
 
 
+# ID numbers (18 or the old 15 characters) and mainland mobile numbers inside free text, digits
+# possibly grouped by spaces or hyphens ("139 1234 5678"), full-width ones included
+_WIDE = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
+_ID_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])\d(?:[ -]?\d){16}[ -]?[0-9Xx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)"
+)
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?![0-9])")
+
+
+def mask_personal(text: str) -> str:
+    """Free text with every ID number and mobile number in it masked (`1101**********105X`,
+    `139****5678`). Every intake of free text (appeal descriptions and added information, staff
+    notes, proxy review notes) calls it before the text is stored, echoed or cached."""
+    text = (text or "").translate(_WIDE)
+    text = _ID_IN_TEXT.sub(lambda m: idcard.mask(re.sub(r"[ -]", "", m[0]).upper()), text)
+    return _PHONE_IN_TEXT.sub(lambda m: idcard.mask_phone(re.sub(r"[ -]", "", m[0])[-11:]), text)
+
+
+def free_text(text: str) -> str:
+    """Free text as written (bot.understand.tidy), with ID and mobile numbers masked."""
+    return mask_personal(tidy(text))
+
+
 def spoken_digits(text: str) -> str:
     """Turn spoken digits (幺三八, 两, 叉) into written ones, leaving other characters alone."""
     out = []

@@ -2,17 +2,19 @@
 followers told), lapsed proxies expire, and proxies and graduates are warned 7 days before a
 proxy ends, and graduates are told a week before their binding must be re-confirmed; registrar
 files uploaded in the console and never confirmed are dropped; from Monday 08:00 the auditors are
-told last week's anomaly report is ready. Everything
-it has to say goes out as effects of its unit of work."""
+told last week's anomaly report is ready; security counters whose window has ended are deleted, and
+the retention periods are enforced (bot.account.erasure.enforce_retention). Everything it has to
+say goes out as effects of its unit of work."""
 
 from __future__ import annotations
 
+from bot.account.erasure import enforce_retention
 from bot.appeals.notices import ticket_changed
 from bot.appeals.rules import close_stale
 from bot.binding import reconfirm
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
-from bot.platform import anomalies, registrar_uploads
+from bot.platform import anomalies, counters, registrar_uploads
 from bot.platform.idcard import mask_name
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
@@ -20,6 +22,8 @@ from bot.proxies import rules as proxies
 
 def sweep(s) -> int:
     """One pass in the unit of work `s`; the number of tickets closed and proxies warned."""
+    counters.purge_expired(s.db)
+    enforce_retention(s)
     closed = close_stale(s.db, s.now())
     for event in closed:
         s.effects.append(ticket_changed(event.appeal_id, event_id=event.id))

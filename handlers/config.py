@@ -165,6 +165,10 @@ SETTINGS: dict[str, tuple[object, str]] = {
     ),
     "WECHAT_TOKEN": (None, "Official Account server token; generated when unset (development)"),
     "WECHAT_APP_ID": ("wx0000000000demo", "Official Account app id"),
+    "WECHAT_ORIGINAL_ID": (
+        "",
+        "The Official Account's original id (gh_…); when set, callbacks to another ToUserName get 403",
+    ),
     "WECHAT_APP_SECRET": ("", "Official Account app secret (customer-service messages)"),
     "WECHAT_ENCODING_AES_KEY": ("", "43-character EncodingAESKey; set = safe/compatible mode"),
     "WECHAT_API_BASE": ("https://api.weixin.qq.com", "WeChat API host (tests point it at a stub)"),
@@ -250,6 +254,19 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "Approved template telling auditors the weekly anomaly report is ready (week, item count)",
     ),
+    "GRADCERT_KEEP_CLOSED_APPEALS_DAYS": (
+        365,
+        "Days a closed ticket keeps its personal fields and photos (then anonymised by the sweep)",
+    ),
+    "GRADCERT_KEEP_AUDIT_DAYS": (1095, "Days audit rows are kept (then deleted by the sweep)"),
+    "GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS": (
+        90,
+        "Days verified Alipay notifications are kept (then deleted by the sweep)",
+    ),
+    "SMS_PROXY_TEMPLATE_ID": (
+        "",
+        "Approved template of a proxy request's code (says someone asks to act for the graduate)",
+    ),
 }
 
 NUMERIC = {
@@ -266,6 +283,9 @@ NUMERIC = {
     "REGISTRAR_SYNC_MINUTES": int,
     "GRADCERT_RECONFIRM_DAYS": int,
     "REGISTRAR_BATCH": int,
+    "GRADCERT_KEEP_CLOSED_APPEALS_DAYS": int,
+    "GRADCERT_KEEP_AUDIT_DAYS": int,
+    "GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS": int,
 }
 GENERATED = (
     "GRADCERT_SECRET_KEY",

@@ -97,9 +97,15 @@ class CountedSms:
         self.provider = provider
         self.name = name
 
-    def send_code(self, phone: str, code: str, minutes: int) -> None:
+    def send_code(self, phone: str, code: str, minutes: int, for_proxy: bool = False) -> None:
+        self._counted(self.provider.send_code, phone, code, minutes, for_proxy)
+
+    def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
+        self._counted(self.provider.send_notice, phone, notice, params)
+
+    def _counted(self, send: Callable, *args) -> None:
         try:
-            self.provider.send_code(phone, code, minutes)
+            send(*args)
         except Exception:
             SMS.labels(provider=self.name, outcome="failed").inc()
             raise

@@ -121,6 +121,7 @@ from models.office import (  # noqa: E402,F401
 )
 from models.proxy import ALL_SCOPES, Proxy, ProxyState, Relationship, Scope  # noqa: E402,F401
 from models.registrar_sync import RegistrarRefusal, RegistrarSync  # noqa: E402,F401
+from models.security import SecurityCounter  # noqa: E402,F401
 from models.staff import SignInFactor, StaffSignIn  # noqa: E402,F401
 from models.student import Binding, BindingState, Consent, OtpEvent, OtpEventKind, Student  # noqa: E402,F401
 from models.verifier import OrganisationLookup, VerifierKey  # noqa: E402,F401

@@ -26,6 +26,8 @@ class AuditEvent(Base):
     )
     actor_staff: Mapped[str | None] = mapped_column(String(64))
     subject_student_id: Mapped[int | None] = mapped_column()
+    # after 删除我的信息: a keyed pseudonym of the subject instead of its id (bot.account.erasure)
+    subject_pseudonym: Mapped[str | None] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(48))
     result: Mapped[str] = mapped_column(String(32), default="ok")
     request_id: Mapped[str | None] = mapped_column(String(64))

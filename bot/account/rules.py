@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.account.erasure import Erasure, erase_person, pseudonym, pseudonymise_accounts
 from bot.binding.rules import active_binding, end_binding
+from bot.core.accounts import audit
 from bot.core.effects import forget_user
-from bot.core.messages import Effect
-from bot.proxies import rules as proxies
-from models import Account, Binding, Consent, OtpEvent, Proxy, utcnow
+from bot.core.messages import Effect, user_tag
+from models import Account, Binding, utcnow
 
 if TYPE_CHECKING:
     from bot.core.unit import Services
@@ -33,28 +33,29 @@ def unbind_account(s: Services) -> Binding | None:
     return removed
 
 
-def delete_personal_data(s: Services) -> None:
-    """删除我的信息, in the unit of work `s`: unbind, end the proxies this account holds (their
-    consent goes with it), withdraw consents, drop code events; the audit trail stays. What Redis
-    holds of the user goes by the `forget_user` effect after the commit."""
-    db, account, now = s.db, s.account, s.now()
-    removed = unbind(db, account, "deleted")
-    held = select(Proxy).where(Proxy.proxy_account_id == account.id, Proxy.state.in_(proxies.LIVE))
-    for proxy in db.scalars(held.with_for_update(of=Proxy)):
-        proxies.revoke(proxy, "proxy", now)
-        s.audit(
-            "proxy_revoke", proxy.student_id, detail=f"proxy:{proxy.id} (proxy deleted their data)"
-        )
-    db.execute(
-        update(Consent)
-        .where(Consent.account_id == account.id, Consent.withdrawn_at.is_(None))
-        .values(withdrawn_at=now)
-    )
-    db.execute(OtpEvent.__table__.delete().where(OtpEvent.account_id == account.id))
-    account.unionid = None
-    s.audit(
+def delete_personal_data(s: Services) -> Erasure:
+    """删除我的信息, in the unit of work `s`, for every account of the person (bot.account.erasure):
+    bindings, consents, codes, proxies held and granted, tickets emptied, certificates closed, the
+    accounts pseudonymised; the audit trail stays with its subject pseudonymised. What Redis holds
+    of each account goes by the `forget_user` effect after the commit."""
+    account = s.account
+    done = erase_person(s, account)
+    others = [
+        user_tag(a.channel, a.app_id, a.user_key) for a in done.accounts if a.id != account.id
+    ]
+    row = audit(
+        s.db,
+        account.id,
         "delete_personal_data",
-        removed.student_id if removed else None,
-        detail=f"via {account.channel}",
+        None,
+        "ok",
+        s.msg.msg_id,
+        f"via {account.channel}: {len(done.accounts)} accounts, {done.appeals} tickets, "
+        f"{done.certificates} certificates, {done.proxies} proxies",
     )
-    s.effects.append(Effect(forget_user, queued=False))
+    if done.student_ids:
+        row.subject_pseudonym = pseudonym(s, min(done.student_ids))
+    pseudonymise_accounts(done.accounts)
+    s.effects.extend(done.effects)
+    s.effects.append(Effect(forget_user, {"tags": others}, queued=False))
+    return done

@@ -56,8 +56,15 @@ def handle(conv: Conversation, ctx: Context) -> Outcome:
         if unbind_account(s) is None:
             return ctx.reply(home, "account/not_bound")
         return ctx.reply(home, "account/unbound")
-    delete_personal_data(s)
-    return ctx.reply(home, "account/deleted", mini=_on_mini_program(ctx))
+    done = delete_personal_data(s)
+    return ctx.reply(
+        home,
+        "account/deleted",
+        mini=_on_mini_program(ctx),
+        others=len(done.accounts) - 1,
+        appeals=done.appeals,
+        certificates=done.certificates,
+    )
 
 
 def _on_mini_program(ctx: Context) -> bool:

@@ -22,6 +22,7 @@ from bot.core.replies import Refused
 from bot.platform.attachments import MAX_BYTES, fetch_attachment, sniff, store
 from bot.platform.workdays import today_in_china
 from bot.proxies.rules import audit_detail, told_graduate
+from bot.understand import mask_personal
 from models import (
     OPEN_STATUSES,
     Appeal,
@@ -169,7 +170,7 @@ def new_appeal(s, form: AppealForm, student: Student | None, acting_for: bool = 
     appeal = Appeal(
         account_id=s.account.id,
         category=form.category,
-        description=form.description,
+        description=mask_personal(form.description),
         contact_phone_enc=phone_enc,
         pii_key_version=version,
         urgent=form.urgent_deadline is not None,
@@ -210,7 +211,7 @@ def add_information(
     count = len(photos) + len(media_ids)
     if count:
         note = (note + " " if note else "") + f"（补充了{count}张照片）"
-    appeals.add_information(s.db, appeal, s.account.id, note, s.now())
+    appeals.add_information(s.db, appeal, s.account.id, mask_personal(note), s.now())
     s.audit("appeal_info", appeal.student_id, detail=appeal.ticket_no)
     return effects
 

@@ -107,7 +107,7 @@ def identity(conv: Conversation, ctx: Context) -> Outcome:
 
 
 def describe(conv: Conversation, ctx: Context) -> Outcome:
-    said = text.tidy(ctx.msg.text)
+    said = text.free_text(ctx.msg.text)
     refused = intake.description_problem(said)
     if refused is not None:
         return ctx.retry(conv, refused.template, **refused.values)
@@ -233,7 +233,7 @@ def _add_to(conv: Conversation, ctx: Context, appeal: Appeal) -> Outcome:
         effects = intake.add_information(
             ctx.services,
             appeal,
-            "" if photo else text.tidy(ctx.msg.text),
+            "" if photo else text.free_text(ctx.msg.text),
             media_ids=[ctx.msg.media_id] if photo else [],
         )
     except appeals.TransitionNotAllowed:  # closed since it was read: back to the menu

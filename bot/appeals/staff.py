@@ -27,6 +27,7 @@ from bot.appeals.rules import (
 from bot.platform.crypto import PiiCipher
 from bot.platform.idcard import mask, mask_name, mask_phone
 from bot.platform.workdays import today_in_china
+from bot.understand import free_text
 from models import (
     OPEN_STATUSES,
     Appeal,
@@ -276,7 +277,7 @@ def allowed_moves(appeal: Appeal) -> list[tuple[str, str]]:
 
 
 def _checked_note(note: str) -> str:
-    note = (note or "").strip()
+    note = free_text(note)
     if not note:
         raise ActionRefused("请填写说明。")
     if len(note) > NOTE_LIMIT:

@@ -12,6 +12,7 @@ from bot.core.state import Conversation
 from bot.platform.otp import Check
 from models import Student
 
+SENT = {"proxy": "proxy/code_sent", "lookup": "diploma/code_sent"}  # what a resend says
 RESEND_WORDS = {"重发", "再发", "重新发送", "再发一次", "没收到", "收不到", "重发验证码"}
 
 
@@ -20,14 +21,19 @@ def send(
     ctx: Context,
     student: Student,
     purpose: str,
-    template: str = "binding/code_sent",
+    template: str | None = None,
+    refused_at: Conversation | None = None,
 ) -> Outcome:
-    """Send a code to the student's phone on file (or say why not, and how long to wait)."""
+    """Send a code to the student's phone on file (or say why not, and how long to wait, at
+    `refused_at`: by default where the code would have been awaited)."""
     sent = send_code(ctx.services, student, purpose)
     if sent.phone_masked is None or sent.refusal is not None:
         refused = code_not_sent(sent)
-        where = conv if sent.phone_masked else conv.home()  # no phone on file: nothing to wait for
+        where = refused_at or conv
+        if not sent.phone_masked:
+            where = conv.home()  # no phone on file: nothing to wait for
         return ctx.reply(where, refused.template, **refused.values)
+    template = template or SENT.get(purpose, "binding/code_sent")
     return Outcome(conv, [ctx.say(template, phone=sent.phone_masked)], [sent.effect])
 
 

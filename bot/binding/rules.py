@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from bot.core import keys
 from bot.core.messages import Effect, Reply
+from bot.platform import counters
 from bot.platform.crypto import PiiCipher
 from bot.platform.idcard import mask_name, mask_phone, mask_student_no
-from bot.platform.otp import CODE_TTL, Check, Refusal, Verdict, subject
+from bot.platform.otp import CODE_TTL, OWN, PROXY, Budget, Check, Refusal, Verdict, subject
 from bot.platform.ratelimit import RateLimit
 from bot.platform.sms import SmsError
 from models import (
@@ -178,12 +179,14 @@ def match_identity(
 ) -> Match:
     """The one student with these details; a miss counts against the account (5 an hour). Audited
     as `action` (bind_match, proxy_match)."""
+    counters.restore(s.db, s.redis, _mismatch_key(s.msg.user_tag))  # after a Redis restart
     wait = mismatch_wait(s.redis, s.msg.user_tag)
     if wait:
         return Match(wait=wait)
     student = find_student(s.db, s.cipher, name, id_number, student_no)
     if student is None:
         note_mismatch(s.redis, s.msg.user_tag)
+        counters.save(s.db, s.redis, "mismatch", _mismatch_key(s.msg.user_tag))
         s.audit(action, result="no_match")
         return Match()
     s.audit(action, student.id, result="matched")
@@ -280,7 +283,10 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     if not phone:
         return CodeSend(None)
     phone_index = s.cipher.index("phone", phone)
-    issued = s.otp.issue(s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index))
+    counters.restore(s.db, s.redis, *_otp_guard_keys(s))
+    issued = s.otp.issue(
+        s.msg.user_tag, phone_index, subject(purpose, student.id, phone_index), _budget(purpose)
+    )
     if issued.refusal is not None:
         return CodeSend(mask_phone(phone), issued.refusal, issued.wait)
     payload = {
@@ -291,10 +297,22 @@ def send_code(s, student: Student, purpose: str) -> CodeSend:
     return CodeSend(mask_phone(phone), effect=Effect(send_otp_sms, payload))
 
 
+def _otp_guard_keys(s) -> tuple[str, str]:
+    """The account's count of wrong codes and its lock: kept in SQL too (bot.platform.counters)."""
+    return keys.otp(s.msg.user_tag, "fails"), keys.otp(s.msg.user_tag, "lock")
+
+
+def _budget(purpose: str) -> Budget:
+    """A proxy's request spends its own budget, never the graduate's (bot.platform.otp)."""
+    return PROXY if purpose == "proxy" else OWN
+
+
 def check_code(s, student: Student, purpose: str, digits: str) -> Verdict:
     """Check six digits; the outcome is recorded (and a lock audited)."""
     phone_index = s.cipher.index("phone", phone_of(s.cipher, student) or "")
+    counters.restore(s.db, s.redis, *_otp_guard_keys(s))
     verdict = s.otp.verify(s.msg.user_tag, subject(purpose, student.id, phone_index), digits)
+    counters.save(s.db, s.redis, "otp", *_otp_guard_keys(s))
     kind = {Check.OK: OtpEventKind.VERIFIED, Check.LOCKED: OtpEventKind.LOCKED}.get(
         verdict.check, OtpEventKind.FAILED
     )
@@ -316,12 +334,16 @@ def send_otp_sms(services, payload: dict) -> None:
         account_id=services.account.id, student_id=student.id, purpose=payload["purpose"]
     )
     try:
-        services.sms.send_code(phone, code, CODE_TTL // 60)
+        services.sms.send_code(phone, code, CODE_TTL // 60, for_proxy=payload["purpose"] == "proxy")
         event.kind = OtpEventKind.SENT
     except SmsError as exc:
         log.warning("SMS send failed (%s); refunded", exc)
         event.kind = OtpEventKind.SEND_FAILED
-        services.otp.refund(services.msg.user_tag, services.cipher.index("phone", phone))
+        services.otp.refund(
+            services.msg.user_tag,
+            services.cipher.index("phone", phone),
+            _budget(payload["purpose"]),
+        )
         msg = services.msg
         services.push(
             msg.channel, msg.app_id, msg.user_key, [Reply(services.book.render("sms/failed"))]

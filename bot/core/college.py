@@ -66,6 +66,10 @@ class College:
     chuanjiaotong_time: str = "1个工作日内"
     chuanjiaotong_fee: str = ""  # empty: not told
     lost_certificate_fee: int = 0  # yuan for a 学历证明书 in place of a lost certificate; 0: free
+    # how long personal data is kept (days), told in the consent notice and enforced by the sweep
+    keep_closed_appeals_days: int = 365  # a closed ticket's personal fields and photos
+    keep_audit_days: int = 1095  # audit rows (the operation log the law asks for)
+    keep_alipay_notifications_days: int = 90
 
     @classmethod
     def from_config(cls, config: dict) -> College:
@@ -90,6 +94,14 @@ class College:
             chuanjiaotong_time=_fact(config, "GRADCERT_CHUANJIAOTONG_TIME", cls.chuanjiaotong_time),
             chuanjiaotong_fee=(config.get("GRADCERT_CHUANJIAOTONG_FEE") or "").strip(),
             lost_certificate_fee=max(0, int(config.get("GRADCERT_LOST_CERTIFICATE_FEE") or 0)),
+            keep_closed_appeals_days=int(
+                config.get("GRADCERT_KEEP_CLOSED_APPEALS_DAYS") or cls.keep_closed_appeals_days
+            ),
+            keep_audit_days=int(config.get("GRADCERT_KEEP_AUDIT_DAYS") or cls.keep_audit_days),
+            keep_alipay_notifications_days=int(
+                config.get("GRADCERT_KEEP_ALIPAY_NOTIFICATIONS_DAYS")
+                or cls.keep_alipay_notifications_days
+            ),
         )
 
     def campus(self, code: str | None) -> str:

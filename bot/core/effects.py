@@ -33,6 +33,9 @@ def forget_user(services: Services, payload: dict) -> None:
     tag = services.msg.user_tag
     services.domain.forget_user(tag, services.msg.msg_id)
     services.otp.forget(tag)
+    for other in payload.get("tags", []):  # the person's other accounts (bot.account.erasure)
+        services.domain.forget_user(other, None)
+        services.otp.forget(other)
 
 
 def push_accounts(services: Services, payload: dict) -> None:

@@ -61,9 +61,10 @@ def otp(tag: str, part: str) -> str:
     return user(tag, "otp", part)
 
 
-def phone_sent(phone_index: str, window: int) -> str:
-    """Codes sent to one phone (blind index) in a window of `window` seconds."""
-    return f"{PREFIX}:{{phone:{phone_index}}}:sent:{window}"
+def phone_sent(phone_index: str, window: int, budget: str = "sent") -> str:
+    """Codes of one budget (`sent`: the phone's own, `proxy`: proxy requests) sent to one phone
+    (blind index) in a window of `window` seconds."""
+    return f"{PREFIX}:{{phone:{phone_index}}}:{budget}:{window}"
 
 
 def phone_notices(phone_index: str) -> str:
@@ -77,9 +78,15 @@ def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
     return f"{PREFIX}:nonce:{channel}:{timestamp}:{nonce_value}"
 
 
-def staff_login(username: str) -> str:
-    """Failed console logins of one username (15 minutes)."""
-    return f"{PREFIX}:console:login:" + hashlib.sha256(username.encode()).hexdigest()[:32]
+def staff_login(username: str, address: str) -> str:
+    """Console login attempts of one username from one address (15 minutes; mirrored in SQL)."""
+    digest = hashlib.sha256(f"{username}\n{address}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:console:login:{digest}"
+
+
+def staff_login_address(address: str) -> str:
+    """Console login attempts from one address, whatever the username (15 minutes; in SQL too)."""
+    return f"{PREFIX}:console:login_from:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
 def console_session(sid: str) -> str:

@@ -23,6 +23,7 @@ class StoreError(Exception):
 class AttachmentStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
 
 
 class LocalStore:
@@ -51,6 +52,10 @@ class LocalStore:
         if not path.is_file():
             raise StoreError("no such attachment")
         return path.read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Remove the file (gone already is fine)."""
+        self._path(key).unlink(missing_ok=True)
 
 
 class S3Store:
@@ -114,6 +119,10 @@ def _why(exc: Exception) -> str:
     if code:
         return f"object store refused: {code}"
     return f"object store unreachable ({type(exc).__name__})"
+
+    def delete(self, key: str) -> None:
+        """DELETE the object (S3 answers 204 whether or not it existed)."""
+        self._call("DELETE", key)
 
 
 def make_store(config: dict) -> AttachmentStore:

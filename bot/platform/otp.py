@@ -4,6 +4,10 @@ the college asked for.
 - a code lives 5 minutes, is single use, and dies after 5 wrong tries
 - 10 wrong codes in a row (across codes: a new code does not reset the count) lock sending for 1 h
 - resend cooldown 60 s per account; per phone at most 1 a minute, 5 an hour, 10 a day
+- a code that confirms a proxy request goes to the graduate's phone on another account's asking,
+  so it has its own budget (`PROXY`): at most 3 a day per graduate's phone, 3 a day per requesting
+  account; it never counts against the phone's own budget (`OWN`), so requests by strangers cannot
+  keep a graduate from their own codes
 - a send the provider failed is refunded (`refund`), so it does not count against the user
 """
 
@@ -26,13 +30,15 @@ LOCK_SECONDS = 3600
 COOLDOWN = 60
 PHONE_LIMITS = ((60, 1), (3600, 5), (86400, 10))  # (window seconds, sends)
 
-_PHONE = """
-for i = 1, 3 do
+# all or nothing: KEYS are counters, ARGV their limits then their windows
+_COUNT = """
+local n = #KEYS
+for i = 1, n do
   local c = tonumber(redis.call('GET', KEYS[i]) or '0')
   if c >= tonumber(ARGV[i]) then return {i, redis.call('TTL', KEYS[i])} end
 end
-for i = 1, 3 do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[3 + i]) end
+for i = 1, n do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[n + i]) end
 end
 return {0, 0}
 """
@@ -53,6 +59,47 @@ class Refusal(StrEnum):
     PHONE_MINUTE = "phone_minute"
     PHONE_HOUR = "phone_hour"
     PHONE_DAY = "phone_day"
+    PROXY_GRADUATE = "proxy_graduate"  # the graduate's phone got enough proxy codes today
+    PROXY_REQUESTER = "proxy_requester"  # this account asked for enough proxy codes today
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `sends` in `window` seconds, counted per phone or per requesting account."""
+
+    window: int
+    sends: int
+    refusal: Refusal
+    per: str = "phone"  # or "account"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The counters one purpose of code spends (their keys carry the budget's name)."""
+
+    name: str
+    limits: tuple[Limit, ...]
+
+
+OWN = Budget(
+    "sent",
+    tuple(
+        Limit(window, sends, refusal)
+        for (window, sends), refusal in zip(
+            PHONE_LIMITS,
+            (Refusal.PHONE_MINUTE, Refusal.PHONE_HOUR, Refusal.PHONE_DAY),
+            strict=True,
+        )
+    ),
+)
+PROXY = Budget(
+    "proxy",
+    (
+        Limit(60, 1, Refusal.PHONE_MINUTE),
+        Limit(86400, 3, Refusal.PROXY_GRADUATE),
+        Limit(86400, 3, Refusal.PROXY_REQUESTER, per="account"),
+    ),
+)
 
 
 class Check(StrEnum):
@@ -91,32 +138,38 @@ class OtpService:
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self.secret = secret
-        self._phone = redis.register_script(_PHONE)
+        self._count = redis.register_script(_COUNT)
         self._refund = redis.register_script(_REFUND)
 
     # keys: the account's carry its hash tag, the phone's carry the phone's blind index
     def _k(self, tag: str, part: str) -> str:
         return keys.otp(tag, part)
 
-    def _phone_keys(self, phone_index: str) -> list[str]:
-        return [keys.phone_sent(phone_index, window) for window, _ in PHONE_LIMITS]
+    def _budget_keys(self, budget: Budget, tag: str, phone_index: str) -> list[str]:
+        return [
+            keys.phone_sent(phone_index, limit.window, budget.name)
+            if limit.per == "phone"
+            else keys.otp(tag, f"{budget.name}:{limit.window}")
+            for limit in budget.limits
+        ]
 
     def _digest(self, tag: str, purpose: str, code: str) -> str:
         return hmac_sm3(self.secret, f"{tag}|{purpose}|{code}".encode()).hex()
 
-    def issue(self, tag: str, phone_index: str, purpose: str) -> Issued:
-        """A new code for `purpose`, or why not (with the seconds to wait)."""
+    def issue(self, tag: str, phone_index: str, purpose: str, budget: Budget = OWN) -> Issued:
+        """A new code for `purpose`, spent from `budget`, or why not (with the seconds to wait)."""
         locked = self.redis.ttl(self._k(tag, "lock"))
         if locked > 0:
             return Issued(refusal=Refusal.LOCKED, wait=locked)
         cooling = self.redis.ttl(self._k(tag, "cool"))
         if cooling > 0:
             return Issued(refusal=Refusal.COOLDOWN, wait=cooling)
-        windows = [w for w, _ in PHONE_LIMITS]
-        limits = [n for _, n in PHONE_LIMITS]
-        which, ttl = self._phone(keys=self._phone_keys(phone_index), args=[*limits, *windows])
+        which, ttl = self._count(
+            keys=self._budget_keys(budget, tag, phone_index),
+            args=[*(lim.sends for lim in budget.limits), *(lim.window for lim in budget.limits)],
+        )
         if which:
-            refusal = (Refusal.PHONE_MINUTE, Refusal.PHONE_HOUR, Refusal.PHONE_DAY)[int(which) - 1]
+            refusal = budget.limits[int(which) - 1].refusal
             return Issued(refusal=refusal, wait=max(1, int(ttl)))
         code = f"{secrets.randbelow(10**6):06d}"
         pipe = self.redis.pipeline()
@@ -130,9 +183,9 @@ class OtpService:
         pipe.execute()
         return Issued(code=code)
 
-    def refund(self, tag: str, phone_index: str) -> None:
+    def refund(self, tag: str, phone_index: str, budget: Budget = OWN) -> None:
         """Undo the counting of a send the provider failed, and allow an immediate retry."""
-        self._refund(keys=self._phone_keys(phone_index), args=[])
+        self._refund(keys=self._budget_keys(budget, tag, phone_index), args=[])
         self.redis.delete(self._k(tag, "cool"), self._k(tag, "code"))
 
     def verify(self, tag: str, purpose: str, candidate: str) -> Verdict:

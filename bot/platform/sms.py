@@ -32,8 +32,9 @@ class SmsError(Exception):
 
 
 class SmsProvider(Protocol):
-    def send_code(self, phone: str, code: str, minutes: int) -> None:
-        """Send `code`, valid for `minutes`, to `phone`; raises SmsError on failure."""
+    def send_code(self, phone: str, code: str, minutes: int, for_proxy: bool = False) -> None:
+        """Send `code`, valid for `minutes`, to `phone` (with `for_proxy`, the text that says
+        someone asked to act for the graduate); raises SmsError on failure."""
 
     def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
         """Send the notice `notice` (a key of NOTICES) with `params`; raises SmsError on failure."""
@@ -56,8 +57,14 @@ def mask_phone(phone: str) -> str:
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "*" * len(phone)
 
 
-def sms_text(sign: str, code: str, minutes: int) -> str:
-    """The text of a verification SMS, as the approved template renders it."""
+def sms_text(sign: str, code: str, minutes: int, for_proxy: bool = False) -> str:
+    """The text of a verification SMS, as the approved template renders it: the graduate's own
+    code, or the code of someone's request to act for the graduate."""
+    if for_proxy:
+        return (
+            f"【{sign}】有人申请代你办理毕业证书查询，验证码 {code}，{minutes}分钟内有效。"
+            "只在你同意家人代办时才告诉对方；陌生人索要，请勿告诉。"
+        )
     return f"【{sign}】验证码 {code}，{minutes}分钟内有效。请勿告诉他人。"
 
 
@@ -68,9 +75,9 @@ class ConsoleProvider:
         self.outbox = Path(outbox)
         self.sign = sign
 
-    def send_code(self, phone: str, code: str, minutes: int) -> None:
+    def send_code(self, phone: str, code: str, minutes: int, for_proxy: bool = False) -> None:
         """Write one line: at, phone, phone_masked, code, text."""
-        self._write(phone, {"code": code, "text": sms_text(self.sign, code, minutes)})
+        self._write(phone, {"code": code, "text": sms_text(self.sign, code, minutes, for_proxy)})
 
     def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
         """Write one line: at, phone, phone_masked, notice, params, text."""
@@ -154,6 +161,7 @@ class TencentProvider:
         sdk_app_id: str,
         sign_name: str,
         template_id: str,
+        proxy_template_id: str = "",
         region: str = "ap-guangzhou",
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
@@ -163,12 +171,18 @@ class TencentProvider:
         self.host = urlsplit(api_base).netloc
         self.secret_id, self.secret_key = secret_id, secret_key
         self.sdk_app_id, self.sign_name, self.template_id = sdk_app_id, sign_name, template_id
+        self.proxy_template_id = proxy_template_id
         self.region, self.timeout, self.clock = region, timeout, clock
         self.notice_templates = {k: v for k, v in (notice_templates or {}).items() if v}
 
-    def send_code(self, phone: str, code: str, minutes: int) -> None:
-        """Send through SendSms; SmsError unless the status of the one number is `Ok`."""
-        self._send(phone, self.template_id, [code, str(minutes)])
+    def send_code(self, phone: str, code: str, minutes: int, for_proxy: bool = False) -> None:
+        """Send through SendSms; SmsError unless the status of the one number is `Ok`. A proxy's
+        code needs its own approved template: without one it is not sent (the graduate's own
+        code text would not say that someone else is asking)."""
+        template_id = self.proxy_template_id if for_proxy else self.template_id
+        if not template_id:
+            raise SmsError("tencent sms: no proxy template (SMS_PROXY_TEMPLATE_ID)")
+        self._send(phone, template_id, [code, str(minutes)])
 
     def send_notice(self, phone: str, notice: str, params: list[str]) -> None:
         """Send a notice with its own approved template (SmsError when none is configured)."""
@@ -238,6 +252,7 @@ def make_provider(config: Mapping[str, object]) -> SmsProvider:
             str(config["SMS_SDK_APP_ID"]),
             str(config["SMS_SIGN_NAME"]),
             str(config["SMS_TEMPLATE_ID"]),
+            proxy_template_id=str(config.get("SMS_PROXY_TEMPLATE_ID") or ""),
             notice_templates={
                 notice: str(config.get(setting) or "")
                 for notice, setting in NOTICE_TEMPLATES.items()

@@ -1,8 +1,15 @@
-"""Console staff: accounts with scrypt password hashes, login with per-username throttling, roles
-and what each may do, and the SMS second factor a director needs to export tickets.
+"""Console staff: accounts with scrypt password hashes, login with throttling, roles and what
+each may do, and the SMS second factor a director needs to export tickets.
 
 Failures take the same path whether or not the username exists (a dummy hash is checked), so the
 answer time does not tell which usernames are real. Nothing here imports Flask.
+
+Login throttling: an attempt is counted before its password is checked, in one atomic step
+against two limits (5 per username and address, 10 per address whatever the username, each per
+15 minutes); a full limit refuses without checking the password, and a success gives its count
+back. An attacker elsewhere therefore cannot lock a director out, and concurrent attempts cannot
+slip past the limit. The counts are mirrored in SQL (bot.platform.counters), so a Redis restart
+does not reset them.
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ from sqlalchemy.orm import Session
 
 from bot.core import keys
 from bot.core.replies import minutes
+from bot.platform import counters
 from bot.platform.crypto import DecryptionFailed, PiiCipher
 from bot.platform.otp import Check, OtpService, Refusal
 from bot.platform.passwords import check_password, hash_password
-from bot.platform.ratelimit import RateLimit
+from bot.platform.ratelimit import take_all
 from bot.platform.sms import SmsError, SmsProvider
 from models import StaffRole, StaffUser, utcnow
 
-LOGIN_LIMIT, LOGIN_WINDOW = 5, 15 * 60
+LOGIN_LIMIT, LOGIN_WINDOW = 5, 15 * 60  # per (username, address)
+ADDRESS_LIMIT = 10  # per address, whatever the username, in the same window
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
 PHONE = re.compile(r"1\d{10}")
@@ -137,26 +146,32 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def _login_key(username: str) -> str:
-    return keys.staff_login(username)
-
-
-def authenticate(db: Session, redis: Redis, username: str, password: str) -> LoginResult:
-    """Check a password; 5 failures per username in 15 minutes block that username for the rest
-    of the window. Unknown and disabled users cost the same hash check as real ones."""
+def authenticate(
+    db: Session, redis: Redis, username: str, password: str, address: str = "unknown"
+) -> LoginResult:
+    """Check a password, within the limits per (username, address) and per address (module
+    docstring): from a locked state the answer is the wait, and the password is not checked.
+    Unknown and disabled users cost the same hash check as real ones."""
     username = normalise_username(username)
-    limit = RateLimit(redis, LOGIN_LIMIT, LOGIN_WINDOW)
-    key = _login_key(username)
-    wait = limit.retry_after(key)
-    if wait:
+    per_user, per_address = keys.staff_login(username, address), keys.staff_login_address(address)
+    counters.restore(db, redis, per_user, per_address)
+    full, wait = take_all(
+        redis,
+        [(per_user, LOGIN_LIMIT, LOGIN_WINDOW), (per_address, ADDRESS_LIMIT, LOGIN_WINDOW)],
+    )
+    if full:
         return LoginResult(None, wait)
     user = db.scalar(select(StaffUser).where(StaffUser.username == username)) if username else None
     stored = user.password_hash if user is not None else _dummy_hash()
     matches = check_password(stored, password or "")
     if user is None or not user.active or not matches:
-        limit.hit(key)
+        counters.save(db, redis, "console_login", per_user, per_address)
         return LoginResult(None)
-    redis.delete(key)
+    pipe = redis.pipeline()  # a success gives its count back and clears this user's failures
+    pipe.delete(per_user)
+    pipe.decr(per_address)
+    pipe.execute()
+    counters.save(db, redis, "console_login", per_user, per_address)
     user.last_login_at = utcnow()
     return LoginResult(user)
 

@@ -275,6 +275,24 @@ def graduate_accounts(db: Session, student_id: int) -> list[Account]:
     ).all()
 
 
+def code_sent_notice(db: Session, book, proxy: Proxy) -> Effect | None:
+    """Tell the graduate's own bound accounts that a proxy request's code went to their phone,
+    who claims to ask and how to refuse; None when no account of theirs is bound."""
+    accounts = graduate_accounts(db, proxy.student_id)
+    if not accounts:
+        return None
+    text = book.render(
+        "proxy/code_sent_for_graduate",
+        claimed=claimed_as(proxy.relation),
+        number=proxy.id,
+    )
+    return Effect(
+        push_accounts,
+        {"account_ids": [a.id for a in accounts], "text": text},
+        key=f"code_notice:{proxy.id}",
+    )
+
+
 def sweep(db: Session, now: datetime | None = None) -> tuple[list[Proxy], list[Proxy]]:
     """(newly expired, to warn): expire the lapsed, pick those ending within 7 days not yet warned."""
     now = now or utcnow()

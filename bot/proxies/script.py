@@ -158,9 +158,13 @@ def method(conv: Conversation, ctx: Context) -> Outcome:
         return _where_it_stands(conv, ctx)
     picked = text.choice(ctx.msg.text, 2)
     if picked == 1:
-        return sms_code.send(
-            conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", "proxy/code_sent"
+        sent = sms_code.send(
+            conv.then(ProxyStep.GRAD_CODE), ctx, proxy.student, "proxy", refused_at=conv
         )
+        notice = proxies.code_sent_notice(s.db, ctx.book, proxy)
+        if sent.effects and notice is not None:  # the graduate hears of it in their own chat too
+            sent.effects.append(notice)
+        return sent
     if picked == 2:
         accounts = proxies.graduate_accounts(s.db, proxy.student_id)
         if not accounts:

@@ -20,6 +20,7 @@ from bot.platform.crypto import PiiCipher
 from bot.platform.idcard import mask, mask_name, mask_phone
 from bot.platform.workdays import local
 from bot.proxies import rules as proxies
+from bot.understand import free_text
 from models import (
     Account,
     Attachment,
@@ -282,7 +283,7 @@ def revoke_detail(proxy: Proxy, note: str) -> str:
 # -- decisions ---------------------------------------------------------------------------------------
 def checked_note(note: str | None) -> str:
     """A required note of at most NOTE_LIMIT characters; raises ReviewRefused."""
-    note = " ".join((note or "").split())
+    note = " ".join(free_text(note).split())
     if not note:
         raise ReviewRefused("请填写说明。")
     if len(note) > NOTE_LIMIT:

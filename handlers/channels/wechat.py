@@ -7,6 +7,7 @@ the busy text when Redis is unreachable, `success` (no reply) otherwise; never a
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
@@ -38,6 +39,13 @@ def _safe_mode() -> SafeMode | None:
     if not cfg.get("WECHAT_ENCODING_AES_KEY"):
         return None
     return SafeMode(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+
+
+def addressed_to_us(to_user_name: str) -> bool:
+    """Whether a message's ToUserName is our account's original id (WECHAT_ORIGINAL_ID, gh_…);
+    any account is accepted while the setting is empty."""
+    expected = current_app.config.get("WECHAT_ORIGINAL_ID") or ""
+    return not expected or hmac.compare_digest(to_user_name.encode(), expected.encode())
 
 
 def _check_query() -> tuple[str, str]:
@@ -96,6 +104,9 @@ def callback():
         log.warning("wechat callback rejected: %s", exc)
         abort(400)
     account = fields.get("ToUserName", "")
+    if not addressed_to_us(account):
+        log.warning("wechat callback refused: addressed to another account")
+        abort(403)
     rt = runtime()
     try:
         check_nonce(rt.redis, "wx", timestamp, nonce, body)

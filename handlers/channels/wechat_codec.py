@@ -85,11 +85,33 @@ class SafeMode:
         return self.crypto.encrypt_message(reply_xml, nonce, timestamp)
 
 
+# what each identifier of a callback may be: WeChat's openids are 28 characters, media ids 64,
+# message ids 64-bit numbers; anything else never reaches SQL, Redis or a log line as it came
+IDENTIFIERS = {
+    "FromUserName": re.compile(r"[A-Za-z0-9_-]{1,64}"),
+    "ToUserName": re.compile(r"[A-Za-z0-9_-]{1,64}"),
+    "MsgId": re.compile(r"\d{1,24}"),
+    "CreateTime": re.compile(r"\d{1,12}"),
+    "MediaId": re.compile(r"[A-Za-z0-9_@.=-]{1,128}"),
+    "Event": re.compile(r"[A-Za-z_]{1,32}"),
+    "EventKey": re.compile(r"[\x21-\x7e]{0,128}"),
+}
+
+
+def check_identifiers(fields: dict[str, str]) -> None:
+    """BadPayload (a 400) unless every identifier present is within its bounds (IDENTIFIERS)."""
+    for name, pattern in IDENTIFIERS.items():
+        value = fields.get(name)
+        if value is not None and not pattern.fullmatch(value):
+            raise BadPayload(f"{name} out of bounds ({len(value)} characters)")
+
+
 def to_inbound(fields: dict[str, str], app_id: str, received_at: float) -> Inbound:
-    """The channel-neutral message of a decrypted callback."""
+    """The channel-neutral message of a decrypted callback (identifiers checked first)."""
     openid = fields.get("FromUserName", "")
     if not openid:
         raise BadPayload("no FromUserName")
+    check_identifiers(fields)
     msg_type = fields.get("MsgType", "").lower()
     kinds = {
         "text": MessageKind.TEXT,

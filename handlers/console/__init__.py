@@ -27,6 +27,7 @@ from bot.platform.staff_auth import (
     authenticate,
     normalise_username,
 )
+from handlers.client_address import client_address
 from handlers.console import accounts as console_accounts
 from handlers.console import admin as console_admin
 from handlers.console import appeals as console_appeals
@@ -114,28 +115,34 @@ def _error(exc):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in with username and password (5 failures per username per 15 minutes)."""
+    """Sign in with username and password (limits per username and address, and per address:
+    bot.platform.staff_auth)."""
     error, username = None, ""
     if request.method == "POST":
         username = request.form.get("username", "")[:64]
+        typed = (
+            normalise_username(username)
+            if USERNAME.fullmatch(normalise_username(username))
+            else "(invalid)"
+        )
         with runtime().unit() as work:
             db = work.db
+            g.staff = None
+            # the attempt's row is written first: on SQLite its write lock queues concurrent
+            # logins (a read first would make them fail); on PostgreSQL it costs one UPDATE
+            attempt = record(db, "staff_login", result="checking", detail=f"username={typed}")
+            db.flush()
             result = authenticate(
-                db, runtime().redis, username, request.form.get("password", "")[:MAX_PASSWORD]
+                db,
+                runtime().redis,
+                username,
+                request.form.get("password", "")[:MAX_PASSWORD],
+                client_address(),
             )
             g.staff = result.user
-            outcome = "ok" if result.user else ("throttled" if result.wait else "failed")
-            typed = (
-                normalise_username(username)
-                if USERNAME.fullmatch(normalise_username(username))
-                else "(invalid)"
-            )
-            record(
-                db,
-                "staff_login",
-                result=outcome,
-                detail=None if result.user else f"username={typed}",
-            )
+            attempt.result = "ok" if result.user else ("throttled" if result.wait else "failed")
+            if result.user:
+                attempt.actor_staff, attempt.detail = result.user.username, None
         if result.user:  # the second step (handlers/console/second_factor.py) starts the session
             return second_factor.begin(result.user, _safe_next(request.args.get("next")))
         g.staff = None

@@ -94,6 +94,9 @@ RESULT_NAMES = {
     "shown": "已显示",
     "not_yet": "尚未可查",
     "agreed": "同意",
+    "checking": "核对中",
+    "proxy_graduate": "毕业生今日代办验证码已达上限",
+    "proxy_requester": "申请人今日代办验证码已达上限",
 }
 
 

@@ -23,7 +23,7 @@ from bot.core import keys
 from bot.core.accounts import audit
 from bot.platform.staff_auth import Permission, can
 from handlers.current import runtime
-from models import StaffUser, as_utc
+from models import AuditEvent, StaffUser, as_utc
 
 IDLE_SECONDS = 30 * 60
 PUBLIC_ENDPOINTS = {
@@ -170,10 +170,10 @@ def record(
     subject_student_id: int | None = None,
     result: str = "ok",
     detail: str | None = None,
-) -> None:
+) -> AuditEvent:
     """Add an audit row for the signed-in user's action to `db` (committed by the caller)."""
     staff = g.get("staff")
-    audit(
+    return audit(
         db,
         None,
         action,

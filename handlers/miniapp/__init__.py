@@ -23,6 +23,7 @@ from handlers.miniapp import proxies as api_proxies
 from handlers.miniapp import verifications as api_verifications
 from handlers.miniapp.errors import ApiError, error_response
 from handlers.miniapp.openapi import document
+from handlers.miniapp.schema import check_json_body
 
 PREFIX = "/api/v1"
 bp = Blueprint("miniapp", __name__, url_prefix=PREFIX)
@@ -47,6 +48,9 @@ HTTP_CODES = {
     413: ("payload_too_large", "提交的内容太大了。"),
     415: ("unsupported_media_type", "不支持这种内容类型。"),
 }
+
+
+bp.before_request(check_json_body)  # type errors and unknown fields: 422, before any view
 
 
 @bp.get("/openapi.json")

@@ -154,7 +154,7 @@ def _description(data: dict, required: bool) -> str | None:
         max_length=appeals.DESCRIPTION_LIMIT,
         required=required,
     )
-    value = text.tidy(value or "")
+    value = text.free_text(value or "")
     refused = intake.description_problem(value) if required else None
     if refused is not None:
         raise refusal(refused, 400)

@@ -285,6 +285,10 @@ def op(
     )
     if body or multipart:
         codes |= {400, 413, 415}
+    if body:
+        codes |= {
+            422
+        }  # a value of the wrong type, or an unknown field (handlers/miniapp/schema.py)
     for status in sorted(codes):
         responses[str(status)] = {
             "description": MESSAGES[status],

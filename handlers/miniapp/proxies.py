@@ -84,13 +84,9 @@ def overview():
 @idempotent
 @limited("proxy_document", per_session=(10, 3600), per_address=(100, 3600))
 def document(proxy_id: int):
-    """The notarised authorisation of my request: its number and 1-3 photos; then staff review."""
-    number = proxies.document_number(text_field(request.form, "notarised_no", max_length=80) or "")
-    if number is None:
-        raise refusal(Refused("bad_document_no", "proxy/bad_document_no"), 400)
-    photos = photo_uploads("photos", MAX_DOCUMENT_PHOTOS)
-    if not photos:
-        raise bad_request("请上传公证委托书的照片（photos）。", "photos_required")
+    """The notarised authorisation of my request: its number and 1-3 photos; then staff review.
+    Whose request it is, and whether it waits for a document, is checked before anything sent is
+    read: someone else's request is a 404 whatever the upload holds."""
     session = current_session()
     with user_lock(session), services_for(session) as s:
         proxy = proxies.locked(s.db, proxy_id)
@@ -103,6 +99,13 @@ def document(proxy_id: int):
                 "这个申请现在不需要公证书（还在等毕业生同意，或已提交、已结束）。",
                 state=proxy.state,
             )
+        form = request.form
+        number = proxies.document_number(text_field(form, "notarised_no", max_length=80) or "")
+        if number is None:
+            raise refusal(Refused("bad_document_no", "proxy/bad_document_no"), 400)
+        photos = photo_uploads("photos", MAX_DOCUMENT_PHOTOS)
+        if not photos:
+            raise bad_request("请上传公证委托书的照片（photos）。", "photos_required")
         kept = [add_photo(s, None, data, proxy=proxy) for data in photos]
         if not any(a.state == AttachmentState.STORED for a in kept):  # staff could not review it
             raise ApiError(

@@ -20,7 +20,10 @@ def run_chat(app, url: str | None, user: str, script) -> None:
     """Read messages from the terminal (or a script) and print the bot's replies."""
     cfg = app.config
     sim = WeChatSimulator(
-        cfg["WECHAT_TOKEN"], cfg["WECHAT_APP_ID"], cfg.get("WECHAT_ENCODING_AES_KEY") or ""
+        cfg["WECHAT_TOKEN"],
+        cfg["WECHAT_APP_ID"],
+        cfg.get("WECHAT_ENCODING_AES_KEY") or "",
+        cfg.get("WECHAT_ORIGINAL_ID") or "gh_gradcert",
     )
     outbox = Path(cfg["SMS_OUTBOX"])
     seen = outbox.stat().st_size if outbox.exists() else 0

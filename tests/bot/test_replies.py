@@ -73,6 +73,10 @@ VALUES = dict(
     campus=True,
     scopes="查询、开具电子证明",
     label="改过名字",
+    others=2,
+    appeals=3,
+    certificates=2,
+    claimed="自称你的父母",
 )
 ROWS = {  # list templates and the shape of their rows (as many rows as a list shows)
     "diploma/cert_list": [("ABCDEFGHJKLMNPQR", "2027-02-23", "valid")] * 5,

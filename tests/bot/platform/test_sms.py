@@ -220,6 +220,17 @@ def _provider(stub, secret_key=SECRET_KEY, timeout=5.0):
     )
 
 
+def test_a_proxy_code_goes_out_with_its_own_template_or_not_at_all(stub):
+    stub.routes["/"] = _signed(_ok)
+    with pytest.raises(SmsError, match="no proxy template"):
+        _provider(stub).send_code(PHONE, CODE, 5, for_proxy=True)
+    assert stub.calls("/") == []
+    provider = _provider(stub)
+    provider.proxy_template_id = "7654321"
+    provider.send_code(PHONE, CODE, 5, for_proxy=True)
+    assert stub.calls("/")[0].json()["TemplateId"] == "7654321"
+
+
 def test_tencent_sends_a_correctly_signed_sendsms(stub):
     stub.routes["/"] = _signed(_ok)
     _provider(stub).send_code(PHONE, CODE, 5)

@@ -415,13 +415,14 @@ def test_a_proxy_who_deletes_their_data_can_no_longer_act(make_app):
     app, chat = _service_point_app(make_app)
     _village_acts(chat)
     chat.say("village", "0")
-    assert "结束你代家人办理的授权" in chat.say("village", "删除我的信息")
+    assert "结束代办授权（你代别人的" in chat.say("village", "删除我的信息")
     assert "代办授权" in chat.say("village", "1")
     proxy = _proxy(app)
     assert proxy.state == "revoked" and proxy.revoked_by == "proxy"
     assert "没有生效的代办" in (chat.say("village", "5"), chat.say("village", "2"))[1]
     with app.extensions["gradcert"].sessions() as db:
-        village = db.scalar(select(Account).where(Account.user_key == "village"))
+        deleted = db.scalar(select(AuditEvent).where(AuditEvent.action == "delete_personal_data"))
+        village = db.get(Account, deleted.actor_account_id)
         rows = db.scalars(
             select(AuditEvent)
             .where(AuditEvent.actor_account_id == village.id)
