@@ -31,7 +31,7 @@ def state(tag: str) -> str:
 
 
 def lock(tag: str) -> str:
-    """The per-user lock: an owner token with a TTL."""
+    """The per-user lock: an owner token on a lease of a few seconds, renewed while it is held."""
     return user(tag, "lock")
 
 
@@ -40,8 +40,15 @@ def active(tag: str) -> str:
     return user(tag, "active")
 
 
+def profile(tag: str) -> str:
+    """The sender's account id and the masked name of their bound graduate, for the menu without
+    SQL (1 hour), with a generation that every change of binding or account bumps (7 days)."""
+    return user(tag, "who")
+
+
 def message(tag: str, msg_id: str) -> str:
-    """A delivery claim, then the cached replies for retries (1 hour)."""
+    """A delivery claim (a lease of a few seconds, renewed while processed), then the cached
+    replies for retries (1 hour)."""
     return user(tag, "msg", msg_id)
 
 

@@ -7,6 +7,7 @@ the busy text when Redis is unreachable, `success` (no reply) otherwise; never a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -14,7 +15,8 @@ from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from bot.core.errors import BadPayload, InvalidSignature
+from bot.core import keys
+from bot.core.errors import BadPayload, InvalidSignature, ServiceUnavailable
 from bot.core.messages import Inbound, Reply
 from bot.platform.replay import check_nonce
 from handlers.channels.wechat_codec import (
@@ -97,14 +99,14 @@ def callback():
         abort(400)
     account = fields.get("ToUserName", "")
     rt = runtime()
-    try:
-        check_nonce(rt.redis, "wx", timestamp, nonce, body)
-        replies = rt.engine.handle(msg)
+    replay = (keys.nonce("wx", timestamp, nonce), hashlib.sha256(body).hexdigest())
+    try:  # the nonce is checked in the engine's first round trip
+        replies = rt.engine.handle(msg, replay)
     except InvalidSignature:
         log.warning("wechat callback refused: nonce replayed")
         abort(403)
-    except RedisError:
-        log.exception("redis unreachable while handling %s", msg.msg_id)
+    except (RedisError, ServiceUnavailable) as exc:  # nothing saved: the form stays where it was
+        log.warning("busy text for %s: %s unavailable", msg.msg_id, type(exc).__name__)
         replies = [Reply(rt.book.render("system/busy"))]
     except Exception:  # database down, lock not free in time...: the user is told to try again
         log.exception("could not handle %s", msg.msg_id)
