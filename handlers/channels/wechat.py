@@ -7,6 +7,7 @@ the busy text when Redis is unreachable, `success` (no reply) otherwise; never a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -39,7 +40,12 @@ def _safe_mode() -> SafeMode | None:
     cfg = current_app.config
     if not cfg.get("WECHAT_ENCODING_AES_KEY"):
         return None
-    return SafeMode(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+    return _safe(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+
+
+@functools.lru_cache(maxsize=8)
+def _safe(token: str, aes_key: str, app_id: str) -> SafeMode:
+    return SafeMode(token, aes_key, app_id)
 
 
 def _check_query() -> tuple[str, str]:
