@@ -18,8 +18,8 @@ import time
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import DefusedXmlException
 from wechatpy.replies import ArticlesReply
 
 from bot.core.errors import BadPayload, InvalidSignature

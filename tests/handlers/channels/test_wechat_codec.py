@@ -2,6 +2,7 @@
 tests: token 123456, EncodingAESKey kWxPEV2..., id wx49f0ab532d5d035a)."""
 
 import pytest
+
 from bot.core.errors import BadPayload, InvalidSignature
 from handlers.channels.wechat_codec import SafeMode, parse_xml, verify_signature
 
