@@ -12,8 +12,10 @@ Two Redis round trips per message: 1-3 with the callback's nonce in one script
 takes one. The claim and the lock are leases of a few seconds, renewed while this process works on
 the message, so that a retry can take over from a worker that died.
 
-The step runs on a worker thread; `handle` waits for it only until the deadline. When the
-deadline passes first, the replies go out later through `deliver_later` (customer-service API).
+The step runs on the request's thread. When another message of the user holds the lock, it waits
+on a worker thread and `handle` only until the deadline. A step that ends after the deadline sends
+its replies through `deliver_later` (customer-service API) and leaves retries without a passive
+reply, so nothing is said twice.
 """
 
 from __future__ import annotations
@@ -110,20 +112,28 @@ class Engine:
             begun = self.storage.begin(tag, msg.msg_id, token)
             if begun.outcome is Begun.RETRY:
                 return begun.cached
-        future = self.pool.submit(self.process, msg, token, begun.loaded)
+        if begun.outcome is Begun.READY:  # the usual case: on this thread, no hop
+            return self.process(msg, token, begun.loaded, deadline)
+        # another message of this user holds the lock: wait for it on a worker thread, and for
+        # that only until the deadline (a late reply goes out by the push API)
+        future = self.pool.submit(self.process, msg, token, None, deadline)
         try:
             return future.result(timeout=max(0.0, deadline - time.time()))
         except FutureTimeout:
             log.info("reply to %s deferred past the deadline", msg.msg_id)
-            future.add_done_callback(lambda f: self._deliver_late(msg, f))
+            future.add_done_callback(lambda f: self._failed_late(msg, f))
             return None
 
-    def process(self, msg: Inbound, token: str, loaded: Loaded | None = None) -> list[Reply]:
-        """Steps 2-7 for one claimed message (runs on a worker thread); `loaded` when the lock was
-        taken with the claim, else the lock is awaited here. The claim and the lock are leases,
-        renewed while this runs."""
+    def process(
+        self, msg: Inbound, token: str, loaded: Loaded | None = None, deadline: float | None = None
+    ) -> list[Reply] | None:
+        """Steps 2-7 for one claimed message; `loaded` when the lock was taken with the claim,
+        else the lock is awaited here. The claim and the lock are leases, renewed while this runs.
+        Done after `deadline` (the callback has given up): the replies go out by the push API,
+        retries get no passive reply (so nothing is said twice), and this returns None."""
         tag = msg.user_tag
         released = False
+        late = False
         self.storage.leases.hold(tag, msg.msg_id, token)
         try:
             try:
@@ -136,13 +146,14 @@ class Engine:
                 self._unclaim_quietly(msg)
                 raise
             replies = outcome.replies  # an expired conversation is told by the router
+            late = deadline is not None and time.time() > deadline
             try:  # compare-and-set, reply cache, profile and unlock in one round trip
                 self.storage.commit(
                     tag,
                     outcome.conversation,
                     loaded.conversation.version,
                     msg.msg_id,
-                    replies,
+                    [] if late else replies,
                     token,
                     profile=profile,
                     profile_gen=loaded.profile_gen,
@@ -157,6 +168,10 @@ class Engine:
             if not released:
                 self._release_quietly(tag, token)
         self.hooks.run_effects(msg, outcome.effects)
+        if late:
+            log.info("reply to %s deferred past the deadline", msg.msg_id)
+            self._push_quietly(msg, replies)
+            return None
         return replies
 
     def _step(self, loaded: Loaded, msg: Inbound) -> tuple[Outcome, Profile | None]:
@@ -192,12 +207,13 @@ class Engine:
                 services.close()
         raise AssertionError("unreachable")
 
-    def _deliver_late(self, msg: Inbound, future: Future) -> None:
-        try:
-            replies = future.result()
-        except Exception:
-            log.exception("deferred processing of %s failed", msg.msg_id)
-            replies = [Reply(self.book.render("system/busy"))]
+    def _failed_late(self, msg: Inbound, future: Future) -> None:
+        """A message that missed its deadline and then failed: tell the user to send it again."""
+        if future.exception() is not None:
+            log.error("deferred processing of %s failed", msg.msg_id, exc_info=future.exception())
+            self._push_quietly(msg, [Reply(self.book.render("system/busy"))])
+
+    def _push_quietly(self, msg: Inbound, replies: list[Reply]) -> None:
         try:
             if replies:
                 self.hooks.deliver_later(msg, replies)

@@ -107,8 +107,9 @@ class Services:
     def commit(self) -> None:
         """Commit the SQL session (at the boundary only); the commit invalidates the cached
         profiles it changed (bot.core.accounts.track_profile_changes)."""
-        self.db.commit()
-        self.profiles_changed = bool(self.db.info.pop(CHANGED, False))
+        if self.db.in_transaction():  # a menu message may not have touched SQL at all
+            self.db.commit()
+            self.profiles_changed = bool(self.db.info.pop(CHANGED, False))
 
     def rollback(self) -> None:
         """Roll the SQL session back, and forget the effects collected so far (nothing they would
