@@ -460,6 +460,9 @@ class Leases:
             time.sleep(self.storage.lease_ms / 3000)
             with self.guard:
                 held = list(self.held.values())
+                if not held:  # idle: the next `hold` starts another thread
+                    self.thread = None
+                    return
             for tag, msg_id, token in held:
                 try:
                     self.storage.renew(tag, msg_id, token)
