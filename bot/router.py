@@ -65,7 +65,8 @@ def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
         acting = bool(
             proxies.actives_of(ctx.services.db, ctx.services.account_id, ctx.services.now())
         )
-        outcome.replies.insert(0, ctx.say("system/expired", acting=acting))
+        told = "system/lost" if ctx.lost else "system/expired"
+        outcome.replies.insert(0, ctx.say(told, acting=acting))
     if outcome.conversation.acting_for is not None and outcome.replies:
         tag = ctx.book.render("proxy/acting_tag", name=_acting_name(outcome.conversation, ctx))
         first = outcome.replies[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import event, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,9 +46,10 @@ _PROFILE = (
 )
 
 
-def profile_of(db: Session, msg: Inbound) -> Profile:
+def profile_of(db: Session, msg: Inbound) -> tuple[Profile, datetime | None]:
     """The sender's profile (account id, masked name of the bound graduate) in one Core query,
-    creating the account on first contact; touches last_seen_at (hourly)."""
+    creating the account on first contact; touches last_seen_at (hourly). Also when the account
+    was last seen before this message (None: it is new)."""
     row = db.execute(
         _PROFILE.where(
             Account.channel == msg.channel,
@@ -57,12 +58,18 @@ def profile_of(db: Session, msg: Inbound) -> Profile:
         )
     ).first()
     if row is None:
-        return Profile(account_for(db, msg).id)
+        return Profile(account_for(db, msg).id), None
     account_id, seen, name = row
     now = utcnow()
     if seen is None or as_utc(seen) < now - SEEN_EVERY:
         db.execute(update(Account).where(Account.id == account_id).values(last_seen_at=now))
-    return Profile(account_id, mask_name(name) if name else "")
+    return Profile(account_id, mask_name(name) if name else ""), as_utc(seen) if seen else None
+
+
+def seen_within_the_hour(seen: datetime | None) -> bool:
+    """True when an account last seen at `seen` wrote within SEEN_EVERY: its cached profile (kept
+    as long) should still be in Redis, so a missing one means Redis lost its data."""
+    return seen is not None and seen >= utcnow() - SEEN_EVERY
 
 
 def track_profile_changes(sessions: sessionmaker, forget: Callable[[list[str]], None]) -> None:

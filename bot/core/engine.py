@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.core.accounts import seen_within_the_hour
 from bot.core.errors import LockTimeout, ReplayedRequest, ServiceUnavailable
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, Inbound, Reply
@@ -185,6 +186,10 @@ class Engine:
             conv = loaded.conversation
             ctx = Context(msg, services, self.book, expired=loaded.expired)
             try:
+                if loaded.blank:  # a new user, or one whose conversation Redis lost
+                    services.who()
+                    if seen_within_the_hour(services.last_seen):
+                        ctx = replace(ctx, expired=True, lost=True)
                 outcome = self.router(conv, msg, ctx)
                 services.commit()
                 # effects the rules collected in the unit run with the step's own

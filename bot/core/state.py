@@ -184,6 +184,8 @@ class Loaded:
     expired: bool
     profile: Profile | None
     profile_gen: str
+    # no state, no expiry marker and no profile key at all: a new user, or Redis lost its data
+    blank: bool = False
 
 
 class Begun(StrEnum):
@@ -211,7 +213,8 @@ def _loaded(version, body, active, gen, account_id, bound) -> Loaded:
     else:
         conv, expired = Conversation(), bool(active)
     profile = Profile(int(account_id), bound.decode() if bound else "") if account_id else None
-    return Loaded(conv, expired, profile, gen.decode() if gen else "0")
+    blank = not body and not active and not gen and not account_id
+    return Loaded(conv, expired, profile, gen.decode() if gen else "0", blank)
 
 
 class RedisStorage:
@@ -307,9 +310,10 @@ class RedisStorage:
         """Forget this user's conversation and the replies cached for retries, which may show their
         record (删除我的信息); the reply to `keep_msg_id` stays, so that a retry of the message
         that asked is answered the same and not run again."""
-        # the profile goes too (its change of binding, if any, was committed and invalidated
-        # before this runs, so no read in flight can cache it again)
-        self.redis.delete(keys.state(tag), keys.active(tag), keys.lock(tag), keys.profile(tag))
+        # the profile goes, its generation stays: a read in flight cannot cache it again, and the
+        # next message is not mistaken for one whose conversation Redis lost
+        self.redis.delete(keys.state(tag), keys.active(tag), keys.lock(tag))
+        self.forget_profile(tag)
         keep = keys.message(tag, keep_msg_id).encode() if keep_msg_id else None
         for key in self.redis.scan_iter(match=keys.user_pattern(tag, "msg"), count=500):
             if (

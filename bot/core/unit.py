@@ -41,6 +41,7 @@ class Services:
     profile: Profile | None = None
     profile_read: Profile | None = field(default=None, repr=False)
     profiles_changed: bool = False  # this unit's commit changed bindings or accounts
+    last_seen: datetime | None = None  # before this message, when the profile was read from SQL
     _account: Account | None = field(default=None, repr=False)
 
     @property
@@ -62,7 +63,7 @@ class Services:
         if self.profile is None and self.profile_read is None:
             if self.msg is None:
                 raise LookupError("a unit of work without a message has no sender")
-            self.profile_read = profile_of(self.db, self.msg)
+            self.profile_read, self.last_seen = profile_of(self.db, self.msg)
         return self.profile or self.profile_read
 
     @property

@@ -207,3 +207,15 @@ def test_database_away_mid_form_gives_the_busy_text_and_keeps_the_form(app, chat
     assert "系统繁忙" in reply and "重新开始" not in reply
     assert rt.storage.load(_tag("form"))[0] == before  # exactly where it was
     assert "6位数字" in chat.say("form", no)  # the same answer again, once the database is back
+
+
+def test_a_form_lost_with_redis_is_said_plainly(app, chat, demo, redis):
+    _, name, id_number, _, _ = demo["李小红"]
+    chat.say("lost", "1")
+    chat.say("lost", "同意")
+    chat.say("lost", name)
+    redis.flushdb()  # Redis restarted without its data
+    reply = chat.say("lost", id_number)
+    assert "系统刚才中断" in reply and "再发一次" in reply and "没看懂" not in reply
+    assert "系统刚才中断" not in chat.say("lost", "1")  # said once
+    assert "系统刚才中断" not in chat.say("lost-new", "你好")  # a new user is just new
