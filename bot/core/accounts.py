@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import event, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.messages import Inbound, user_tag
@@ -57,8 +57,13 @@ def profile_of(db: Session, msg: Inbound) -> tuple[Profile, datetime | None]:
             Account.user_key == msg.user_key,
         )
     ).first()
-    if row is None:
-        return Profile(account_for(db, msg).id), None
+    if row is None:  # first contact: one INSERT (the user's lock keeps it the only one)
+        account_id = db.execute(
+            insert(Account)
+            .values(channel=msg.channel, app_id=msg.app_id, user_key=msg.user_key)
+            .returning(Account.id)
+        ).scalar_one()
+        return Profile(account_id), None
     account_id, seen, name = row
     now = utcnow()
     if seen is None or as_utc(seen) < now - SEEN_EVERY:
