@@ -100,6 +100,10 @@ class Runtime:
         rt.engine = Engine(
             rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"])
         )
+        try:  # mark when Redis' data began, before any account is made (bot.core.engine: lost)
+            rt.storage.data_since()
+        except redis_lib.RedisError:
+            log.warning("Redis unreachable at start")
         return rt
 
     # -- the unit of work ------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def profile_of(db: Session, msg: Inbound) -> tuple[Profile, datetime | None]:
 
 def seen_within_the_hour(seen: datetime | None) -> bool:
     """True when an account last seen at `seen` wrote within SEEN_EVERY: its cached profile (kept
-    as long) should still be in Redis, so a missing one means Redis lost its data."""
+    as long) should still be in Redis, unless Redis lost its data since (see
+    `RedisStorage.data_since`) or the account was made elsewhere (an API login)."""
     return seen is not None and seen >= utcnow() - SEEN_EVERY
 
 

@@ -188,7 +188,8 @@ class Engine:
             try:
                 if loaded.blank:  # a new user, or one whose conversation Redis lost
                     services.who()
-                    if seen_within_the_hour(services.last_seen):
+                    seen = services.last_seen
+                    if seen_within_the_hour(seen) and seen.timestamp() < self.storage.data_since():
                         ctx = replace(ctx, expired=True, lost=True)
                 outcome = self.router(conv, msg, ctx)
                 services.commit()

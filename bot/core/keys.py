@@ -73,6 +73,12 @@ def phone_sent(phone_index: str, window: int) -> str:
     return f"{PREFIX}:{{phone:{phone_index}}}:sent:{window}"
 
 
+def epoch() -> str:
+    """When this Redis' data began (set when found missing, no TTL): an account seen before it
+    whose conversation is missing lost it with Redis."""
+    return f"{PREFIX}:epoch"
+
+
 def nonce(channel: str, timestamp: str, nonce_value: str) -> str:
     """A callback's (timestamp, nonce) with the digest of its body (the 300 s window)."""
     return f"{PREFIX}:nonce:{channel}:{timestamp}:{nonce_value}"

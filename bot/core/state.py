@@ -374,6 +374,14 @@ class RedisStorage:
             return Beginning(Begun.LOCK_BUSY)
         return Beginning(Begun.READY, loaded=_loaded(*got[1:]))
 
+    def data_since(self) -> float:
+        """When Redis' data began (epoch seconds): set now when the marker is missing, which means
+        Redis lost its data (or never had any)."""
+        now = time.time()
+        if self.redis.set(keys.epoch(), repr(now), nx=True):
+            return now
+        return float(self.redis.get(keys.epoch()) or now)
+
     def renew(self, tag: str, msg_id: str, token: str) -> None:
         """Extend the lock (ours) and the claim (still pending) of a message being processed."""
         self._renew(
