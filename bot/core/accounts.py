@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, insert, inspect, or_, select, update
+from sqlalchemy import bindparam, event, inspect, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.messages import Inbound, user_tag
@@ -39,10 +39,28 @@ def account_for(db: Session, msg: Inbound) -> Account:
     return account
 
 
+# Built once (their compiled form is cached): the profile by sender, and a new account.
+_ACCOUNTS = Account.__table__
 _PROFILE = (
-    select(Account.id, Account.last_seen_at, Student.name)
-    .outerjoin(Binding, (Binding.account_id == Account.id) & (Binding.state == BindingState.ACTIVE))
-    .outerjoin(Student, Student.id == Binding.student_id)
+    select(_ACCOUNTS.c.id, _ACCOUNTS.c.last_seen_at, Student.__table__.c.name)
+    .select_from(_ACCOUNTS)
+    .outerjoin(
+        Binding.__table__,
+        (Binding.__table__.c.account_id == _ACCOUNTS.c.id)
+        & (Binding.__table__.c.state == BindingState.ACTIVE.value),
+    )
+    .outerjoin(Student.__table__, Student.__table__.c.id == Binding.__table__.c.student_id)
+    .where(
+        _ACCOUNTS.c.channel == bindparam("channel"),
+        _ACCOUNTS.c.app_id == bindparam("app_id"),
+        _ACCOUNTS.c.user_key == bindparam("user_key"),
+    )
+)
+_NEW_ACCOUNT = _ACCOUNTS.insert().returning(_ACCOUNTS.c.id)
+_SEEN = (
+    _ACCOUNTS.update()
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .values(last_seen_at=bindparam("now"))
 )
 
 
@@ -50,24 +68,14 @@ def profile_of(db: Session, msg: Inbound) -> tuple[Profile, datetime | None]:
     """The sender's profile (account id, masked name of the bound graduate) in one Core query,
     creating the account on first contact; touches last_seen_at (hourly). Also when the account
     was last seen before this message (None: it is new)."""
-    row = db.execute(
-        _PROFILE.where(
-            Account.channel == msg.channel,
-            Account.app_id == msg.app_id,
-            Account.user_key == msg.user_key,
-        )
-    ).first()
+    sender = {"channel": msg.channel, "app_id": msg.app_id, "user_key": msg.user_key}
+    row = db.execute(_PROFILE, sender).first()
     if row is None:  # first contact: one INSERT (the user's lock keeps it the only one)
-        account_id = db.execute(
-            insert(Account)
-            .values(channel=msg.channel, app_id=msg.app_id, user_key=msg.user_key)
-            .returning(Account.id)
-        ).scalar_one()
-        return Profile(account_id), None
+        return Profile(db.execute(_NEW_ACCOUNT, sender).scalar_one()), None
     account_id, seen, name = row
     now = utcnow()
     if seen is None or as_utc(seen) < now - SEEN_EVERY:
-        db.execute(update(Account).where(Account.id == account_id).values(last_seen_at=now))
+        db.execute(_SEEN, {"account_id": account_id, "now": now})
     return Profile(account_id, mask_name(name) if name else ""), as_utc(seen) if seen else None
 
 
