@@ -69,9 +69,10 @@ def route(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
     outcome = _route(conv, msg, ctx)
     if ctx.expired:  # said plainly, with the hint about proxies only to those who have one
         acting = bool(
-            proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
+            proxies.actives_of(ctx.services.db, ctx.services.account_id, ctx.services.now())
         )
-        outcome.replies.insert(0, ctx.say("system/expired", acting=acting))
+        told = "system/lost" if ctx.lost else "system/expired"
+        outcome.replies.insert(0, ctx.say(told, acting=acting))
     if outcome.conversation.acting_for is not None and outcome.replies:
         tag = ctx.book.render("proxy/acting_tag", name=_acting_name(outcome.conversation, ctx))
         first = outcome.replies[0]
@@ -161,7 +162,7 @@ def _event(conv: Conversation, msg: Inbound, ctx: Context) -> Outcome:
 
 
 def _still_acting(conv: Conversation, ctx: Context) -> bool:
-    actives = proxies.actives_of(ctx.services.db, ctx.services.account.id, ctx.services.now())
+    actives = proxies.actives_of(ctx.services.db, ctx.services.account_id, ctx.services.now())
     return any(p.student_id == conv.acting_for for p in actives)
 
 

@@ -594,15 +594,40 @@ def chat(url: str | None, user: str, script) -> None:
 
 
 @cli.command("bench")
-@click.option("--users", default=16, show_default=True, help="concurrent simulated users")
-@click.option("--seconds", default=10.0, show_default=True, help="duration of each phase")
-@click.option("--workers", default=2, show_default=True, help="gunicorn workers for both apps")
+@click.option("--seconds", default=5.0, show_default=True, help="length of each round")
+@click.option("--rounds", default=3, show_default=True, help="alternating rounds per server")
+@click.option("--workers", default=2, show_default=True, help="gunicorn workers for both servers")
+@click.option("--threads", default=4, show_default=True, help="threads per gthread worker")
+@click.option("--worker-class", default="gthread", show_default=True)
+@click.option(
+    "--scenario", "scenarios", multiple=True, help="run only these (menu, first, diploma, ...)"
+)
 @click.option("--redis-url", default=None, help="use this Redis instead of an embedded one")
-def bench(users: int, seconds: float, workers: int, redis_url: str | None) -> None:
-    """Benchmark the WeChat callback against a bare Flask endpoint served the same way."""
+@click.option("--database-url", default=None, help="an empty database of its own (default SQLite)")
+def bench(
+    seconds: float,
+    rounds: int,
+    workers: int,
+    threads: int,
+    worker_class: str,
+    scenarios: tuple[str, ...],
+    redis_url: str | None,
+    database_url: str | None,
+) -> None:
+    """Benchmark the WeChat callback against a bare Flask endpoint served the same way (wrk)."""
     from handlers.tools.bench import run_bench
 
-    run_bench(users=users, seconds=seconds, workers=workers, redis_url=redis_url, echo=click.echo)
+    run_bench(
+        seconds=seconds,
+        rounds=rounds,
+        workers=workers,
+        threads=threads,
+        worker_class=worker_class,
+        scenarios=scenarios,
+        redis_url=redis_url,
+        database_url=database_url,
+        echo=click.echo,
+    )
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ from rq import Queue
 
 from bot.appeals.notices import AppealNotice
 from bot.core import keys
+from bot.core.accounts import track_profile_changes
 from bot.core.college import College
 from bot.core.domain import Domain
 from bot.core.engine import Engine, EngineHooks
 from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
-from bot.core.state import RedisStorage
+from bot.core.state import RedisStorage, forget_profiles
 from bot.core.unit import Services
 from bot.platform.workdays import entered_years, use_calendar, use_entered_years
 from bot.router import route
@@ -63,11 +64,14 @@ class Runtime:
         use_calendar(config.get("GRADCERT_HOLIDAYS_FILE"))
         redis = connect_redis(config.get("REDIS_URL"), instance_path)
         db_engine = make_engine(config["DATABASE_URL"])
+        sessions = make_session_factory(db_engine)
+        # a commit that changes a binding invalidates the cached profiles it changed
+        track_profile_changes(sessions, lambda tags: forget_profiles(redis, tags))
         rt = cls(
             config=dict(config),
             redis=redis,
             db_engine=db_engine,
-            sessions=make_session_factory(db_engine),
+            sessions=sessions,
             queue=Queue(QUEUE, connection=redis),
             storage=metrics.MeasuredStorage(redis, idle_ttl=int(config["GRADCERT_IDLE_TTL"])),
             book=ReplyBook(college=College.from_config(config)),
@@ -95,6 +99,10 @@ class Runtime:
         rt.engine = Engine(
             rt.storage, route, hooks, rt.book, deadline=float(config["GRADCERT_DEADLINE"])
         )
+        try:  # mark when Redis' data began, before any account is made (bot.core.engine: lost)
+            rt.storage.data_since()
+        except redis_lib.RedisError:
+            log.warning("Redis unreachable at start")
         return rt
 
     # -- the unit of work ------------------------------------------------------------------------

@@ -78,9 +78,25 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
+    # No pre-ping (a round trip on every checkout): connections are recycled after 30 minutes, and
+    # a connection found dead invalidates the pool (the engine retries its step once, see
+    # bot.core.engine). A dead server is noticed within seconds, not after a TCP timeout.
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=5,
+        hide_parameters=True,
+        connect_args=_connect_args(url),
     )
+
+
+def _connect_args(url: str) -> dict:
+    """PostgreSQL: a short connect timeout and TCP keepalives."""
+    if "psycopg2" in url or url.startswith(("postgresql://", "postgres://")):
+        return {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 30}
+    return {}
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

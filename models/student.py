@@ -56,6 +56,9 @@ class Binding(Base):
             sqlite_where=text("state = 'active'"),
             postgresql_where=text("state = 'active'"),
         ),
+        # what lookups by account use: SQLite cannot use the partial index above when the state
+        # is a bound parameter (it always is), so without this they scanned the table
+        Index("ix_bindings_account_id", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -14,7 +14,6 @@ import re
 from enum import StrEnum
 
 from bot import understand as text
-from bot.binding.rules import active_binding
 from bot.core.flow import Context, Outcome
 from bot.core.state import Conversation
 from bot.platform.idcard import mask_name
@@ -174,12 +173,12 @@ def show(conv: Conversation, ctx: Context, prefix: str | None = None) -> Outcome
 def _status(conv: Conversation, ctx: Context) -> str:
     """Who the user is here, and for whom they act now."""
     lines = []
-    binding = active_binding(ctx.services.db, ctx.services.account)
-    if binding:
-        lines.append(f"已绑定：{mask_name(binding.student.name)}")
+    bound_name = ctx.services.who().bound_name  # cached beside the state: no SQL at the menu
+    if bound_name:
+        lines.append(f"已绑定：{bound_name}")
     if conv.acting_for is not None:
         for proxy in proxies.actives_of(
-            ctx.services.db, ctx.services.account.id, ctx.services.now()
+            ctx.services.db, ctx.services.account_id, ctx.services.now()
         ):
             if proxy.student_id == conv.acting_for:
                 who = proxies.GRADUATE_AS[proxy.relation]

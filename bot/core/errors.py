@@ -27,3 +27,7 @@ class LockTimeout(GradcertError):
 
 class UnknownFlow(GradcertError):
     """Stored state names a flow that no longer exists."""
+
+
+class ServiceUnavailable(GradcertError):
+    """The database or Redis could not be reached during a step: nothing was saved."""

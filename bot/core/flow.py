@@ -30,6 +30,7 @@ class Context:
     # bot.router.start: enter another flow (the router puts it here)
     start: Callable[..., Outcome] | None = None
     expired: bool = False  # an unfinished conversation ran out of time before this message
+    lost: bool = False  # ...or was lost with Redis (restarted without its data): said so
 
     def say(self, template: str, /, *buttons: str, **variables) -> Reply:
         """A reply rendered from templates/replies/<name>.txt."""

@@ -31,7 +31,7 @@ def state(tag: str) -> str:
 
 
 def lock(tag: str) -> str:
-    """The per-user lock: an owner token with a TTL."""
+    """The per-user lock: an owner token on a lease of a few seconds, renewed while it is held."""
     return user(tag, "lock")
 
 
@@ -40,8 +40,15 @@ def active(tag: str) -> str:
     return user(tag, "active")
 
 
+def profile(tag: str) -> str:
+    """The sender's account id and the masked name of their bound graduate, for the menu without
+    SQL (1 hour), with a generation that every change of binding or account bumps (7 days)."""
+    return user(tag, "who")
+
+
 def message(tag: str, msg_id: str) -> str:
-    """A delivery claim, then the cached replies for retries (1 hour)."""
+    """A delivery claim (a lease of a few seconds, renewed while processed), then the cached
+    replies for retries (1 hour)."""
     return user(tag, "msg", msg_id)
 
 
@@ -71,6 +78,12 @@ def phone_notices(phone_index: str) -> str:
     """Ticket notices sent by SMS to one phone (blind index) today: its own daily budget, apart from
     the codes' (bot.appeals.notices; expires after a day)."""
     return f"{PREFIX}:{{phone:{phone_index}}}:notices"
+
+
+def epoch() -> str:
+    """When this Redis' data began (set when found missing, no TTL): an account seen before it
+    whose conversation is missing lost it with Redis."""
+    return f"{PREFIX}:epoch"
 
 
 def nonce(channel: str, timestamp: str, nonce_value: str) -> str:

@@ -40,6 +40,8 @@ class ReplyBook:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             autoescape=False,
+            auto_reload=False,  # compiled once per process: a change of wording needs a restart
+            cache_size=-1,
         )
         self.env.globals["surface"] = "chat"
         self.college = college or College()

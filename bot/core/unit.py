@@ -14,10 +14,11 @@ from datetime import datetime
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from bot.core.accounts import account_for, audit
+from bot.core.accounts import CHANGED, account_for, audit, profile_of
 from bot.core.domain import Domain
 from bot.core.messages import Effect, Inbound
 from bot.core.replies import ReplyBook
+from bot.core.state import Profile
 from bot.platform.crypto import PiiCipher
 from bot.platform.otp import OtpService
 from bot.platform.sms import SmsProvider
@@ -35,6 +36,12 @@ class Services:
     config: dict
     msg: Inbound | None = None  # None for staff actions and jobs
     effects: list[Effect] = field(default_factory=list)  # run once after the commit
+    # the sender's profile, cached in Redis beside the state (the engine passes it), or read
+    # from SQL once in this unit (`profile_read`: the engine caches it after the commit)
+    profile: Profile | None = None
+    profile_read: Profile | None = field(default=None, repr=False)
+    profiles_changed: bool = False  # this unit's commit changed bindings or accounts
+    last_seen: datetime | None = None  # before this message, when the profile was read from SQL
     _account: Account | None = field(default=None, repr=False)
 
     @property
@@ -43,8 +50,26 @@ class Services:
         if self._account is None:
             if self.msg is None:
                 raise LookupError("a unit of work without a message has no account")
-            self._account = account_for(self.db, self.msg)
+            known = self.profile or self.profile_read
+            if known is not None:
+                self._account = self.db.get(Account, known.account_id)
+            if self._account is None:
+                self._account = account_for(self.db, self.msg)
         return self._account
+
+    def who(self) -> Profile:
+        """The sender's profile (account id, masked name of the bound graduate): from the cache,
+        else one SQL query (which creates the account on first contact)."""
+        if self.profile is None and self.profile_read is None:
+            if self.msg is None:
+                raise LookupError("a unit of work without a message has no sender")
+            self.profile_read, self.last_seen = profile_of(self.db, self.msg)
+        return self.profile or self.profile_read
+
+    @property
+    def account_id(self) -> int:
+        """The sender's account id, without SQL when the profile is cached."""
+        return self._account.id if self._account is not None else self.who().account_id
 
     @property
     def cipher(self) -> PiiCipher:
@@ -81,8 +106,11 @@ class Services:
         audit(self.db, self.account.id, action, subject_student_id, result, self.msg.msg_id, detail)
 
     def commit(self) -> None:
-        """Commit the SQL session (at the boundary only)."""
-        self.db.commit()
+        """Commit the SQL session (at the boundary only); the commit invalidates the cached
+        profiles it changed (bot.core.accounts.track_profile_changes)."""
+        if self.db.in_transaction():  # a menu message may not have touched SQL at all
+            self.db.commit()
+            self.profiles_changed = bool(self.db.info.pop(CHANGED, False))
 
     def rollback(self) -> None:
         """Roll the SQL session back, and forget the effects collected so far (nothing they would

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
+from operator import mul
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"  # ISO 7064 MOD 11-2, index = sum % 11
@@ -26,7 +27,7 @@ class IdProblem(StrEnum):
 
 def check_character(first17: str) -> str:
     """The 18th character for the first 17 digits."""
-    return CHECK[sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11]
+    return CHECK[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def problem(number: str, today: date | None = None) -> IdProblem | None:

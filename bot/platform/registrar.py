@@ -16,11 +16,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy import Row as StoredRow
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.diploma.certificates import revoke_for_revoked_diplomas
@@ -376,6 +388,8 @@ def _date(value: Value) -> date | None:
         return value.date()
     if isinstance(value, date) or not value:
         return value or None
+    if len(value) == 10 and value[4] == value[7] == "-" and value.isascii():
+        return date.fromisoformat(value)  # the usual YYYY-MM-DD, without the regular expression
     if not (match := _DATE.fullmatch(value)):
         raise ValueError(value)
     year, month, day = (int(part) for part in match.groups() if part is not None)
@@ -520,23 +534,72 @@ def _write(
         progress("writing", written, total)
     for chunk in _chunks(diplomas):
         db.execute(update(Diploma), chunk)
-    for chunk in _chunks(new):
-        written += len(chunk)
-        progress("writing", written, total)
+    if new:
+        before = db.scalar(select(func.coalesce(func.max(Student.id), 0)))
         rows = [
             {
                 "student_no": r.student_no,
                 "name": r.name,
                 "campus": r.diploma["campus"],
                 **_sealed(cipher, r),
+                "created_at": now,
+                "updated_at": now,
             }
-            for r in chunk
+            for r in new
         ]
-        db.execute(insert(Student.__table__), rows)  # Core executemany: one statement, every key
-        query = select(Student.student_no, Student.id).where(
-            Student.student_no.in_([r.student_no for r in chunk])
-        )
+        _insert(db, Student.__table__, rows)
+        query = select(Student.student_no, Student.id).where(Student.id > before)
         ids = dict(db.execute(query).tuples().all())
-        new_diplomas += [{"student_id": ids[r.student_no], **r.diploma} for r in chunk]
-    for chunk in _chunks(new_diplomas):
-        db.execute(insert(Diploma.__table__), chunk)
+        new_diplomas += [{"student_id": ids[r.student_no], **r.diploma} for r in new]
+        progress("writing", written + len(new), total)
+    _insert(db, Diploma.__table__, new_diplomas)
+
+
+def _insert(db: Session, table: Table, rows: list[dict]) -> None:
+    """Insert `rows` (all with the same keys, defaults included): PostgreSQL's COPY, an order of
+    magnitude faster than multi-row INSERTs for a registrar export, and Core executemany
+    elsewhere. Both go through the session's connection, so they commit or roll back with it."""
+    if not rows:
+        return
+    if db.get_bind().dialect.name != "postgresql":
+        for chunk in _chunks(rows):
+            db.execute(insert(table), chunk)
+        return
+    names = list(rows[0])
+    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    cursor = db.connection().connection.cursor()
+    try:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            enums = [name for name in names if isinstance(table.c[name].type, SAEnum)]
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    for name in enums:  # their stored value (psycopg writes an enum's name)
+                        row[name] = _plain(row[name])
+                    copy.write_row([row[name] for name in names])
+        else:  # psycopg2: COPY's text format
+            fields = [(name, _copy_field(table.c[name].type)) for name in names]
+            data = "".join(
+                "\t".join("\\N" if row[n] is None else f(row[n]) for n, f in fields) + "\n"
+                for row in rows
+            )
+            cursor.copy_expert(sql, io.StringIO(data))
+    finally:
+        cursor.close()
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(column_type) -> Callable[[object], str]:
+    """How a value of a column is written in COPY's text format (NULLs are handled before)."""
+    if isinstance(column_type, LargeBinary):
+        return lambda value: "\\\\x" + value.hex()
+    if isinstance(column_type, DateTime | Date):  # datetimes are aware (UTC): the offset is kept
+        return lambda value: value.isoformat()
+    if isinstance(column_type, Integer):
+        return str
+    return lambda value: str(_plain(value)).translate(_COPY_ESCAPES)

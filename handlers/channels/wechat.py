@@ -7,6 +7,8 @@ the busy text when Redis is unreachable, `success` (no reply) otherwise; never a
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import logging
 import time
@@ -15,7 +17,8 @@ from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from bot.core.errors import BadPayload, InvalidSignature
+from bot.core import keys
+from bot.core.errors import BadPayload, InvalidSignature, ServiceUnavailable
 from bot.core.messages import Inbound, Reply
 from bot.platform.replay import check_nonce
 from handlers.channels.wechat_codec import (
@@ -38,7 +41,12 @@ def _safe_mode() -> SafeMode | None:
     cfg = current_app.config
     if not cfg.get("WECHAT_ENCODING_AES_KEY"):
         return None
-    return SafeMode(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+    return _safe(cfg["WECHAT_TOKEN"], cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_APP_ID"])
+
+
+@functools.lru_cache(maxsize=8)
+def _safe(token: str, aes_key: str, app_id: str) -> SafeMode:
+    return SafeMode(token, aes_key, app_id)
 
 
 def addressed_to_us(to_user_name: str) -> bool:
@@ -108,14 +116,14 @@ def callback():
         log.warning("wechat callback refused: addressed to another account")
         abort(403)
     rt = runtime()
-    try:
-        check_nonce(rt.redis, "wx", timestamp, nonce, body)
-        replies = rt.engine.handle(msg)
+    replay = (keys.nonce("wx", timestamp, nonce), hashlib.sha256(body).hexdigest())
+    try:  # the nonce is checked in the engine's first round trip
+        replies = rt.engine.handle(msg, replay)
     except InvalidSignature:
         log.warning("wechat callback refused: nonce replayed")
         abort(403)
-    except RedisError:
-        log.exception("redis unreachable while handling %s", msg.msg_id)
+    except (RedisError, ServiceUnavailable) as exc:  # nothing saved: the form stays where it was
+        log.warning("busy text for %s: %s unavailable", msg.msg_id, type(exc).__name__)
         replies = [Reply(rt.book.render("system/busy"))]
     except Exception:  # database down, lock not free in time...: the user is told to try again
         log.exception("could not handle %s", msg.msg_id)

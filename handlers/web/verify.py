@@ -3,8 +3,9 @@
 A lookup is rate limited per client address and per code prefix (to slow enumeration). Timing does
 not tell whether a code exists: a known code's SM2 verdict is remembered (bot.diploma.keyring), so a
 known code costs one query and two Redis calls (limit, verdict), as an unknown one does (limit,
-prefix limit); an answer for which SM2 had to run takes at least VERIFY_MIN_SECONDS. Only what
-an employer needs is shown: never an ID number, phone or student number.
+prefix limit); an answer for which SM2 had to run takes at least VERIFY_MIN_SECONDS. With the
+database unreachable, a 503 page (or JSON) under the same floor. Only what an employer needs is
+shown: never an ID number, phone or student number.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 
 from bot.core import keys
 from bot.diploma import certificates, verification
@@ -32,6 +35,9 @@ bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
 IP_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60
 PREFIX_LENGTH = 4
 MIN_SECONDS = 0.15
+RETRY = 30  # seconds an employer is asked to wait while the database is unreachable
+# the database unreachable (refused, dropped, timed out, pool exhausted): 503, never a 500
+UNAVAILABLE = (OperationalError, InterfaceError, SQLTimeoutError)
 ENGLISH_VALUES = {
     "专科": "Associate degree (zhuanke)",
     "本科": "Bachelor's degree",
@@ -85,7 +91,14 @@ def page(code: str):
     clean = _normalise(code)
     if clean != code and certificates.looks_like_code(clean):
         return redirect(url_for("verify.page", code=clean, **_lang_arg()))
-    view = _limited_lookup(clean)
+    try:
+        view = _limited_lookup(clean)
+    except UNAVAILABLE:
+        current_app.logger.warning("verification page: the database is unreachable")
+        html = render_template(
+            "verify.html", lang=_lang(), nonce=g.verify_nonce, state="unavailable", wait=RETRY
+        )
+        return _padded((html, 503, {"Retry-After": str(RETRY)}), True)
     if "wait" in view:
         html = render_template(
             "verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=view["wait"]
@@ -106,7 +119,16 @@ def page(code: str):
 def lookup_json(code: str):
     """The same answer for machines."""
     clean = _normalise(code)
-    view = _limited_lookup(clean)
+    try:
+        view = _limited_lookup(clean)
+    except UNAVAILABLE:
+        current_app.logger.warning("verification JSON: the database is unreachable")
+        body = jsonify(
+            error="unavailable",
+            retry_after=RETRY,
+            message="暂时无法查询，请稍后再试 / Temporarily unavailable, try again later",
+        )
+        return _padded((body, 503, {"Retry-After": str(RETRY)}), True)
     if "wait" in view:
         body = jsonify(
             error="rate_limited",

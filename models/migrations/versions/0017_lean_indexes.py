@@ -5,8 +5,7 @@ Revises: 0016
 Create Date: 2026-11-28 04:30:00
 """
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
 
 
 revision = "0017"
@@ -16,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # SQLite cannot use the partial index uq_bindings_active_account for `state = ?` (a bound
+    # parameter): lookups of an account's binding scanned the table. A plain index serves both.
+    op.create_index("ix_bindings_account_id", "bindings", ["account_id"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_bindings_account_id", table_name="bindings")

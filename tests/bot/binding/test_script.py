@@ -6,6 +6,7 @@ import zlib
 import pytest
 from sqlalchemy import func, select
 
+from bot.core import keys
 from models import AuditEvent, Binding, BindingState, Consent, OtpEvent, Student
 from tests.conftest import Chat, outbox
 from tests.stubs import wechat_api_stub
@@ -287,7 +288,11 @@ def test_unbind_and_delete_my_data(app, chat, demo, redis):
         assert actions[-2:] == ["unbind", "delete_personal_data"]
     left = redis.keys(f"gc:{tag}:*")
     # effect claims, the cooldown (an abuse limit), and the reply to the deleting message itself (for a retry)
-    assert left and all(b":fx:" in k or k.endswith(b":otp:cool") or b":msg:" in k for k in left)
+    assert left and all(
+        b":fx:" in k or k.endswith(b":otp:cool") or b":msg:" in k or k.endswith(b":who")
+        for k in left
+    )
+    assert redis.hkeys(keys.profile(tag)) == [b"gen"]  # the profile's generation only
     kept = {k.decode().rsplit(":", 1)[1]: redis.get(k).decode() for k in left if b":msg:" in k}
     assert (
         kept.pop("in-flight") == "~pending"

@@ -88,18 +88,28 @@ def test_twenty_concurrent_messages_of_one_user_run_one_after_another(app, redis
         FLOWS.pop("serial")
 
 
-def test_slow_step_answers_in_time_and_the_reply_comes_by_customer_service_api(make_app):
+def test_slow_step_past_the_deadline_replies_once_by_customer_service_api(make_app):
+    """The step runs on the request's thread: when it ends after the deadline, WeChat has given
+    up on that request, so its replies go by the customer-service API and WeChat's retries get
+    no passive reply (the user hears it once)."""
     stub = wechat_api_stub("wxtestapp0000001", "s3cret")
     try:
         app = make_app(GRADCERT_DEADLINE=0.5, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
         _flow("slow", lambda conv, ctx: (time.sleep(1.2), Outcome(conv, [Reply("slow answer")]))[1])
         _put_in_flow(app, "u-slow", "slow")
         chat = Chat(app)
+        query, body = chat.sim.text("u-slow", "hi", msg_id="7001")
+        first = []
+        worker = threading.Thread(target=lambda: first.append(chat.post(query, body)))
+        worker.start()
+        time.sleep(0.3)
         started = time.time()
-        res = chat.post(*chat.sim.text("u-slow", "hi"))
+        retry = Chat(app).post(query, body)  # WeChat's retry while the first still runs
         assert time.time() - started < 1.0
-        assert res.status_code == 200 and res.data == b"success"
-        time.sleep(1.2)  # the worker thread finishes and queues the push
+        assert retry.status_code == 200 and retry.data == b"success"
+        worker.join()
+        assert first[0].status_code == 200 and first[0].data == b"success"
+        assert Chat(app).post(query, body).data == b"success"  # a retry after: nothing twice
         chat.run_jobs()
         sent = stub.calls("/cgi-bin/message/custom/send")
         assert len(sent) == 1
@@ -109,6 +119,35 @@ def test_slow_step_answers_in_time_and_the_reply_comes_by_customer_service_api(m
             "text": {"content": "slow answer"},
         }
         assert len(stub.calls("/cgi-bin/stable_token")) == 1
+    finally:
+        FLOWS.pop("slow", None)
+        stub.stop()
+
+
+def test_a_message_behind_a_slow_one_answers_in_time_and_comes_by_customer_service_api(make_app):
+    stub = wechat_api_stub("wxtestapp0000001", "s3cret")
+    try:
+        app = make_app(GRADCERT_DEADLINE=0.5, WECHAT_APP_SECRET="s3cret", WECHAT_API_BASE=stub.url)
+
+        def slow(conv, ctx):
+            time.sleep(1.0 if ctx.msg.text == "slow" else 0)
+            return Outcome(conv, [Reply(f"answer to {ctx.msg.text}")])
+
+        _flow("slow", slow)
+        _put_in_flow(app, "u-queue", "slow")
+        chat = Chat(app)
+        worker = threading.Thread(target=lambda: chat.say("u-queue", "slow"))
+        worker.start()
+        time.sleep(0.2)
+        started = time.time()
+        res = Chat(app).post(*chat.sim.text("u-queue", "next"))
+        assert time.time() - started < 0.9  # it waited for the lock only until its deadline
+        assert res.data == b"success"
+        worker.join()
+        time.sleep(0.3)
+        chat.run_jobs()
+        texts = [c.json()["text"]["content"] for c in stub.calls("/cgi-bin/message/custom/send")]
+        assert texts == ["answer to slow", "answer to next"]
     finally:
         FLOWS.pop("slow", None)
         stub.stop()

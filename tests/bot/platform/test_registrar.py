@@ -405,3 +405,20 @@ def test_import_command(app, tmp_path):
     for output in (strict.output, dry.output, result.output, again.output):
         for r in rows:
             assert r["id_number"] not in output and (not r["phone"] or r["phone"] not in output)
+
+
+def test_bulk_write_keeps_every_character_and_seals_personal_data(rt, tmp_path):
+    """The bulk path (COPY on PostgreSQL) stores awkward text exactly and the sealed values open."""
+    awkward = 'O\'Brien \\ "Jr"\tMa'
+    path = write_csv(
+        tmp_path / "a.csv",
+        [row("S1", 1, name=awkward, major="机电一体化\\技术\nNew"), row("S2", 2, phone="")],
+    )
+    assert run(rt, path).added == 2
+    student, diploma = stored(rt, "S1")
+    assert student.name == awkward and diploma.major == "机电一体化\\技术\nNew"
+    assert rt.domain.cipher.open(student.id_number_enc, student.pii_key_version, b"id") == ident(1)
+    assert diploma.enrol_date == date(2016, 9, 1) and diploma.status == "valid"
+    assert diploma.source_updated_at.astimezone(UTC) == datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
+    assert stored(rt, "S2")[0].phone_enc is None
+    assert run(rt, path).unchanged == 2

@@ -2,7 +2,6 @@
 tests: token 123456, EncodingAESKey kWxPEV2..., id wx49f0ab532d5d035a)."""
 
 import pytest
-from wechatpy.crypto import base as crypto_base
 
 from bot.core.errors import BadPayload, InvalidSignature
 from handlers.channels.wechat_codec import SafeMode, parse_xml, verify_signature
@@ -43,9 +42,7 @@ def test_sample_signature_of_echostr():
 
 
 def test_sample_reply_encrypts_to_the_published_ciphertext(monkeypatch):
-    monkeypatch.setattr(
-        crypto_base.BasePrpCrypto, "get_random_string", lambda self: "1234567890123456"
-    )
+    monkeypatch.setattr(SafeMode, "random_prefix", lambda self: b"1234567890123456")
     reply = """<xml>
 <MsgType><![CDATA[text]]></MsgType>
 <Content><![CDATA[test]]></Content>

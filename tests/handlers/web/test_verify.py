@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.diploma import certificates
 from bot.platform.demo import demo_students, seed_demo
 from models import Certificate, Diploma, Student, utcnow
+from tests.faults import database_unreachable
 
 MIN_SECONDS = 0.05
 BADGES = {
@@ -397,3 +398,18 @@ def test_a_long_major_wraps_inside_the_page_on_the_pdf():
     lines = _wrapped(major, CJK, 10)
     assert "".join(lines) == major and len(lines) > 1
     assert all(pdfmetrics.stringWidth(line, CJK, 10) <= VALUE_ROOM for line in lines)
+
+
+def test_database_outage_answers_503_within_the_floor_and_recovers(app, client):
+    code = make_certificate(app)
+    with database_unreachable(app):
+        for url in (f"/v/{code}", f"/v/{code}.json", f"/v/{UNKNOWN_CODE}"):
+            started = time.monotonic()
+            res = client.get(url)
+            assert time.monotonic() - started >= MIN_SECONDS
+            assert res.status_code == 503 and res.headers["Retry-After"] == "30"
+        page = client.get(f"/v/{code}").get_data(as_text=True)
+        assert "暂时无法查询" in page and "这不代表该证明无效" in page
+        assert client.get(f"/v/{code}.json").json["error"] == "unavailable"
+    assert client.get(f"/v/{code}").status_code == 200  # back without a restart
+    assert client.get(f"/v/{code}.json").json["status"] == "valid"

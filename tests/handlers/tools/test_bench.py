@@ -1,0 +1,89 @@
+"""The bench's own parts: the lean safe-mode protocol of the bare baseline (checked against
+wechatpy both ways), the baseline refusing what it must, and prepared requests that the real
+callback answers. The bench itself runs in tests/system/test_bench.py."""
+
+from __future__ import annotations
+
+import importlib
+
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+
+from handlers.tools import bench
+from handlers.tools.bare import open_sealed, seal, signature
+from handlers.tools.wechat_sim import WeChatSimulator
+from tests.conftest import AES_KEY, APP_ID, TOKEN
+
+
+def test_sealed_by_us_opens_in_wechatpy_and_back():
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    ours = seal(AES_KEY, APP_ID, "<xml><Content>你好</Content></xml>")
+    assert PrpCrypto(crypto.key).decrypt(ours, APP_ID) == "<xml><Content>你好</Content></xml>"
+    theirs = PrpCrypto(crypto.key).encrypt("菜单 menu", APP_ID)
+    assert open_sealed(AES_KEY, APP_ID, theirs) == "菜单 menu"
+
+
+def test_same_random_prefix_gives_wechatpys_bytes():
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+    prp = PrpCrypto(crypto.key)
+    prp.get_random_string = lambda: "0123456789abcdef"
+    assert (
+        seal(AES_KEY, APP_ID, "hello", b"0123456789abcdef") == prp.encrypt("hello", APP_ID).decode()
+    )
+
+
+def test_a_message_for_another_app_is_not_opened():
+    other = seal(AES_KEY, "wxanotherapp0001", "<xml/>")
+    try:
+        open_sealed(AES_KEY, APP_ID, other)
+    except ValueError:
+        return
+    raise AssertionError("opened a message sealed for another app id")
+
+
+def _bare(monkeypatch):
+    monkeypatch.setenv("WECHAT_TOKEN", TOKEN)
+    monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+    monkeypatch.setenv("WECHAT_ENCODING_AES_KEY", AES_KEY)
+    from handlers.tools import bare
+
+    return importlib.reload(bare).app.test_client()
+
+
+def test_bare_baseline_answers_a_sealed_reply_and_refuses_bad_signatures(monkeypatch):
+    client = _bare(monkeypatch)
+    sim = WeChatSimulator(TOKEN, APP_ID, AES_KEY)
+    query, body = sim.text("o-bench", "菜单")
+    res = client.post("/wechat", query_string=query, data=body)
+    assert res.status_code == 200
+    assert sim.read(res.data)["ToUserName"] == "o-bench"
+    assert sim.reply_text(res.data) == "ok"
+    forged = dict(query, msg_signature=signature("wrong", query["timestamp"], query["nonce"]))
+    assert client.post("/wechat", query_string=forged, data=body).status_code == 403
+
+
+def test_prepared_requests_are_answered_by_the_real_callback(make_app):
+    app = make_app(WECHAT_ENCODING_AES_KEY=AES_KEY)
+    client = app.test_client()
+    prepared = bench.Requests(TOKEN, AES_KEY, APP_ID)
+    sim = WeChatSimulator(TOKEN, APP_ID, AES_KEY, account=bench.ACCOUNT)
+    path = None
+    for content in ("你好", "菜单"):
+        target, body = prepared.one("o-prepared", content)
+        assert target != path  # a nonce and a MsgId of its own each time
+        path = target
+        res = client.post(target, data=body, content_type="text/xml")
+        assert res.status_code == 200
+        assert "绑定" in sim.reply_text(res.data)
+
+
+def test_requests_file_users_take_turns(tmp_path):
+    prepared = bench.Requests(TOKEN, AES_KEY)
+    scenario = bench.Scenario("t", "test", "菜单", 3, 1, "绑定")
+    path = tmp_path / "r.req"
+    prepared.write(str(path), scenario, 7, "x")
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 7
+    users = [line.split(b"openid=")[1].split(b"&")[0] for line in lines]
+    assert users[:3] == [b"bench-user-00000", b"bench-user-00001", b"bench-user-00002"]
+    assert users[3] == users[0]
+    assert len({line.split(b"nonce=")[1].split(b"&")[0] for line in lines}) == 7
