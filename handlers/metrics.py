@@ -31,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from bot.core.state import RedisStorage
+from bot.core.state import Begun, RedisStorage
 from handlers.client_address import client_address
 from handlers.current import runtime
 
@@ -70,6 +70,15 @@ bp = Blueprint("metrics", __name__)
 class MeasuredStorage(RedisStorage):
     """The conversations' storage, timing how long a message (engine) or an API call (guard)
     waits for its user's lock."""
+
+    def begin(self, tag: str, msg_id: str, token: str, nonce_key: str = "", body_digest: str = ""):
+        """The usual message: the lock taken at once in the first round trip (a busy lock is timed
+        by the wait that follows, in acquire_and_load)."""
+        started = time.perf_counter()
+        began = super().begin(tag, msg_id, token, nonce_key, body_digest)
+        if began.outcome is Begun.READY:
+            _waited(started, True)
+        return began
 
     def acquire_and_load(self, tag: str, token: str, wait_until: float):
         started = time.perf_counter()

@@ -320,6 +320,7 @@ def run_bench(
         WECHAT_TOKEN=token,
         WECHAT_APP_ID=APP_ID,
         WECHAT_ENCODING_AES_KEY=aes,
+        WECHAT_ORIGINAL_ID=ACCOUNT,
         GRADCERT_SECRET_KEY=secrets.token_urlsafe(32),
         GRADCERT_PII_KEYS=f"1:{secrets.token_hex(16)}",
         GRADCERT_INDEX_KEY=secrets.token_hex(32),

@@ -167,7 +167,7 @@ def test_revoked_expired_missing_and_made_up_keys_are_refused(school):
     bad = app.test_client().post(
         "/api/v1/verifications", json={"code": 5}, headers={"Authorization": f"Bearer {fresh}"}
     )
-    assert bad.status_code == 400 and bad.json["error"]["code"] == "bad_code"
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "schema_violation"
     with rt.sessions() as db:  # refused keys never reach a lookup
         assert {lk.key_id for lk in db.scalars(select(OrganisationLookup))} == {key_id}
         actions = {a.action for a in db.scalars(select(AuditEvent))}
