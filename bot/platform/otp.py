@@ -22,6 +22,7 @@ from redis import Redis
 
 from bot.core import keys
 from bot.platform.crypto import hmac_sm3
+from bot.platform.ratelimit import TAKE_ALL
 
 CODE_TTL = 300
 MAX_TRIES = 5
@@ -29,19 +30,6 @@ LOCK_AFTER = 10
 LOCK_SECONDS = 3600
 COOLDOWN = 60
 PHONE_LIMITS = ((60, 1), (3600, 5), (86400, 10))  # (window seconds, sends)
-
-# all or nothing: KEYS are counters, ARGV their limits then their windows
-_COUNT = """
-local n = #KEYS
-for i = 1, n do
-  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if c >= tonumber(ARGV[i]) then return {i, redis.call('TTL', KEYS[i])} end
-end
-for i = 1, n do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[n + i]) end
-end
-return {0, 0}
-"""
 
 _REFUND = """
 for i = 1, #KEYS do
@@ -138,7 +126,7 @@ class OtpService:
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self.secret = secret
-        self._count = redis.register_script(_COUNT)
+        self._count = redis.register_script(TAKE_ALL)
         self._refund = redis.register_script(_REFUND)
 
     # keys: the account's carry its hash tag, the phone's carry the phone's blind index

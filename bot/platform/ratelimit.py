@@ -15,7 +15,7 @@ return 0
 
 # all or nothing: KEYS are counters, ARGV their limits then their windows; {0, 0} when counted,
 # else {i, ttl} of the first full one
-_TAKE_ALL = """
+TAKE_ALL = """
 local n = #KEYS
 for i = 1, n do
   local c = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -32,7 +32,7 @@ def take_all(redis: Redis, limits: list[tuple[str, int, int]]) -> tuple[int, int
     """Count one attempt on every (key, limit, window), atomically, only if none is full: (0, 0)
     when counted, else (1-based index of the first full one, seconds until its window ends). The
     check and the count are one step, so concurrent attempts can never pass a limit together."""
-    which, ttl = redis.register_script(_TAKE_ALL)(
+    which, ttl = redis.register_script(TAKE_ALL)(
         keys=[key for key, _, _ in limits],
         args=[*(limit for _, limit, _ in limits), *(window for _, _, window in limits)],
     )

@@ -21,7 +21,7 @@ from bot.platform.crypto import PiiCipher
 from bot.platform.otp import Check, OtpService
 from bot.platform.passwords import check_password, hash_password
 from bot.platform.ratelimit import RateLimit
-from bot.platform.sms import SmsError, SmsProvider
+from bot.platform.sms import SmsProvider
 from bot.platform.staff_auth import (
     MAX_PASSWORD,
     MIN_PASSWORD,
@@ -29,9 +29,10 @@ from bot.platform.staff_auth import (
     PHONE_ROLES,
     CodeSent,
     StaffInputError,
+    check_staff_code,
     normalise_phone,
     normalise_username,
-    staff_phone,
+    send_staff_code,
 )
 from bot.platform.totp import seal_secret
 from models import SignInFactor, StaffRole, StaffSignIn, StaffUser, utcnow
@@ -79,36 +80,17 @@ def factor_passed(redis: Redis, user: StaffUser) -> None:
     redis.delete(keys.staff_second_factor(user.id))
 
 
-def _otp_tag(user: StaffUser) -> str:
-    return f"{{staff:{user.id}}}"
-
-
 def send_login_code(
     cipher: PiiCipher, otp: OtpService, sms: SmsProvider, user: StaffUser
 ) -> CodeSent:
     """Text a sign-in code to the user's registered phone (the fallback for those who cannot use
     an authenticator app; the limits of OtpService apply)."""
-    phone = staff_phone(cipher, user)
-    if not phone:
-        return CodeSent(False, refusal="no_phone")
-    index = cipher.index("phone", phone)
-    issued = otp.issue(_otp_tag(user), index, LOGIN_PURPOSE)
-    if issued.refusal is not None:
-        return CodeSent(False, refusal=issued.refusal.value, wait=issued.wait)
-    try:
-        sms.send_code(phone, issued.code, LOGIN_CODE_MINUTES)
-    except SmsError:
-        otp.refund(_otp_tag(user), index)
-        return CodeSent(False, refusal="sms_failed")
-    return CodeSent(True)
+    return send_staff_code(cipher, otp, sms, user, LOGIN_PURPOSE, LOGIN_CODE_MINUTES)
 
 
 def check_login_code(otp: OtpService, user: StaffUser, code: str) -> Check:
     """Check (and on success use up) the SMS sign-in code."""
-    code = re.sub(r"\s", "", code or "")
-    if not re.fullmatch(r"\d{6}", code):
-        return Check.WRONG
-    return otp.verify(_otp_tag(user), LOGIN_PURPOSE, code).check
+    return check_staff_code(otp, user, LOGIN_PURPOSE, code)
 
 
 def record_sign_in(db: Session, user: StaffUser, address: str, factor: SignInFactor) -> None:

@@ -201,27 +201,45 @@ def send_export_code(
     cipher: PiiCipher, otp: OtpService, sms: SmsProvider, user: StaffUser
 ) -> CodeSent:
     """Text a one-time export code to the director's phone (limits of OtpService apply)."""
+    return send_staff_code(cipher, otp, sms, user, EXPORT_PURPOSE, EXPORT_CODE_MINUTES)
+
+
+def check_export_code(otp: OtpService, user: StaffUser, code: str) -> Check:
+    """Check (and on success use up) the director's export code."""
+    return check_staff_code(otp, user, EXPORT_PURPOSE, code)
+
+
+def send_staff_code(
+    cipher: PiiCipher,
+    otp: OtpService,
+    sms: SmsProvider,
+    user: StaffUser,
+    purpose: str,
+    minutes: int,
+) -> CodeSent:
+    """Text a one-time code for `purpose` to a staff member's registered phone (the limits of
+    OtpService apply; a failed send is refunded)."""
     phone = staff_phone(cipher, user)
     if not phone:
         return CodeSent(False, refusal="no_phone")
     index = cipher.index("phone", phone)
-    issued = otp.issue(_otp_tag(user), index, EXPORT_PURPOSE)
+    issued = otp.issue(_otp_tag(user), index, purpose)
     if issued.refusal is not None:
         return CodeSent(False, refusal=issued.refusal.value, wait=issued.wait)
     try:
-        sms.send_code(phone, issued.code, EXPORT_CODE_MINUTES)
+        sms.send_code(phone, issued.code, minutes)
     except SmsError:
         otp.refund(_otp_tag(user), index)
         return CodeSent(False, refusal="sms_failed")
     return CodeSent(True)
 
 
-def check_export_code(otp: OtpService, user: StaffUser, code: str) -> Check:
-    """Check (and on success use up) the director's export code."""
+def check_staff_code(otp: OtpService, user: StaffUser, purpose: str, code: str) -> Check:
+    """Check (and on success use up) a staff member's code for `purpose`."""
     code = re.sub(r"\s", "", code or "")
     if not re.fullmatch(r"\d{6}", code):
         return Check.WRONG
-    return otp.verify(_otp_tag(user), EXPORT_PURPOSE, code).check
+    return otp.verify(_otp_tag(user), purpose, code).check
 
 
 REFUSAL_TEXT = {
