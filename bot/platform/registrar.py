@@ -576,7 +576,7 @@ def _insert(db: Session, table: Table, rows: list[dict]) -> None:
                     for name in enums:  # their stored value (psycopg writes an enum's name)
                         row[name] = _plain(row[name])
                     copy.write_row([row[name] for name in names])
-        else:  # psycopg2: COPY's text format
+        else:  # psycopg2 (a URL naming it): COPY's text format
             fields = [(name, _copy_field(table.c[name].type)) for name in names]
             data = "".join(
                 "\t".join("\\N" if row[n] is None else f(row[n]) for n, f in fields) + "\n"

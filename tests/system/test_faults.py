@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg2
+import psycopg
 import pytest
 import redis as redis_lib
 import requests
@@ -127,7 +127,7 @@ class Stack:
         )
         if parts.password:
             self.admin_dsn["password"] = parts.password
-        admin = psycopg2.connect(dbname="postgres", **self.admin_dsn)
+        admin = psycopg.connect(dbname="postgres", **self.admin_dsn)
         admin.autocommit = True
         admin.cursor().execute(f'CREATE DATABASE "{self.dbname}"')
         admin.close()
@@ -263,7 +263,7 @@ class Stack:
         app = getattr(self, "app", None)
         if app is not None:
             app.extensions["gradcert"].db_engine.dispose()
-        admin = psycopg2.connect(dbname="postgres", **self.admin_dsn)
+        admin = psycopg.connect(dbname="postgres", **self.admin_dsn)
         admin.autocommit = True
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
         admin.close()
@@ -319,7 +319,7 @@ class Stack:
         return None
 
     def pg(self):
-        conn = psycopg2.connect(dbname=self.dbname, **self.admin_dsn)
+        conn = psycopg.connect(dbname=self.dbname, **self.admin_dsn)
         return conn
 
 
