@@ -152,12 +152,10 @@ def lookup_json(code: str):
 
 def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code; `slow` when SM2 had to run."""
-    with runtime().sessions() as db:
-        facts = verification.public_facts(db, runtime().domain.keyring, code)
-        # counted for the dashboard: the certificate found and its state, never the code typed
-        found = facts.certificate.id if facts.certificate is not None else None
-        db.add(VerificationLookup(certificate_id=found, outcome=LookupOutcome(facts.state)))
-        db.commit()
+    try:
+        facts = _facts(code)
+    except UNAVAILABLE:  # a pooled connection that died in an outage: once more, on a fresh one
+        facts = _facts(code)
     signer = runtime().domain.keyring.signer
     view = {
         "code": code,
@@ -173,6 +171,17 @@ def _lookup(code: str) -> dict:
     if facts.valid_until is not None:
         view["valid_until_local"] = local(facts.valid_until)
     return view
+
+
+def _facts(code: str) -> verification.PublicFacts:
+    """The facts of a code, the lookup counted for the dashboard (the certificate found and its
+    state, never the code typed)."""
+    with runtime().sessions() as db:
+        facts = verification.public_facts(db, runtime().domain.keyring, code)
+        found = facts.certificate.id if facts.certificate is not None else None
+        db.add(VerificationLookup(certificate_id=found, outcome=LookupOutcome(facts.state)))
+        db.commit()
+    return facts
 
 
 def _limited_lookup(code: str) -> dict:
