@@ -33,6 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import Row as StoredRow
+from sqlalchemy import (
+    text as sql,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.diploma.certificates import revoke_for_revoked_diplomas
@@ -85,6 +88,7 @@ DIPLOMA_FIELDS = (
     "source_updated_at",
 )
 CHUNK = 2000  # rows per IN (...) lookup and per bulk statement
+ANALYZE_AFTER = 1000  # new rows after which PostgreSQL is asked to refresh its statistics
 ID_PROBLEMS = {
     "empty": ("为空", "empty"),
     "fifteen": ("为旧15位号码", "old 15-digit number"),
@@ -553,6 +557,10 @@ def _write(
         new_diplomas += [{"student_id": ids[r.student_no], **r.diploma} for r in new]
         progress("writing", written + len(new), total)
     _insert(db, Diploma.__table__, new_diplomas)
+    if len(new) >= ANALYZE_AFTER and db.get_bind().dialect.name == "postgresql":
+        # the planner's statistics are of the tables before the bulk write; without fresh ones
+        # the next import's lookups join tens of thousands of rows as if there were a handful
+        db.execute(sql("ANALYZE students, diplomas"))
 
 
 def _insert(db: Session, table: Table, rows: list[dict]) -> None:
