@@ -212,34 +212,7 @@ def import_file(
     report = ImportReport(dry_run=dry_run)
     winners = _winners(_valid_records(read_rows(path), report), report)
     with sessions() as db:
-        stored = _stored(db, list(winners))
-        owners = _certificate_owners(db, [r.diploma["certificate_no"] for r in winners.values()])
-        claimed: dict[str, int] = {}
-        new: list[Record] = []
-        updates: list[tuple[Record, StoredRow, list[str]]] = []
-        for checked, rec in enumerate(winners.values(), 1):
-            progress("checking", checked, len(winners))
-            row = stored.get(rec.student_no)
-            names = _changed_fields(cipher, rec, row) if row else []
-            if row and not names:
-                report.unchanged += 1
-            elif row and row.diploma_id is not None and rec.rank <= _stored_rank(row):
-                report.superseded += 1
-            elif (cert := rec.diploma["certificate_no"]) and (
-                cert in claimed or owners.get(cert, rec.student_no) != rec.student_no
-            ):
-                where = f"line {claimed[cert]}" if cert in claimed else "the database"
-                report.rejected.append(
-                    (rec.line, f"证书编号已被占用 certificate_no already used ({where})")
-                )
-            else:
-                if cert:
-                    claimed[cert] = rec.line
-                if row is None:
-                    new.append(rec)
-                else:
-                    updates.append((rec, row, names))
-                    report.changes.append((rec.line, names))
+        new, updates = settle(db, cipher, winners, report, progress=progress)
         report.added, report.changed = len(new), len(updates)
         if not dry_run and not (strict and report.rejected):
             _write(db, cipher, new, updates, progress)
@@ -248,6 +221,51 @@ def import_file(
             report.written = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def settle(
+    db: Session,
+    cipher: PiiCipher,
+    winners: dict[str, Record],
+    report: ImportReport,
+    *,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+    origin: Callable[[Record], str] = lambda rec: f"line {rec.line}",
+) -> tuple[list[Record], list[tuple[Record, StoredRow, list[str]]]]:
+    """The winners against what is stored: (new records, updates with the fields they change);
+    unchanged, superseded and refused ones are counted in `report`. A certificate number may
+    belong to one student only, in the database and in this batch (`origin` names the record
+    that claimed it first: a file's line, a sync's student number). The file import
+    (`import_file`) and the registrar sync (registrar_sync) both decide here."""
+    stored = _stored(db, list(winners))
+    owners = _certificate_owners(db, [r.diploma["certificate_no"] for r in winners.values()])
+    claimed: dict[str, Record] = {}
+    new: list[Record] = []
+    updates: list[tuple[Record, StoredRow, list[str]]] = []
+    for checked, rec in enumerate(winners.values(), 1):
+        progress("checking", checked, len(winners))
+        row = stored.get(rec.student_no)
+        names = _changed_fields(cipher, rec, row) if row else []
+        if row and not names:
+            report.unchanged += 1
+        elif row and row.diploma_id is not None and rec.rank <= _stored_rank(row):
+            report.superseded += 1
+        elif (cert := rec.diploma["certificate_no"]) and (
+            cert in claimed or owners.get(cert, rec.student_no) != rec.student_no
+        ):
+            where = origin(claimed[cert]) if cert in claimed else "the database"
+            report.rejected.append(
+                (rec.line, f"证书编号已被占用 certificate_no already used ({where})")
+            )
+        else:
+            if cert:
+                claimed[cert] = rec
+            if row is None:
+                new.append(rec)
+            else:
+                updates.append((rec, row, names))
+                report.changes.append((rec.line, names))
+    return new, updates
 
 
 def _decode(data: bytes) -> str:

@@ -160,7 +160,9 @@ def apply_rows(db: Session, cipher: PiiCipher, rows: list[Mapping], report: Sync
         elif student_no in winners:
             del winners[student_no]
             batch.superseded += 1
-    new, updates = _settle(db, cipher, winners, batch)
+    new, updates = registrar.settle(
+        db, cipher, winners, batch, origin=lambda rec: f"student_no {rec.student_no}"
+    )
     registrar._write(db, cipher, new, updates)
     report.deleted += _delete(db, deletions.values(), batch)
     report.certificates_revoked += revoke_for_revoked_diplomas(db)
@@ -220,38 +222,6 @@ def is_stale(state: RegistrarSync | None, now: datetime, every_minutes: int) -> 
     age = lag(state, now)
     limit = timedelta(minutes=3 * every_minutes) if every_minutes > 0 else timedelta(hours=25)
     return age is not None and age > limit
-
-
-def _settle(db: Session, cipher: PiiCipher, winners: dict, batch: registrar.ImportReport):
-    """The file import's decisions against what is stored (as in `registrar.import_file`)."""
-    stored = registrar._stored(db, list(winners))
-    owners = registrar._certificate_owners(
-        db, [r.diploma["certificate_no"] for r in winners.values()]
-    )
-    claimed: dict[str, str] = {}  # certificate_no -> student_no of this batch
-    new, updates = [], []
-    for rec in winners.values():
-        row = stored.get(rec.student_no)
-        names = registrar._changed_fields(cipher, rec, row) if row else []
-        if row and not names:
-            batch.unchanged += 1
-        elif row and row.diploma_id is not None and rec.rank <= registrar._stored_rank(row):
-            batch.superseded += 1
-        elif (cert := rec.diploma["certificate_no"]) and (
-            cert in claimed or owners.get(cert, rec.student_no) != rec.student_no
-        ):
-            where = f"student_no {claimed[cert]}" if cert in claimed else "the database"
-            batch.rejected.append(
-                (rec.line, f"证书编号已被占用 certificate_no already used ({where})")
-            )
-        else:
-            if cert:
-                claimed[cert] = rec.student_no
-            if row is None:
-                new.append(rec)
-            else:
-                updates.append((rec, row, names))
-    return new, updates
 
 
 def _deletion(row: Mapping) -> tuple[str, tuple[bool, datetime]]:
