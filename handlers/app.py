@@ -6,12 +6,24 @@ import logging
 import os
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from handlers import config as settings
 from handlers import console, error_reports, logs, metrics, miniapp
 from handlers.channels import alipay, wechat
 from handlers.runtime import Runtime
 from handlers.web import certs, health, home, verify
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (the console's), opened only when the request carries the
+    cookie: the callbacks and the public pages never do, and Flask would otherwise build a signer
+    for each of them."""
+
+    def open_session(self, app, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -24,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.check_production(values)  # one message listing everything a production host lacks
     app.config.from_mapping(values)
     app.config["SECRET_KEY"] = app.config["GRADCERT_SECRET_KEY"]
+    app.session_interface = CookieSessions()
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY
     # console cookies travel only over HTTPS when the service is published over HTTPS
     app.config.setdefault(

@@ -10,28 +10,26 @@ the path or the query string (WeChat's carries the openid).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import time
 import uuid
 from contextvars import ContextVar
-from datetime import UTC, datetime
 
 from flask import Flask, g, request
-from pythonjsonlogger.json import JsonFormatter
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _TEXT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
-_JSON = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 log = logging.getLogger("gradcert.request")
 
 
 def utc_time(record: logging.LogRecord) -> str:
     """The record's time in UTC, ISO 8601 with milliseconds and `Z`."""
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, fraction = divmod(record.created, 1)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int(fraction * 1000):03d}Z"
 
 
 class RequestIdFilter(logging.Filter):
@@ -50,11 +48,36 @@ class TextFormatter(logging.Formatter):
         return utc_time(record)
 
 
-class JsonLineFormatter(JsonFormatter):
-    """One JSON object per line: time, level, logger, message, request_id and any extras."""
+# what every LogRecord carries: not repeated in a JSON line (`extra=` fields are)
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
 
-    def formatTime(self, record, datefmt=None):  # noqa: N802 (logging's name)
-        return utc_time(record)
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, any `extra=` fields,
+    and the traceback (`exc_info`) when there is one. Written by hand: it runs for every request,
+    and a general-purpose JSON formatter cost four times as much."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": utc_time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                line[key] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def formatter(choice: str | None, stream=None) -> logging.Formatter:
@@ -65,11 +88,7 @@ def formatter(choice: str | None, stream=None) -> logging.Formatter:
         choice = "text" if isatty and isatty() else "json"
     if choice == "text":
         return TextFormatter(_TEXT)
-    return JsonLineFormatter(
-        _JSON,
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        json_ensure_ascii=False,
-    )
+    return JsonLineFormatter()
 
 
 def configure(choice: str | None = None, stream=None) -> logging.Handler:

@@ -109,7 +109,7 @@ class Runtime:
     def open_unit(self, msg: Inbound | None = None) -> Services:
         """A unit of work with a fresh SQL session, for one message (or a staff action / job)."""
         return Services(
-            db=self.sessions(),
+            sessions=self.sessions,
             redis=self.redis,
             domain=self.domain,
             book=self.book,

@@ -8,6 +8,7 @@ factory), and it is committed or rolled back at that boundary, never inside a ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,7 +30,7 @@ from models import Account
 class Services:
     """Everything a rule, a script or an effect may touch for one message or one staff action."""
 
-    db: Session
+    sessions: Callable[[], Session]  # the SQL session is opened on first use (`db`)
     redis: Redis
     domain: Domain
     book: ReplyBook
@@ -43,6 +44,14 @@ class Services:
     profiles_changed: bool = False  # this unit's commit changed bindings or accounts
     last_seen: datetime | None = None  # before this message, when the profile was read from SQL
     _account: Account | None = field(default=None, repr=False)
+    _db: Session | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Session:
+        """The unit's SQL session, opened on first use: a message at the menu needs none."""
+        if self._db is None:
+            self._db = self.sessions()
+        return self._db
 
     @property
     def account(self) -> Account:
@@ -108,16 +117,18 @@ class Services:
     def commit(self) -> None:
         """Commit the SQL session (at the boundary only); the commit invalidates the cached
         profiles it changed (bot.core.accounts.track_profile_changes)."""
-        if self.db.in_transaction():  # a menu message may not have touched SQL at all
-            self.db.commit()
-            self.profiles_changed = bool(self.db.info.pop(CHANGED, False))
+        if self._db is not None and self._db.in_transaction():  # a menu message has no SQL
+            self._db.commit()
+            self.profiles_changed = bool(self._db.info.pop(CHANGED, False))
 
     def rollback(self) -> None:
         """Roll the SQL session back, and forget the effects collected so far (nothing they would
         tell or do has happened)."""
-        self.db.rollback()
+        if self._db is not None:
+            self._db.rollback()
         self.effects.clear()
 
     def close(self) -> None:
         """Return the connection to the pool."""
-        self.db.close()
+        if self._db is not None:
+            self._db.close()

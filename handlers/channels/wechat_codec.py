@@ -84,6 +84,7 @@ class SafeMode:
             raise ValueError("WECHAT_ENCODING_AES_KEY must be 43 base64 characters")
         self.key = key
         self.iv = key[:16]
+        self.cipher = Cipher(algorithms.AES(key), modes.CBC(self.iv))  # a context per message
 
     def open(self, envelope: dict[str, str], msg_signature: str, timestamp: str, nonce: str) -> str:
         """Check `msg_signature` over the Encrypt field, then decrypt and check the app id."""
@@ -111,21 +112,18 @@ class SafeMode:
         """The 16 random bytes that open every sealed message."""
         return secrets.token_bytes(16)
 
-    def _cipher(self) -> Cipher:
-        return Cipher(algorithms.AES(self.key), modes.CBC(self.iv))
-
     def _encrypt(self, xml: bytes) -> str:
         plain = self.random_prefix() + struct.pack(">I", len(xml)) + xml + self.app_id_bytes
         pad = self.BLOCK - len(plain) % self.BLOCK
         plain += bytes([pad]) * pad
-        encryptor = self._cipher().encryptor()
+        encryptor = self.cipher.encryptor()
         return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
 
     def _decrypt(self, encrypted: str) -> str:
         data = base64.b64decode(encrypted, validate=True)
         if not data or len(data) % 16:
             raise ValueError("not whole AES blocks")
-        decryptor = self._cipher().decryptor()
+        decryptor = self.cipher.decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= self.BLOCK or plain[-pad:] != bytes([pad]) * pad:
