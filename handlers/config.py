@@ -153,6 +153,11 @@ SETTINGS: dict[str, tuple[object, str]] = {
         "",
         "`json` or `text` log lines; empty: JSON unless stderr is a terminal (times in UTC)",
     ),
+    "GRADCERT_REQUEST_LOG": (
+        "notable",
+        "`notable`: a log line for each failed (4xx/5xx) or slow (over 1 s) request, the rest "
+        "counted in /metrics; `all`: a line for every request",
+    ),
     "GRADCERT_METRICS_ALLOW": (
         "",
         "Addresses or networks (comma-separated) besides loopback that may read /metrics",

@@ -204,13 +204,21 @@ def init_app(app: Flask) -> None:
     def _start() -> None:
         g.metrics_started = time.perf_counter()
 
+    series = {}  # (route, status): its counter and histogram (a bounded set: routes x statuses)
+
     @app.after_request
     def _count(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
         started = g.get("metrics_started")
-        REQUESTS.labels(route=route, status=str(response.status_code)).inc()
+        mine = series.get((route, response.status_code))
+        if mine is None:
+            mine = series[route, response.status_code] = (
+                REQUESTS.labels(route=route, status=str(response.status_code)),
+                LATENCY.labels(route=route),
+            )
+        mine[0].inc()
         if started is not None:
-            LATENCY.labels(route=route).observe(time.perf_counter() - started)
+            mine[1].observe(time.perf_counter() - started)
         return response
 
     app.register_blueprint(bp)

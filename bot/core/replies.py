@@ -28,9 +28,18 @@ class Refused:
     reason: str | None = None  # the finer cause, for clients: the ID problem, the OTP limit
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 class ReplyBook:
     """Renders `templates/replies/<name>.txt` with keyword variables; every template also sees
-    `college` (bot.core.college.College: the office, telephone, campus names of the config)."""
+    `college` (bot.core.college.College: the office, telephone, campus names of the config).
+
+    A text rendered from plain values (strings, numbers, None) is kept for the next render with
+    the same values: the menu, asked for all day, costs a dictionary look-up. At most `KEEP`
+    texts, in this process's memory only, are kept; the cache is emptied when full."""
+
+    KEEP = 1024
 
     def __init__(self, directory: Path | str = DEFAULT_DIR, college: College | None = None) -> None:
         self.env = Environment(
@@ -46,10 +55,22 @@ class ReplyBook:
         self.env.globals["surface"] = "chat"
         self.college = college or College()
         self.env.globals["college"] = self.college
+        self.rendered: dict[tuple, str] = {}
 
     def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""
-        return self.env.get_template(f"{template}.txt").render(**variables).strip()
+        key = None
+        if all(type(v) in _PLAIN for v in variables.values()):
+            key = (template, *variables.items())
+            text = self.rendered.get(key)
+            if text is not None:
+                return text
+        text = self.env.get_template(f"{template}.txt").render(**variables).strip()
+        if key is not None:
+            if len(self.rendered) >= self.KEEP:
+                self.rendered.clear()
+            self.rendered[key] = text
+        return text
 
     def exists(self, template: str) -> bool:
         """True when templates/replies/<template>.txt exists."""

@@ -1,7 +1,10 @@
 """WeChat Official Account callbacks on the wire: signatures, safe-mode crypto, XML in and out.
 
 Signatures are compared in constant time; XML with a DOCTYPE or entities is refused before it is
-parsed (defusedxml as a second guard); the safe-mode envelope is size-limited and DTD-free before
+parsed, and so is anything that is not plain UTF-8 (a NUL byte, a UTF-16 or UTF-32 document, a
+declared single-byte encoding such as EBCDIC), which could hide a declaration from that check;
+the parser (ElementTree's, in C) then reads the bytes as UTF-8 whatever the document declares.
+The safe-mode envelope is size-limited and DTD-free before
 its `msg_signature` is checked, and decryption checks the app id.
 """
 
@@ -15,11 +18,9 @@ import re
 import secrets
 import struct
 import time
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, ParseError, XMLParser
 
-import defusedxml.ElementTree as SafeET
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from defusedxml import DefusedXmlException
 from wechatpy.replies import ArticlesReply
 
 from bot.core.errors import BadPayload, InvalidSignature
@@ -56,11 +57,14 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     raw = body.encode() if isinstance(body, str) else body
     if _FORBIDDEN.search(raw):
         raise BadPayload("DTD or entity declaration")
+    if b"\0" in raw:  # UTF-16 and UTF-32 need NUL bytes; XML allows none
+        raise BadPayload("NUL byte")
     try:
-        root: Element = SafeET.fromstring(
-            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
+        raw.decode()  # strict: a UTF-16 byte-order mark is not UTF-8 either
+        parser = XMLParser(encoding="utf-8")  # the document's declared encoding is ignored
+        parser.feed(raw)
+        root: Element = parser.close()
+    except (UnicodeDecodeError, ParseError, ValueError) as exc:
         raise BadPayload(f"malformed XML: {type(exc).__name__}") from None
     return {child.tag: (child.text or "") for child in root}
 

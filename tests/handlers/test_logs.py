@@ -1,5 +1,6 @@
-"""Log lines: JSON off a terminal, text on one, forced by GRADCERT_LOG_FORMAT; UTC; one line per
-request carrying its request id, which the engine's thread and the jobs it queues carry too."""
+"""Log lines: JSON off a terminal, text on one, forced by GRADCERT_LOG_FORMAT; UTC; a line per
+request (every one with GRADCERT_REQUEST_LOG=all, else the failed and slow ones) carrying its
+request id, which the engine's thread and the jobs it queues carry too."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from tests.conftest import Chat
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+@pytest.fixture
+def app(make_app):
+    """A line for every request (the default logs only failed and slow ones)."""
+    return make_app(GRADCERT_REQUEST_LOG="all")
 
 
 @pytest.fixture
@@ -80,6 +87,28 @@ def test_one_json_line_per_request_with_its_request_id(app, captured):
     made = res.headers["X-Request-ID"]
     assert len(made) == 32
     assert [r["request_id"] for r in captured() if r["logger"] == "gradcert.request"][-1] == made
+
+
+@pytest.fixture
+def default_app(make_app):
+    return make_app()
+
+
+def test_by_default_only_failed_and_slow_requests_get_a_line(default_app, captured, monkeypatch):
+    client = default_app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/no-such-page").status_code == 404
+    lines = [r for r in captured() if r["logger"] == "gradcert.request"]
+    assert [(r["route"], r["status"]) for r in lines] == [(None, 404)]
+    monkeypatch.setattr(logs, "SLOW", 0.0)  # now every request is slow
+    res = client.get("/healthz", headers={"X-Request-ID": "slow-probe-0001"})
+    assert res.status_code == 200
+    line = [r for r in captured() if r["logger"] == "gradcert.request"][-1]
+    assert (line["route"], line["status"], line["request_id"]) == (
+        "/healthz",
+        200,
+        "slow-probe-0001",
+    )
 
 
 def test_the_request_line_names_the_route_never_the_path_or_query(app, chat, captured):

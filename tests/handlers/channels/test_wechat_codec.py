@@ -73,8 +73,23 @@ def test_wrong_app_id_is_refused():
         b"<xml><A>unclosed</xml>",
         b"\xff\xfe not xml",
         b"",
+        # a declaration the DOCTYPE check cannot read: UTF-16 (with and without its byte-order
+        # mark), and EBCDIC declared in an ASCII prologue
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "AAAA">]><xml><A>&a;</A>'
+        "</xml>".encode("utf-16"),
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "A">]><xml><A>&a;</A></xml>'.encode(
+            "utf-16-le"
+        ),
+        b'<?xml version="1.0" encoding="cp037"?>'
+        + '<!DOCTYPE x [<!ENTITY a "A">]><xml><A>&a;</A></xml>'.encode("cp037"),
+        b'<?xml version="1.0" encoding="GBK"?><xml><A>\xd6\xd0</A></xml>',
     ],
 )
 def test_hostile_or_broken_xml_is_a_bad_payload(body):
     with pytest.raises(BadPayload):
         parse_xml(body)
+
+
+def test_plain_utf8_with_cdata_and_character_references_is_read():
+    body = "\ufeff<xml><A><![CDATA[张三 <b>]]></A><B>&#x4e2d;&amp;</B><C/></xml>".encode()
+    assert parse_xml(body) == {"A": "张三 <b>", "B": "中&", "C": ""}
