@@ -3,7 +3,8 @@ followers told), lapsed proxies expire, and proxies and graduates are warned 7 d
 proxy ends, and graduates are told a week before their binding must be re-confirmed; registrar
 files uploaded in the console and never confirmed are dropped; from Monday 08:00 the auditors are
 told last week's anomaly report is ready; security counters whose window has ended are deleted, and
-the retention periods are enforced (bot.account.erasure.enforce_retention). Everything it has to
+the retention periods are enforced (bot.account.erasure.enforce_retention); the verification
+page's lookups counted in Redis are written to SQL for the dashboard. Everything it has to
 say goes out as effects of its unit of work."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bot.appeals.rules import close_stale
 from bot.binding import reconfirm
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
+from bot.diploma.lookups import LookupCounter
 from bot.platform import anomalies, counters, registrar_uploads
 from bot.platform.idcard import mask_name
 from bot.platform.workdays import local
@@ -55,6 +57,7 @@ def sweep(s) -> int:
         )
     reminded = reconfirm.warn(s)
     registrar_uploads.drop_stale(s.db, s.now())  # files of previews nobody confirmed
+    LookupCounter(s.redis).flush(s.db, s.now())  # the verification page's, for the dashboard
     week = anomalies.notice_due(s.redis, s.now())
     if week is not None:
         s.effects.append(Effect(anomalies.tell_auditors, {"week": week.label}, key=week.label))

@@ -25,6 +25,7 @@ from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
 from bot.core.state import RedisStorage, forget_profiles
 from bot.core.unit import Services
+from bot.diploma.lookups import LookupCounter
 from bot.platform.workdays import entered_years, use_calendar, use_entered_years
 from bot.router import route
 from handlers import jobs, metrics, redis_client
@@ -57,6 +58,7 @@ class Runtime:
     channels: dict = field(default_factory=dict)  # "wx" | "wxa" | "alipay" -> channel object
     engine: Engine | None = None
     domain: Domain | None = None
+    lookups: LookupCounter | None = None  # the verification page's, counted in Redis
 
     @classmethod
     def build(cls, config: dict, instance_path: str) -> Runtime:
@@ -90,6 +92,7 @@ class Runtime:
         rt.domain = Domain.build(
             rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media, rt.book.college
         )
+        rt.lookups = LookupCounter(redis)
         rt.domain.sms = metrics.CountedSms(rt.domain.sms, str(config.get("SMS_PROVIDER")))
         hooks = EngineHooks(
             open_unit=rt.open_unit,

@@ -137,6 +137,17 @@ def verify_by_address(address: str) -> str:
     return f"{PREFIX}:verify:ip:{address}"
 
 
+def verify_lookups(minute: str) -> str:
+    """Verification-page lookups answered in one minute (YYYYmmddHHMM, UTC), by certificate and
+    outcome, until the sweep writes them to SQL (bot.diploma.lookups)."""
+    return f"{PREFIX}:verify:lookups:{minute}"
+
+
+def verify_lookup_buckets() -> str:
+    """The minutes whose lookups are still to be written."""
+    return f"{PREFIX}:verify:lookups"
+
+
 def signature_verdict(check: str) -> str:
     """Whether a signature verified under a key, by SM3(key id | content | signature) (200 days)."""
     return f"{PREFIX}:sm2:{check}"

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -221,6 +222,9 @@ def _loaded(version, body, active, gen, account_id, bound) -> Loaded:
     return Loaded(conv, expired, profile, gen.decode() if gen else "0", blank)
 
 
+_THREAD_CONNECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class OneTrip:
     """A Lua script of the per-message path, called with the least client work: one EVALSHA packed
     and sent on a connection this thread keeps (made by the client's pool, so it has the client's
@@ -232,7 +236,8 @@ class OneTrip:
     def __init__(self, redis: Redis, source: str) -> None:
         self.script = redis.register_script(source)
         self.pool = redis.connection_pool
-        self.local = threading.local()
+        # one connection per thread and client, whatever the number of scripts
+        self.local = _THREAD_CONNECTIONS.setdefault(self.pool, threading.local())
 
     def __call__(self, keys: list, args: list):
         conn = getattr(self.local, "conn", None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from redis import Redis
 
+from bot.core.state import OneTrip
+
 _HIT = """
 local c = tonumber(redis.call('GET', KEYS[1]) or '0')
 if c >= tonumber(ARGV[1]) then return redis.call('TTL', KEYS[1]) end
@@ -46,7 +48,7 @@ class RateLimit:
         self.redis = redis
         self.limit = limit
         self.window = window
-        self._hit = redis.register_script(_HIT)
+        self._hit = OneTrip(redis, _HIT)
 
     def hit(self, key: str) -> int:
         """Count one attempt; 0 when allowed, else the seconds until the window ends."""

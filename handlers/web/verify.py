@@ -10,6 +10,7 @@ shown: never an ID number, phone or student number.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 import unicodedata
@@ -27,7 +28,7 @@ from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
 from handlers.current import runtime
-from models import LookupOutcome, VerificationLookup, utcnow
+from models import utcnow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
@@ -175,12 +176,14 @@ def _lookup(code: str) -> dict:
 
 def _facts(code: str) -> verification.PublicFacts:
     """The facts of a code, the lookup counted for the dashboard (the certificate found and its
-    state, never the code typed)."""
+    state, never the code typed; in Redis, written to SQL by the sweep: bot.diploma.lookups)."""
     with runtime().sessions() as db:
         facts = verification.public_facts(db, runtime().domain.keyring, code)
         found = facts.certificate.id if facts.certificate is not None else None
-        db.add(VerificationLookup(certificate_id=found, outcome=LookupOutcome(facts.state)))
-        db.commit()
+    try:
+        runtime().lookups.count(found, facts.state, utcnow())
+    except RedisError:  # the employer still gets the answer; only the dashboard misses it
+        current_app.logger.warning("verification lookup not counted (Redis)")
     return facts
 
 
@@ -201,11 +204,16 @@ def _limited_lookup(code: str) -> dict:
 def _hit(limit: int, key: str) -> int:
     """Seconds to wait when over the limit, else 0 (and 0 when Redis is unreachable)."""
     try:
-        wait = RateLimit(runtime().redis, limit, WINDOW).hit(key)
+        wait = _limit(runtime().redis, limit).hit(key)
     except RedisError:  # an employer still gets an answer; the timing floor still applies
         current_app.logger.warning("verification rate limit unavailable (Redis)")
         return 0
     return max(1, wait) if wait else 0
+
+
+@functools.lru_cache(maxsize=8)
+def _limit(redis, limit: int) -> RateLimit:
+    return RateLimit(redis, limit, WINDOW)
 
 
 def _padded(response, slow: bool):
