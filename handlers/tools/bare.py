@@ -93,6 +93,19 @@ def wechat():
     return Response(envelope, mimetype="application/xml")
 
 
+@app.get("/v/<code>")
+def verify_page(code: str):
+    """The verification scenarios' baseline: a small page naming the code, no lookup."""
+    return Response(
+        f"<!doctype html><title>{code}</title><p>{code}: valid</p>", mimetype="text/html"
+    )
+
+
+@app.get("/v/<code>.json")
+def verify_json(code: str):
+    return {"code": code, "status": "valid"}
+
+
 @app.get("/healthz")
 def healthz():
     return "ok"

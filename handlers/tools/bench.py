@@ -47,6 +47,9 @@ class Scenario:
     connections: int
     expect: str  # a word the gradcert reply must contain (checked before the clock starts)
     fresh_state: bool = False  # every user starts at the menu, one message each per round
+    # "wechat": the callback; "page" or "json": /v/<code> or /v/<code>.json of the `users`
+    # certificates, each request from an address of its own (the page's limits count addresses)
+    kind: str = "wechat"
 
 
 SCENARIOS = (
@@ -57,10 +60,13 @@ SCENARIOS = (
     Scenario("menu-10ku", "menu, 10,000 users", "菜单", 10_000, 16, "绑定"),
     Scenario("menu-1c", "menu, 1 connection", "菜单", 100, 1, "绑定"),
     Scenario("menu-64c", "menu, 64 connections", "菜单", 100, 64, "绑定"),
+    Scenario("verify", "verification page /v/<code>", "", 100, 16, "valid", kind="page"),
+    Scenario("verify-json", "verification /v/<code>.json", "", 100, 16, '"valid"', kind="json"),
 )
 
 LUA = r"""
--- gradcert bench: prepared requests, one per line: "<path>\t<body>"
+-- gradcert bench: prepared requests, one per line: "<path>\t<body>" (a POST of XML), or
+-- "<path>\t\t<address>" (a GET from that X-Forwarded-For address)
 local threads = {}
 function setup(thread)
   table.insert(threads, thread)
@@ -69,9 +75,13 @@ function init(args)
   reqs, total, nxt, wrapped, empty, bad = {}, 0, 1, 0, 0, 0
   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
     local tab = line:find("\t", 1, true)
+    local path, rest = line:sub(1, tab - 1), line:sub(tab + 1)
     total = total + 1
-    reqs[total] = wrk.format("POST", line:sub(1, tab - 1),
-      {["Content-Type"] = "text/xml"}, line:sub(tab + 1))
+    if rest:sub(1, 1) == "\t" then
+      reqs[total] = wrk.format("GET", path, {["X-Forwarded-For"] = rest:sub(2)})
+    else
+      reqs[total] = wrk.format("POST", path, {["Content-Type"] = "text/xml"}, rest)
+    end
   end
 end
 function request()
@@ -104,6 +114,7 @@ class Requests:
     def __init__(self, token: str, aes_key: str, app_id: str = APP_ID) -> None:
         self.token, self.aes_key, self.app_id = token, aes_key, app_id
         self.ids = count(int(time.time() * 1000) * 1000)
+        self.addresses = count()
 
     def one(self, openid: str, content: str) -> tuple[str, bytes]:
         """(path with query, body)"""
@@ -127,9 +138,17 @@ class Requests:
         body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"
         return "/wechat?" + urlencode(query), body.encode()
 
-    def write(self, path: str, scenario: Scenario, n: int, tag: str) -> None:
-        """`n` requests of `scenario` into `path`, users taking turns."""
+    def write(self, path: str, scenario: Scenario, n: int, tag: str, codes=()) -> None:
+        """`n` requests of `scenario` into `path`, users (or the certificates `codes`) taking
+        turns."""
         with open(path, "wb") as f:
+            if scenario.kind != "wechat":
+                suffix = ".json" if scenario.kind == "json" else ""
+                for j in range(n):  # addresses not used in an earlier round
+                    a = next(self.addresses) % (1 << 24)
+                    address = f"10.{a >> 16}.{(a >> 8) & 255}.{a & 255}"
+                    f.write(f"/v/{codes[j % len(codes)]}{suffix}\t\t{address}\n".encode())
+                return
             for j in range(n):
                 openid = (
                     f"bench-new-{tag}-{j}" if not scenario.users else _openid(j % scenario.users)
@@ -193,6 +212,29 @@ def _seed(app, users: int) -> None:
             if n % 500 == 499:
                 db.commit()
         db.commit()
+
+
+def _certificates(app, n: int) -> list[str]:
+    """Codes of `n` certificates issued to the first `n` bench students, their SM2 verdicts
+    already remembered (as after their first view)."""
+    from sqlalchemy import select
+
+    from bot.diploma import certificates
+    from models import Diploma, Student
+
+    rt = app.extensions["gradcert"]
+    keyring = rt.domain.keyring
+    codes = []
+    with rt.sessions() as db:
+        pairs = db.execute(
+            select(Student, Diploma).join(Diploma).order_by(Student.id).limit(n)
+        ).all()
+        for student, diploma in pairs:
+            cert = certificates.issue(db, keyring, student, diploma, None, 90, "gradcert bench")
+            certificates.verdict(db, cert, keyring)
+            codes.append(cert.code)
+        db.commit()
+    return codes
 
 
 def _refresh(app, users: int, fresh_state: bool) -> None:
@@ -265,6 +307,13 @@ def _post(port: int, target: str, body: bytes) -> bytes:
         return res.read()
 
 
+def _get(port: int, target: str) -> str:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{target}")
+    req.add_header("X-Forwarded-For", "192.0.2.1")
+    with urllib.request.urlopen(req, timeout=10) as res:
+        return res.read().decode()
+
+
 @dataclass
 class Round:
     requests: int
@@ -327,6 +376,7 @@ def run_bench(
         GRADCERT_SM2_PRIVATE_KEY=generate_private_key(),
         DATABASE_URL=database_url or f"sqlite:///{workdir}/bench.db",
         TZ="Asia/Shanghai",
+        TRUST_PROXY="1",  # the verification scenarios come from many addresses
     )
     embedded = None
     if redis_url:
@@ -349,7 +399,12 @@ def run_bench(
     users = max(s.users for s in chosen)
     started = time.time()
     _seed(app, users)
-    echo(f"prepared {users} bound users in {time.time() - started:.1f} s")
+    verifying = max((s.users for s in chosen if s.kind != "wechat"), default=0)
+    codes = _certificates(app, verifying) if verifying else []
+    echo(
+        f"prepared {users} bound users and {len(codes)} certificates in "
+        f"{time.time() - started:.1f} s"
+    )
 
     gunicorn_args = ["--workers", str(workers), "--worker-class", worker_class]
     if worker_class == "gthread":
@@ -378,8 +433,12 @@ def run_bench(
             _wait_up(port, logs[name])
         for sc in chosen:
             _refresh(app, sc.users, sc.fresh_state)
-            target, body = prepared.one(_openid(0) if sc.users else "bench-check", sc.text)
-            said = sim.reply_text(_post(ports["gradcert"], target, body))
+            if sc.kind == "wechat":
+                target, body = prepared.one(_openid(0) if sc.users else "bench-check", sc.text)
+                said = sim.reply_text(_post(ports["gradcert"], target, body))
+            else:
+                suffix = ".json" if sc.kind == "json" else ""
+                said = _get(ports["gradcert"], f"/v/{codes[0]}{suffix}")
             if sc.expect not in said:
                 with open(logs["gradcert"], encoding="utf-8", errors="replace") as f:
                     tail = f.read()[-2000:]
@@ -395,7 +454,7 @@ def run_bench(
                     if sc.fresh_state and name == "gradcert":
                         n = min(n, sc.users)
                     path = os.path.join(workdir, f"{sc.name}-{name}-{r}.req")
-                    prepared.write(path, sc, n, f"{sc.name}{r}")
+                    prepared.write(path, sc, n, f"{sc.name}{r}", codes)
                     cpu0 = _cpu_seconds(procs[name].pid)
                     got = _wrk(ports[name], script, path, sc.connections, length)
                     cpu = _cpu_seconds(procs[name].pid) - cpu0

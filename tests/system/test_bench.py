@@ -13,7 +13,7 @@ def test_bench_runs_both_servers_and_prints_the_ratio():
     require("wrk")
     out = subprocess.run(
         [sys.executable, "-m", "handlers.cli", "bench", "--seconds", "1", "--rounds", "1"]
-        + ["--scenario", "menu", "--scenario", "first"],
+        + ["--scenario", "menu", "--scenario", "first", "--scenario", "verify-json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -22,5 +22,6 @@ def test_bench_runs_both_servers_and_prints_the_ratio():
     lines = out.stdout.splitlines()
     assert any(line.startswith("bound user at the menu") and "bare" in line for line in lines)
     assert any(line.startswith("new user's first message") for line in lines)
+    assert any(line.startswith("verification /v/<code>.json") for line in lines)
     ratio = next(line for line in lines if line.startswith("ratio "))
     assert 0 < float(ratio.split()[1]) < 5

@@ -87,3 +87,27 @@ def test_requests_file_users_take_turns(tmp_path):
     assert users[:3] == [b"bench-user-00000", b"bench-user-00001", b"bench-user-00002"]
     assert users[3] == users[0]
     assert len({line.split(b"nonce=")[1].split(b"&")[0] for line in lines}) == 7
+
+
+def test_verification_requests_come_from_addresses_never_reused(tmp_path):
+    prepared = bench.Requests(TOKEN, AES_KEY)
+    json_scenario = next(s for s in bench.SCENARIOS if s.name == "verify-json")
+    first, second = tmp_path / "1.req", tmp_path / "2.req"
+    prepared.write(str(first), json_scenario, 5, "a", ["CODE0000AAAA", "CODE0000BBBB"])
+    prepared.write(str(second), json_scenario, 5, "b", ["CODE0000AAAA", "CODE0000BBBB"])
+    lines = [line.split(b"\t") for line in (first.read_bytes() + second.read_bytes()).splitlines()]
+    assert [path for path, _, _ in lines[:3]] == [
+        b"/v/CODE0000AAAA.json",
+        b"/v/CODE0000BBBB.json",
+        b"/v/CODE0000AAAA.json",
+    ]
+    assert len({address for _, _, address in lines}) == 10
+
+
+def test_bare_verification_baseline_answers_without_a_lookup(monkeypatch):
+    client = _bare(monkeypatch)
+    assert client.get("/v/CODE0000AAAA.json").get_json() == {
+        "code": "CODE0000AAAA",
+        "status": "valid",
+    }
+    assert "CODE0000AAAA: valid" in client.get("/v/CODE0000AAAA").get_data(as_text=True)
