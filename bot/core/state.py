@@ -244,6 +244,9 @@ class OneTrip:
         if conn is None or conn.pid != os.getpid():  # first call on this thread, or a fork
             conn = self.local.conn = self.pool.make_connection()
         try:
+            # connected here, not by the send: only `connect` asks Sentinel for the primary (a
+            # connection the send opens itself goes to the default host)
+            conn.connect()
             conn.send_packed_command(
                 conn.pack_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
             )

@@ -72,6 +72,7 @@ def render_site(folder, web_port: int, http_port: int, https_port: int) -> str:
         "listen [::]:443 ssl http2;": "",
         f"/etc/letsencrypt/live/{HOST}/fullchain.pem": cert,
         f"/etc/letsencrypt/live/{HOST}/privkey.pem": key,
+        "/var/log/nginx/gradcert.access.log": f"{folder}/gradcert.access.log",
     }.items():
         assert old in site, old
         site = site.replace(old, new)
@@ -152,6 +153,13 @@ def test_wechat_through_the_kits_nginx(redis_url, database_url, tmp_path):
         seen = redis_lib.Redis.from_url(redis_url)
         assert seen.get(keys.verify_by_address("127.0.0.1")) == b"1"
         assert not list(seen.scan_iter(match=f"*{FORGED}*"))
+
+        # nginx's line of each request: its request id, never the openid, a query or a code
+        logged = (tmp_path / "nginx" / "gradcert.access.log").read_text()
+        assert '"POST /wechat" 200' in logged and "req-nginx-0001" in logged
+        assert '"GET /v/<code>"' in logged
+        for secret in ("u-nginx", "signature", "ZZZZ", "?"):
+            assert secret not in logged, secret
 
         # /metrics of both gunicorn workers added up (multiprocess mode, as the units run it)
         res = requests.get(f"https://127.0.0.1:{https}/metrics", verify=cert, timeout=10)
