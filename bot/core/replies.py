@@ -6,6 +6,7 @@ Every surface renders the same file: the chat as it is, the mini-program API wit
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +37,12 @@ class ReplyBook:
     `college` (bot.core.college.College: the office, telephone, campus names of the config).
 
     A text rendered from plain values (strings, numbers, None) is kept for the next render with
-    the same values: the menu, asked for all day, costs a dictionary look-up. At most `KEEP`
-    texts, in this process's memory only, are kept; the cache is emptied when full."""
+    the same values: the menu, asked all day, costs a dictionary look-up. At most `KEEP` texts, for
+    `KEEP_SECONDS` each, in this process's memory only (a reply may name its reader: it is not
+    kept longer than a minute, nor anywhere else)."""
 
     KEEP = 1024
+    KEEP_SECONDS = 60.0
 
     def __init__(self, directory: Path | str = DEFAULT_DIR, college: College | None = None) -> None:
         self.env = Environment(
@@ -55,21 +58,22 @@ class ReplyBook:
         self.env.globals["surface"] = "chat"
         self.college = college or College()
         self.env.globals["college"] = self.college
-        self.rendered: dict[tuple, str] = {}
+        self.rendered: dict[tuple, tuple[str, float]] = {}
 
     def render(self, template: str, /, **variables) -> str:
         """The reply text, stripped of surrounding blank lines."""
         key = None
+        now = time.monotonic()
         if all(type(v) in _PLAIN for v in variables.values()):
             key = (template, *variables.items())
-            text = self.rendered.get(key)
-            if text is not None:
-                return text
+            kept = self.rendered.get(key)
+            if kept is not None and kept[1] > now:
+                return kept[0]
         text = self.env.get_template(f"{template}.txt").render(**variables).strip()
         if key is not None:
             if len(self.rendered) >= self.KEEP:
                 self.rendered.clear()
-            self.rendered[key] = text
+            self.rendered[key] = (text, now + self.KEEP_SECONDS)
         return text
 
     def exists(self, template: str) -> bool:
