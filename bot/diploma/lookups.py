@@ -4,8 +4,9 @@ Each answered lookup is one Redis round trip: a counter per (certificate found, 
 bucket per minute. The upkeep's sweep moves the buckets whose minute has passed into
 `verification_lookups`, one row per lookup stamped with its minute, so the dashboard counts rows
 as before. A bucket is taken atomically (read and deleted in one script), so two sweeps never
-write it twice; what Redis loses before a sweep is lost to the dashboard only (nothing else
-reads these counts). Neither the code typed nor the address is kept.
+write it twice; what Redis loses before a sweep, or a sweep whose commit fails after taking a
+bucket, is lost to the dashboard only (nothing else reads these counts). Neither the code typed
+nor the address is kept.
 """
 
 from __future__ import annotations

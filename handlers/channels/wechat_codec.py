@@ -4,8 +4,8 @@ Signatures are compared in constant time; XML with a DOCTYPE or entities is refu
 parsed, and so is anything that is not plain UTF-8 (a NUL byte, a UTF-16 or UTF-32 document, a
 declared single-byte encoding such as EBCDIC), which could hide a declaration from that check;
 the parser (ElementTree's, in C) then reads the bytes as UTF-8 whatever the document declares.
-The safe-mode envelope is size-limited and DTD-free before
-its `msg_signature` is checked, and decryption checks the app id.
+The safe-mode envelope is size-limited and DTD-free before its `msg_signature` is checked, and
+decryption checks the app id.
 """
 
 from __future__ import annotations
