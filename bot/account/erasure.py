@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_, select, update
 
+from bot.appeals.rules import record_move
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
 from bot.diploma import certificates
@@ -34,7 +35,6 @@ from models import (
     AlipayNotification,
     Appeal,
     AppealEvent,
-    AppealEventKind,
     AppealStatus,
     Attachment,
     AuditEvent,
@@ -133,7 +133,7 @@ def erase_person(s, account: Account) -> Erasure:
         .with_for_update(of=Appeal)
     ):
         if appeal.status != AppealStatus.CLOSED:
-            _close(db, appeal, now)
+            record_move(db, appeal, AppealStatus.CLOSED, now, note=CLOSED_ON_ERASURE)
         erase_appeal(s, appeal)
         done.appeals += 1
     for cert in db.scalars(
@@ -198,21 +198,6 @@ def _drop_file(s, attachment: Attachment) -> None:
         s.domain.attachments.delete(attachment.storage_key)
     except StoreError as exc:  # the row goes anyway; the file is orphaned, and logged
         log.warning("attachment %s not deleted from the store: %s", attachment.id, exc)
-
-
-def _close(db, appeal: Appeal, now) -> None:
-    db.add(
-        AppealEvent(
-            appeal_id=appeal.id,
-            kind=AppealEventKind.STATUS,
-            from_status=appeal.status,
-            to_status=AppealStatus.CLOSED,
-            note=CLOSED_ON_ERASURE,
-            at=now,
-        )
-    )
-    appeal.status = AppealStatus.CLOSED
-    appeal.updated_at = appeal.status_changed_at = now
 
 
 def enforce_retention(s) -> dict[str, int]:

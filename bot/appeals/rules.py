@@ -175,23 +175,39 @@ def change_status(
         raise TransitionNotAllowed(f"{current.value} -> {to.value}")
     if to is AppealStatus.REJECTED and next_route not in NEXT_ROUTES:
         raise TransitionNotAllowed("a rejection needs the next route", needs_route=True)
-    now = now or utcnow()
-    appeal.status = to
-    appeal.updated_at = appeal.status_changed_at = now
     if to in (AppealStatus.RESOLVED, AppealStatus.REJECTED):
         appeal.resolution = note
         appeal.next_route = next_route if to is AppealStatus.REJECTED else None
+    event = record_move(db, appeal, to, now or utcnow(), note=note, staff_id=staff_id)
+    db.flush()  # an id for the notice that follows the commit
+    return event
+
+
+def record_move(
+    db: Session,
+    appeal: Appeal,
+    to: AppealStatus,
+    now: datetime,
+    *,
+    note: str | None = None,
+    staff_id: int | None = None,
+    account_id: int | None = None,
+) -> AppealEvent:
+    """The ticket moved to `to` at `now`, and the timeline's event saying so (who moved it, why);
+    the caller has checked that the move is allowed."""
     event = AppealEvent(
         appeal_id=appeal.id,
         kind=AppealEventKind.STATUS,
-        from_status=current,
+        from_status=appeal.status,
         to_status=to,
         actor_staff_id=staff_id,
+        actor_account_id=account_id,
         note=note,
         at=now,
     )
     db.add(event)
-    db.flush()  # an id for the notice that follows the commit
+    appeal.status = to
+    appeal.updated_at = appeal.status_changed_at = now
     return event
 
 
@@ -220,18 +236,7 @@ def add_information(
     )
     appeal.updated_at = now
     if appeal.status == AppealStatus.NEED_MORE_INFO:
-        db.add(
-            AppealEvent(
-                appeal_id=appeal.id,
-                kind=AppealEventKind.STATUS,
-                from_status=appeal.status,
-                to_status=AppealStatus.UNDER_REVIEW,
-                actor_account_id=account_id,
-                at=now,
-            )
-        )
-        appeal.status = AppealStatus.UNDER_REVIEW
-        appeal.status_changed_at = now
+        record_move(db, appeal, AppealStatus.UNDER_REVIEW, now, account_id=account_id)
 
 
 def filer_may_follow(db: Session, appeal: Appeal, now: datetime | None = None) -> bool:
@@ -355,20 +360,9 @@ def close_stale(db: Session, now: datetime | None = None) -> list[AppealEvent]:
         # a ticket a clerk or its filer is changing right now waits for the next run
         .with_for_update(skip_locked=True)
     ).all()
-    events = []
-    for appeal in stale:
-        event = AppealEvent(
-            appeal_id=appeal.id,
-            kind=AppealEventKind.STATUS,
-            from_status=appeal.status,
-            to_status=AppealStatus.CLOSED,
-            note=AUTO_CLOSE_NOTE,
-            at=now,
-        )
-        db.add(event)
-        events.append(event)
-        appeal.status = AppealStatus.CLOSED
-        appeal.updated_at = appeal.status_changed_at = now
+    events = [
+        record_move(db, appeal, AppealStatus.CLOSED, now, note=AUTO_CLOSE_NOTE) for appeal in stale
+    ]
     db.flush()
     return events
 
