@@ -29,28 +29,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-
 from bot.core.accounts import seen_within_the_hour
-from bot.core.errors import LockTimeout, ReplayedRequest, ServiceUnavailable
+from bot.core.errors import UNAVAILABLE, LockTimeout, ReplayedRequest, ServiceUnavailable
 from bot.core.flow import Context, Outcome
 from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
 from bot.core.state import Begun, Conversation, Loaded, Profile, RedisStorage
 
 log = logging.getLogger(__name__)
-
-# The database or Redis unreachable (refused, dropped, timed out, pool exhausted): not a flow error
-UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeout,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
 
 Router = Callable[[Conversation, Inbound, Context], Outcome]
 

@@ -1,4 +1,15 @@
-"""The few exceptions the core raises on purpose; each one has a caller that acts on it."""
+"""The few exceptions the core raises on purpose; each one has a caller that acts on it; and which
+of the libraries' exceptions mean a service is away rather than a fault of ours."""
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# the database unreachable: refused, dropped, timed out, pool exhausted
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
+# the database or Redis unreachable: not a flow error (the user is asked to try again)
+UNAVAILABLE = (*DATABASE_AWAY, RedisConnectionError, RedisTimeoutError)
 
 
 class GradcertError(Exception):

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 
 from bot.core import keys
+from bot.core.errors import DATABASE_AWAY
 from bot.diploma import certificates, verification
 from bot.diploma.verification import FIELDS
 from bot.platform.ratelimit import RateLimit
@@ -37,8 +36,6 @@ IP_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60
 PREFIX_LENGTH = 4
 MIN_SECONDS = 0.15
 RETRY = 30  # seconds an employer is asked to wait while the database is unreachable
-# the database unreachable (refused, dropped, timed out, pool exhausted): 503, never a 500
-UNAVAILABLE = (OperationalError, InterfaceError, SQLTimeoutError)
 ENGLISH_VALUES = {
     "专科": "Associate degree (zhuanke)",
     "本科": "Bachelor's degree",
@@ -94,7 +91,7 @@ def page(code: str):
         return redirect(url_for("verify.page", code=clean, **_lang_arg()))
     try:
         view = _limited_lookup(clean)
-    except UNAVAILABLE:
+    except DATABASE_AWAY:  # 503, never a 500
         current_app.logger.warning("verification page: the database is unreachable")
         html = render_template(
             "verify.html", lang=_lang(), nonce=g.verify_nonce, state="unavailable", wait=RETRY
@@ -122,7 +119,7 @@ def lookup_json(code: str):
     clean = _normalise(code)
     try:
         view = _limited_lookup(clean)
-    except UNAVAILABLE:
+    except DATABASE_AWAY:  # 503, never a 500
         current_app.logger.warning("verification JSON: the database is unreachable")
         body = jsonify(
             error="unavailable",
@@ -155,7 +152,7 @@ def _lookup(code: str) -> dict:
     """State, shown fields and signature of a normalised code; `slow` when SM2 had to run."""
     try:
         facts = _facts(code)
-    except UNAVAILABLE:  # a pooled connection that died in an outage: once more, on a fresh one
+    except DATABASE_AWAY:  # a pooled connection that died in an outage: once more, on a fresh one
         facts = _facts(code)
     signer = runtime().domain.keyring.signer
     view = {
