@@ -97,14 +97,14 @@ class SafeMode:
             raise BadPayload("no Encrypt field")
         verify_signature(self.token, msg_signature, timestamp, nonce, encrypted)
         try:
-            return self._decrypt(encrypted)
+            return self.decrypt(encrypted)
         except (ValueError, struct.error, UnicodeDecodeError):  # bad base64, padding, app id
             raise InvalidSignature("decryption failed or app id mismatch") from None
 
     def seal(self, reply_xml: str, nonce: str, timestamp: str | None = None) -> str:
         """Encrypt and sign a passive reply."""
         timestamp = timestamp or str(int(time.time()))
-        encrypted = self._encrypt(reply_xml.encode())
+        encrypted = self.encrypt(reply_xml.encode())
         signature = sha1_signature(self.token, timestamp, nonce, encrypted)
         return (
             f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt>"
@@ -116,14 +116,17 @@ class SafeMode:
         """The 16 random bytes that open every sealed message."""
         return secrets.token_bytes(16)
 
-    def _encrypt(self, xml: bytes) -> str:
+    def encrypt(self, xml: bytes) -> str:
+        """The base64 `Encrypt` value of a message (no signature: `seal` adds it)."""
         plain = self.random_prefix() + struct.pack(">I", len(xml)) + xml + self.app_id_bytes
         pad = self.BLOCK - len(plain) % self.BLOCK
         plain += bytes([pad]) * pad
         encryptor = self.cipher.encryptor()
         return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
 
-    def _decrypt(self, encrypted: str) -> str:
+    def decrypt(self, encrypted: str) -> str:
+        """The message inside an `Encrypt` value; ValueError (or struct.error, UnicodeDecodeError)
+        when it is not whole, not padded, or for another app id (`open` checks the signature)."""
         data = base64.b64decode(encrypted, validate=True)
         if not data or len(data) % 16:
             raise ValueError("not whole AES blocks")

@@ -1,67 +1,27 @@
 """The bench's baseline: a bare Flask endpoint served the same way as the real app, doing what any
 safe-mode WeChat callback must do and nothing more: check the URL signature and `msg_signature`,
-open the AES envelope, read the sender, seal a text reply and sign it. No state, no database.
-
-`seal` and `open_sealed` are WeChat's safe-mode protocol written directly on `cryptography`
-(AES-256-CBC, PKCS#7 to 32 bytes, IV = the key's first 16 bytes, body = 16 random bytes, the
-length, the message, the app id); `gradcert bench` seals its prepared requests with them too, and
-tests/handlers/tools check them against wechatpy both ways.
+open the AES envelope, read the sender, seal a text reply and sign it. No state, no database. The
+crypto is the callback's own (`handlers.channels.wechat_codec.SafeMode`), so both servers pay the
+same for it.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import os
-import secrets
-import struct
 import time
 from xml.etree import ElementTree
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Flask, Response, request
 
-
-def _key(aes_key: str) -> bytes:
-    return base64.b64decode(aes_key + "=")
-
-
-def signature(*parts: str) -> str:
-    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
-
-
-def seal(aes_key: str, app_id: str, plain: str, random16: bytes | None = None) -> str:
-    """The base64 `Encrypt` value of `plain` for `app_id`."""
-    key = _key(aes_key)
-    text = plain.encode()
-    data = (random16 or secrets.token_bytes(16)) + struct.pack(">I", len(text)) + text
-    data += app_id.encode()
-    pad = 32 - len(data) % 32
-    data += bytes([pad]) * pad
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-    return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode()
-
-
-def open_sealed(aes_key: str, app_id: str, encrypted: str) -> str:
-    """The message inside an `Encrypt` value; ValueError when it is not for `app_id`."""
-    key = _key(aes_key)
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
-    data = decryptor.update(base64.b64decode(encrypted)) + decryptor.finalize()
-    pad = data[-1]
-    if not 1 <= pad <= 32:
-        raise ValueError("bad padding")
-    data = data[16:-pad]
-    (length,) = struct.unpack(">I", data[:4])
-    if data[4 + length :].decode() != app_id:
-        raise ValueError("not for this app id")
-    return data[4 : 4 + length].decode()
-
+from handlers.channels.wechat_codec import SafeMode
+from handlers.channels.wechat_codec import sha1_signature as signature
 
 app = Flask(__name__)
 TOKEN = os.environ.get("WECHAT_TOKEN", "")
 APP_ID = os.environ.get("WECHAT_APP_ID", "")
 AES_KEY = os.environ.get("WECHAT_ENCODING_AES_KEY", "")
+SAFE = SafeMode(TOKEN, AES_KEY, APP_ID) if AES_KEY else None
 
 
 @app.post("/wechat")
@@ -76,7 +36,7 @@ def wechat():
         signature(TOKEN, timestamp, nonce, encrypted), args.get("msg_signature", "")
     ):
         return Response("bad signature", status=403)
-    inner = ElementTree.fromstring(open_sealed(AES_KEY, APP_ID, encrypted))
+    inner = ElementTree.fromstring(SAFE.decrypt(encrypted))
     now = str(int(time.time()))
     reply = (
         f"<xml><ToUserName><![CDATA[{inner.findtext('FromUserName')}]]></ToUserName>"
@@ -84,13 +44,7 @@ def wechat():
         f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         "<Content><![CDATA[ok]]></Content></xml>"
     )
-    sealed = seal(AES_KEY, APP_ID, reply)
-    envelope = (
-        f"<xml><Encrypt><![CDATA[{sealed}]]></Encrypt>"
-        f"<MsgSignature><![CDATA[{signature(TOKEN, now, nonce, sealed)}]]></MsgSignature>"
-        f"<TimeStamp>{now}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
-    )
-    return Response(envelope, mimetype="application/xml")
+    return Response(SAFE.seal(reply, nonce, now), mimetype="application/xml")
 
 
 @app.get("/v/<code>")

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from itertools import count
 from urllib.parse import urlencode
 
-from handlers.tools.bare import seal, signature
+from handlers.channels.wechat_codec import SafeMode
+from handlers.channels.wechat_codec import sha1_signature as signature
 
 APP_ID = "wxbench000000001"
 ACCOUNT = "gh_benchaccount"
@@ -112,7 +113,7 @@ class Requests:
     """Signed, sealed safe-mode callbacks, each with its own nonce and MsgId."""
 
     def __init__(self, token: str, aes_key: str, app_id: str = APP_ID) -> None:
-        self.token, self.aes_key, self.app_id = token, aes_key, app_id
+        self.token, self.safe = token, SafeMode(token, aes_key, app_id)
         self.ids = count(int(time.time() * 1000) * 1000)
         self.addresses = count()
 
@@ -126,7 +127,7 @@ class Requests:
             f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
             f"<MsgId>{next(self.ids)}</MsgId></xml>"
         )
-        sealed = seal(self.aes_key, self.app_id, inner)
+        sealed = self.safe.encrypt(inner.encode())
         query = {
             "signature": signature(self.token, now, nonce),
             "timestamp": now,

@@ -1,6 +1,7 @@
-"""The bench's own parts: the lean safe-mode protocol of the bare baseline (checked against
-wechatpy both ways), the baseline refusing what it must, and prepared requests that the real
-callback answers. The bench itself runs in tests/system/test_bench.py."""
+"""The bench's own parts: the safe-mode codec its prepared requests and the bare baseline share with
+the callback (checked against wechatpy both ways), the baseline refusing what it must, and
+prepared requests that the real callback answers. The bench itself runs in
+tests/system/test_bench.py."""
 
 from __future__ import annotations
 
@@ -8,33 +9,35 @@ import importlib
 
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
+from handlers.channels.wechat_codec import SafeMode
+from handlers.channels.wechat_codec import sha1_signature as signature
 from handlers.tools import bench
-from handlers.tools.bare import open_sealed, seal, signature
 from handlers.tools.wechat_sim import WeChatSimulator
 from tests.conftest import AES_KEY, APP_ID, TOKEN
 
 
 def test_sealed_by_us_opens_in_wechatpy_and_back():
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
-    ours = seal(AES_KEY, APP_ID, "<xml><Content>你好</Content></xml>")
+    safe = SafeMode(TOKEN, AES_KEY, APP_ID)
+    ours = safe.encrypt("<xml><Content>你好</Content></xml>".encode())
     assert PrpCrypto(crypto.key).decrypt(ours, APP_ID) == "<xml><Content>你好</Content></xml>"
     theirs = PrpCrypto(crypto.key).encrypt("菜单 menu", APP_ID)
-    assert open_sealed(AES_KEY, APP_ID, theirs) == "菜单 menu"
+    assert safe.decrypt(theirs.decode()) == "菜单 menu"
 
 
 def test_same_random_prefix_gives_wechatpys_bytes():
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
     prp = PrpCrypto(crypto.key)
     prp.get_random_string = lambda: "0123456789abcdef"
-    assert (
-        seal(AES_KEY, APP_ID, "hello", b"0123456789abcdef") == prp.encrypt("hello", APP_ID).decode()
-    )
+    safe = SafeMode(TOKEN, AES_KEY, APP_ID)
+    safe.random_prefix = lambda: b"0123456789abcdef"
+    assert safe.encrypt(b"hello") == prp.encrypt("hello", APP_ID).decode()
 
 
 def test_a_message_for_another_app_is_not_opened():
-    other = seal(AES_KEY, "wxanotherapp0001", "<xml/>")
+    other = SafeMode(TOKEN, AES_KEY, "wxanotherapp0001").encrypt(b"<xml/>")
     try:
-        open_sealed(AES_KEY, APP_ID, other)
+        SafeMode(TOKEN, AES_KEY, APP_ID).decrypt(other)
     except ValueError:
         return
     raise AssertionError("opened a message sealed for another app id")
