@@ -22,7 +22,7 @@ from redis import Redis
 
 from bot.core import keys
 from bot.platform.crypto import hmac_sm3
-from bot.platform.ratelimit import TAKE_ALL
+from bot.platform.ratelimit import take_all
 
 CODE_TTL = 300
 MAX_TRIES = 5
@@ -126,7 +126,6 @@ class OtpService:
     def __init__(self, redis: Redis, secret: bytes) -> None:
         self.redis = redis
         self.secret = secret
-        self._count = redis.register_script(TAKE_ALL)
         self._refund = redis.register_script(_REFUND)
 
     # keys: the account's carry its hash tag, the phone's carry the phone's blind index
@@ -152,13 +151,10 @@ class OtpService:
         cooling = self.redis.ttl(self._k(tag, "cool"))
         if cooling > 0:
             return Issued(refusal=Refusal.COOLDOWN, wait=cooling)
-        which, ttl = self._count(
-            keys=self._budget_keys(budget, tag, phone_index),
-            args=[*(lim.sends for lim in budget.limits), *(lim.window for lim in budget.limits)],
-        )
+        counters = zip(self._budget_keys(budget, tag, phone_index), budget.limits, strict=True)
+        which, wait = take_all(self.redis, [(key, lim.sends, lim.window) for key, lim in counters])
         if which:
-            refusal = budget.limits[int(which) - 1].refusal
-            return Issued(refusal=refusal, wait=max(1, int(ttl)))
+            return Issued(refusal=budget.limits[which - 1].refusal, wait=wait)
         code = f"{secrets.randbelow(10**6):06d}"
         pipe = self.redis.pipeline()
         pipe.delete(self._k(tag, "code"))
