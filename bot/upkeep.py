@@ -15,7 +15,7 @@ from bot.appeals.rules import close_stale
 from bot.binding import reconfirm
 from bot.core.effects import push_accounts
 from bot.core.messages import Effect
-from bot.diploma.lookups import LookupCounter
+from bot.diploma.lookups import write_counts
 from bot.platform import anomalies, counters, registrar_uploads
 from bot.platform.idcard import mask_name
 from bot.platform.workdays import local
@@ -57,7 +57,7 @@ def sweep(s) -> int:
         )
     reminded = reconfirm.warn(s)
     registrar_uploads.drop_stale(s.db, s.now())  # files of previews nobody confirmed
-    LookupCounter(s.redis).flush(s.db, s.now())  # the verification page's, for the dashboard
+    write_counts(s.redis, s.db, s.now())  # the verification page's, for the dashboard
     week = anomalies.notice_due(s.redis, s.now())
     if week is not None:
         s.effects.append(Effect(anomalies.tell_auditors, {"week": week.label}, key=week.label))

@@ -25,7 +25,7 @@ from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
 from bot.core.state import RedisStorage, forget_profiles
 from bot.core.unit import Services
-from bot.diploma.lookups import LookupCounter
+from bot.diploma.lookups import PublicLookups, track_certificate_changes
 from bot.platform.workdays import entered_years, use_calendar, use_entered_years
 from bot.router import route
 from handlers import jobs, metrics, redis_client
@@ -58,7 +58,7 @@ class Runtime:
     channels: dict = field(default_factory=dict)  # "wx" | "wxa" | "alipay" -> channel object
     engine: Engine | None = None
     domain: Domain | None = None
-    lookups: LookupCounter | None = None  # the verification page's, counted in Redis
+    lookups: PublicLookups | None = None  # the verification page's (remembered, counted)
 
     @classmethod
     def build(cls, config: dict, instance_path: str) -> Runtime:
@@ -69,6 +69,8 @@ class Runtime:
         sessions = make_session_factory(db_engine)
         # a commit that changes a binding invalidates the cached profiles it changed
         track_profile_changes(sessions, lambda tags: forget_profiles(redis, tags))
+        # and one that changes a certificate or a diploma, the verification page's answers
+        track_certificate_changes(sessions, lambda: redis.incr(keys.verify_generation()))
         rt = cls(
             config=dict(config),
             redis=redis,
@@ -92,7 +94,7 @@ class Runtime:
         rt.domain = Domain.build(
             rt.config, redis, rt.push_to, rt.forget_user, rt.fetch_media, rt.book.college
         )
-        rt.lookups = LookupCounter(redis)
+        rt.lookups = PublicLookups(redis, rt.domain.keyring)
         rt.domain.sms = metrics.CountedSms(rt.domain.sms, str(config.get("SMS_PROVIDER")))
         hooks = EngineHooks(
             open_unit=rt.open_unit,

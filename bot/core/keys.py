@@ -148,6 +148,12 @@ def verify_lookup_buckets() -> str:
     return f"{PREFIX}:verify:lookups"
 
 
+def verify_generation() -> str:
+    """A counter raised after every commit that changed a certificate or a diploma: a worker's
+    remembered answers of the verification page are good only under the value they were read at."""
+    return f"{PREFIX}:verify:generation"
+
+
 def signature_verdict(check: str) -> str:
     """Whether a signature verified under a key, by SM3(key id | content | signature) (200 days)."""
     return f"{PREFIX}:sm2:{check}"

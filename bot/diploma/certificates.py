@@ -196,12 +196,23 @@ def status(cert: Certificate | None, now: datetime | None = None) -> CertStatus:
     return CertStatus.VALID
 
 
-def verdict(db: Session, cert: Certificate, keyring: Keyring) -> Verdict:
+def verdict(
+    db: Session,
+    cert: Certificate,
+    keyring: Keyring,
+    recalled: dict[str, bool | None] | None = None,
+) -> Verdict:
     """Whether the stored content matches its digest and carries the school's signature (by the
-    key the certificate names), and whether SM2 had to run to tell."""
+    key the certificate names), and whether SM2 had to run to tell; `recalled`: verdicts already
+    read from Redis, by `verdict_key`."""
     if content_digest(cert) != cert.digest:
         return Verdict(False, False)
-    return keyring.verify(db, cert.signing_key, cert.content.encode(), cert.signature)
+    return keyring.verify(db, cert.signing_key, cert.content.encode(), cert.signature, recalled)
+
+
+def verdict_key(cert: Certificate, keyring: Keyring) -> str:
+    """Where the verdict on `cert`'s signature (by the first key it is tried with) is kept."""
+    return keyring.verdict_key(cert.signing_key, cert.content.encode(), cert.signature)
 
 
 def is_genuine(db: Session, cert: Certificate, keyring: Keyring) -> bool:

@@ -49,15 +49,28 @@ class Keyring:
         self._remember(self.signer.key_id, content, signature, True)
         return self.signer.key_id, signature
 
-    def verify(self, db: Session, key_id: str | None, content: bytes, signature: str) -> Verdict:
-        """The verdict on `signature` by the key `key_id` (None: any key known to the keyring)."""
+    def verify(
+        self,
+        db: Session,
+        key_id: str | None,
+        content: bytes,
+        signature: str,
+        recalled: dict[str, bool | None] | None = None,
+    ) -> Verdict:
+        """The verdict on `signature` by the key `key_id` (None: any key known to the keyring).
+        `recalled`: remembered verdicts the caller already read from Redis, by `verdict_key`
+        (a key in it with None: read, not remembered)."""
         candidates = [key_id] if key_id else self._known_ids(db)
         computed = False
         for candidate in candidates:
             verifier = self._verifier(db, candidate)
             if verifier is None:
                 continue  # a key this installation never had: not the school's signature
-            genuine = self._recall(candidate, content, signature)
+            check = self.verdict_key(candidate, content, signature)
+            if recalled is not None and check in recalled:
+                genuine = recalled[check]
+            else:
+                genuine = self._recall(candidate, content, signature)
             if genuine is None:
                 genuine = verifier.verify(content, signature)
                 computed = True
@@ -82,14 +95,17 @@ class Keyring:
         ids = db.scalars(select(SigningKey.key_id).order_by(SigningKey.added_at)).all()
         return [self.signer.key_id, *(i for i in ids if i != self.signer.key_id)]
 
-    def _check(self, key_id: str, content: bytes, signature: str) -> str:
-        return sm3(b"|".join((key_id.encode(), sm3(content), signature.encode()))).hex()
+    def verdict_key(self, key_id: str | None, content: bytes, signature: str) -> str:
+        """The Redis key of the remembered verdict on `signature` by `key_id` (None: the current
+        key, the first one tried)."""
+        check = b"|".join(((key_id or self.signer.key_id).encode(), sm3(content), signature.encode()))
+        return keys.signature_verdict(sm3(check).hex())
 
     def _recall(self, key_id: str, content: bytes, signature: str) -> bool | None:
         if self._redis is None:
             return None
         try:
-            raw = self._redis.get(keys.signature_verdict(self._check(key_id, content, signature)))
+            raw = self._redis.get(self.verdict_key(key_id, content, signature))
         except RedisError:
             return None  # verify the slow way
         return None if raw is None else raw == b"1"
@@ -97,7 +113,7 @@ class Keyring:
     def _remember(self, key_id: str, content: bytes, signature: str, genuine: bool) -> None:
         if self._redis is None:
             return
-        key = keys.signature_verdict(self._check(key_id, content, signature))
+        key = self.verdict_key(key_id, content, signature)
         try:
             self._redis.set(key, b"1" if genuine else b"0", ex=VERDICT_TTL)
         except RedisError:

@@ -47,12 +47,28 @@ class PublicFacts:
 
 def public_facts(db: Session, keyring: Keyring, code: str) -> PublicFacts:
     """The facts of a normalised code (`unknown` when it is malformed or not ours)."""
+    return facts_of(db, keyring, code, find(db, code))
+
+
+def find(db: Session, code: str) -> Certificate | None:
+    """The certificate of a normalised code, if it is one of ours."""
     if not certificates.looks_like_code(code):
-        return PublicFacts(code, "unknown")
-    cert = db.scalar(select(Certificate).where(Certificate.code == code))
+        return None
+    return db.scalar(select(Certificate).where(Certificate.code == code))
+
+
+def facts_of(
+    db: Session,
+    keyring: Keyring,
+    code: str,
+    cert: Certificate | None,
+    recalled: dict[str, bool | None] | None = None,
+) -> PublicFacts:
+    """The facts of `code`, whose certificate (None: unknown) was found; `recalled`: verdicts
+    already read from Redis (bot.diploma.keyring.Keyring.verify)."""
     if cert is None:
         return PublicFacts(code, "unknown")
-    verdict = certificates.verdict(db, cert, keyring)
+    verdict = certificates.verdict(db, cert, keyring, recalled)
     state = certificates.status(cert).value if verdict.genuine else "tampered"
     fields = until = None
     if state in SHOWN_STATES and cert.closed_at is None:

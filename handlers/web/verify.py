@@ -1,29 +1,31 @@
 """The public verification page: `/v` (a form), `/v/<code>` (bilingual HTML) and `/v/<code>.json`.
 
-A lookup is rate limited per client address and per code prefix (to slow enumeration). Timing does
-not tell whether a code exists: a known code's SM2 verdict is remembered (bot.diploma.keyring), so a
-known code costs one query and two Redis calls (limit, verdict), as an unknown one does (limit,
-prefix limit); an answer for which SM2 had to run takes at least VERIFY_MIN_SECONDS. With the
-database unreachable, a 503 page (or JSON) under the same floor. Only what an employer needs is
-shown: never an ID number, phone or student number.
+The lookup itself is bot.diploma.lookups: limits per client address and per code prefix (to slow
+enumeration), one Redis round trip for a code this worker answered within the minute, one query
+and two trips for any other, known or unknown alike. The page and JSON of a remembered answer are
+rendered once per minute (the page shows the minute it was checked at); the inline script and
+style are allowed by their SHA-256 in the CSP, so a rendering needs no per-response nonce. An
+answer for which SM2 had to run takes at least VERIFY_MIN_SECONDS, so its cost does not tell a
+known code from an unknown one. With the database unreachable, a 503 page (or JSON) under the same
+floor. Only what an employer needs is shown: never an ID number, phone or student number.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
-import secrets
+import hashlib
+import re
 import time
 import unicodedata
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
-from redis.exceptions import RedisError
 
-from bot.core import keys
 from bot.core.errors import DATABASE_AWAY
-from bot.diploma import certificates, verification
+from bot.diploma import certificates
+from bot.diploma.lookups import Answer
 from bot.diploma.verification import FIELDS
-from bot.platform.ratelimit import RateLimit
 from bot.platform.workdays import local
 from handlers.client_address import client_address
 from handlers.current import runtime
@@ -32,8 +34,6 @@ from models import utcnow
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 bp = Blueprint("verify", __name__, template_folder=str(TEMPLATES))
 
-IP_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60
-PREFIX_LENGTH = 4
 MIN_SECONDS = 0.15
 RETRY = 30  # seconds an employer is asked to wait while the database is unreachable
 ENGLISH_VALUES = {
@@ -47,7 +47,6 @@ ENGLISH_VALUES = {
 
 @bp.before_request
 def _start_clock() -> None:
-    g.verify_nonce = secrets.token_urlsafe(16)
     g.verify_started = time.monotonic()
 
 
@@ -57,12 +56,26 @@ def _private_headers(response):
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    nonce = g.get("verify_nonce", "")
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src data:; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    )
+    response.headers["Content-Security-Policy"] = _policy()
     return response
+
+
+@functools.cache
+def _policy() -> str:
+    """The CSP: the one inline script and style of base.html, allowed by their SHA-256."""
+    source = (TEMPLATES / "base.html").read_text(encoding="utf-8")
+
+    def allowed(tag: str) -> str:
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", source, re.S)
+        return " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'"
+            for b in blocks
+        )
+
+    return (
+        f"default-src 'none'; style-src {allowed('style')}; script-src {allowed('script')}; "
+        "img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
 
 
 @bp.get("/v")
@@ -70,14 +83,10 @@ def form():
     """The form: type a code (spaces, dashes, lower case are fine), go to its page."""
     typed = request.args.get("code")
     if typed is None:
-        return render_template(
-            "verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed="", error=False
-        )
+        return render_template("verify_form.html", lang=_lang(), typed="", error=False)
     code = _normalise(typed)
     if not certificates.looks_like_code(code):
-        return render_template(
-            "verify_form.html", lang=_lang(), nonce=g.verify_nonce, typed=typed, error=True
-        ), 400
+        return render_template("verify_form.html", lang=_lang(), typed=typed, error=True), 400
     return redirect(url_for("verify.page", code=code, **_lang_arg()))
 
 
@@ -90,27 +99,27 @@ def page(code: str):
     if clean != code and certificates.looks_like_code(clean):
         return redirect(url_for("verify.page", code=clean, **_lang_arg()))
     try:
-        view = _limited_lookup(clean)
+        answer = _look_up(clean)
     except DATABASE_AWAY:  # 503, never a 500
         current_app.logger.warning("verification page: the database is unreachable")
-        html = render_template(
-            "verify.html", lang=_lang(), nonce=g.verify_nonce, state="unavailable", wait=RETRY
-        )
+        html = render_template("verify.html", lang=_lang(), state="unavailable", wait=RETRY)
         return _padded((html, 503, {"Retry-After": str(RETRY)}), True)
-    if "wait" in view:
+    if answer.wait:
+        html = render_template("verify.html", lang=_lang(), state="limited", wait=answer.wait)
+        return html, 429, {"Retry-After": str(answer.wait)}
+    lang, checked = _lang(), local(utcnow())
+    rendering = ("page", lang, checked.strftime("%Y-%m-%d %H:%M"))  # the page shows the minute
+    html = answer.seen.renders.get(rendering)
+    if html is None:
         html = render_template(
-            "verify.html", lang=_lang(), nonce=g.verify_nonce, state="limited", wait=view["wait"]
+            "verify.html",
+            lang=lang,
+            english=ENGLISH_VALUES,
+            checked_at=checked,
+            **_view(answer),
         )
-        return html, 429, {"Retry-After": str(view["wait"])}
-    html = render_template(
-        "verify.html",
-        lang=_lang(),
-        nonce=g.verify_nonce,
-        english=ENGLISH_VALUES,
-        checked_at=local(utcnow()),
-        **view,
-    )
-    return _padded((html, 404 if view["state"] == "unknown" else 200), view["slow"])
+        answer.seen.renders[rendering] = html
+    return _padded((html, _status(answer)), answer.slow)
 
 
 @bp.get("/v/<code>.json")
@@ -118,7 +127,7 @@ def lookup_json(code: str):
     """The same answer for machines."""
     clean = _normalise(code)
     try:
-        view = _limited_lookup(clean)
+        answer = _look_up(clean)
     except DATABASE_AWAY:  # 503, never a 500
         current_app.logger.warning("verification JSON: the database is unreachable")
         body = jsonify(
@@ -127,36 +136,49 @@ def lookup_json(code: str):
             message="暂时无法查询，请稍后再试 / Temporarily unavailable, try again later",
         )
         return _padded((body, 503, {"Retry-After": str(RETRY)}), True)
-    if "wait" in view:
+    if answer.wait:
         body = jsonify(
             error="rate_limited",
-            retry_after=view["wait"],
+            retry_after=answer.wait,
             message="查询过于频繁，请稍后再试 / Too many lookups, try again later",
         )
-        return body, 429, {"Retry-After": str(view["wait"])}
-    fields = view["fields"] or {}
-    body = {
-        "code": clean,
-        "status": view["state"],
-        "genuine": view["genuine"],
-        **{name: fields.get(name) for name in FIELDS},
-        "signature": view["signature"],
-        "digest": view["digest"],
-        "public_key": view["public_key"],
-        "fingerprint": view["fingerprint"],
-    }
-    return _padded((jsonify(body), 404 if view["state"] == "unknown" else 200), view["slow"])
+        return body, 429, {"Retry-After": str(answer.wait)}
+    body = answer.seen.renders.get("json")
+    if body is None:
+        view = _view(answer)
+        fields = view["fields"] or {}
+        body = jsonify(
+            {
+                "code": clean,
+                "status": view["state"],
+                "genuine": view["genuine"],
+                **{name: fields.get(name) for name in FIELDS},
+                "signature": view["signature"],
+                "digest": view["digest"],
+                "public_key": view["public_key"],
+                "fingerprint": view["fingerprint"],
+            }
+        ).get_data()
+        answer.seen.renders["json"] = body
+    response = current_app.response_class(body, _status(answer), mimetype="application/json")
+    return _padded(response, answer.slow)
 
 
-def _lookup(code: str) -> dict:
-    """State, shown fields and signature of a normalised code; `slow` when SM2 had to run."""
-    try:
-        facts = _facts(code)
-    except DATABASE_AWAY:  # a pooled connection that died in an outage: once more, on a fresh one
-        facts = _facts(code)
-    signer = runtime().domain.keyring.signer
+def _look_up(code: str) -> Answer:
+    """The answer for a normalised code, within the limits (bot.diploma.lookups)."""
+    rt = runtime()
+    return rt.lookups.look_up(rt.sessions, code, client_address())
+
+
+def _status(answer: Answer) -> int:
+    return 404 if answer.seen.facts.state == "unknown" else 200
+
+
+def _view(answer: Answer) -> dict:
+    """What the page and the JSON show of an answer."""
+    facts, signer = answer.seen.facts, runtime().domain.keyring.signer
     view = {
-        "code": code,
+        "code": facts.code,
         "state": facts.state,
         "genuine": facts.genuine,
         "fields": facts.fields,
@@ -164,53 +186,10 @@ def _lookup(code: str) -> dict:
         "digest": facts.digest,
         "public_key": facts.public_key or signer.public_hex,
         "fingerprint": facts.fingerprint or signer.fingerprint,
-        "slow": facts.slow,
     }
     if facts.valid_until is not None:
         view["valid_until_local"] = local(facts.valid_until)
     return view
-
-
-def _facts(code: str) -> verification.PublicFacts:
-    """The facts of a code, the lookup counted for the dashboard (the certificate found and its
-    state, never the code typed; in Redis, written to SQL by the sweep: bot.diploma.lookups)."""
-    with runtime().sessions() as db:
-        facts = verification.public_facts(db, runtime().domain.keyring, code)
-        found = facts.certificate.id if facts.certificate is not None else None
-    try:
-        runtime().lookups.count(found, facts.state, utcnow())
-    except RedisError:  # the employer still gets the answer; only the dashboard misses it
-        current_app.logger.warning("verification lookup not counted (Redis)")
-    return facts
-
-
-def _limited_lookup(code: str) -> dict:
-    """The lookup, within the limits: per client address for every lookup; per code prefix only for
-    unknown codes (guessing), so that nobody can block the page of a real certificate."""
-    wait = _hit(IP_LIMIT, keys.verify_by_address(client_address()))
-    if wait:
-        return {"wait": wait}
-    view = _lookup(code)
-    if view["state"] == "unknown":
-        wait = _hit(PREFIX_LIMIT, keys.verify_by_prefix(code[:PREFIX_LENGTH]))
-        if wait:
-            return {"wait": wait}
-    return view
-
-
-def _hit(limit: int, key: str) -> int:
-    """Seconds to wait when over the limit, else 0 (and 0 when Redis is unreachable)."""
-    try:
-        wait = _limit(runtime().redis, limit).hit(key)
-    except RedisError:  # an employer still gets an answer; the timing floor still applies
-        current_app.logger.warning("verification rate limit unavailable (Redis)")
-        return 0
-    return max(1, wait) if wait else 0
-
-
-@functools.lru_cache(maxsize=8)
-def _limit(redis, limit: int) -> RateLimit:
-    return RateLimit(redis, limit, WINDOW)
 
 
 def _padded(response, slow: bool):

@@ -8,8 +8,7 @@ import threading
 import time
 
 import pytest
-from redis.connection import AbstractConnection
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.core import keys
 from bot.core.flow import Outcome
@@ -18,6 +17,7 @@ from bot.core.state import Conversation, Profile
 from bot.router import FLOWS
 from models import Binding, BindingState
 from tests.conftest import Chat, outbox
+from tests.costs import Costs
 from tests.faults import database_unreachable
 
 APP = "wxtestapp0000001"
@@ -40,39 +40,6 @@ def _bind(chat: Chat, openid: str, person: tuple) -> None:
     chat.run_jobs()
     code = [m for m in outbox(chat.app) if m["phone"] == phone][-1]["code"]
     assert "绑定成功" in chat.say(openid, code)
-
-
-class Costs:
-    """SQL statements and Redis round trips made by this thread while counting."""
-
-    def __init__(self, app, monkeypatch):
-        self.sql: list[str] = []
-        self.redis = 0
-        self.counting = False
-        engine = app.extensions["gradcert"].db_engine
-        me = threading.current_thread()
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _sql(conn, cursor, statement, *args):
-            if self.counting and threading.current_thread() is me and statement != "BEGIN":
-                self.sql.append(statement)
-
-        original = AbstractConnection.send_packed_command
-
-        def send(conn, command, check_health=True):
-            if self.counting and threading.current_thread() is me:
-                self.redis += 1
-            return original(conn, command, check_health)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
-
-    def measure(self, action) -> tuple[int, int]:
-        self.sql, self.redis, self.counting = [], 0, True
-        try:
-            action()
-        finally:
-            self.counting = False
-        return len(self.sql), self.redis
 
 
 def test_a_bound_user_at_the_menu_costs_no_sql_and_two_redis_round_trips(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.diploma import certificates
 from bot.platform.demo import demo_students, seed_demo
 from models import Certificate, Diploma, Student, utcnow
+from tests.costs import Costs
 from tests.faults import database_unreachable
 
 MIN_SECONDS = 0.05
@@ -307,8 +310,9 @@ def test_known_and_unknown_codes_answer_alike_and_only_sm2_work_waits(make_app):
         res, took = _timed(client, url)
         assert res.status_code in (200, 404) and took < 1.0, url
     assert client.get(f"/v/{code}.json").get_json()["genuine"] is True
-    for key in redis.scan_iter("gc:sm2:*"):
-        redis.delete(key)  # forgotten (Redis lost): SM2 runs, and that answer waits for the floor
+    # Redis lost its data, the certificates' generation with it: the worker reads the certificate
+    # again, SM2 runs, and that answer waits for the floor
+    redis.flushdb()
     res, took = _timed(client, f"/v/{code}.json")
     assert res.get_json()["genuine"] is True and took >= 1.0
     res, took = _timed(client, f"/v/{code}.json")  # remembered again
@@ -337,14 +341,17 @@ def test_private_headers_and_strict_csp(app, client):
         assert res.headers["Referrer-Policy"] == "no-referrer"
         csp = res.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "unsafe-inline" not in csp
-    first, second = client.get(f"/v/{code}"), client.get(f"/v/{code}")
-    nonces = [
-        re.search(r"'nonce-([^']+)'", res.headers["Content-Security-Policy"]).group(1)
-        for res in (first, second)
-    ]
-    assert nonces[0] != nonces[1]  # a fresh nonce per response
-    page = second.get_data(as_text=True)
-    assert f'<script nonce="{nonces[1]}">' in page and f'<style nonce="{nonces[1]}">' in page
+    # the page's inline script and style, and nothing else, are allowed, by their SHA-256
+    for url in (f"/v/{code}", "/v", f"/v/{UNKNOWN_CODE}", f"/v/{code}?lang=en"):
+        res = client.get(url)
+        page, csp = res.get_data(as_text=True), res.headers["Content-Security-Policy"]
+        for tag in ("script", "style"):
+            blocks = re.findall(rf"<{tag}[^>]*>(.*?)</{tag}>", page, re.S)
+            assert len(blocks) == 1, (url, tag)
+            digest = base64.b64encode(hashlib.sha256(blocks[0].encode()).digest()).decode()
+            allowed = re.search(rf"{tag}-src ([^;]+)", csp).group(1)
+            assert allowed == f"'sha256-{digest}'", (url, tag)
+    assert "nonce" not in csp
     # no external assets
     assert "http://" not in page and "https://" not in page and "style=" not in page
 
@@ -413,3 +420,58 @@ def test_database_outage_answers_503_within_the_floor_and_recovers(app, client):
         assert client.get(f"/v/{code}.json").json["error"] == "unavailable"
     assert client.get(f"/v/{code}").status_code == 200  # back without a restart
     assert client.get(f"/v/{code}.json").json["status"] == "valid"
+
+
+def test_a_remembered_answer_costs_one_redis_round_trip_and_no_sql(app, client, monkeypatch):
+    code = make_certificate(app)
+    costs = Costs(app, monkeypatch)
+    client.get("/v/ZZZZ2222ZZZZ2222")  # the page's script loaded into Redis
+    for url in (f"/v/{code}", f"/v/{code}.json", f"/v/{UNKNOWN_CODE}", f"/v/{UNKNOWN_CODE}.json"):
+        first = costs.measure(lambda url=url: client.get(url))
+        again = costs.measure(lambda url=url: client.get(url))
+        # read: one query and two round trips, whether the code is known or not
+        assert first == (1, 2) or url.endswith(".json"), url  # the page remembered the JSON's
+        assert again == (0, 1), url  # remembered: limits, count and generation in one script
+    assert client.get(f"/v/{code}.json").get_json()["status"] == "valid"
+
+
+def test_remembered_answers_follow_every_change_at_once_on_every_worker(make_app):
+    first, second = make_app(), make_app()  # two workers: one database, one Redis
+    code = make_certificate(first)
+    other = make_certificate(first, student_no="2018030307", certificate_no="139271202105000456")
+    for app in (first, second):
+        for c in (code, other, UNKNOWN_CODE):
+            app.test_client().get(f"/v/{c}")  # remembered by both
+    rt = first.extensions["gradcert"]
+    with rt.sessions() as db:  # the holder closes one; an import revokes the other's diploma
+        certificates.close(db, db.scalar(select(Certificate).where(Certificate.code == code)))
+        cert = db.scalar(select(Certificate).where(Certificate.code == other))
+        db.execute(
+            update(Diploma).where(Diploma.id == cert.diploma_id).values(status="revoked")
+        )
+        db.commit()
+    for app in (first, second):
+        client = app.test_client()
+        assert badge(client.get(f"/v/{code}").get_data(as_text=True))[0] == "closed"
+        assert client.get(f"/v/{other}.json").get_json()["status"] == "revoked"
+    with rt.sessions() as db:  # a code looked up before it was anybody's
+        db.execute(update(Certificate).where(Certificate.code == other).values(code=UNKNOWN_CODE))
+        db.commit()
+    for app in (first, second):
+        assert app.test_client().get(f"/v/{UNKNOWN_CODE}").status_code == 200
+
+
+def test_a_remembered_certificate_shows_expired_when_its_time_is_up(app, client):
+    rt = app.extensions["gradcert"]
+    code = make_certificate(app)
+    with rt.sessions() as db:  # valid for one more second, as the signed content says
+        cert = db.scalar(select(Certificate).where(Certificate.code == code))
+        student, diploma = db.get(Student, cert.student_id), cert.diploma
+        soon = utcnow() - timedelta(days=90) + timedelta(seconds=1)
+        code = certificates.issue(
+            db, rt.domain.keyring, student, diploma, None, 90, rt.domain.school, now=soon
+        ).code
+        db.commit()
+    assert client.get(f"/v/{code}.json").get_json()["status"] == "valid"
+    time.sleep(1.2)
+    assert client.get(f"/v/{code}.json").get_json()["status"] == "expired"
