@@ -245,6 +245,19 @@ def backup_command(out: str | None) -> None:
     )
 
 
+def _tell_workers_certificates_changed() -> None:
+    """Running workers answer the verification page from what they remember: after a restore
+    they read the restored certificates (they are restarted anyway, to take the keys)."""
+    from redis.exceptions import RedisError
+
+    from bot.diploma.lookups import certificates_changed
+
+    try:
+        certificates_changed(runtime().redis)
+    except RedisError:
+        click.echo("warning: Redis unreachable; restart every worker before serving", err=True)
+
+
 @cli.command("restore")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -297,6 +310,7 @@ def restore_command(archive: str, keys_out: str | None, yes: bool) -> None:
         for name in KEY_NAMES:
             store_instance_secret(current_app.instance_path, name, keys[name])
         click.echo("keys stored in instance/secrets.json")
+    _tell_workers_certificates_changed()
     for line in report.lines:
         click.echo(line)
     if not report.ok:

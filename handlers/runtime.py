@@ -25,7 +25,7 @@ from bot.core.messages import Effect, Inbound, Reply
 from bot.core.replies import ReplyBook
 from bot.core.state import RedisStorage, forget_profiles
 from bot.core.unit import Services
-from bot.diploma.lookups import PublicLookups, track_certificate_changes
+from bot.diploma.lookups import PublicLookups, certificates_changed, track_certificate_changes
 from bot.platform.workdays import entered_years, use_calendar, use_entered_years
 from bot.router import route
 from handlers import jobs, metrics, redis_client
@@ -70,7 +70,7 @@ class Runtime:
         # a commit that changes a binding invalidates the cached profiles it changed
         track_profile_changes(sessions, lambda tags: forget_profiles(redis, tags))
         # and one that changes a certificate or a diploma, the verification page's answers
-        track_certificate_changes(sessions, lambda: redis.incr(keys.verify_generation()))
+        track_certificate_changes(sessions, lambda: certificates_changed(redis))
         rt = cls(
             config=dict(config),
             redis=redis,

@@ -98,7 +98,9 @@ class Keyring:
     def verdict_key(self, key_id: str | None, content: bytes, signature: str) -> str:
         """The Redis key of the remembered verdict on `signature` by `key_id` (None: the current
         key, the first one tried)."""
-        check = b"|".join(((key_id or self.signer.key_id).encode(), sm3(content), signature.encode()))
+        check = b"|".join(
+            ((key_id or self.signer.key_id).encode(), sm3(content), signature.encode())
+        )
         return keys.signature_verdict(sm3(check).hex())
 
     def _recall(self, key_id: str, content: bytes, signature: str) -> bool | None:

@@ -260,6 +260,12 @@ class PublicLookups:
         return max(0, int(wait)), generation, verdict, bool(counted)
 
 
+def certificates_changed(redis: Redis) -> None:
+    """Tell every worker that certificates or diplomas changed: their remembered answers of the
+    verification page are read again."""
+    redis.incr(keys.verify_generation())
+
+
 def track_certificate_changes(sessions: sessionmaker, bump: Callable[[], None]) -> None:
     """Raise the certificates' generation (`bump`) after every commit of a session of `sessions`
     that changed a certificate or a diploma, through the ORM or a bulk statement (an import)."""

@@ -446,9 +446,7 @@ def test_remembered_answers_follow_every_change_at_once_on_every_worker(make_app
     with rt.sessions() as db:  # the holder closes one; an import revokes the other's diploma
         certificates.close(db, db.scalar(select(Certificate).where(Certificate.code == code)))
         cert = db.scalar(select(Certificate).where(Certificate.code == other))
-        db.execute(
-            update(Diploma).where(Diploma.id == cert.diploma_id).values(status="revoked")
-        )
+        db.execute(update(Diploma).where(Diploma.id == cert.diploma_id).values(status="revoked"))
         db.commit()
     for app in (first, second):
         client = app.test_client()
