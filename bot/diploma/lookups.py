@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 ADDRESS_LIMIT, PREFIX_LIMIT, WINDOW = 60, 30, 60  # lookups per window (seconds)
 PREFIX_LENGTH = 4
 REMEMBER = 60.0  # seconds a worker answers a code from memory (the generation permitting)
-REMEMBERED = 4096  # codes a worker remembers at most
+REMEMBERED = 1024  # codes a worker remembers at most (with their renderings, ~20 KB each)
 KEEP = 7 * 86400  # a bucket no sweep took in a week is dropped by Redis
 _FORMAT = "%Y%m%d%H%M"
 CHANGED = "gradcert.certificates_changed"  # Session.info: this transaction changed certificates
@@ -102,7 +102,8 @@ return counts
 @dataclass
 class Seen:
     """A code's public facts as this worker read them, under the generation of that moment; the
-    page keeps its renderings here (`renders`), so they go when the facts do."""
+    page keeps its renderings here (`renders`, one per kind and language), so they go when the
+    facts do."""
 
     facts: PublicFacts  # without the certificate row
     found: int | None  # the certificate's id, for the count

@@ -108,9 +108,9 @@ def page(code: str):
         html = render_template("verify.html", lang=_lang(), state="limited", wait=answer.wait)
         return html, 429, {"Retry-After": str(answer.wait)}
     lang, checked = _lang(), local(utcnow())
-    rendering = ("page", lang, checked.strftime("%Y-%m-%d %H:%M"))  # the page shows the minute
-    html = answer.seen.renders.get(rendering)
-    if html is None:
+    minute = checked.strftime("%Y-%m-%d %H:%M")  # the page shows the minute it was checked at
+    rendered, html = answer.seen.renders.get(("page", lang), ("", ""))
+    if rendered != minute:
         html = render_template(
             "verify.html",
             lang=lang,
@@ -118,7 +118,7 @@ def page(code: str):
             checked_at=checked,
             **_view(answer),
         )
-        answer.seen.renders[rendering] = html
+        answer.seen.renders["page", lang] = (minute, html)
     return _padded((html, _status(answer)), answer.slow)
 
 
