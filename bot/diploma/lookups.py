@@ -175,11 +175,6 @@ class PublicLookups:
         """The counts of the minutes before `now` written to `db` (see `write_counts`)."""
         return write_counts(self.redis, db, now)
 
-    def forget(self) -> None:
-        """Drop every remembered answer of this worker."""
-        with self._lock:
-            self._seen.clear()
-
     def _read(
         self, sessions: Callable[[], Session], code: str, generation: str | None, now: datetime
     ) -> Answer:
@@ -269,7 +264,9 @@ def certificates_changed(redis: Redis) -> None:
 
 def track_certificate_changes(sessions: sessionmaker, bump: Callable[[], None]) -> None:
     """Raise the certificates' generation (`bump`) after every commit of a session of `sessions`
-    that changed a certificate or a diploma, through the ORM or a bulk statement (an import)."""
+    that changed a certificate or a diploma, through the ORM or a bulk statement (an import). A
+    rollback keeps the mark (a savepoint's rollback fires the same event as the transaction's):
+    at worst a later commit of that session raises the generation once more than needed."""
     watched = {Certificate.__table__, Diploma.__table__}
 
     @event.listens_for(sessions, "after_flush")
@@ -294,10 +291,6 @@ def track_certificate_changes(sessions: sessionmaker, bump: Callable[[], None]) 
                 bump()
             except Exception:  # Redis away: remembered answers age out within REMEMBER seconds
                 log.warning("could not tell the workers that certificates changed")
-
-    @event.listens_for(sessions, "after_rollback")
-    def _drop(session: Session) -> None:
-        session.info.pop(CHANGED, None)
 
 
 def write_counts(redis: Redis, db: Session, now: datetime) -> int:
