@@ -84,10 +84,11 @@ if ARGV[6] ~= '' then
   if verdict == '0' then outcome = ARGV[6] elseif verdict ~= '1' then outcome = '' end
 end
 if outcome == '' then return {0, gen, verdict, 0} end
-redis.call('HINCRBY', KEYS[3], outcome, 1)
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-redis.call('SADD', KEYS[4], ARGV[7])
-redis.call('EXPIRE', KEYS[4], ARGV[8])
+if redis.call('HINCRBY', KEYS[3], outcome, 1) == 1 then  -- new in this minute's bucket
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+  redis.call('SADD', KEYS[4], ARGV[7])
+  redis.call('EXPIRE', KEYS[4], ARGV[8])
+end
 return {0, gen, verdict, 1}
 """
 

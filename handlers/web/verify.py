@@ -195,7 +195,8 @@ def _view(answer: Answer) -> dict:
 def _padded(response, slow: bool):
     """When SM2 had to run (a verdict not remembered), hold the answer until VERIFY_MIN_SECONDS
     have passed since the request started, so that its cost does not tell a known code from an
-    unknown one; otherwise both take one query and one Redis read, and answer at once."""
+    unknown one; otherwise known and unknown codes cost the same (bot.diploma.lookups) and
+    answer at once."""
     if not slow:
         return response
     floor = float(current_app.config.get("VERIFY_MIN_SECONDS", MIN_SECONDS))
