@@ -149,8 +149,9 @@ def verify_lookup_buckets() -> str:
 
 
 def verify_generation() -> str:
-    """A counter raised after every commit that changed a certificate or a diploma: a worker's
-    remembered answers of the verification page are good only under the value they were read at."""
+    """A random token replaced after every commit that changed a certificate or a diploma: a
+    worker's remembered answers of the verification page are good only under the token they were
+    read at."""
     return f"{PREFIX}:verify:generation"
 
 

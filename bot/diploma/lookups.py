@@ -3,10 +3,10 @@ answers a worker remembers, for one Redis round trip per view and no SQL.
 
 `PublicLookups.look_up` runs one script that checks the limits (per client address; per code
 prefix for unknown codes, to slow guessing without ever blocking a real certificate), counts the
-lookup and returns the certificates' generation. A worker remembers the public facts of the codes
+lookup and returns the certificates' generation (a random token). A worker remembers the public facts of the codes
 it answered, known or not, for at most a minute (and never past a certificate's expiry), each
-under the generation it read them at. Every commit that changes a certificate or a diploma raises
-the generation (`track_certificate_changes`), so a revocation, a closing or a new code shows on
+under the generation it read them at. Every commit that changes a certificate or a diploma sets
+a new generation (`track_certificate_changes`), so a revocation, a closing or a new code shows on
 the very next view, on every host. A code the worker does not remember costs one query and a
 second trip, which counts it, checks the prefix limit of an unknown code and reads the
 remembered SM2 verdict of a known one (for an unknown code a key that never exists): known and
@@ -23,6 +23,7 @@ reads these counts). Neither the code typed nor the address is kept.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -259,15 +260,17 @@ class PublicLookups:
 
 def certificates_changed(redis: Redis) -> None:
     """Tell every worker that certificates or diplomas changed: their remembered answers of the
-    verification page are read again."""
-    redis.incr(keys.verify_generation())
+    verification page are read again. A new random generation, not a counter: after a failover
+    that lost the newest raise, a counter could come back to a value some worker still remembers
+    answers under."""
+    redis.set(keys.verify_generation(), secrets.token_hex(8))
 
 
 def track_certificate_changes(sessions: sessionmaker, bump: Callable[[], None]) -> None:
-    """Raise the certificates' generation (`bump`) after every commit of a session of `sessions`
+    """Set a new certificates' generation (`bump`) after every commit of a session of `sessions`
     that changed a certificate or a diploma, through the ORM or a bulk statement (an import). A
     rollback keeps the mark (a savepoint's rollback fires the same event as the transaction's):
-    at worst a later commit of that session raises the generation once more than needed."""
+    at worst a later commit of that session sets a new generation once more than needed."""
     watched = {Certificate.__table__, Diploma.__table__}
 
     @event.listens_for(sessions, "after_flush")
