@@ -46,7 +46,7 @@ class Keyring:
         """(key id, signature) of `content` under the current key, which is registered first."""
         register(db, self.signer)
         signature = self.signer.sign(content)
-        self._remember(self.signer.key_id, content, signature, True)
+        self._remember(self.verdict_key(self.signer.key_id, content, signature), True)
         return self.signer.key_id, signature
 
     def verify(
@@ -70,11 +70,11 @@ class Keyring:
             if recalled is not None and check in recalled:
                 genuine = recalled[check]
             else:
-                genuine = self._recall(candidate, content, signature)
+                genuine = self._recall(check)
             if genuine is None:
                 genuine = verifier.verify(content, signature)
                 computed = True
-                self._remember(candidate, content, signature, genuine)
+                self._remember(check, genuine)
             if genuine:
                 return Verdict(True, computed)
         return Verdict(False, computed)
@@ -103,21 +103,20 @@ class Keyring:
         )
         return keys.signature_verdict(sm3(check).hex())
 
-    def _recall(self, key_id: str, content: bytes, signature: str) -> bool | None:
+    def _recall(self, check: str) -> bool | None:
         if self._redis is None:
             return None
         try:
-            raw = self._redis.get(self.verdict_key(key_id, content, signature))
+            raw = self._redis.get(check)
         except RedisError:
             return None  # verify the slow way
         return None if raw is None else raw == b"1"
 
-    def _remember(self, key_id: str, content: bytes, signature: str, genuine: bool) -> None:
+    def _remember(self, check: str, genuine: bool) -> None:
         if self._redis is None:
             return
-        key = self.verdict_key(key_id, content, signature)
         try:
-            self._redis.set(key, b"1" if genuine else b"0", ex=VERDICT_TTL)
+            self._redis.set(check, b"1" if genuine else b"0", ex=VERDICT_TTL)
         except RedisError:
             pass  # only a cache: the next lookup verifies again
 
