@@ -208,7 +208,7 @@ class PublicLookups:
         found = cert.id if cert is not None else None
         kept = replace(facts, certificate=None, slow=False)
         seen = Seen(kept, found, generation or "", time.monotonic() + self.remember)
-        if not counted and generation is not None:  # SM2 had to run: counted now
+        if not counted and generation is not None:  # the verdict was not remembered: now
             try:
                 self._trip(code, now, outcome=seen.outcome)
             except RedisError:
