@@ -27,6 +27,12 @@ SAFE = SafeMode(TOKEN, AES_KEY, APP_ID) if AES_KEY else None
 @app.post("/wechat")
 def wechat():
     """Check both signatures, open the message, answer a sealed text reply."""
+    inner = open_message()
+    return inner if isinstance(inner, Response) else sealed_reply(inner)
+
+
+def open_message() -> ElementTree.Element | Response:
+    """The request's inner message, once both signatures are checked (a 403 if not)."""
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not hmac.compare_digest(signature(TOKEN, timestamp, nonce), args.get("signature", "")):
@@ -36,7 +42,11 @@ def wechat():
         signature(TOKEN, timestamp, nonce, encrypted), args.get("msg_signature", "")
     ):
         return Response("bad signature", status=403)
-    inner = ElementTree.fromstring(SAFE.decrypt(encrypted))
+    return ElementTree.fromstring(SAFE.decrypt(encrypted))
+
+
+def sealed_reply(inner: ElementTree.Element) -> Response:
+    """A text reply to the sender of `inner`, sealed and signed."""
     now = str(int(time.time()))
     reply = (
         f"<xml><ToUserName><![CDATA[{inner.findtext('FromUserName')}]]></ToUserName>"
@@ -44,7 +54,9 @@ def wechat():
         f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         "<Content><![CDATA[ok]]></Content></xml>"
     )
-    return Response(SAFE.seal(reply, nonce, now), mimetype="application/xml")
+    return Response(
+        SAFE.seal(reply, request.args.get("nonce", ""), now), mimetype="application/xml"
+    )
 
 
 @app.get("/v/<code>")

@@ -51,11 +51,13 @@ class Scenario:
     # "wechat": the callback; "page" or "json": /v/<code> or /v/<code>.json of the `users`
     # certificates, each request from an address of its own (the page's limits count addresses)
     kind: str = "wechat"
+    # also served by the floor (`handlers/tools/floor.py`: bare plus the engine's two Redis trips)
+    floor: bool = False
 
 
 SCENARIOS = (
-    Scenario("menu", "bound user at the menu", "菜单", 100, 16, "绑定"),
-    Scenario("first", "new user's first message", "你好", 0, 16, "绑定"),
+    Scenario("menu", "bound user at the menu", "菜单", 100, 16, "绑定", floor=True),
+    Scenario("first", "new user's first message", "你好", 0, 16, "绑定", floor=True),
     Scenario("diploma", "bound user's diploma lookup", "2", 10_000, 16, "证书", True),
     Scenario("menu-1u", "menu, 1 user (serial per user)", "菜单", 1, 16, "绑定"),
     Scenario("menu-10ku", "menu, 10,000 users", "菜单", 10_000, 16, "绑定"),
@@ -410,15 +412,18 @@ def run_bench(
     gunicorn_args = ["--workers", str(workers), "--worker-class", worker_class]
     if worker_class == "gthread":
         gunicorn_args += ["--threads", str(threads)]
-    ports = {"bare": _free_port(), "gradcert": _free_port()}
-    logs = {name: os.path.join(workdir, f"{name}.log") for name in ports}
+    targets = {
+        "bare": "handlers.tools.bare:app",
+        "floor": "handlers.tools.floor:app",
+        "gradcert": "handlers:create_app()",
+    }
+    if not any(s.floor for s in chosen):
+        del targets["floor"]
+    ports = {name: _free_port() for name in targets}
+    logs = {name: os.path.join(workdir, f"{name}.log") for name in targets}
     procs = {
-        "bare": _gunicorn(
-            "handlers.tools.bare:app", ports["bare"], gunicorn_args, env, logs["bare"]
-        ),
-        "gradcert": _gunicorn(
-            "handlers:create_app()", ports["gradcert"], gunicorn_args, env, logs["gradcert"]
-        ),
+        name: _gunicorn(target, ports[name], gunicorn_args, env, logs[name])
+        for name, target in targets.items()
     }
     script = os.path.join(workdir, "bench.lua")
     with open(script, "w") as f:
@@ -446,9 +451,14 @@ def run_bench(
                 raise SystemExit(
                     f"{sc.name}: gradcert answered {said!r}, expected {sc.expect!r}; log:\n{tail}"
                 )
-            results[sc.name] = {"bare": [], "gradcert": []}
-            for r in range(rounds + 1):  # round 0 warms both servers up and is not counted
-                for name in ("bare", "gradcert"):
+            if sc.floor:
+                target, body = prepared.one(_openid(0) if sc.users else "floor-check", sc.text)
+                if "ok" not in sim.reply_text(_post(ports["floor"], target, body)):
+                    raise SystemExit(f"{sc.name}: the floor did not answer")
+            servers = ("bare", "floor", "gradcert") if sc.floor else ("bare", "gradcert")
+            results[sc.name] = {name: [] for name in servers}
+            for r in range(rounds + 1):  # round 0 warms the servers up and is not counted
+                for name in servers:
                     _refresh(app, sc.users, sc.fresh_state and name == "gradcert")
                     length = 1 if r == 0 else seconds
                     n = int(fastest * length * 1.5) + 200
@@ -462,9 +472,7 @@ def run_bench(
                     os.remove(path)
                     done = max(got["requests"], 1)
                     # the bare endpoint keeps no nonces: requests it sees twice cost it the same
-                    counted = ("errors", "bad", "empty") + (
-                        ("wrapped",) if name == "gradcert" else ()
-                    )
+                    counted = ("errors", "bad", "empty") + (("wrapped",) if name != "bare" else ())
                     problems = ", ".join(f"{k}={got[k]}" for k in counted if got[k])
                     one = Round(
                         done,
@@ -477,7 +485,7 @@ def run_bench(
                     fastest = max(fastest, one.rps)
                     if r:
                         results[sc.name][name].append(one)
-                    if problems and (r or name == "gradcert"):
+                    if problems and (r or name != "bare"):
                         raise SystemExit(f"{sc.name} round {r}, {name}: {problems}")
     finally:
         for p in procs.values():
@@ -505,34 +513,44 @@ def _report(results, chosen, seconds, rounds, gunicorn_args, given_redis, env, e
     )
     summary = {}
     for sc in chosen:
-        med = {}
-        for name in ("bare", "gradcert"):
-            rs = results[sc.name][name]
-            med[name] = {
+        rounds_of = results[sc.name]
+        med = {
+            name: {
                 "rps": statistics.median(r.rps for r in rs),
                 "p50": statistics.median(r.p50 for r in rs),
                 "p99": statistics.median(r.p99 for r in rs),
                 "cpu_us": statistics.median(r.cpu_us for r in rs),
             }
-        ratios = [
-            g.rps / b.rps for b, g in zip(results[sc.name]["bare"], results[sc.name]["gradcert"])
-        ]
-        ratio = med["gradcert"]["rps"] / med["bare"]["rps"]
-        summary[sc.name] = {**med, "ratio": ratio, "ratios": ratios}
-        for name in ("bare", "gradcert"):
-            m = med[name]
-            tail = (
-                f"{ratio:>7.2f}  {min(ratios):.2f}-{max(ratios):.2f}" if name == "gradcert" else ""
-            )
+            for name, rs in rounds_of.items()
+        }
+        ratios = {
+            name: [s.rps / b.rps for b, s in zip(rounds_of["bare"], rs)]
+            for name, rs in rounds_of.items()
+            if name != "bare"
+        }
+        summary[sc.name] = {
+            **med,
+            "ratio": med["gradcert"]["rps"] / med["bare"]["rps"],
+            "ratios": ratios["gradcert"],
+        }
+        if "floor" in med:
+            summary[sc.name]["floor_ratio"] = med["floor"]["rps"] / med["bare"]["rps"]
+        for name, m in med.items():
+            tail = ""
+            if name != "bare":
+                low, high = min(ratios[name]), max(ratios[name])
+                tail = f"{m['rps'] / med['bare']['rps']:>7.2f}  {low:.2f}-{high:.2f}"
             echo(
                 f"{sc.label if name == 'bare' else '':<36}{name:<10}{m['rps']:>8.0f}{m['p50']:>8.1f}"
                 f"{m['p99']:>8.1f}{m['cpu_us']:>11.0f}{tail}"
             )
     head = summary[chosen[0].name]
+    floor = f"; floor {head['floor_ratio']:.2f}" if "floor_ratio" in head else ""
     echo(
         f"ratio {head['ratio']:.2f} ({chosen[0].label}, {chosen[0].connections} connections; "
         f"gradcert {head['gradcert']['rps']:.0f} req/s, p99 {head['gradcert']['p99']:.1f} ms, "
-        f"{head['gradcert']['cpu_us']:.0f} µs CPU/request; bare {head['bare']['rps']:.0f} req/s)"
+        f"{head['gradcert']['cpu_us']:.0f} µs CPU/request; bare {head['bare']['rps']:.0f} req/s"
+        f"{floor})"
     )
     return summary
 

@@ -114,3 +114,50 @@ def test_bare_verification_baseline_answers_without_a_lookup(monkeypatch):
         "status": "valid",
     }
     assert "CODE0000AAAA: valid" in client.get("/v/CODE0000AAAA").get_data(as_text=True)
+
+
+def test_the_floor_pays_for_the_guarantees_and_nothing_else(
+    monkeypatch, make_app, redis_url, database_url
+):
+    """The floor answers a first delivery once (a retry and a replayed nonce get `success`),
+    records a new sender's first contact in SQL and keeps the state's version, checks signatures
+    before it touches Redis, and leaves no lock behind."""
+    from sqlalchemy import func, select
+
+    from bot.core import keys
+    from bot.core.messages import user_tag
+    from handlers.tools import floor
+    from models import Account, make_engine
+
+    make_app()  # a clean database and Redis
+    _bare(monkeypatch)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    client = importlib.reload(floor).app.test_client()
+    sim = WeChatSimulator(TOKEN, APP_ID, AES_KEY)
+    tag = user_tag("wx", APP_ID, "o-floor")
+    query, body = sim.text("o-floor", "菜单")
+    forged = dict(query, msg_signature=signature("wrong", query["timestamp"], query["nonce"]))
+    assert client.post("/wechat", query_string=forged, data=body).status_code == 403
+    assert not floor.STORAGE.redis.exists(keys.lock(tag))
+
+    first = client.post("/wechat", query_string=query, data=body)
+    assert sim.reply_text(first.data) == "ok"
+    again = client.post("/wechat", query_string=query, data=body)
+    assert again.data == b"success"
+    other_query, other_body = sim.text("o-floor", "2")
+    replayed = dict(other_query, timestamp=query["timestamp"], nonce=query["nonce"])
+    replayed["signature"] = signature(TOKEN, query["timestamp"], query["nonce"])
+    sealed = other_body.split(b"<Encrypt><![CDATA[")[1].split(b"]]>")[0].decode()
+    replayed["msg_signature"] = signature(TOKEN, query["timestamp"], query["nonce"], sealed)
+    assert client.post("/wechat", query_string=replayed, data=other_body).data == b"success"
+    second = client.post("/wechat", query_string=other_query, data=other_body)
+    assert sim.reply_text(second.data) == "ok"
+
+    assert floor.STORAGE.load(tag)[0].version == 2
+    assert not floor.STORAGE.redis.exists(keys.lock(tag))
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Account)) == 1
+    engine.dispose()
+    floor.ENGINE.dispose()
