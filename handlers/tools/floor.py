@@ -5,7 +5,9 @@ cost at the least, and nothing else (no flow, no ORM, no metrics, no reply texts
   `.commit`: their scripts through `OneTrip`, the state's JSON): the nonce and the delivery claim
   (a retry is answered once), one message of a user at a time, the state's compare-and-set;
 - for a sender Redis knows nothing of, the durable record of first contact: one INSERT into
-  `accounts` and its commit, through the app's own engine settings (`models.make_engine`).
+  `accounts` and its commit, through the app's own engine settings (`models.make_engine`);
+- for the verification page, bare's page after the one round trip that a limit per client
+  address shared by every worker needs (a count and its window's expiry).
 
 So the floor's ratio to bare is the most a callback with gradcert's guarantees can reach on the
 machine the bench runs on, and the difference between the floor and gradcert is gradcert's own
@@ -25,16 +27,25 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core import keys
 from bot.core.messages import Reply, user_tag
-from bot.core.state import Begun, RedisStorage
+from bot.core.state import Begun, OneTrip, RedisStorage
+from handlers.client_address import client_address
 from handlers.tools import bare
 from models import Account, make_engine
 
 app = Flask(__name__)
+app.config["TRUST_PROXY"] = os.environ.get("TRUST_PROXY", "0")  # as the app reads it
 STORAGE = (
     RedisStorage(Redis.from_url(os.environ["REDIS_URL"])) if "REDIS_URL" in os.environ else None
 )
 ENGINE = make_engine(os.environ["DATABASE_URL"]) if "DATABASE_URL" in os.environ else None
 REPLY = [Reply("ok")]
+COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+COUNT_ADDRESS = OneTrip(STORAGE.redis, COUNT) if STORAGE else None
+LIMIT = 60  # lookups per address and minute, as the page's own
 
 
 @app.post("/wechat")
@@ -71,6 +82,23 @@ def _first_contact(openid: str) -> None:
             conn.execute(insert(Account).values(channel="wx", app_id=bare.APP_ID, user_key=openid))
     except IntegrityError:  # known to SQL already (the bench's bound users)
         pass
+
+
+@app.get("/v/<code>")
+def verify_page(code: str):
+    """Bare's page, once the client address is counted and under its limit."""
+    return _limited() or bare.verify_page(code)
+
+
+@app.get("/v/<code>.json")
+def verify_json(code: str):
+    return _limited() or bare.verify_json(code)
+
+
+def _limited() -> Response | None:
+    if COUNT_ADDRESS(keys=[keys.verify_by_address(client_address())], args=[60]) > LIMIT:
+        return Response("too many lookups", status=429)
+    return None
 
 
 @app.get("/healthz")

@@ -161,3 +161,23 @@ def test_the_floor_pays_for_the_guarantees_and_nothing_else(
         assert conn.scalar(select(func.count()).select_from(Account)) == 1
     engine.dispose()
     floor.ENGINE.dispose()
+
+
+def test_the_floors_verification_page_counts_each_address(
+    monkeypatch, make_app, redis_url, database_url
+):
+    from handlers.tools import floor
+
+    make_app()
+    _bare(monkeypatch)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRUST_PROXY", "1")
+    client = importlib.reload(floor).app.test_client()
+    one = {"X-Forwarded-For": "10.0.0.1"}
+    for _ in range(floor.LIMIT):
+        assert client.get("/v/CODE0000AAAA.json", headers=one).get_json()["status"] == "valid"
+    assert client.get("/v/CODE0000AAAA", headers=one).status_code == 429
+    page = client.get("/v/CODE0000AAAA", headers={"X-Forwarded-For": "10.0.0.2"})
+    assert "CODE0000AAAA: valid" in page.get_data(as_text=True)
+    floor.ENGINE.dispose()
