@@ -5,7 +5,8 @@ cost at the least, and nothing else (no flow, no ORM, no metrics, no reply texts
   `.commit`: their scripts through `OneTrip`, the state's JSON): the nonce and the delivery claim
   (a retry is answered once), one message of a user at a time, the state's compare-and-set;
 - for a sender Redis knows nothing of, the durable record of first contact: one INSERT into
-  `accounts` and its commit, through the app's own engine settings (`models.make_engine`);
+  `accounts` (built once, as the app's) and its commit, through the app's own engine settings
+  (`models.make_engine`);
 - for the verification page, bare's page after the one round trip that a limit per client
   address shared by every worker needs (a count and its window's expiry).
 
@@ -22,7 +23,6 @@ import secrets
 
 from flask import Flask, Response, request
 from redis import Redis
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import keys
@@ -38,6 +38,7 @@ STORAGE = (
     RedisStorage(Redis.from_url(os.environ["REDIS_URL"])) if "REDIS_URL" in os.environ else None
 )
 ENGINE = make_engine(os.environ["DATABASE_URL"]) if "DATABASE_URL" in os.environ else None
+NEW_ACCOUNT = Account.__table__.insert()
 REPLY = [Reply("ok")]
 COUNT = """
 local n = redis.call('INCR', KEYS[1])
@@ -79,7 +80,7 @@ def wechat():
 def _first_contact(openid: str) -> None:
     try:
         with ENGINE.begin() as conn:
-            conn.execute(insert(Account).values(channel="wx", app_id=bare.APP_ID, user_key=openid))
+            conn.execute(NEW_ACCOUNT, {"channel": "wx", "app_id": bare.APP_ID, "user_key": openid})
     except IntegrityError:  # known to SQL already (the bench's bound users)
         pass
 
