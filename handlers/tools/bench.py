@@ -51,20 +51,20 @@ class Scenario:
     # "wechat": the callback; "page" or "json": /v/<code> or /v/<code>.json of the `users`
     # certificates, each request from an address of its own (the page's limits count addresses)
     kind: str = "wechat"
-    # also served by the floor (`handlers/tools/floor.py`: bare plus the engine's two Redis trips)
-    floor: bool = False
+    # also served by the ceiling (`handlers/tools/ceiling.py`: bare plus what the guarantees cost)
+    ceiling: bool = False
 
 
 SCENARIOS = (
-    Scenario("menu", "bound user at the menu", "菜单", 100, 16, "绑定", floor=True),
-    Scenario("first", "new user's first message", "你好", 0, 16, "绑定", floor=True),
+    Scenario("menu", "bound user at the menu", "菜单", 100, 16, "绑定", ceiling=True),
+    Scenario("first", "new user's first message", "你好", 0, 16, "绑定", ceiling=True),
     Scenario("diploma", "bound user's diploma lookup", "2", 10_000, 16, "证书", True),
     Scenario("menu-1u", "menu, 1 user (serial per user)", "菜单", 1, 16, "绑定"),
     Scenario("menu-10ku", "menu, 10,000 users", "菜单", 10_000, 16, "绑定"),
     Scenario("menu-1c", "menu, 1 connection", "菜单", 100, 1, "绑定"),
     Scenario("menu-64c", "menu, 64 connections", "菜单", 100, 64, "绑定"),
     Scenario(
-        "verify", "verification page /v/<code>", "", 100, 16, "valid", kind="page", floor=True
+        "verify", "verification page /v/<code>", "", 100, 16, "valid", kind="page", ceiling=True
     ),
     Scenario(
         "verify-json",
@@ -74,12 +74,12 @@ SCENARIOS = (
         16,
         '"valid"',
         kind="json",
-        floor=True,
+        ceiling=True,
     ),
 )
 
-# what the floor (bare's answers) says to each kind of request
-_FLOOR_SAYS = {"wechat": "ok", "page": "valid", "json": '"valid"'}
+# what the ceiling (bare's answers) says to each kind of request
+_CEILING_SAYS = {"wechat": "ok", "page": "valid", "json": '"valid"'}
 
 LUA = r"""
 -- gradcert bench: prepared requests, one per line: "<path>\t<body>" (a POST of XML), or
@@ -428,11 +428,11 @@ def run_bench(
         gunicorn_args += ["--threads", str(threads)]
     targets = {
         "bare": "handlers.tools.bare:app",
-        "floor": "handlers.tools.floor:app",
+        "ceiling": "handlers.tools.ceiling:app",
         "gradcert": "handlers:create_app()",
     }
-    if not any(s.floor for s in chosen):
-        del targets["floor"]
+    if not any(s.ceiling for s in chosen):
+        del targets["ceiling"]
     ports = {name: _free_port() for name in targets}
     logs = {name: os.path.join(workdir, f"{name}.log") for name in targets}
     procs = {
@@ -453,7 +453,7 @@ def run_bench(
             _wait_up(port, logs[name])
         for sc in chosen:
             _refresh(app, sc.users, sc.fresh_state)
-            for name in ("gradcert", "floor") if sc.floor else ("gradcert",):
+            for name in ("gradcert", "ceiling") if sc.ceiling else ("gradcert",):
                 if sc.kind == "wechat":
                     openid = _openid(0) if sc.users else f"bench-check-{name}"
                     target, body = prepared.one(openid, sc.text)
@@ -461,13 +461,13 @@ def run_bench(
                 else:
                     suffix = ".json" if sc.kind == "json" else ""
                     said = _get(ports[name], f"/v/{codes[0]}{suffix}")
-                if (sc.expect if name == "gradcert" else _FLOOR_SAYS[sc.kind]) not in said:
+                if (sc.expect if name == "gradcert" else _CEILING_SAYS[sc.kind]) not in said:
                     with open(logs[name], encoding="utf-8", errors="replace") as f:
                         tail = f.read()[-2000:]
                     raise SystemExit(
                         f"{sc.name}: {name} answered {said!r}, expected {sc.expect!r}; log:\n{tail}"
                     )
-            servers = ("bare", "floor", "gradcert") if sc.floor else ("bare", "gradcert")
+            servers = ("bare", "ceiling", "gradcert") if sc.ceiling else ("bare", "gradcert")
             results[sc.name] = {name: [] for name in servers}
             for r in range(rounds + 1):  # round 0 warms the servers up and is not counted
                 for name in servers:
@@ -545,8 +545,8 @@ def _report(results, chosen, seconds, rounds, gunicorn_args, given_redis, env, e
             "ratio": med["gradcert"]["rps"] / med["bare"]["rps"],
             "ratios": ratios["gradcert"],
         }
-        if "floor" in med:
-            summary[sc.name]["floor_ratio"] = med["floor"]["rps"] / med["bare"]["rps"]
+        if "ceiling" in med:
+            summary[sc.name]["ceiling_ratio"] = med["ceiling"]["rps"] / med["bare"]["rps"]
         for name, m in med.items():
             tail = ""
             if name != "bare":
@@ -557,12 +557,12 @@ def _report(results, chosen, seconds, rounds, gunicorn_args, given_redis, env, e
                 f"{m['p99']:>8.1f}{m['cpu_us']:>11.0f}{tail}"
             )
     head = summary[chosen[0].name]
-    floor = f"; floor {head['floor_ratio']:.2f}" if "floor_ratio" in head else ""
+    ceiling = f"; ceiling {head['ceiling_ratio']:.2f}" if "ceiling_ratio" in head else ""
     echo(
         f"ratio {head['ratio']:.2f} ({chosen[0].label}, {chosen[0].connections} connections; "
         f"gradcert {head['gradcert']['rps']:.0f} req/s, p99 {head['gradcert']['p99']:.1f} ms, "
         f"{head['gradcert']['cpu_us']:.0f} µs CPU/request; bare {head['bare']['rps']:.0f} req/s"
-        f"{floor})"
+        f"{ceiling})"
     )
     return summary
 

@@ -21,11 +21,11 @@ def test_bench_runs_the_servers_and_prints_the_ratio():
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()
     assert any(line.startswith("bound user at the menu") and "bare" in line for line in lines)
-    floors = [line.split() for line in lines if line.split()[:1] == ["floor"]]
-    assert len(floors) == 2  # the menu's and the first message's
-    assert all(0 < float(floor[5]) < 5 for floor in floors)  # its ratio to bare
+    ceilings = [line.split() for line in lines if line.split()[:1] == ["ceiling"]]
+    assert len(ceilings) == 3  # one per scenario
+    assert all(0 < float(row[5]) < 5 for row in ceilings)  # its ratio to bare
     assert any(line.startswith("new user's first message") for line in lines)
     assert any(line.startswith("verification /v/<code>.json") for line in lines)
     ratio = next(line for line in lines if line.startswith("ratio "))
     assert 0 < float(ratio.split()[1]) < 5
-    assert "; floor " in ratio
+    assert "; ceiling " in ratio

@@ -116,36 +116,36 @@ def test_bare_verification_baseline_answers_without_a_lookup(monkeypatch):
     assert "CODE0000AAAA: valid" in client.get("/v/CODE0000AAAA").get_data(as_text=True)
 
 
-def test_the_floor_pays_for_the_guarantees_and_nothing_else(
+def test_the_ceiling_pays_for_the_guarantees_and_nothing_else(
     monkeypatch, make_app, redis_url, database_url
 ):
-    """The floor answers a first delivery once (a retry and a replayed nonce get `success`),
+    """The ceiling answers a first delivery once (a retry and a replayed nonce get `success`),
     records a new sender's first contact in SQL and keeps the state's version, checks signatures
     before it touches Redis, and leaves no lock behind."""
     from sqlalchemy import func, select
 
     from bot.core import keys
     from bot.core.messages import user_tag
-    from handlers.tools import floor
+    from handlers.tools import ceiling
     from models import Account, make_engine
 
     make_app()  # a clean database and Redis
     _bare(monkeypatch)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    client = importlib.reload(floor).app.test_client()
+    client = importlib.reload(ceiling).app.test_client()
     sim = WeChatSimulator(TOKEN, APP_ID, AES_KEY)
-    tag = user_tag("wx", APP_ID, "o-floor")
-    query, body = sim.text("o-floor", "菜单")
+    tag = user_tag("wx", APP_ID, "o-ceiling")
+    query, body = sim.text("o-ceiling", "菜单")
     forged = dict(query, msg_signature=signature("wrong", query["timestamp"], query["nonce"]))
     assert client.post("/wechat", query_string=forged, data=body).status_code == 403
-    assert not floor.STORAGE.redis.exists(keys.lock(tag))
+    assert not ceiling.STORAGE.redis.exists(keys.lock(tag))
 
     first = client.post("/wechat", query_string=query, data=body)
     assert sim.reply_text(first.data) == "ok"
     again = client.post("/wechat", query_string=query, data=body)
     assert again.data == b"success"
-    other_query, other_body = sim.text("o-floor", "2")
+    other_query, other_body = sim.text("o-ceiling", "2")
     replayed = dict(other_query, timestamp=query["timestamp"], nonce=query["nonce"])
     replayed["signature"] = signature(TOKEN, query["timestamp"], query["nonce"])
     sealed = other_body.split(b"<Encrypt><![CDATA[")[1].split(b"]]>")[0].decode()
@@ -154,30 +154,30 @@ def test_the_floor_pays_for_the_guarantees_and_nothing_else(
     second = client.post("/wechat", query_string=other_query, data=other_body)
     assert sim.reply_text(second.data) == "ok"
 
-    assert floor.STORAGE.load(tag)[0].version == 2
-    assert not floor.STORAGE.redis.exists(keys.lock(tag))
+    assert ceiling.STORAGE.load(tag)[0].version == 2
+    assert not ceiling.STORAGE.redis.exists(keys.lock(tag))
     engine = make_engine(database_url)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Account)) == 1
     engine.dispose()
-    floor.ENGINE.dispose()
+    ceiling.ENGINE.dispose()
 
 
-def test_the_floors_verification_page_counts_each_address(
+def test_the_ceilings_verification_page_counts_each_address(
     monkeypatch, make_app, redis_url, database_url
 ):
-    from handlers.tools import floor
+    from handlers.tools import ceiling
 
     make_app()
     _bare(monkeypatch)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TRUST_PROXY", "1")
-    client = importlib.reload(floor).app.test_client()
+    client = importlib.reload(ceiling).app.test_client()
     one = {"X-Forwarded-For": "10.0.0.1"}
-    for _ in range(floor.LIMIT):
+    for _ in range(ceiling.LIMIT):
         assert client.get("/v/CODE0000AAAA.json", headers=one).get_json()["status"] == "valid"
     assert client.get("/v/CODE0000AAAA", headers=one).status_code == 429
     page = client.get("/v/CODE0000AAAA", headers={"X-Forwarded-For": "10.0.0.2"})
     assert "CODE0000AAAA: valid" in page.get_data(as_text=True)
-    floor.ENGINE.dispose()
+    ceiling.ENGINE.dispose()

@@ -1,4 +1,4 @@
-"""The bench's floor: the bare endpoint (`handlers.tools.bare`) plus what the engine's guarantees
+"""The bench's ceiling: the bare endpoint (`handlers.tools.bare`) plus what the engine's guarantees
 cost at the least, and nothing else (no flow, no ORM, no metrics, no reply texts):
 
 - the two Redis round trips, made by the engine's own storage (`RedisStorage.begin` and
@@ -10,8 +10,8 @@ cost at the least, and nothing else (no flow, no ORM, no metrics, no reply texts
 - for the verification page, bare's page after the one round trip that a limit per client
   address shared by every worker needs (a count and its window's expiry).
 
-So the floor's ratio to bare is the most a callback with gradcert's guarantees can reach on the
-machine the bench runs on, and the difference between the floor and gradcert is gradcert's own
+So the ceiling's ratio to bare is the most a callback with gradcert's guarantees can reach on the
+machine the bench runs on, and the difference between the ceiling and gradcert is gradcert's own
 code (README, "Benchmark").
 """
 
