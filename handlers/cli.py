@@ -610,7 +610,7 @@ def chat(url: str | None, user: str, script) -> None:
 @cli.command("bench")
 @click.option("--seconds", default=5.0, show_default=True, help="length of each round")
 @click.option("--rounds", default=3, show_default=True, help="alternating rounds per server")
-@click.option("--workers", default=2, show_default=True, help="gunicorn workers for both servers")
+@click.option("--workers", default=2, show_default=True, help="gunicorn workers for every server")
 @click.option("--threads", default=4, show_default=True, help="threads per gthread worker")
 @click.option("--worker-class", default="gthread", show_default=True)
 @click.option(
@@ -628,7 +628,8 @@ def bench(
     redis_url: str | None,
     database_url: str | None,
 ) -> None:
-    """Benchmark the WeChat callback against a bare Flask endpoint served the same way (wrk)."""
+    """Benchmark the WeChat callback against a bare Flask endpoint served the same way, and a
+    ceiling (bare plus what the guarantees cost), with wrk."""
     from handlers.tools.bench import run_bench
 
     run_bench(

@@ -1,6 +1,8 @@
 """`gradcert bench`: the WeChat callback under gunicorn against a bare Flask endpoint
 (`handlers/tools/bare.py`: signature check, AES open and seal, nothing else) served the same way,
-in one run.
+in one run; for some scenarios also against the ceiling (`handlers/tools/ceiling.py`: bare plus
+what gradcert's guarantees cost at the least), so the run shows what part of the gap to bare is
+gradcert's own.
 
 Fair by construction:
 - every request is prepared before its round's clock starts: signed, sealed, its own nonce and
@@ -8,7 +10,7 @@ Fair by construction:
   the load generator costs the servers little);
 - users are prepared by a fixture (students, accounts, bindings written through the binding
   rules), not by chatting;
-- rounds alternate (bare, gradcert, bare, gradcert, ...), at least three of each per scenario; the
+- rounds alternate (bare, [ceiling,] gradcert, bare, ...), at least three of each per scenario; the
   figures are the medians, with the range of the ratio;
 - beside req/s, p50 and p99, the CPU time the server's processes (gunicorn master and workers)
   spent per request, read from /proc, and the machine's load average.
