@@ -463,11 +463,12 @@ def run_bench(
                 else:
                     suffix = ".json" if sc.kind == "json" else ""
                     said = _get(ports[name], f"/v/{codes[0]}{suffix}")
-                if (sc.expect if name == "gradcert" else _CEILING_SAYS[sc.kind]) not in said:
+                expected = sc.expect if name == "gradcert" else _CEILING_SAYS[sc.kind]
+                if expected not in said:
                     with open(logs[name], encoding="utf-8", errors="replace") as f:
                         tail = f.read()[-2000:]
                     raise SystemExit(
-                        f"{sc.name}: {name} answered {said!r}, expected {sc.expect!r}; log:\n{tail}"
+                        f"{sc.name}: {name} answered {said!r}, expected {expected!r}; log:\n{tail}"
                     )
             servers = ("bare", "ceiling", "gradcert") if sc.ceiling else ("bare", "gradcert")
             results[sc.name] = {name: [] for name in servers}

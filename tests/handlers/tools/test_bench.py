@@ -175,7 +175,7 @@ def test_the_ceilings_verification_page_counts_each_address(
     monkeypatch.setenv("TRUST_PROXY", "1")
     client = importlib.reload(ceiling).app.test_client()
     one = {"X-Forwarded-For": "10.0.0.1"}
-    for _ in range(ceiling.LIMIT):
+    for _ in range(ceiling.ADDRESS_LIMIT):
         assert client.get("/v/CODE0000AAAA.json", headers=one).get_json()["status"] == "valid"
     assert client.get("/v/CODE0000AAAA", headers=one).status_code == 429
     page = client.get("/v/CODE0000AAAA", headers={"X-Forwarded-For": "10.0.0.2"})
