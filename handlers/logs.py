@@ -131,6 +131,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
+        # the request's one clock: metrics and the verification page's timing floor read it too
         g.request_started = time.perf_counter()
         g.request_id_token = request_id.set(sane_request_id(request.headers.get("X-Request-ID")))
 

@@ -198,18 +198,15 @@ def metrics():
 
 
 def init_app(app: Flask) -> None:
-    """Count and time every request by route and status; register /metrics."""
-
-    @app.before_request
-    def _start() -> None:
-        g.metrics_started = time.perf_counter()
+    """Count and time every request by route and status (timed by the clock that
+    `handlers.logs.init_app`, called first, starts); register /metrics."""
 
     series = {}  # (route, status): its counter and histogram (a bounded set: routes x statuses)
 
     @app.after_request
     def _count(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        started = g.get("metrics_started")
+        started = g.get("request_started")  # the request's one clock (handlers.logs)
         mine = series.get((route, response.status_code))
         if mine is None:
             mine = series[route, response.status_code] = (
