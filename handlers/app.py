@@ -21,7 +21,9 @@ class CookieSessions(SecureCookieSessionInterface):
     for each of them."""
 
     def open_session(self, app, request):
-        if not request.cookies.get(self.get_cookie_name(app)):
+        # without a Cookie header (the callbacks, the public pages) nothing is even parsed
+        cookies = "HTTP_COOKIE" in request.environ and request.cookies
+        if not cookies or not cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
 
