@@ -8,7 +8,6 @@ the busy text when Redis is unreachable, `success` (no reply) otherwise; never a
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import logging
 import time
@@ -17,10 +16,9 @@ from flask import Blueprint, Response, abort, current_app, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from bot.core import keys
 from bot.core.errors import BadPayload, InvalidSignature, ServiceUnavailable
 from bot.core.messages import Inbound, Reply
-from bot.platform.replay import check_nonce
+from bot.platform.replay import check_nonce, replay_check
 from handlers.channels.wechat_codec import (
     SafeMode,
     parse_xml,
@@ -116,7 +114,7 @@ def callback():
         log.warning("wechat callback refused: addressed to another account")
         abort(403)
     rt = runtime()
-    replay = (keys.nonce("wx", timestamp, nonce), hashlib.sha256(body).hexdigest())
+    replay = replay_check("wx", timestamp, nonce, body)
     try:  # the nonce is checked in the engine's first round trip
         replies = rt.engine.handle(msg, replay)
     except InvalidSignature:

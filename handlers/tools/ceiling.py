@@ -20,7 +20,6 @@ than gradcert's.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 
@@ -32,6 +31,7 @@ from bot.core import keys
 from bot.core.messages import Reply, user_tag
 from bot.core.state import Begun, OneTrip, RedisStorage
 from bot.diploma.lookups import ADDRESS_LIMIT, WINDOW
+from bot.platform.replay import replay_check
 from handlers.client_address import client_address
 from handlers.tools import bare
 from models import Account, make_engine
@@ -63,13 +63,10 @@ def wechat():
     args = request.args
     openid, msg_id = inner.findtext("FromUserName") or "", inner.findtext("MsgId") or ""
     tag, token = user_tag("wx", bare.APP_ID, openid), secrets.token_hex(8)
-    begun = STORAGE.begin(
-        tag,
-        msg_id,
-        token,
-        keys.nonce("wx", args.get("timestamp", ""), args.get("nonce", "")),
-        hashlib.sha1(request.get_data()).hexdigest(),
+    replay = replay_check(
+        "wx", args.get("timestamp", ""), args.get("nonce", ""), request.get_data()
     )
+    begun = STORAGE.begin(tag, msg_id, token, *replay)
     if begun.outcome is not Begun.READY:
         return "success"
     if begun.loaded.blank:
