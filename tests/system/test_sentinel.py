@@ -120,13 +120,21 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
         assert rt.queue.count == 1
 
         procs.kill("primary")
-        promoted = _wait(
-            lambda: (
-                addr := one_sentinel.sentinel_get_master_addr_by_name(MASTER)
-            ) and int(addr[1]) == replica and addr,
-            20,
-            "Sentinel to promote the replica",
-        )  # fmt: skip
+        # about 2 s here; a split vote costs Sentinel another 2 x failover-timeout (8 s) and a
+        # stalled timer 30 s of TILT mode, so the wait is long and a failure shows the logs
+        try:
+            promoted = _wait(
+                lambda: (
+                    addr := one_sentinel.sentinel_get_master_addr_by_name(MASTER)
+                ) and int(addr[1]) == replica and addr,
+                60,
+                "Sentinel to promote the replica",
+            )  # fmt: skip
+        except AssertionError as failed:
+            logs = "\n".join(
+                f"--- {n}\n{procs.log(n)[-3000:]}" for n in ("replica", "s0", "s1", "s2")
+            )
+            raise AssertionError(f"{failed}\n{logs}") from None
         assert int(promoted[1]) == replica
 
         # the same client object follows the failover: the queued job and the state are there
