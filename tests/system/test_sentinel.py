@@ -93,15 +93,20 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
             15,
             "the replica to follow",
         )
-        one_sentinel = redis_lib.Redis(port=sentinels[0])
+        # every Sentinel must know the replica: each learns it only from the primary's INFO (every
+        # 10 s), and one that did not before the primary died is elected, aborts ("no good
+        # slave") and leaves the promotion to a later vote, 8 s on
+        each = [redis_lib.Redis(port=port) for port in sentinels]
         _wait(
-            lambda: (
-                one_sentinel.sentinel_master(MASTER)["num-other-sentinels"] == 2
-                and one_sentinel.sentinel_master(MASTER)["num-slaves"] == 1
+            lambda: all(
+                s.sentinel_master(MASTER)["num-other-sentinels"] == 2
+                and s.sentinel_master(MASTER)["num-slaves"] == 1
+                for s in each
             ),
-            15,
+            30,
             "the sentinels to know each other and the replica",
         )
+        one_sentinel = each[0]
 
         hosts = ",".join(f"127.0.0.1:{p}" for p in sentinels)
         url = f"redis+sentinel://:{PASSWORD}@{hosts}/{MASTER}/0"
@@ -121,7 +126,7 @@ def test_conversation_survives_a_failover(make_app, tmp_path):
 
         procs.kill("primary")
         # about 2 s here; a split vote costs Sentinel another 2 x failover-timeout (8 s) and a
-        # stalled timer 30 s of TILT mode, so the wait is long and a failure shows the logs
+        # stalled timer 30 s of TILT mode, so the wait is generous and a failure shows the logs
         try:
             promoted = _wait(
                 lambda: (
