@@ -26,9 +26,9 @@ _TEXT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 log = logging.getLogger("gradcert.request")
 SLOW = 1.0  # seconds: a request this slow is always logged
 
-# nothing reads them, and each costs every log record a lookup (logging's "Optimization" notes)
-logging.logThreads = False
-logging.logProcesses = False
+# nothing reads the process's name, and it costs every log record a lookup (logging's
+# "Optimization" notes); the process and thread ids stay: gunicorn's own lines print
+# `[%(process)d]`, and a None there is a logging error in place of its worker's message
 logging.logMultiprocessing = False
 
 

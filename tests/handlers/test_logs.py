@@ -68,6 +68,14 @@ def test_lines_are_in_utc_whatever_the_host_time_zone(monkeypatch):
     assert text == "2023-11-14T22:13:20.250Z INFO [-] gradcert.test: hello"
 
 
+def test_gunicorn_and_other_formats_still_get_the_process_and_thread_ids():
+    # gunicorn's error log ("[%(process)d] [%(levelname)s]"): "Worker exiting", "Error handling
+    # request" were logging errors in a worker once handlers.logs had turned the ids off
+    fmt = logging.Formatter("[%(process)d] [%(thread)d] [%(levelname)s] %(message)s")
+    line = fmt.format(logging.LogRecord("gunicorn.error", logging.INFO, __file__, 1, "x", (), None))
+    assert line.startswith("[") and line.endswith("[INFO] x")
+
+
 def test_request_ids_are_honoured_when_sane_and_made_otherwise():
     assert logs.sane_request_id("req-0123456789abcdef") == "req-0123456789abcdef"
     for bad in (None, "", "short", "x" * 65, "evil\nline-injected", "a b c d e f g h"):
