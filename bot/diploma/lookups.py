@@ -1,16 +1,16 @@
 """Lookups on the public verification page: its limits, its counts for the dashboard, and the
 answers a worker remembers, for one Redis round trip per view and no SQL.
 
-`PublicLookups.look_up` runs one script that checks the limits (per client address; per code
-prefix for unknown codes, to slow guessing without ever blocking a real certificate), counts the
-lookup and returns the certificates' generation (a random token). A worker remembers the public
-facts of the codes it answered, known or not, for at most a minute (and never past a
-certificate's expiry), each under the generation it read them at. Every commit that changes a certificate or a diploma sets
-a new generation (`track_certificate_changes`), so a revocation, a closing or a new code shows on
-the very next view, on every host. A code the worker does not remember costs one query and a
-second trip, which counts it, checks the prefix limit of an unknown code and reads the
-remembered SM2 verdict of a known one (for an unknown code a key that never exists): known and
-unknown codes cost the same either way.
+`PublicLookups.look_up` runs one script that checks the limits (per client address; per code prefix
+for unknown codes, to slow guessing without ever blocking a real certificate), counts the lookup
+and returns the certificates' generation (a random token). A worker remembers the public facts of
+the codes it answered, known or not, for at most a minute (and never past a certificate's expiry),
+each under the generation it read them at. Every commit that changes a certificate or a diploma
+sets a new generation (`track_certificate_changes`), so a revocation, a closing or a new code shows
+on the very next view, on every host. A code the worker does not remember costs one query and a
+second trip, which counts it, checks the prefix limit of an unknown code and reads the remembered
+SM2 verdict of a known one (for an unknown code a key that never exists): known and unknown codes
+cost the same either way.
 
 Counts: a counter per (certificate found, outcome) in a bucket per minute. The upkeep's sweep
 (`write_counts`) moves the buckets whose minute has passed into `verification_lookups`, one row per

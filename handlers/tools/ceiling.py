@@ -8,7 +8,7 @@ cost at the least, and nothing else (no flow, no ORM, no metrics, no reply texts
   `accounts` (built once, as the app's) and its commit, through the app's own engine settings
   (`models.make_engine`);
 - for the verification page, bare's page after the one round trip that a limit per client
-  address shared by every worker needs (a count and its window's expiry).
+  address shared by every worker needs (the project's fixed-window `RateLimit`).
 
 So where CPU bounds the run (the menu, the verification page), the ceiling's ratio to bare is the
 most a callback with gradcert's guarantees can reach on the machine the bench runs on, and the
@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core import keys
 from bot.core.messages import Reply, user_tag
-from bot.core.state import Begun, OneTrip, RedisStorage
+from bot.core.state import Begun, RedisStorage
 from bot.diploma.lookups import ADDRESS_LIMIT, WINDOW
+from bot.platform.ratelimit import RateLimit
 from bot.platform.replay import replay_check
 from handlers.client_address import client_address
 from handlers.tools import bare
@@ -44,12 +45,7 @@ STORAGE = (
 ENGINE = make_engine(os.environ["DATABASE_URL"]) if "DATABASE_URL" in os.environ else None
 NEW_ACCOUNT = Account.__table__.insert()
 REPLY = [Reply("ok")]
-COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-COUNT_ADDRESS = OneTrip(STORAGE.redis, COUNT) if STORAGE else None
+BY_ADDRESS = RateLimit(STORAGE.redis, ADDRESS_LIMIT, WINDOW) if STORAGE else None
 
 
 @app.post("/wechat")
@@ -97,10 +93,7 @@ def verify_json(code: str):
 
 
 def _limited() -> Response | None:
-    if (
-        COUNT_ADDRESS(keys=[keys.verify_by_address(client_address())], args=[WINDOW])
-        > ADDRESS_LIMIT
-    ):
+    if BY_ADDRESS.hit(keys.verify_by_address(client_address())):
         return Response("too many lookups", status=429)
     return None
 
